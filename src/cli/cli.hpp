@@ -1,0 +1,42 @@
+// The command line: options in, one report and an exit status out. main() only forwards here, so
+// tests run the whole tool in-process.
+#pragma once
+
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "model/dirty_curve.hpp"
+#include "probe/profile.hpp"
+#include "report/report.hpp"
+
+namespace vmp::cli {
+
+// Documented in --help and the man page; scripts depend on them.
+enum ExitStatus : int {
+  kExitConverges = 0,       // converges with the settings in effect
+  kExitError = 1,           // the run failed: unreadable or invalid profile, libvirt error...
+  kExitUsage = 2,           // the command line is wrong
+  kExitNoConvergence = 3,   // does not converge with the settings in effect
+  kExitNoBandwidth = 5,     // no verdict: no migration bandwidth known
+};
+
+inline constexpr double kDefaultDowntimeLimitMs = 300;   // QEMU's and libvirt's default
+inline constexpr double kDefaultDeadlineMs = 3600.0 * 1000;  // as the 2023 RFC predictor
+
+struct PredictOptions {
+  report::Settings settings;
+  model::CurvePolicy curve_policy = model::CurvePolicy::Auto;
+  bool with_grid = false;
+};
+
+// The pure half of a run: a measured profile and the settings in, a report out.
+report::Report predict(std::string subject, probe::DirtyProfile profile,
+                       const PredictOptions& options);
+
+int exit_status_for(const report::Report& report);
+
+// args excludes the program name.
+int tool_main(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
+
+}  // namespace vmp::cli

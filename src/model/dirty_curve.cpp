@@ -1,0 +1,228 @@
+#include "model/dirty_curve.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <limits>
+
+namespace vmp::model {
+namespace {
+
+double saturating_value(double working_set_bytes, double rate_bytes_per_ms, double period_ms) {
+  if (working_set_bytes <= 0 || rate_bytes_per_ms <= 0) return 0;
+  // -expm1 keeps precision when r t << W, where the curve is the straight line r t.
+  return working_set_bytes * -std::expm1(-rate_bytes_per_ms * period_ms / working_set_bytes);
+}
+
+std::vector<DirtyPoint> normalized(std::vector<DirtyPoint> points, double ceiling_bytes) {
+  std::sort(points.begin(), points.end(),
+            [](const DirtyPoint& a, const DirtyPoint& b) { return a.period_ms < b.period_ms; });
+  double running_max = 0;
+  for (auto& p : points) {
+    running_max = std::max(running_max, std::min(p.dirty_bytes, ceiling_bytes));
+    p.dirty_bytes = running_max;
+  }
+  return points;
+}
+
+// Sum of squared relative errors of the saturating shape at the points. Points with nothing
+// dirtied are weighted as if one 4 KiB page had been, so they still pull the fit towards zero.
+double fit_cost(const std::vector<DirtyPoint>& points, double w, double r_per_ms) {
+  double cost = 0;
+  for (const auto& p : points) {
+    double scale = std::max(p.dirty_bytes, 4096.0);
+    double e = (saturating_value(w, r_per_ms, p.period_ms) - p.dirty_bytes) / scale;
+    cost += e * e;
+  }
+  return cost;
+}
+
+// Golden-section search of a unimodal function on [lo, hi] in log space.
+template <typename F>
+double golden_log(F f, double lo, double hi, int steps) {
+  const double g = (std::sqrt(5.0) - 1) / 2;
+  double a = std::log(lo), b = std::log(hi);
+  double c = b - g * (b - a), d = a + g * (b - a);
+  double fc = f(std::exp(c)), fd = f(std::exp(d));
+  for (int i = 0; i < steps; ++i) {
+    if (fc < fd) {
+      b = d; d = c; fd = fc;
+      c = b - g * (b - a); fc = f(std::exp(c));
+    } else {
+      a = c; c = d; fc = fd;
+      d = a + g * (b - a); fd = f(std::exp(d));
+    }
+  }
+  return std::exp((a + b) / 2);
+}
+
+}  // namespace
+
+std::string_view to_string(CurveKind kind) {
+  return kind == CurveKind::Saturating ? "saturating" : "piecewise-linear";
+}
+
+std::string_view to_string(CurvePolicy policy) {
+  switch (policy) {
+    case CurvePolicy::Auto: return "auto";
+    case CurvePolicy::PiecewiseLinear: return "piecewise-linear";
+    case CurvePolicy::Saturating: return "saturating";
+  }
+  return "auto";
+}
+
+std::optional<CurvePolicy> curve_policy_from_string(std::string_view text) {
+  for (auto p : {CurvePolicy::Auto, CurvePolicy::PiecewiseLinear, CurvePolicy::Saturating}) {
+    if (to_string(p) == text) return p;
+  }
+  return std::nullopt;
+}
+
+std::optional<SaturatingFit> fit_saturating(const std::vector<DirtyPoint>& raw_points,
+                                            double ceiling_bytes) {
+  auto points = normalized(raw_points, ceiling_bytes);
+  int informative = 0;
+  double max_dirty = 0, max_rate_per_ms = 0;
+  for (const auto& p : points) {
+    if (p.period_ms > 0 && p.dirty_bytes > 0) {
+      ++informative;
+      max_rate_per_ms = std::max(max_rate_per_ms, p.dirty_bytes / p.period_ms);
+    }
+    max_dirty = std::max(max_dirty, p.dirty_bytes);
+  }
+  if (informative < 2 || ceiling_bytes <= 0) return std::nullopt;
+
+  // W lies between the largest measured volume and the ceiling; r is at least the steepest
+  // chord from the origin (the curve is concave, so r t >= D(t)) and is searched well above it.
+  double w_lo = std::max(max_dirty, 1.0);
+  double w_hi = std::max(ceiling_bytes, w_lo * (1 + 1e-9));
+  double r_lo = max_rate_per_ms * 0.5, r_hi = max_rate_per_ms * 1e4;
+
+  auto best_r_for = [&](double w) {
+    return golden_log([&](double r) { return fit_cost(points, w, r); }, r_lo, r_hi, 80);
+  };
+  // The cost is not unimodal in W everywhere (it flattens as the curve becomes a line), so scan
+  // W on a log grid first and refine around the best cell.
+  const int grid = 48;
+  double best_w = w_hi, best_cost = std::numeric_limits<double>::infinity();
+  for (int i = 0; i <= grid; ++i) {
+    double w = w_lo * std::pow(w_hi / w_lo, static_cast<double>(i) / grid);
+    double cost = fit_cost(points, w, best_r_for(w));
+    if (cost < best_cost) { best_cost = cost; best_w = w; }
+  }
+  double step = std::pow(w_hi / w_lo, 1.0 / grid);
+  double w = golden_log([&](double wc) { return fit_cost(points, wc, best_r_for(wc)); },
+                        std::max(w_lo, best_w / step), std::min(w_hi, best_w * step), 60);
+  if (fit_cost(points, w, best_r_for(w)) > best_cost) w = best_w;
+  double r = best_r_for(w);
+
+  double max_err = 0;
+  for (const auto& p : points) {
+    if (p.dirty_bytes <= 0) continue;
+    max_err = std::max(max_err, std::abs(saturating_value(w, r, p.period_ms) - p.dirty_bytes) /
+                                    p.dirty_bytes);
+  }
+  return SaturatingFit{w, r * 1000.0, max_err};
+}
+
+DirtyCurve DirtyCurve::piecewise_linear(std::vector<DirtyPoint> points, double ceiling_bytes) {
+  DirtyCurve c;
+  c.kind_ = CurveKind::PiecewiseLinear;
+  c.ceiling_bytes_ = std::max(0.0, ceiling_bytes);
+  c.points_ = normalized(std::move(points), c.ceiling_bytes_);
+  c.points_.erase(std::remove_if(c.points_.begin(), c.points_.end(),
+                                 [](const DirtyPoint& p) { return !(p.period_ms > 0); }),
+                  c.points_.end());
+  c.working_set_bytes_ = c.limit_bytes();
+  if (!c.points_.empty()) {
+    c.write_rate_bytes_per_s_ = c.points_.front().dirty_bytes / c.points_.front().period_ms * 1000;
+  }
+  return c;
+}
+
+DirtyCurve DirtyCurve::saturating(double working_set_bytes, double write_rate_bytes_per_s,
+                                  double ceiling_bytes) {
+  DirtyCurve c;
+  c.kind_ = CurveKind::Saturating;
+  c.ceiling_bytes_ = std::max(0.0, ceiling_bytes);
+  c.working_set_bytes_ = std::clamp(working_set_bytes, 0.0, c.ceiling_bytes_);
+  c.write_rate_bytes_per_s_ = std::max(0.0, write_rate_bytes_per_s);
+  return c;
+}
+
+double DirtyCurve::piecewise_at(double t) const {
+  const auto& p = points_;
+  if (p.empty()) return 0;
+  if (p.size() == 1) return p[0].dirty_bytes * t / p[0].period_ms;
+  auto slope = [&](std::size_t i) {  // of the segment from point i to point i + 1
+    return (p[i + 1].dirty_bytes - p[i].dirty_bytes) / (p[i + 1].period_ms - p[i].period_ms);
+  };
+  if (t <= p.front().period_ms) {
+    return std::max(0.0, p[0].dirty_bytes + slope(0) * (t - p[0].period_ms));
+  }
+  if (t >= p.back().period_ms) {
+    return p.back().dirty_bytes + slope(p.size() - 2) * (t - p.back().period_ms);
+  }
+  auto it = std::upper_bound(p.begin(), p.end(), t,
+                             [](double v, const DirtyPoint& q) { return v < q.period_ms; });
+  std::size_t i = static_cast<std::size_t>(it - p.begin()) - 1;
+  return p[i].dirty_bytes + slope(i) * (t - p[i].period_ms);
+}
+
+double DirtyCurve::dirty_bytes(double period_ms) const {
+  if (!(period_ms > 0)) return 0;
+  double v = kind_ == CurveKind::Saturating
+                 ? saturating_value(working_set_bytes_, write_rate_bytes_per_s_ / 1000, period_ms)
+                 : piecewise_at(period_ms);
+  return std::clamp(v, 0.0, ceiling_bytes_);
+}
+
+double DirtyCurve::limit_bytes() const {
+  if (kind_ == CurveKind::Saturating) return working_set_bytes_;
+  if (points_.size() >= 2) {
+    const auto& a = points_[points_.size() - 2];
+    const auto& b = points_.back();
+    if (b.dirty_bytes <= a.dirty_bytes) return b.dirty_bytes;
+  } else if (points_.size() == 1 && points_[0].dirty_bytes <= 0) {
+    return 0;
+  } else if (points_.empty()) {
+    return 0;
+  }
+  return ceiling_bytes_;
+}
+
+CurveChoice choose_curve(const std::vector<DirtyPoint>& points, double ceiling_bytes,
+                         CurvePolicy policy) {
+  if (policy == CurvePolicy::PiecewiseLinear) {
+    return {CurveKind::PiecewiseLinear, "requested", std::nullopt};
+  }
+  auto fit = fit_saturating(points, ceiling_bytes);
+  if (!fit) {
+    return {CurveKind::PiecewiseLinear,
+            "fewer than two measured periods dirtied anything: no saturating fit", std::nullopt};
+  }
+  if (policy == CurvePolicy::Saturating) return {CurveKind::Saturating, "requested", fit};
+  char buf[160];
+  if (fit->max_relative_error <= kSaturatingFitTolerance) {
+    std::snprintf(buf, sizeof buf,
+                  "random writes over a working set explain every point within %.1f%%",
+                  fit->max_relative_error * 100);
+    return {CurveKind::Saturating, buf, fit};
+  }
+  std::snprintf(buf, sizeof buf,
+                "a saturating fit misses a point by %.1f%% (over %.0f%%): using the points as "
+                "measured",
+                fit->max_relative_error * 100, kSaturatingFitTolerance * 100);
+  return {CurveKind::PiecewiseLinear, buf, fit};
+}
+
+DirtyCurve build_curve(const std::vector<DirtyPoint>& points, double ceiling_bytes,
+                       const CurveChoice& choice) {
+  if (choice.kind == CurveKind::Saturating && choice.fit) {
+    return DirtyCurve::saturating(choice.fit->working_set_bytes,
+                                  choice.fit->write_rate_bytes_per_s, ceiling_bytes);
+  }
+  return DirtyCurve::piecewise_linear(points, ceiling_bytes);
+}
+
+}  // namespace vmp::model

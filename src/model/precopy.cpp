@@ -1,0 +1,153 @@
+#include "model/precopy.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+namespace vmp::model {
+
+std::string to_string(PrecopyOutcome outcome) {
+  switch (outcome) {
+    case PrecopyOutcome::Converged: return "converged";
+    case PrecopyOutcome::Deadline: return "deadline";
+    case PrecopyOutcome::Stalled: return "stalled";
+  }
+  return "deadline";
+}
+
+namespace {
+
+// The dirty bitmap, in pages. The cursor walks RAM in address order. Ahead of it during the first
+// pass lies the rest of RAM, zero and non-zero pages mixed in the proportion the guest has them;
+// pages dirtied meanwhile lie behind it (those ahead are in the bitmap already), so they go after
+// the cursor wraps. Re-dirtied pages are always sent whole.
+struct Bitmap {
+  double first_pass_zero = 0;
+  double first_pass_normal = 0;
+  double redirtied = 0;
+  double page_size = 4096;
+
+  double first_pass() const { return first_pass_zero + first_pass_normal; }
+  double pages() const { return first_pass() + redirtied; }
+  double full_page_wire() const { return kPageHeaderBytes + page_size; }
+  double first_pass_wire() const {
+    return first_pass_zero * kZeroPageWireBytes + first_pass_normal * full_page_wire();
+  }
+  double wire_bytes() const { return first_pass_wire() + redirtied * full_page_wire(); }
+
+  // Wire bytes to send the next `n` pages in cursor order.
+  double wire_for_pages(double n) const {
+    double fp = first_pass();
+    if (n <= fp) return fp > 0 ? first_pass_wire() * n / fp : 0;
+    return first_pass_wire() + std::min(n - fp, redirtied) * full_page_wire();
+  }
+  // Sends up to `wire` bytes in cursor order; returns the bytes actually sent.
+  double send_wire(double wire) {
+    double fp_wire = first_pass_wire();
+    if (wire < fp_wire) {
+      double keep = 1 - wire / fp_wire;
+      first_pass_zero *= keep;
+      first_pass_normal *= keep;
+      return wire;
+    }
+    double sent = fp_wire;
+    first_pass_zero = first_pass_normal = 0;
+    double pages = std::min(redirtied, (wire - sent) / full_page_wire());
+    redirtied -= pages;
+    if (redirtied < 1e-9) redirtied = 0;
+    return sent + pages * full_page_wire();
+  }
+};
+
+}  // namespace
+
+PrecopyResult simulate_precopy(const PrecopyInput& in, const DirtyCurve& curve) {
+  PrecopyResult r;
+  const double ps = in.page_size_bytes;
+  const double bw_per_ms = in.bandwidth_bytes_per_s / 1000;
+  const double total_pages = std::floor(in.ram_bytes / ps);
+  const double threshold = std::isinf(in.downtime_limit_ms)
+                               ? std::numeric_limits<double>::infinity()
+                               : in.bandwidth_bytes_per_s * in.downtime_limit_ms / 1000;
+  const double threshold_pages = threshold / ps;
+  const double window_wire_bytes = bw_per_ms * in.window_ms;
+  // Working set in pages: pages dirtied in a window that are already in the bitmap add nothing.
+  const double working_set_pages = std::max(curve.limit_bytes() / ps, 1.0);
+  r.threshold_bytes = threshold;
+
+  Bitmap bitmap;
+  bitmap.page_size = ps;
+  bitmap.first_pass_zero = std::clamp(in.zero_pages, 0.0, total_pages);
+  bitmap.first_pass_normal = total_pages - bitmap.first_pass_zero;
+
+  double t = 0, last_sync = 0, transferred = 0;
+  double iteration_sent = 0, iteration_pending = bitmap.pages() * ps;
+  double previous_after_sync = -1;
+  r.min_pending_bytes = iteration_pending;
+
+  auto finish = [&](PrecopyOutcome outcome) {
+    r.outcome = outcome;
+    r.elapsed_ms = t;
+    r.transferred_bytes = transferred;
+    return r;
+  };
+
+  for (;;) {
+    // Send until the estimate drops to the threshold, in whole windows (the check runs once a
+    // window), or until the bitmap is empty (then the check runs at once).
+    double pages = bitmap.pages();
+    if (pages > threshold_pages) {
+      if (t >= in.deadline_ms) return finish(PrecopyOutcome::Deadline);
+      double needed_wire = bitmap.wire_for_pages(pages - threshold_pages);
+      double windows = std::max(1.0, std::ceil(needed_wire / window_wire_bytes));
+      double sent = bitmap.send_wire(windows * window_wire_bytes);
+      t += sent / bw_per_ms;
+      transferred += sent;
+      iteration_sent += sent;
+    }
+
+    // The sync: pages dirtied since the last one join the bitmap, less those already in it.
+    double dirtied_pages = t > last_sync ? curve.dirty_bytes(t - last_sync) / ps : 0;
+    double unscanned = total_pages > 0 ? bitmap.first_pass() / total_pages : 0;
+    double added = std::max(
+        0.0, dirtied_pages * (1 - unscanned - std::min(1.0, bitmap.redirtied / working_set_pages)));
+    bitmap.redirtied += added;
+    if (t > last_sync || iteration_sent > 0) {
+      ++r.iterations;
+      if (r.trace.size() < kMaxTrace) {
+        r.trace.push_back({r.iterations, last_sync, t - last_sync, iteration_pending,
+                           iteration_sent, added * ps});
+      } else {
+        r.trace_truncated = true;
+      }
+    }
+    last_sync = t;
+    iteration_sent = 0;
+    double pending = bitmap.pages() * ps;
+    iteration_pending = pending;
+    r.min_pending_bytes = std::min(r.min_pending_bytes, pending);
+
+    if (pending <= threshold) {
+      // Switchover: the VM stops, the final sync finds nothing new (it follows at once), and the
+      // rest goes at the link's speed. The configured bandwidth stands for that speed: the rate
+      // limit is lifted for this phase, so the real pause is at most this long.
+      double wire = bitmap.wire_bytes();
+      r.switchover_pending_bytes = pending;
+      r.downtime_ms = wire / bw_per_ms;
+      t += r.downtime_ms;
+      transferred += wire;
+      r.total_time_ms = t;
+      return finish(PrecopyOutcome::Converged);
+    }
+    // Past the first pass the state after a sync is the whole state: if it repeats, so will
+    // everything after it.
+    bool first_pass_done = bitmap.first_pass() == 0;
+    if (first_pass_done && previous_after_sync >= 0 &&
+        std::abs(pending - previous_after_sync) <= 1e-9 * pending) {
+      return finish(PrecopyOutcome::Stalled);
+    }
+    if (first_pass_done) previous_after_sync = pending;
+  }
+}
+
+}  // namespace vmp::model

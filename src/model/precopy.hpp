@@ -1,0 +1,69 @@
+// Pre-copy live migration simulated the way QEMU's migration thread runs it
+// (migration/migration.c migration_iteration_run, migration/ram.c), not as whole passes:
+//   - sending is paced in rate-limit windows of 100 ms; at the end of each window the thread
+//     estimates pending bytes as (dirty pages in the bitmap) x page size;
+//   - when that estimate is at or below threshold = bandwidth x downtime limit, it syncs the dirty
+//     bitmap, adding the pages dirtied since the previous sync (this ends an iteration);
+//   - if pending after the sync is still at or below the threshold, the VM stops and the rest is
+//     sent (the downtime); otherwise sending goes on.
+// The first pass sends every page: zero pages as 8 + 1 bytes, others as 8 + page size.
+// Pure: no I/O, no clock.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "model/dirty_curve.hpp"
+
+namespace vmp::model {
+
+inline constexpr double kPageHeaderBytes = 8;
+inline constexpr double kZeroPageWireBytes = kPageHeaderBytes + 1;
+// QEMU's BUFFER_DELAY: the rate limiter's window, and so how often pending bytes are checked.
+inline constexpr double kRateLimitWindowMs = 100;
+
+struct PrecopyInput {
+  double ram_bytes = 0;
+  double page_size_bytes = 4096;
+  double zero_pages = 0;
+  double bandwidth_bytes_per_s = 0;
+  // Infinity means no limit: the VM stops at once and everything is copied while paused.
+  double downtime_limit_ms = 300;
+  double deadline_ms = 3600 * 1000;
+  double window_ms = kRateLimitWindowMs;
+};
+
+struct IterationTrace {
+  int iteration = 0;            // 1 is the first pass over all of RAM
+  double start_ms = 0;
+  double duration_ms = 0;
+  double pending_bytes = 0;     // dirty pages x page size when the iteration started
+  double sent_bytes = 0;        // on the wire during the iteration
+  double dirtied_bytes = 0;     // newly dirty pages x page size found by the sync that ends it
+};
+
+enum class PrecopyOutcome { Converged, Deadline, Stalled };
+std::string to_string(PrecopyOutcome outcome);
+
+struct PrecopyResult {
+  PrecopyOutcome outcome = PrecopyOutcome::Deadline;
+  bool converges() const { return outcome == PrecopyOutcome::Converged; }
+  double total_time_ms = 0;          // to the end of the downtime; meaningful when it converges
+  double downtime_ms = 0;            // meaningful when it converges
+  int iterations = 0;                // pre-copy iterations before the switchover
+  double transferred_bytes = 0;      // on the wire, including the downtime; up to the end
+  double threshold_bytes = 0;        // bandwidth x downtime limit
+  double switchover_pending_bytes = 0;
+  // The least dirty memory any sync left: how close a non-converging migration came.
+  double min_pending_bytes = 0;
+  double elapsed_ms = 0;             // simulated time when it ended (deadline or stall)
+  std::vector<IterationTrace> trace;  // the first kMaxTrace iterations
+  bool trace_truncated = false;
+};
+
+inline constexpr std::size_t kMaxTrace = 1000;
+
+PrecopyResult simulate_precopy(const PrecopyInput& input, const DirtyCurve& curve);
+
+}  // namespace vmp::model

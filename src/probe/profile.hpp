@@ -1,0 +1,63 @@
+// The dirty profile: what one measurement of a guest produces and the model consumes. A versioned
+// JSON document (schema in man/virt-migrate-predict.rst, "PROFILE FORMAT"), written by
+// --save-profile and read by --profile.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+namespace vmp::probe {
+
+inline constexpr std::string_view kProfileFormat = "virt-migrate-predict/dirty-profile";
+inline constexpr int kProfileVersion = 1;
+// 64 TiB: beyond the largest guest QEMU/KVM runs today, small enough to stay exact as a double.
+inline constexpr std::uint64_t kMaxRamBytes = std::uint64_t{1} << 46;
+
+struct CurvePoint {
+  double period_ms = 0;
+  double dirty_bytes = 0;              // distinct bytes dirtied in the period, scaled to all RAM
+  std::uint64_t sampled_pages = 0;     // pages hashed at the start and the end of the period
+  std::uint64_t dirty_sampled_pages = 0;  // of those, the ones whose content changed
+};
+
+struct ZeroPageEstimate {
+  std::uint64_t count = 0;
+  std::string method = "none";         // "memory-peek" | "rss" | "none"
+  std::uint64_t sampled_pages = 0;     // pages read for the estimate (memory-peek)
+};
+
+struct Measurement {
+  std::string mode = "page-sampling";  // "page-sampling" | "dirty-bitmap" | "dirty-ring"
+  std::string interface = "qmp";       // "qmp" | "libvirt" | "synthetic"
+  std::uint64_t sample_pages_per_gib = 0;
+};
+
+struct DirtyProfile {
+  std::string taken_at;                // RFC 3339, UTC
+  std::string domain;                  // name, may be empty for synthetic profiles
+  std::string qemu_version;
+  Measurement measurement;
+  std::uint64_t ram_bytes = 0;
+  std::uint64_t page_size_bytes = 4096;
+  std::vector<CurvePoint> dirty_curve;
+  ZeroPageEstimate zero_pages;
+
+  // RAM that holds data: what the guest can dirty and what a pass sends as whole pages.
+  double nonzero_ram_bytes() const {
+    return static_cast<double>(ram_bytes) -
+           static_cast<double>(zero_pages.count) * static_cast<double>(page_size_bytes);
+  }
+};
+
+// Validates every field; throws RuntimeError "profile SOURCE: FIELD: what is wrong".
+DirtyProfile parse_profile(std::string_view text, std::string_view source);
+DirtyProfile load_profile(const std::string& path);
+nlohmann::json profile_to_json(const DirtyProfile& profile);
+void save_profile(const DirtyProfile& profile, const std::string& path);
+
+}  // namespace vmp::probe

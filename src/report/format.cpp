@@ -1,0 +1,83 @@
+#include "report/format.hpp"
+
+#include <cmath>
+#include <cstdio>
+
+namespace vmp::report {
+namespace {
+
+std::string printf_string(const char* fmt, double a) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, fmt, a);
+  return buf;
+}
+
+// Three significant figures, as "418", "12.0", "1.07".
+std::string three_figures(double v) {
+  if (v >= 100) return printf_string("%.0f", v);
+  if (v >= 10) return printf_string("%.1f", v);
+  return printf_string("%.2f", v);
+}
+
+std::string minutes_seconds(double ms) {
+  double total_s = std::round(ms / 1000);
+  if (total_s < 3600) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%dm%02ds", static_cast<int>(total_s) / 60,
+                  static_cast<int>(total_s) % 60);
+    return buf;
+  }
+  double total_min = std::round(ms / 60000);
+  char buf[48];
+  std::snprintf(buf, sizeof buf, "%dh%02dm", static_cast<int>(total_min) / 60,
+                static_cast<int>(total_min) % 60);
+  return buf;
+}
+
+}  // namespace
+
+std::string format_bytes(double bytes) {
+  static const char* units[] = {"bytes", "KiB", "MiB", "GiB", "TiB", "PiB"};
+  int u = 0;
+  while (bytes >= 1024 * 0.9995 && u < 5) {
+    bytes /= 1024;
+    ++u;
+  }
+  if (u == 0) return printf_string("%.0f bytes", bytes);
+  return three_figures(bytes) + " " + units[u];
+}
+
+std::string format_link_rate(double bytes_per_s) {
+  double bits = bytes_per_s * 8;
+  auto trim = [](double v) {
+    std::string s = printf_string("%.2f", v);
+    while (s.back() == '0') s.pop_back();
+    if (s.back() == '.') s.pop_back();
+    return s;
+  };
+  if (bits >= 1e9) return trim(bits / 1e9) + " Gbit/s";
+  if (bits >= 1e6) return trim(bits / 1e6) + " Mbit/s";
+  return trim(bits / 1e3) + " kbit/s";
+}
+
+std::string format_rate(double bytes_per_s) {
+  return format_bytes(bytes_per_s) + "/s (" + format_link_rate(bytes_per_s) + ")";
+}
+
+std::string format_duration(double ms) {
+  if (ms < 1000) return printf_string("%.0f ms", ms);
+  if (ms < 10000) return printf_string("%.1f s", ms / 1000);
+  if (ms < 59500) return printf_string("%.0f s", ms / 1000);
+  return minutes_seconds(ms);
+}
+
+std::string format_duration_compact(double ms) {
+  if (ms < 1000) return printf_string("%.0fms", ms);
+  if (ms < 10000) return printf_string("%.1fs", ms / 1000);
+  if (ms < 59500) return printf_string("%.0fs", ms / 1000);
+  return minutes_seconds(ms);
+}
+
+std::string format_percent(double fraction) { return printf_string("%.1f%%", fraction * 100); }
+
+}  // namespace vmp::report

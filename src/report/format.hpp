@@ -1,0 +1,15 @@
+// Quantities as people read them: GiB, Gbit/s, 1m39s.
+#pragma once
+
+#include <string>
+
+namespace vmp::report {
+
+std::string format_bytes(double bytes);            // "1.00 GiB", "418 MiB", "12.0 KiB"
+std::string format_rate(double bytes_per_s);       // "128 MiB/s (1.07 Gbit/s)"
+std::string format_link_rate(double bytes_per_s);  // "2.5 Gbit/s", "100 Mbit/s"
+std::string format_duration(double ms);            // "850 ms", "6.9 s", "1m39s", "1h02m"
+std::string format_duration_compact(double ms);    // the table's: "850ms", "6.9s", "1m39s"
+std::string format_percent(double fraction);       // "70.1%"
+
+}  // namespace vmp::report

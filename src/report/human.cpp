@@ -1,0 +1,160 @@
+#include "report/human.hpp"
+
+#include <cmath>
+#include <cstdio>
+#include <sstream>
+
+#include "report/format.hpp"
+
+namespace vmp::report {
+
+std::string to_string(Source source) {
+  switch (source) {
+    case Source::CommandLine: return "command line";
+    case Source::Default: return "default";
+    case Source::None: return "none";
+  }
+  return "none";
+}
+
+namespace {
+
+std::string settings_phrase(const Report& r) {
+  std::string s;
+  if (r.settings.bandwidth_bytes_per_s.value) {
+    s += format_bytes(*r.settings.bandwidth_bytes_per_s.value) + "/s, ";
+  }
+  s += "max downtime " + format_duration(*r.settings.downtime_limit_ms.value);
+  return s;
+}
+
+std::string padded(std::string s, std::size_t width) {
+  if (s.size() < width) s.append(width - s.size(), ' ');
+  return s;
+}
+std::string right(std::string s, std::size_t width) {
+  if (s.size() < width) s.insert(0, width - s.size(), ' ');
+  return s;
+}
+
+void write_grid(std::ostream& out, const model::Grid& grid) {
+  out << "\nTotal migration time by bandwidth and max downtime (- : does not converge; * : in "
+         "effect):\n";
+  const std::size_t first = 16, cell = 9;
+  out << padded("bandwidth", first);
+  for (std::size_t c = 0; c < grid.downtime_limits_ms.size(); ++c) {
+    double d = grid.downtime_limits_ms[c];
+    std::string head = std::isinf(d) ? "unlimited" : format_duration_compact(d);
+    if (grid.downtime_in_effect_column == c) head = "*" + head;
+    out << right(head, cell + 1);
+  }
+  out << "\n";
+  for (const auto& row : grid.rows) {
+    std::string label = format_link_rate(row.bandwidth_bytes_per_s);
+    if (row.in_effect) label = "*" + label;
+    out << padded(label, first);
+    for (const auto& cell_result : row.cells) {
+      out << right(cell_result.converges() ? format_duration_compact(cell_result.total_time_ms)
+                                           : "-",
+                   cell + 1);
+    }
+    out << "\n";
+  }
+}
+
+}  // namespace
+
+std::string summary_line(const Report& r) {
+  std::ostringstream s;
+  s << r.subject << ": ";
+  if (!r.prediction) {
+    s << "no migration bandwidth known: give --bandwidth RATE for a prediction (see the table "
+         "below for common links)";
+    return s.str();
+  }
+  const auto& p = *r.prediction;
+  if (p.converges()) {
+    s << "converges in " << format_duration(p.total_time_ms) << ", paused at most "
+      << format_duration(p.downtime_ms) << ", " << format_bytes(p.transferred_bytes) << " sent in "
+      << p.iterations << (p.iterations == 1 ? " iteration" : " iterations") << " ("
+      << settings_phrase(r) << ")";
+  } else {
+    s << "does not converge";
+    if (p.outcome == model::PrecopyOutcome::Deadline) {
+      s << " within " << format_duration(*r.settings.deadline_ms.value);
+    }
+    s << " (" << settings_phrase(r) << "): every iteration leaves at least "
+      << format_bytes(p.min_pending_bytes) << " dirty; the downtime limit allows "
+      << format_bytes(p.threshold_bytes);
+  }
+  return s.str();
+}
+
+void write_human(std::ostream& out, const Report& r) {
+  out << summary_line(r) << "\n\n";
+  const auto& prof = r.profile;
+  const double ram = static_cast<double>(prof.ram_bytes);
+  const double zero_fraction =
+      static_cast<double>(prof.zero_pages.count) * static_cast<double>(prof.page_size_bytes) / ram;
+
+  out << "Guest:        " << format_bytes(ram) << " RAM, "
+      << format_bytes(static_cast<double>(prof.page_size_bytes)) << " pages, "
+      << format_percent(zero_fraction) << " zero pages";
+  if (prof.zero_pages.method == "none") {
+    out << " (not measured: the first pass is assumed to send every page whole)";
+  } else {
+    out << " (" << prof.zero_pages.method << ", " << prof.zero_pages.sampled_pages
+        << " pages sampled)";
+  }
+  out << "\n";
+  out << "Measurement:  " << prof.measurement.mode << " via " << prof.measurement.interface << ", "
+      << prof.measurement.sample_pages_per_gib << " sample pages/GiB, taken " << prof.taken_at;
+  if (!prof.qemu_version.empty()) out << ", QEMU " << prof.qemu_version;
+  out << "\n";
+
+  out << "Dirty curve:  " << model::to_string(r.curve.kind()) << ": " << r.curve_choice.reason
+      << "\n";
+  if (r.curve.kind() == model::CurveKind::Saturating) {
+    out << "              working set " << format_bytes(r.curve.working_set_bytes()) << ", writes "
+        << format_bytes(r.curve.write_rate_bytes_per_s()) << "/s\n";
+  }
+  out << "              " << padded("period", 10) << right("dirtied", 12) << right("model", 12)
+      << "\n";
+  for (const auto& pt : prof.dirty_curve) {
+    out << "              " << padded(format_duration(pt.period_ms), 10)
+        << right(format_bytes(pt.dirty_bytes), 12)
+        << right(format_bytes(r.curve.dirty_bytes(pt.period_ms)), 12) << "\n";
+  }
+
+  const auto& st = r.settings;
+  out << "Settings:     bandwidth "
+      << (st.bandwidth_bytes_per_s.value ? format_rate(*st.bandwidth_bytes_per_s.value)
+                                         : std::string("unknown"))
+      << " [" << to_string(st.bandwidth_bytes_per_s.source) << "]\n";
+  out << "              max downtime " << format_duration(*st.downtime_limit_ms.value) << " ["
+      << to_string(st.downtime_limit_ms.source) << "]\n";
+  out << "              deadline " << format_duration(*st.deadline_ms.value) << " ["
+      << to_string(st.deadline_ms.source) << "]\n";
+
+  if (r.prediction) {
+    const auto& p = *r.prediction;
+    out << "Iterations:   switchover when at most " << format_bytes(p.threshold_bytes)
+        << " is dirty (bandwidth x max downtime)\n";
+    out << "              " << right("#", 5) << right("start", 10) << right("length", 10)
+        << right("dirty", 11) << right("sent", 11) << right("redirtied", 11) << "\n";
+    for (const auto& it : p.trace) {
+      out << "              " << right(std::to_string(it.iteration), 5)
+          << right(format_duration(it.start_ms), 10) << right(format_duration(it.duration_ms), 10)
+          << right(format_bytes(it.pending_bytes), 11) << right(format_bytes(it.sent_bytes), 11)
+          << right(format_bytes(it.dirtied_bytes), 11) << "\n";
+    }
+    if (p.trace_truncated) out << "              ... " << p.iterations << " iterations in all\n";
+    if (p.converges()) {
+      out << "              switchover: " << format_bytes(p.switchover_pending_bytes)
+          << " sent while paused\n";
+    }
+  }
+  if (r.grid) write_grid(out, *r.grid);
+}
+
+}  // namespace vmp::report

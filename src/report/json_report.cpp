@@ -1,0 +1,121 @@
+#include "report/json_report.hpp"
+
+#include <cmath>
+
+#include "vmp_config.h"
+
+namespace vmp::report {
+namespace {
+
+using nlohmann::json;
+
+// JSON has no infinity: an unlimited downtime is null with a flag beside it.
+json finite_or_null(double v) { return std::isfinite(v) ? json(v) : json(nullptr); }
+json optional_number(const std::optional<double>& v) {
+  return v ? finite_or_null(*v) : json(nullptr);
+}
+json rounded_ms(double ms) { return std::isfinite(ms) ? json(std::ceil(ms)) : json(nullptr); }
+
+json precopy_json(const model::PrecopyResult& p, bool with_trace) {
+  json j = {
+      {"converges", p.converges()},
+      {"outcome", model::to_string(p.outcome)},
+      {"total_time_ms", p.converges() ? rounded_ms(p.total_time_ms) : json(nullptr)},
+      {"downtime_ms", p.converges() ? rounded_ms(p.downtime_ms) : json(nullptr)},
+      {"iterations", p.iterations},
+      {"transferred_bytes", std::llround(p.transferred_bytes)},
+      {"switchover_threshold_bytes", finite_or_null(p.threshold_bytes)},
+      {"min_pending_bytes", std::llround(p.min_pending_bytes)},
+      {"simulated_time_ms", rounded_ms(p.elapsed_ms)},
+  };
+  if (with_trace) {
+    json trace = json::array();
+    for (const auto& it : p.trace) {
+      trace.push_back({{"iteration", it.iteration},
+                       {"start_ms", it.start_ms},
+                       {"duration_ms", it.duration_ms},
+                       {"pending_bytes", std::llround(it.pending_bytes)},
+                       {"sent_bytes", std::llround(it.sent_bytes)},
+                       {"dirtied_bytes", std::llround(it.dirtied_bytes)}});
+    }
+    j["trace"] = trace;
+    j["trace_truncated"] = p.trace_truncated;
+  }
+  return j;
+}
+
+json setting_json(const Setting& s, const char* key) {
+  return {{key, optional_number(s.value)}, {"source", to_string(s.source)}};
+}
+
+}  // namespace
+
+json to_json(const Report& r) {
+  const auto& prof = r.profile;
+  json curve_points = json::array();
+  for (const auto& pt : prof.dirty_curve) {
+    curve_points.push_back({{"period_ms", pt.period_ms},
+                            {"dirty_bytes", pt.dirty_bytes},
+                            {"model_dirty_bytes", r.curve.dirty_bytes(pt.period_ms)}});
+  }
+  json curve = {
+      {"kind", model::to_string(r.curve.kind())},
+      {"reason", r.curve_choice.reason},
+      {"limit_bytes", r.curve.limit_bytes()},
+      {"points", curve_points},
+  };
+  if (r.curve_choice.fit) {
+    curve["saturating_fit"] = {
+        {"working_set_bytes", r.curve_choice.fit->working_set_bytes},
+        {"write_rate_bytes_per_s", r.curve_choice.fit->write_rate_bytes_per_s},
+        {"max_relative_error", r.curve_choice.fit->max_relative_error},
+    };
+  }
+
+  const auto& st = r.settings;
+  bool unlimited_downtime = st.downtime_limit_ms.value && std::isinf(*st.downtime_limit_ms.value);
+  json settings = {
+      {"bandwidth", setting_json(st.bandwidth_bytes_per_s, "bytes_per_s")},
+      {"downtime_limit", setting_json(st.downtime_limit_ms, "ms")},
+      {"deadline", setting_json(st.deadline_ms, "ms")},
+  };
+  settings["downtime_limit"]["unlimited"] = unlimited_downtime;
+
+  json doc = {
+      {"report_version", kReportVersion},
+      {"tool", {{"name", "virt-migrate-predict"}, {"version", VMP_VERSION}}},
+      {"subject", r.subject},
+      {"guest",
+       {{"ram_bytes", prof.ram_bytes},
+        {"page_size_bytes", prof.page_size_bytes},
+        {"zero_pages", prof.zero_pages.count},
+        {"zero_pages_method", prof.zero_pages.method}}},
+      {"measurement",
+       {{"mode", prof.measurement.mode},
+        {"interface", prof.measurement.interface},
+        {"sample_pages_per_gib", prof.measurement.sample_pages_per_gib},
+        {"taken_at", prof.taken_at},
+        {"qemu_version", prof.qemu_version}}},
+      {"curve", curve},
+      {"settings", settings},
+      {"prediction", r.prediction ? precopy_json(*r.prediction, true) : json(nullptr)},
+  };
+  if (r.grid) {
+    json rows = json::array();
+    for (const auto& row : r.grid->rows) {
+      json cells = json::array();
+      for (std::size_t c = 0; c < row.cells.size(); ++c) {
+        json cell = precopy_json(row.cells[c], false);
+        cell["downtime_limit_ms"] = finite_or_null(r.grid->downtime_limits_ms[c]);
+        cells.push_back(cell);
+      }
+      rows.push_back({{"bandwidth_bytes_per_s", row.bandwidth_bytes_per_s},
+                      {"in_effect", row.in_effect},
+                      {"cells", cells}});
+    }
+    doc["grid"] = {{"rows", rows}};
+  }
+  return doc;
+}
+
+}  // namespace vmp::report

@@ -1,0 +1,15 @@
+// The JSON document scripts rely on. Its keys are a contract: units are in the key names, and a
+// key once published keeps its meaning. Documented in man/virt-migrate-predict.rst.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include "report/report.hpp"
+
+namespace vmp::report {
+
+inline constexpr int kReportVersion = 1;
+
+nlohmann::json to_json(const Report& report);
+
+}  // namespace vmp::report
