@@ -94,7 +94,7 @@ PredictOptions resolve(const RawOptions& raw) {
   auto policy = model::curve_policy_from_string(raw.curve);
   if (!policy) {
     throw UsageError("--curve: '" + raw.curve +
-                     "' is not one of auto, piecewise-linear, saturating");
+                     "' is not one of auto, hybrid, saturating, piecewise-linear");
   }
   o.curve_policy = *policy;
   o.with_grid = raw.table;
@@ -129,7 +129,7 @@ int tool_main(const std::vector<std::string>& args, std::ostream& out, std::ostr
                  "Give up on a migration that has not converged by then (default 1h)")
       ->type_name("TIME");
   app.add_option("--curve", raw.curve,
-                 "Dirty curve shape: auto, piecewise-linear (the 2023 RFC rule), saturating")
+                 "Dirty curve shape: auto (hybrid), hybrid, saturating, piecewise-linear (the 2023 RFC rule)")
       ->type_name("SHAPE");
   app.add_flag("--table", raw.table, "Also show times for common bandwidths and downtime limits");
   app.add_flag("--json", raw.json, "Write the report as JSON on stdout");

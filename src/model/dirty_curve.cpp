@@ -18,11 +18,18 @@ std::vector<DirtyPoint> normalized(std::vector<DirtyPoint> points, double ceilin
   std::sort(points.begin(), points.end(),
             [](const DirtyPoint& a, const DirtyPoint& b) { return a.period_ms < b.period_ms; });
   double running_max = 0;
-  for (auto& p : points) {
+  std::vector<DirtyPoint> out;
+  for (const auto& p : points) {
+    if (!std::isfinite(p.period_ms) || !std::isfinite(p.dirty_bytes)) continue;
     running_max = std::max(running_max, std::min(p.dirty_bytes, ceiling_bytes));
-    p.dirty_bytes = running_max;
+    // Two measurements of one period are one point: the larger.
+    if (!out.empty() && out.back().period_ms == p.period_ms) {
+      out.back().dirty_bytes = running_max;
+    } else {
+      out.push_back({p.period_ms, running_max});
+    }
   }
-  return points;
+  return out;
 }
 
 // Sum of squared relative errors of the saturating shape at the points. Points with nothing
@@ -59,7 +66,12 @@ double golden_log(F f, double lo, double hi, int steps) {
 }  // namespace
 
 std::string_view to_string(CurveKind kind) {
-  return kind == CurveKind::Saturating ? "saturating" : "piecewise-linear";
+  switch (kind) {
+    case CurveKind::PiecewiseLinear: return "piecewise-linear";
+    case CurveKind::Saturating: return "saturating";
+    case CurveKind::Hybrid: return "hybrid";
+  }
+  return "hybrid";
 }
 
 std::string_view to_string(CurvePolicy policy) {
@@ -67,12 +79,14 @@ std::string_view to_string(CurvePolicy policy) {
     case CurvePolicy::Auto: return "auto";
     case CurvePolicy::PiecewiseLinear: return "piecewise-linear";
     case CurvePolicy::Saturating: return "saturating";
+    case CurvePolicy::Hybrid: return "hybrid";
   }
   return "auto";
 }
 
 std::optional<CurvePolicy> curve_policy_from_string(std::string_view text) {
-  for (auto p : {CurvePolicy::Auto, CurvePolicy::PiecewiseLinear, CurvePolicy::Saturating}) {
+  for (auto p : {CurvePolicy::Auto, CurvePolicy::PiecewiseLinear, CurvePolicy::Saturating,
+                 CurvePolicy::Hybrid}) {
     if (to_string(p) == text) return p;
   }
   return std::nullopt;
@@ -150,70 +164,114 @@ DirtyCurve DirtyCurve::saturating(double working_set_bytes, double write_rate_by
   return c;
 }
 
+DirtyCurve DirtyCurve::hybrid(std::vector<DirtyPoint> points, const SaturatingFit& fit,
+                              double ceiling_bytes) {
+  DirtyCurve c = piecewise_linear(std::move(points), ceiling_bytes);
+  c.kind_ = CurveKind::Hybrid;
+  c.working_set_bytes_ = std::clamp(fit.working_set_bytes, 0.0, c.ceiling_bytes_);
+  c.write_rate_bytes_per_s_ = std::max(0.0, fit.write_rate_bytes_per_s);
+  return c;
+}
+
+double DirtyCurve::interpolate(double t) const {
+  const auto& p = points_;
+  auto it = std::upper_bound(p.begin(), p.end(), t,
+                             [](double v, const DirtyPoint& q) { return v < q.period_ms; });
+  if (it == p.begin()) return p.front().dirty_bytes;
+  if (it == p.end()) return p.back().dirty_bytes;
+  const DirtyPoint& a = *(it - 1);
+  const DirtyPoint& b = *it;
+  return a.dirty_bytes + (b.dirty_bytes - a.dirty_bytes) * (t - a.period_ms) /
+                             (b.period_ms - a.period_ms);
+}
+
+double DirtyCurve::last_slope_bytes_per_ms() const {
+  const auto& p = points_;
+  if (p.size() == 1) return p[0].dirty_bytes / p[0].period_ms;
+  const auto& a = p[p.size() - 2];
+  const auto& b = p.back();
+  return (b.dirty_bytes - a.dirty_bytes) / (b.period_ms - a.period_ms);
+}
+
 double DirtyCurve::piecewise_at(double t) const {
   const auto& p = points_;
   if (p.empty()) return 0;
   if (p.size() == 1) return p[0].dirty_bytes * t / p[0].period_ms;
-  auto slope = [&](std::size_t i) {  // of the segment from point i to point i + 1
-    return (p[i + 1].dirty_bytes - p[i].dirty_bytes) / (p[i + 1].period_ms - p[i].period_ms);
-  };
   if (t <= p.front().period_ms) {
-    return std::max(0.0, p[0].dirty_bytes + slope(0) * (t - p[0].period_ms));
+    double first_slope = (p[1].dirty_bytes - p[0].dirty_bytes) / (p[1].period_ms - p[0].period_ms);
+    return std::max(0.0, p[0].dirty_bytes + first_slope * (t - p[0].period_ms));
   }
   if (t >= p.back().period_ms) {
-    return p.back().dirty_bytes + slope(p.size() - 2) * (t - p.back().period_ms);
+    return p.back().dirty_bytes + last_slope_bytes_per_ms() * (t - p.back().period_ms);
   }
-  auto it = std::upper_bound(p.begin(), p.end(), t,
-                             [](double v, const DirtyPoint& q) { return v < q.period_ms; });
-  std::size_t i = static_cast<std::size_t>(it - p.begin()) - 1;
-  return p[i].dirty_bytes + slope(i) * (t - p[i].period_ms);
+  return interpolate(t);
+}
+
+double DirtyCurve::hybrid_at(double t) const {
+  const auto& p = points_;
+  if (p.empty()) return 0;
+  const double rate_per_ms = write_rate_bytes_per_s_ / 1000;
+  if (t <= p.front().period_ms) {
+    double at_first = saturating_value(working_set_bytes_, rate_per_ms, p.front().period_ms);
+    if (at_first <= 0) return p.front().dirty_bytes * t / p.front().period_ms;
+    return p.front().dirty_bytes * saturating_value(working_set_bytes_, rate_per_ms, t) / at_first;
+  }
+  if (t <= p.back().period_ms) return interpolate(t);
+  // Beyond the last point: start with its slope and approach the fitted working set, which is
+  // what the saturating shape itself does from that point on. A concave curve is no steeper at
+  // its last point than its last segment, so the fit's tangent there bounds the slope too.
+  double headroom = working_set_bytes_ - p.back().dirty_bytes;
+  double tangent = working_set_bytes_ > 0
+                       ? rate_per_ms * std::exp(-rate_per_ms * p.back().period_ms / working_set_bytes_)
+                       : 0;
+  double slope = std::min(last_slope_bytes_per_ms(), tangent);
+  if (headroom <= 0 || slope <= 0) return p.back().dirty_bytes;
+  return p.back().dirty_bytes + saturating_value(headroom, slope, t - p.back().period_ms);
 }
 
 double DirtyCurve::dirty_bytes(double period_ms) const {
   if (!(period_ms > 0)) return 0;
-  double v = kind_ == CurveKind::Saturating
-                 ? saturating_value(working_set_bytes_, write_rate_bytes_per_s_ / 1000, period_ms)
-                 : piecewise_at(period_ms);
+  double v = 0;
+  switch (kind_) {
+    case CurveKind::Saturating:
+      v = saturating_value(working_set_bytes_, write_rate_bytes_per_s_ / 1000, period_ms);
+      break;
+    case CurveKind::PiecewiseLinear: v = piecewise_at(period_ms); break;
+    case CurveKind::Hybrid: v = hybrid_at(period_ms); break;
+  }
   return std::clamp(v, 0.0, ceiling_bytes_);
 }
 
 double DirtyCurve::limit_bytes() const {
   if (kind_ == CurveKind::Saturating) return working_set_bytes_;
-  if (points_.size() >= 2) {
-    const auto& a = points_[points_.size() - 2];
-    const auto& b = points_.back();
-    if (b.dirty_bytes <= a.dirty_bytes) return b.dirty_bytes;
-  } else if (points_.size() == 1 && points_[0].dirty_bytes <= 0) {
-    return 0;
-  } else if (points_.empty()) {
-    return 0;
-  }
+  if (points_.empty()) return 0;
+  if (last_slope_bytes_per_ms() <= 0) return points_.back().dirty_bytes;
+  if (kind_ == CurveKind::Hybrid) return std::max(working_set_bytes_, points_.back().dirty_bytes);
   return ceiling_bytes_;
 }
 
 CurveChoice choose_curve(const std::vector<DirtyPoint>& points, double ceiling_bytes,
                          CurvePolicy policy) {
   if (policy == CurvePolicy::PiecewiseLinear) {
-    return {CurveKind::PiecewiseLinear, "requested", std::nullopt};
+    return {CurveKind::PiecewiseLinear, "requested (the 2023 RFC predictor's rule)", std::nullopt};
   }
   auto fit = fit_saturating(points, ceiling_bytes);
   if (!fit) {
     return {CurveKind::PiecewiseLinear,
-            "fewer than two measured periods dirtied anything: no saturating fit", std::nullopt};
+            "fewer than two measured periods dirtied anything, so no shape can be fitted: "
+            "straight lines through the points",
+            std::nullopt};
   }
-  if (policy == CurvePolicy::Saturating) return {CurveKind::Saturating, "requested", fit};
-  char buf[160];
-  if (fit->max_relative_error <= kSaturatingFitTolerance) {
-    std::snprintf(buf, sizeof buf,
-                  "random writes over a working set explain every point within %.1f%%",
-                  fit->max_relative_error * 100);
-    return {CurveKind::Saturating, buf, fit};
+  char fit_text[96];
+  std::snprintf(fit_text, sizeof fit_text, "random writes over a working set fit every point within %.1f%%",
+                fit->max_relative_error * 100);
+  if (policy == CurvePolicy::Saturating) {
+    return {CurveKind::Saturating, std::string("requested; ") + fit_text, fit};
   }
-  std::snprintf(buf, sizeof buf,
-                "a saturating fit misses a point by %.1f%% (over %.0f%%): using the points as "
-                "measured",
-                fit->max_relative_error * 100, kSaturatingFitTolerance * 100);
-  return {CurveKind::PiecewiseLinear, buf, fit};
+  return {CurveKind::Hybrid,
+          std::string(policy == CurvePolicy::Hybrid ? "requested" : "default") +
+              ": the measured points, and outside them the saturating shape (" + fit_text + ")",
+          fit};
 }
 
 DirtyCurve build_curve(const std::vector<DirtyPoint>& points, double ceiling_bytes,
@@ -221,6 +279,9 @@ DirtyCurve build_curve(const std::vector<DirtyPoint>& points, double ceiling_byt
   if (choice.kind == CurveKind::Saturating && choice.fit) {
     return DirtyCurve::saturating(choice.fit->working_set_bytes,
                                   choice.fit->write_rate_bytes_per_s, ceiling_bytes);
+  }
+  if (choice.kind == CurveKind::Hybrid && choice.fit) {
+    return DirtyCurve::hybrid(points, *choice.fit, ceiling_bytes);
   }
   return DirtyCurve::piecewise_linear(points, ceiling_bytes);
 }

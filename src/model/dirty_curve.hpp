@@ -22,9 +22,13 @@ enum class CurveKind {
   // Uniform random writes at r bytes/s over a working set W: W (1 - exp(-r t / W)), fitted to the
   // points. Saturates at W instead of growing with the end slope.
   Saturating,
+  // The measured points joined linearly, and the fitted saturating shape outside them: before the
+  // first point scaled to meet it, after the last point continuing its slope and approaching the
+  // fitted working set. Equal to Saturating for random writes; flat after a measured plateau.
+  Hybrid,
 };
 
-enum class CurvePolicy { Auto, PiecewiseLinear, Saturating };
+enum class CurvePolicy { Auto, PiecewiseLinear, Saturating, Hybrid };
 
 std::string_view to_string(CurveKind kind);
 std::string_view to_string(CurvePolicy policy);
@@ -49,6 +53,8 @@ class DirtyCurve {
   static DirtyCurve piecewise_linear(std::vector<DirtyPoint> points, double ceiling_bytes);
   static DirtyCurve saturating(double working_set_bytes, double write_rate_bytes_per_s,
                                double ceiling_bytes);
+  static DirtyCurve hybrid(std::vector<DirtyPoint> points, const SaturatingFit& fit,
+                           double ceiling_bytes);
 
   // Distinct bytes dirtied in a window of period_ms. 0 at 0, monotone, never above the ceiling.
   double dirty_bytes(double period_ms) const;
@@ -63,7 +69,10 @@ class DirtyCurve {
 
  private:
   DirtyCurve() = default;
+  double interpolate(double period_ms) const;  // between the first and the last point
   double piecewise_at(double period_ms) const;
+  double hybrid_at(double period_ms) const;
+  double last_slope_bytes_per_ms() const;
 
   CurveKind kind_ = CurveKind::PiecewiseLinear;
   double ceiling_bytes_ = 0;
@@ -78,9 +87,6 @@ struct CurveChoice {
   std::string reason;
   std::optional<SaturatingFit> fit;
 };
-
-// A saturating fit whose worst point is off by more than this is not trusted to extrapolate.
-inline constexpr double kSaturatingFitTolerance = 0.10;
 
 CurveChoice choose_curve(const std::vector<DirtyPoint>& points, double ceiling_bytes,
                          CurvePolicy policy);
