@@ -1,0 +1,29 @@
+#include <gtest/gtest.h>
+
+#include "report/format.hpp"
+
+using namespace vmp::report;
+
+TEST(Format, Bytes) {
+  EXPECT_EQ(format_bytes(512), "512 bytes");
+  EXPECT_EQ(format_bytes(1 << 30), "1.00 GiB");
+  EXPECT_EQ(format_bytes(418.0 * 1048576), "418 MiB");
+  EXPECT_EQ(format_bytes(38.4 * 1048576), "38.4 MiB");
+}
+
+TEST(Format, Durations) {
+  EXPECT_EQ(format_duration(850), "850 ms");
+  EXPECT_EQ(format_duration(6940), "6.9 s");
+  EXPECT_EQ(format_duration(13200), "13 s");
+  EXPECT_EQ(format_duration(99000), "1m39s");
+  EXPECT_EQ(format_duration(3720000), "1h02m");
+  EXPECT_EQ(format_duration_compact(99000), "1m39s");
+  EXPECT_EQ(format_duration_compact(850), "850ms");
+}
+
+TEST(Format, Rates) {
+  EXPECT_EQ(format_link_rate(1.25e9), "10 Gbit/s");
+  EXPECT_EQ(format_link_rate(12.5e6), "100 Mbit/s");
+  EXPECT_EQ(format_link_rate(312.5e6), "2.5 Gbit/s");
+  EXPECT_EQ(format_rate(128.0 * 1048576), "128 MiB/s (1.07 Gbit/s)");
+}

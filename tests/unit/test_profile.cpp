@@ -1,0 +1,127 @@
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <nlohmann/json.hpp>
+
+#include "error.hpp"
+#include "probe/profile.hpp"
+
+using nlohmann::json;
+using vmp::RuntimeError;
+using namespace vmp::probe;
+
+namespace {
+
+const std::string kExample =
+    std::string(VMP_SOURCE_ROOT) + "/examples/profiles/1gib-256mib-random.json";
+
+json example() {
+  std::ifstream in(kExample);
+  return json::parse(in);
+}
+
+// The error message parse_profile gives for the example changed by `mutate`.
+std::string error_for(const std::function<void(json&)>& mutate) {
+  json doc = example();
+  mutate(doc);
+  try {
+    parse_profile(doc.dump(), "p.json");
+  } catch (const RuntimeError& e) {
+    return e.what();
+  }
+  return "(accepted)";
+}
+
+std::string error_for_text(const std::string& text) {
+  try {
+    parse_profile(text, "p.json");
+  } catch (const RuntimeError& e) {
+    return e.what();
+  }
+  return "(accepted)";
+}
+
+#define EXPECT_CONTAINS(haystack, needle) \
+  EXPECT_NE(std::string(haystack).find(needle), std::string::npos) << (haystack)
+
+}  // namespace
+
+TEST(Profile, LoadsTheExample) {
+  auto p = load_profile(kExample);
+  EXPECT_EQ(p.ram_bytes, 1u << 30);
+  EXPECT_EQ(p.page_size_bytes, 4096u);
+  EXPECT_EQ(p.dirty_curve.size(), 4u);
+  EXPECT_EQ(p.zero_pages.count, 175669u);
+  EXPECT_EQ(p.zero_pages.method, "memory-peek");
+  EXPECT_EQ(p.measurement.mode, "page-sampling");
+}
+
+TEST(Profile, SaveAndLoadRoundTrip) {
+  auto p = load_profile(kExample);
+  auto path = std::filesystem::temp_directory_path() / "vmp-roundtrip.json";
+  save_profile(p, path.string());
+  auto q = load_profile(path.string());
+  std::filesystem::remove(path);
+  EXPECT_EQ(profile_to_json(p), profile_to_json(q));
+}
+
+TEST(Profile, EveryBadFieldIsNamed) {
+  EXPECT_CONTAINS(error_for([](json& d) { d["guest"].erase("ram_bytes"); }),
+                  "p.json: guest.ram_bytes: missing");
+  EXPECT_CONTAINS(error_for([](json& d) { d["guest"]["ram_bytes"] = -1; }),
+                  "guest.ram_bytes: must not be negative");
+  EXPECT_CONTAINS(error_for([](json& d) { d["guest"]["ram_bytes"] = "1G"; }),
+                  "guest.ram_bytes: must be a number");
+  EXPECT_CONTAINS(error_for([](json& d) { d["guest"]["ram_bytes"] = 1.5e30; }),
+                  "guest.ram_bytes: is too large");
+  EXPECT_CONTAINS(error_for([](json& d) { d["guest"]["page_size_bytes"] = 5000; }),
+                  "guest.page_size_bytes: must be a power of two");
+  EXPECT_CONTAINS(error_for([](json& d) { d["version"] = 2; }), "version: 2 is not supported");
+  EXPECT_CONTAINS(error_for([](json& d) { d["format"] = "something-else"; }), "format:");
+  EXPECT_CONTAINS(error_for([](json& d) { d["dirty_curve"][1]["period_ms"] = 500; }),
+                  "dirty_curve[1].period_ms: must be greater than the previous point's");
+  EXPECT_CONTAINS(error_for([](json& d) { d["dirty_curve"][2]["period_ms"] = 0; }),
+                  "dirty_curve[2].period_ms: must be greater than zero");
+  EXPECT_CONTAINS(error_for([](json& d) { d["dirty_curve"][0]["dirty_bytes"] = 2e9; }),
+                  "dirty_curve[0].dirty_bytes: is too large");
+  EXPECT_CONTAINS(error_for([](json& d) { d["dirty_curve"][0]["dirty_bytes"] = 1e9; }),
+                  "dirty_curve[0].dirty_bytes: is more than the guest's non-zero RAM");
+  EXPECT_CONTAINS(error_for([](json& d) { d["dirty_curve"][0]["dirty_sampled_pages"] = 99999; }),
+                  "dirty_curve[0].dirty_sampled_pages: is too large");
+  EXPECT_CONTAINS(error_for([](json& d) { d["dirty_curve"] = json::array(); }),
+                  "dirty_curve: needs at least one point");
+  EXPECT_CONTAINS(error_for([](json& d) { d["dirty_curve"] = 3; }), "dirty_curve: must be an array");
+  EXPECT_CONTAINS(error_for([](json& d) { d["zero_pages"]["count"] = 1u << 20; }),
+                  "zero_pages.count: is too large");
+  EXPECT_CONTAINS(error_for([](json& d) { d["zero_pages"]["count"] = 1.5; }),
+                  "zero_pages.count: must be a whole number");
+  EXPECT_CONTAINS(error_for([](json& d) { d["zero_pages"]["method"] = "guess"; }),
+                  "zero_pages.method: 'guess' is not one of");
+  EXPECT_CONTAINS(error_for([](json& d) { d["measurement"]["mode"] = "fast"; }),
+                  "measurement.mode:");
+  EXPECT_CONTAINS(error_for([](json& d) { d.erase("taken_at"); }), "taken_at: missing");
+  EXPECT_CONTAINS(error_for([](json& d) { d["guest"] = json::array(); }),
+                  "guest: must be an object");
+}
+
+TEST(Profile, NotJson) {
+  EXPECT_CONTAINS(error_for_text(""), "p.json: not valid JSON");
+  EXPECT_CONTAINS(error_for_text("{\"version\": NaN}"), "not valid JSON");
+  EXPECT_CONTAINS(error_for_text("{\"version\": 1e400}"), "not valid JSON: number overflow");
+  EXPECT_CONTAINS(error_for_text("[1, 2]"), "the document: must be an object");
+}
+
+TEST(Profile, UnreadableFiles) {
+  try {
+    load_profile("/nonexistent/profile.json");
+    FAIL();
+  } catch (const RuntimeError& e) {
+    EXPECT_CONTAINS(e.what(), "cannot read profile /nonexistent/profile.json: No such file");
+  }
+  EXPECT_THROW(load_profile("/"), RuntimeError);
+  // A device that never ends must end in an error, not a hang.
+  EXPECT_THROW(load_profile("/dev/zero"), RuntimeError);
+}
