@@ -8,6 +8,8 @@
 #include "error.hpp"
 #include "model/grid.hpp"
 #include "model/precopy.hpp"
+#include "probe/live.hpp"
+#include "virt/connection.hpp"
 #include "report/human.hpp"
 #include "report/json_report.hpp"
 #include "vmp_config.h"
@@ -19,18 +21,25 @@ report::Report predict(std::string subject, probe::DirtyProfile profile,
   std::vector<model::DirtyPoint> points;
   for (const auto& p : profile.dirty_curve) points.push_back({p.period_ms, p.dirty_bytes});
   const double ceiling = profile.nonzero_ram_bytes();
-  auto choice = model::choose_curve(points, ceiling, options.curve_policy);
-  auto curve = model::build_curve(points, ceiling, choice);
+  report::Report r{.subject = std::move(subject),
+                   .profile = std::move(profile),
+                   .curve_choice = model::choose_curve(points, ceiling, options.curve_policy),
+                   .curve = model::DirtyCurve::piecewise_linear({}, 0),
+                   .settings = options.settings,
+                   .prediction = std::nullopt,
+                   .grid = std::nullopt,
+                   .facts = std::nullopt,
+                   .migration_config = std::nullopt,
+                   .accelerator = {},
+                   .warnings = {}};
+  r.curve = model::build_curve(points, ceiling, r.curve_choice);
 
   model::PrecopyInput input;
-  input.ram_bytes = static_cast<double>(profile.ram_bytes);
-  input.page_size_bytes = static_cast<double>(profile.page_size_bytes);
-  input.zero_pages = static_cast<double>(profile.zero_pages.count);
+  input.ram_bytes = static_cast<double>(r.profile.ram_bytes);
+  input.page_size_bytes = static_cast<double>(r.profile.page_size_bytes);
+  input.zero_pages = static_cast<double>(r.profile.zero_pages.count);
   input.downtime_limit_ms = *options.settings.downtime_limit_ms.value;
   input.deadline_ms = *options.settings.deadline_ms.value;
-
-  report::Report r{std::move(subject), std::move(profile), std::move(choice), std::move(curve),
-                   options.settings, std::nullopt, std::nullopt};
   const auto& bandwidth = options.settings.bandwidth_bytes_per_s.value;
   if (bandwidth) {
     input.bandwidth_bytes_per_s = *bandwidth;
@@ -52,42 +61,58 @@ namespace {
 const char* kExitStatusHelp =
     "Exit status:\n"
     "  0  the migration converges with the settings in effect\n"
-    "  1  error: the profile could not be read or is invalid\n"
+    "  1  error: libvirt or QEMU failed, the domain is unknown or not running, or the profile\n"
+    "     could not be read or is invalid\n"
     "  2  usage error: an option or its value is wrong\n"
     "  3  the migration does not converge with the settings in effect\n"
     "  5  no verdict: no migration bandwidth is known (give --bandwidth)\n"
     "\n"
     "Rates: 10Gbit/s, 1.25GB/s, 800MiB/s; a bare number is MiB/s (as virsh migrate-setspeed).\n"
     "Times: 300ms, 2s, 5m; a bare --downtime is ms (as virsh migrate-setmaxdowntime), a bare\n"
-    "--deadline is seconds.";
+    "--deadline or --measure-time is seconds.\n"
+    "\n"
+    "Measuring goes through QEMU's monitor (QMP) by default, which makes libvirt mark the domain\n"
+    "tainted (custom-monitor). --no-qmp uses libvirt's own dirty-rate API instead: no taint, but\n"
+    "whole-second periods and QEMU's default sampling of 512 pages per GiB.";
 
 struct RawOptions {
   std::string profile;
+  std::string domain;
+  std::string connect;
+  bool readonly = false;
   std::string bandwidth;
   std::string downtime;
   std::string deadline;
+  std::string measure_time;
+  std::uint64_t sample_pages = 0;
+  std::string mode = "page-sampling";
+  bool no_qmp = false;
+  bool quiet = false;
+  std::string save_profile;
   std::string curve = "auto";
   bool table = false;
   bool json = false;
 };
 
+report::Setting from_command_line(double value) {
+  return {value, report::Source::CommandLine, {}};
+}
+
 PredictOptions resolve(const RawOptions& raw) {
   PredictOptions o;
   auto& s = o.settings;
   if (!raw.bandwidth.empty()) {
-    s.bandwidth_bytes_per_s = {parse_rate_bytes_per_s(raw.bandwidth, "--bandwidth"),
-                               report::Source::CommandLine};
+    s.bandwidth_bytes_per_s =
+        from_command_line(parse_rate_bytes_per_s(raw.bandwidth, "--bandwidth"));
   }
   s.downtime_limit_ms =
       raw.downtime.empty()
-          ? report::Setting{kDefaultDowntimeLimitMs, report::Source::Default}
-          : report::Setting{parse_time_ms(raw.downtime, TimeUnit::Milliseconds, "--downtime"),
-                            report::Source::CommandLine};
+          ? report::Setting{kDefaultDowntimeLimitMs, report::Source::Default, {}}
+          : from_command_line(parse_time_ms(raw.downtime, TimeUnit::Milliseconds, "--downtime"));
   s.deadline_ms =
       raw.deadline.empty()
-          ? report::Setting{kDefaultDeadlineMs, report::Source::Default}
-          : report::Setting{parse_time_ms(raw.deadline, TimeUnit::Seconds, "--deadline"),
-                            report::Source::CommandLine};
+          ? report::Setting{kDefaultDeadlineMs, report::Source::Default, {}}
+          : from_command_line(parse_time_ms(raw.deadline, TimeUnit::Seconds, "--deadline"));
   if (*s.deadline_ms.value < 1000) {
     throw UsageError("--deadline: '" + raw.deadline + "' is shorter than one second");
   }
@@ -101,6 +126,102 @@ PredictOptions resolve(const RawOptions& raw) {
   return o;
 }
 
+probe::LiveOptions live_options(const RawOptions& raw) {
+  probe::LiveOptions o;
+  if (!raw.measure_time.empty()) {
+    o.measure_time_ms = parse_time_ms(raw.measure_time, TimeUnit::Seconds, "--measure-time");
+    if (o.measure_time_ms < 1000 || o.measure_time_ms > 600000) {
+      throw UsageError("--measure-time: '" + raw.measure_time +
+                       "' is outside 1s..10m (QEMU measures whole seconds up to 60 s a period)");
+    }
+  }
+  if (raw.sample_pages != 0 && (raw.sample_pages < probe::kMinSamplePagesPerGiB ||
+                                raw.sample_pages > probe::kMaxSamplePagesPerGiB)) {
+    throw UsageError("--sample-pages: " + std::to_string(raw.sample_pages) +
+                     " is outside QEMU's 128..16384 pages per GiB");
+  }
+  if (raw.sample_pages != 0 && raw.no_qmp) {
+    throw UsageError("--sample-pages: libvirt's dirty-rate API (--no-qmp) always samples 512 "
+                     "pages per GiB");
+  }
+  o.sample_pages_per_gib = raw.sample_pages;
+  o.mode = raw.mode;
+  o.use_qmp = !raw.no_qmp;
+  return o;
+}
+
+// Settings in effect for a live domain: the command line wins, then what libvirt applies to a
+// migration it starts. QEMU's own max-bandwidth (128 MiB/s by default) is not what a libvirt
+// migration uses: libvirt passes its own value when the migration starts.
+void apply_domain_settings(report::Settings& s, const virt::MigrationConfig& c) {
+  if (!s.bandwidth_bytes_per_s.value) {
+    if (c.max_speed_bytes_per_s) {
+      s.bandwidth_bytes_per_s = {c.max_speed_bytes_per_s, report::Source::Domain,
+                                 "(virsh migrate-getspeed)"};
+    } else {
+      s.bandwidth_bytes_per_s.note =
+          "libvirt puts no cap on this domain's migrations (migrate-getspeed: unlimited), so the "
+          "link decides";
+    }
+  }
+  if (s.downtime_limit_ms.source != report::Source::CommandLine && c.max_downtime_ms) {
+    s.downtime_limit_ms = {c.max_downtime_ms, report::Source::Domain,
+                           "(virsh migrate-getmaxdowntime)"};
+  }
+}
+
+// Progress on a terminal: one line, rewritten in place, cleared at the end.
+class Progress {
+ public:
+  Progress(std::ostream& err, bool enabled) : err_(err), enabled_(enabled) {}
+  ~Progress() { clear(); }
+  void show(const std::string& text) {
+    if (!enabled_) return;
+    err_ << "\r\033[K" << text << std::flush;
+    shown_ = true;
+  }
+  void clear() {
+    if (shown_) err_ << "\r\033[K" << std::flush;
+    shown_ = false;
+  }
+
+ private:
+  std::ostream& err_;
+  bool enabled_;
+  bool shown_ = false;
+};
+
+report::Report run_live(const RawOptions& raw, PredictOptions options, std::ostream& err,
+                        bool terminal) {
+  auto live = live_options(raw);
+  auto connection = virt::Connection::open(
+      raw.connect.empty() ? std::nullopt : std::optional<std::string>(raw.connect), raw.readonly);
+  std::string driver = connection.driver();
+  if (driver != "QEMU") {
+    throw RuntimeError("the connection " + connection.uri() + " is to the " + driver +
+                       " driver, not QEMU: only QEMU guests can be measured");
+  }
+  auto domain = connection.lookup(raw.domain);
+  if (domain.state() != VIR_DOMAIN_RUNNING) {
+    throw RuntimeError("domain " + domain.name() + " is " + domain.state_text() +
+                       ": only a running guest can be measured");
+  }
+  Progress progress(err, terminal && !raw.quiet);
+  live.progress = [&](const std::string& text) { progress.show(domain.name() + ": " + text); };
+  probe::SystemClock clock;
+  auto measured = probe::measure_domain(connection, domain, live, clock);
+  progress.clear();
+  if (!raw.save_profile.empty()) probe::save_profile(measured.profile, raw.save_profile);
+
+  apply_domain_settings(options.settings, measured.config);
+  auto r = predict(domain.name(), std::move(measured.profile), options);
+  r.facts = std::move(measured.facts);
+  r.migration_config = std::move(measured.config);
+  r.accelerator = measured.accelerator;
+  r.warnings = std::move(measured.warnings);
+  return r;
+}
+
 // CLI11 wants the arguments last-first.
 std::vector<std::string> reversed(std::vector<std::string> args) {
   std::reverse(args.begin(), args.end());
@@ -109,33 +230,67 @@ std::vector<std::string> reversed(std::vector<std::string> args) {
 
 }  // namespace
 
-int tool_main(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
+int tool_main(const std::vector<std::string>& args, std::ostream& out, std::ostream& err,
+              bool terminal) {
   CLI::App app{
       "Predict whether a live migration of a libvirt/QEMU guest converges, how long it takes and "
-      "how long the guest is paused, from a measured dirty profile.",
+      "how long the guest is paused: measure a running domain, or predict from a saved profile.",
       "virt-migrate-predict"};
   app.footer(kExitStatusHelp);
   app.set_version_flag("-V,--version", std::string("virt-migrate-predict ") + VMP_VERSION);
   RawOptions raw;
-  app.add_option("--profile", raw.profile, "Dirty profile (JSON) to predict from")
-      ->type_name("FILE")
-      ->required();
+  auto* domain_opt =
+      app.add_option("-d,--domain", raw.domain, "Running domain to measure: name, UUID or id")
+          ->type_name("DOMAIN");
+  auto* profile_opt =
+      app.add_option("--profile", raw.profile, "Predict from a saved dirty profile (JSON) instead")
+          ->type_name("FILE");
+  domain_opt->excludes(profile_opt);
+  app.add_option("-c,--connect", raw.connect,
+                 "libvirt URI (default: $LIBVIRT_DEFAULT_URI, else libvirt's default)")
+      ->type_name("URI");
+  app.add_flag("-r,--readonly", raw.readonly,
+               "Connect read-only (enough to look, not to measure)");
   app.add_option("--bandwidth", raw.bandwidth,
-                 "Migration bandwidth (default: unknown; the table is shown instead)")
+                 "Migration bandwidth (default: the domain's max speed, if capped)")
       ->type_name("RATE");
-  app.add_option("--downtime", raw.downtime, "Max downtime, the switchover limit (default 300ms)")
+  app.add_option("--downtime", raw.downtime,
+                 "Max downtime, the switchover limit (default: the domain's, else 300ms)")
       ->type_name("TIME");
   app.add_option("--deadline", raw.deadline,
                  "Give up on a migration that has not converged by then (default 1h)")
       ->type_name("TIME");
+  app.add_option("--measure-time", raw.measure_time,
+                 "Time spent measuring the dirty rate (default 10s)")
+      ->type_name("TIME");
+  app.add_option("--sample-pages", raw.sample_pages,
+                 "Pages per GiB QEMU hashes (128..16384; default 16384, less above 16 GiB)")
+      ->type_name("N");
+  app.add_option("--mode", raw.mode,
+                 "page-sampling (default), or dirty-bitmap / dirty-ring (KVM only)")
+      ->type_name("MODE")
+      ->check(CLI::IsMember({"page-sampling", "dirty-bitmap", "dirty-ring"}));
+  app.add_flag("--no-qmp", raw.no_qmp,
+               "Measure with libvirt's dirty-rate API: no custom-monitor taint (see below)");
+  app.add_flag("-q,--quiet", raw.quiet, "No progress display while measuring");
+  app.add_option("--save-profile", raw.save_profile, "Keep the measurement, for --profile later")
+      ->type_name("FILE");
   app.add_option("--curve", raw.curve,
-                 "Dirty curve shape: auto (hybrid), hybrid, saturating, piecewise-linear (the 2023 RFC rule)")
+                 "Dirty curve shape: auto (hybrid), hybrid, saturating, piecewise-linear (the "
+                 "2023 RFC rule)")
       ->type_name("SHAPE");
   app.add_flag("--table", raw.table, "Also show times for common bandwidths and downtime limits");
   app.add_flag("--json", raw.json, "Write the report as JSON on stdout");
 
   try {
     app.parse(reversed(args));
+    if (raw.domain.empty() && raw.profile.empty()) {
+      throw CLI::ValidationError("nothing to predict: give --domain DOMAIN or --profile FILE");
+    }
+    if (!raw.profile.empty() && (!raw.save_profile.empty() || !raw.connect.empty())) {
+      throw CLI::ValidationError("--profile predicts offline: --connect and --save-profile "
+                                 "go with --domain");
+    }
   } catch (const CLI::CallForHelp&) {
     out << app.help();
     return kExitConverges;
@@ -149,10 +304,13 @@ int tool_main(const std::vector<std::string>& args, std::ostream& out, std::ostr
 
   try {
     PredictOptions options = resolve(raw);
-    auto report = predict(raw.profile, probe::load_profile(raw.profile), options);
+    auto report = raw.domain.empty()
+                      ? predict(raw.profile, probe::load_profile(raw.profile), options)
+                      : run_live(raw, options, err, terminal);
     if (raw.json) {
       out << report::to_json(report).dump(2) << "\n";
     } else {
+      for (const auto& w : report.warnings) err << "warning: " << w << "\n";
       report::write_human(out, report);
     }
     return exit_status_for(report);

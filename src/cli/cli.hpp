@@ -15,7 +15,7 @@ namespace vmp::cli {
 // Documented in --help and the man page; scripts depend on them.
 enum ExitStatus : int {
   kExitConverges = 0,       // converges with the settings in effect
-  kExitError = 1,           // the run failed: unreadable or invalid profile, libvirt error...
+  kExitError = 1,           // the run failed: libvirt/QEMU error, domain not running, bad profile
   kExitUsage = 2,           // the command line is wrong
   kExitNoConvergence = 3,   // does not converge with the settings in effect
   kExitNoBandwidth = 5,     // no verdict: no migration bandwidth known
@@ -36,7 +36,8 @@ report::Report predict(std::string subject, probe::DirtyProfile profile,
 
 int exit_status_for(const report::Report& report);
 
-// args excludes the program name.
-int tool_main(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
+// args excludes the program name. `terminal`: err is a terminal, so progress may be shown.
+int tool_main(const std::vector<std::string>& args, std::ostream& out, std::ostream& err,
+              bool terminal = false);
 
 }  // namespace vmp::cli

@@ -11,6 +11,7 @@ namespace vmp::report {
 std::string to_string(Source source) {
   switch (source) {
     case Source::CommandLine: return "command line";
+    case Source::Domain: return "domain";
     case Source::Default: return "default";
     case Source::None: return "none";
   }
@@ -68,8 +69,11 @@ std::string summary_line(const Report& r) {
   std::ostringstream s;
   s << r.subject << ": ";
   if (!r.prediction) {
-    s << "no migration bandwidth known: give --bandwidth RATE for a prediction (see the table "
-         "below for common links)";
+    s << "no migration bandwidth known";
+    if (!r.settings.bandwidth_bytes_per_s.note.empty()) {
+      s << " (" << r.settings.bandwidth_bytes_per_s.note << ")";
+    }
+    s << ": give --bandwidth RATE for a verdict; the table below shows common links";
     return s.str();
   }
   const auto& p = *r.prediction;
@@ -107,6 +111,16 @@ void write_human(std::ostream& out, const Report& r) {
         << " pages sampled)";
   }
   out << "\n";
+  if (r.facts) {
+    const auto& f = *r.facts;
+    out << "Domain:       " << f.name << ", " << f.vcpus << (f.vcpus == 1 ? " vCPU" : " vCPUs")
+        << ", " << (r.accelerator.empty() ? f.virt_type : r.accelerator)
+        << (f.machine.empty() ? "" : ", " + f.machine);
+    if (f.hugepages) out << ", huge pages";
+    if (f.preallocated) out << ", preallocated";
+    if (!f.vfio_devices.empty()) out << ", " << f.vfio_devices.size() << " VFIO device(s)";
+    out << "\n";
+  }
   out << "Measurement:  " << prof.measurement.mode << " via " << prof.measurement.interface << ", "
       << prof.measurement.sample_pages_per_gib << " sample pages/GiB, taken " << prof.taken_at;
   if (!prof.qemu_version.empty()) out << ", QEMU " << prof.qemu_version;
@@ -130,7 +144,9 @@ void write_human(std::ostream& out, const Report& r) {
   out << "Settings:     bandwidth "
       << (st.bandwidth_bytes_per_s.value ? format_rate(*st.bandwidth_bytes_per_s.value)
                                          : std::string("unknown"))
-      << " [" << to_string(st.bandwidth_bytes_per_s.source) << "]\n";
+      << " [" << to_string(st.bandwidth_bytes_per_s.source) << "]";
+  if (!st.bandwidth_bytes_per_s.note.empty()) out << " " << st.bandwidth_bytes_per_s.note;
+  out << "\n";
   out << "              max downtime " << format_duration(*st.downtime_limit_ms.value) << " ["
       << to_string(st.downtime_limit_ms.source) << "]\n";
   out << "              deadline " << format_duration(*st.deadline_ms.value) << " ["
@@ -152,6 +168,25 @@ void write_human(std::ostream& out, const Report& r) {
     if (p.converges()) {
       out << "              switchover: " << format_bytes(p.switchover_pending_bytes)
           << " sent while paused\n";
+    }
+  }
+  if (r.migration_config) {
+    const auto& c = *r.migration_config;
+    auto cap = [&](const char* name) {
+      auto it = c.qemu_capabilities.find(name);
+      return it != c.qemu_capabilities.end() && it->second;
+    };
+    if (!c.qemu_capabilities.empty()) {
+      out << "QEMU:         capabilities on:";
+      bool any = false;
+      for (const auto& [name, on] : c.qemu_capabilities) {
+        if (on) { out << " " << name; any = true; }
+      }
+      if (!any) out << " none";
+      out << "\n";
+      if (cap("auto-converge") || cap("xbzrle") || cap("multifd") || cap("compress")) {
+        out << "              (the prediction models plain pre-copy; these are not modelled yet)\n";
+      }
     }
   }
   if (r.grid) write_grid(out, *r.grid);

@@ -45,7 +45,9 @@ json precopy_json(const model::PrecopyResult& p, bool with_trace) {
 }
 
 json setting_json(const Setting& s, const char* key) {
-  return {{key, optional_number(s.value)}, {"source", to_string(s.source)}};
+  json j = {{key, optional_number(s.value)}, {"source", to_string(s.source)}};
+  if (!s.note.empty()) j["note"] = s.note;
+  return j;
 }
 
 }  // namespace
@@ -100,6 +102,38 @@ json to_json(const Report& r) {
       {"settings", settings},
       {"prediction", r.prediction ? precopy_json(*r.prediction, true) : json(nullptr)},
   };
+  doc["warnings"] = r.warnings;
+  if (r.facts) {
+    const auto& f = *r.facts;
+    json disks = json::array();
+    for (const auto& d : f.disks) {
+      disks.push_back({{"target", d.target}, {"source", d.source}, {"shared", d.shared}});
+    }
+    doc["domain"] = {{"name", f.name},
+                     {"uuid", f.uuid},
+                     {"accelerator", r.accelerator},
+                     {"machine", f.machine},
+                     {"vcpus", f.vcpus},
+                     {"memory_bytes", f.memory_bytes},
+                     {"current_memory_bytes", f.current_memory_bytes},
+                     {"hugepages", f.hugepages},
+                     {"hugepage_size_bytes", f.hugepage_size_bytes},
+                     {"memory_locked", f.memory_locked},
+                     {"preallocated", f.preallocated},
+                     {"vfio_devices", f.vfio_devices},
+                     {"disks", disks}};
+  }
+  if (r.migration_config) {
+    const auto& c = *r.migration_config;
+    doc["migration_config"] = {
+        {"libvirt_max_downtime_ms", optional_number(c.max_downtime_ms)},
+        {"libvirt_max_speed_bytes_per_s", optional_number(c.max_speed_bytes_per_s)},
+        {"libvirt_max_speed_unlimited", c.max_speed_unlimited},
+        {"libvirt_postcopy_speed_bytes_per_s", optional_number(c.postcopy_speed_bytes_per_s)},
+        {"qemu_parameters", c.qemu_parameters},
+        {"qemu_capabilities", c.qemu_capabilities},
+    };
+  }
   if (r.grid) {
     json rows = json::array();
     for (const auto& row : r.grid->rows) {

@@ -3,21 +3,25 @@
 
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "model/dirty_curve.hpp"
 #include "model/grid.hpp"
 #include "model/precopy.hpp"
 #include "probe/profile.hpp"
+#include "virt/domain_facts.hpp"
+#include "virt/migration_config.hpp"
 
 namespace vmp::report {
 
 // Where a setting's value came from, shown next to it.
-enum class Source { CommandLine, Default, None };
+enum class Source { CommandLine, Domain, Default, None };
 std::string to_string(Source source);
 
 struct Setting {
   std::optional<double> value;  // absent: nothing known (no bandwidth configured or given)
   Source source = Source::None;
+  std::string note;             // why, when the value is absent or needs explaining
 };
 
 struct Settings {
@@ -34,6 +38,11 @@ struct Report {
   Settings settings;
   std::optional<model::PrecopyResult> prediction;  // absent when no bandwidth is known
   std::optional<model::Grid> grid;
+  // A live measurement also knows the domain and its configured migration settings.
+  std::optional<virt::DomainFacts> facts;
+  std::optional<virt::MigrationConfig> migration_config;
+  std::string accelerator;
+  std::vector<std::string> warnings;
 };
 
 }  // namespace vmp::report

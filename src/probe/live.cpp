@@ -1,0 +1,235 @@
+#include "probe/live.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <ctime>
+#include <memory>
+
+#include "error.hpp"
+#include "report/format.hpp"
+#include "virt/connection.hpp"
+#include "virt/monitor.hpp"
+
+namespace vmp::probe {
+namespace {
+
+constexpr double kPollIntervalMs = 50;
+// Beyond the budget: QEMU hashes the sampled pages after each period, and polls lag.
+constexpr double kGraceMs = 5000;
+constexpr std::uint64_t kMinZeroSample = 200;
+
+std::string utc_now() {
+  std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+bool migration_running(const std::string& status) {
+  return status != "none" && status != "completed" && status != "failed" &&
+         status != "cancelled" && !status.empty();
+}
+
+std::string version_text(const nlohmann::json& v) {
+  const auto& q = v.at("qemu");
+  return std::to_string(q.value("major", 0)) + "." + std::to_string(q.value("minor", 0)) + "." +
+         std::to_string(q.value("micro", 0));
+}
+
+}  // namespace
+
+std::uint64_t default_sample_pages_per_gib(std::uint64_t ram_bytes) {
+  double gib = std::max(1.0, static_cast<double>(ram_bytes) / (1ull << 30));
+  auto per_gib = static_cast<std::uint64_t>(262144 / gib);
+  return std::clamp<std::uint64_t>(per_gib, kQemuDefaultSamplePagesPerGiB, kMaxSamplePagesPerGiB);
+}
+
+std::vector<CurvePoint> measure_curve(DirtyRateMeter& meter, Clock& clock,
+                                      const std::vector<double>& periods_ms,
+                                      std::uint64_t sample_pages_per_gib, const std::string& mode,
+                                      std::uint64_t ram_bytes, double budget_ms,
+                                      const ProgressFn& progress) {
+  const double give_up_at = clock.now_ms() + budget_ms + kGraceMs;
+  const double ram = static_cast<double>(ram_bytes);
+  const auto sampled = static_cast<std::uint64_t>(
+      std::llround(static_cast<double>(sample_pages_per_gib) * ram / (1ull << 30)));
+  auto wait_a_little = [&] { clock.sleep_ms(kPollIntervalMs); };
+
+  std::vector<CurvePoint> points;
+  for (std::size_t i = 0; i < periods_ms.size(); ++i) {
+    DirtyRateRequest request{periods_ms[i], sample_pages_per_gib, mode};
+    if (progress) {
+      progress("measuring dirty rate, period " + std::to_string(i + 1) + "/" +
+               std::to_string(periods_ms.size()) + " (" + report::format_duration(periods_ms[i]) +
+               ")");
+    }
+    while (!meter.start(request)) {
+      if (clock.now_ms() > give_up_at) {
+        throw RuntimeError(
+            "another client is measuring the dirty rate (QEMU: the dirty rate is already being "
+            "measured) and did not finish within the measurement time; try again later");
+      }
+      wait_a_little();
+    }
+    const double started = clock.now_ms();
+    clock.sleep_ms(periods_ms[i]);  // QEMU cannot be done before the period is over
+    std::optional<double> mib_per_s;
+    while (!(mib_per_s = meter.poll())) {
+      if (clock.now_ms() > give_up_at) {
+        throw RuntimeError("QEMU did not finish measuring the dirty rate over " +
+                           report::format_duration(periods_ms[i]) + " after " +
+                           report::format_duration(clock.now_ms() - started));
+      }
+      wait_a_little();
+    }
+    CurvePoint p;
+    p.period_ms = periods_ms[i];
+    p.dirty_bytes = std::min(ram, *mib_per_s * 1048576.0 * periods_ms[i] / 1000);
+    p.sampled_pages = sampled;
+    p.dirty_sampled_pages = std::min<std::uint64_t>(
+        sampled, static_cast<std::uint64_t>(std::llround(p.dirty_bytes / ram * sampled)));
+    points.push_back(p);
+  }
+  return points;
+}
+
+void sample_zero_pages(ZeroPageSampler& sampler, Clock& clock, std::uint64_t target_pages,
+                       double budget_ms) {
+  const double stop_at = clock.now_ms() + budget_ms;
+  while (sampler.sampled() < target_pages && clock.now_ms() < stop_at) {
+    sampler.sample_cluster();
+    // Holes in the memory map fail; a guest whose memory cannot be read at all fails always.
+    if (sampler.failed() > 50 && sampler.failed() > 4 * (sampler.sampled() / 16)) return;
+  }
+}
+
+LiveResult measure_domain(const virt::Connection& connection, const virt::Domain& domain,
+                          const LiveOptions& options, Clock& clock) {
+  const std::string who = "domain " + domain.name();
+  if (connection.read_only()) {
+    throw RuntimeError(who + ": measuring needs a read-write connection (QEMU's dirty-rate "
+                             "measurement and guest memory reads are refused read-only)");
+  }
+  LiveResult out;
+  out.facts = virt::parse_domain_xml(domain.xml());
+  const auto& facts = out.facts;
+
+  std::unique_ptr<virt::Monitor> monitor;
+  if (options.use_qmp) monitor = std::make_unique<virt::LibvirtMonitor>(domain);
+
+  std::string qemu_version;
+  if (monitor) {
+    qemu_version = version_text(monitor->execute("query-version"));
+    out.accelerator = monitor->execute("query-kvm").value("enabled", false) ? "kvm" : "tcg";
+  } else {
+    unsigned long v = 0;
+    if (virConnectGetVersion(connection.get(), &v) == 0) {
+      qemu_version = std::to_string(v / 1000000) + "." + std::to_string(v / 1000 % 1000) + "." +
+                     std::to_string(v % 1000);
+    }
+    out.accelerator = facts.virt_type == "kvm" ? "kvm" : "tcg";
+  }
+  if (options.mode != "page-sampling" && out.accelerator != "kvm") {
+    throw UsageError(who + " runs under TCG, not KVM: --mode " + options.mode +
+                     " needs KVM (QEMU 7.2 under TCG crashes the guest on it); use page-sampling");
+  }
+
+  // Never measure during a migration: it would disturb the migration, and the figures would be
+  // the migration's as much as the guest's.
+  virDomainJobInfo job{};
+  if (virDomainGetJobInfo(domain.get(), &job) == 0 && job.type != VIR_DOMAIN_JOB_NONE) {
+    throw RuntimeError(who + " has a job running (a migration, save or dump): not measuring "
+                             "while it runs");
+  }
+  if (monitor) {
+    std::string status = monitor->execute("query-migrate").value("status", "none");
+    if (migration_running(status)) {
+      throw RuntimeError(who + " is migrating (QEMU migration status: " + status +
+                         "): not measuring while it runs");
+    }
+  }
+
+  out.config = virt::read_migration_config(domain, monitor.get());
+
+  std::unique_ptr<DirtyRateMeter> meter;
+  if (monitor) {
+    bool ms = schema_has_calc_time_unit(monitor->execute("query-qmp-schema"));
+    meter = std::make_unique<QmpDirtyRateMeter>(*monitor, ms);
+  } else {
+    meter = std::make_unique<LibvirtDirtyRateMeter>(domain);
+  }
+
+  DirtyProfile& p = out.profile;
+  p.taken_at = utc_now();
+  p.domain = domain.name();
+  p.qemu_version = qemu_version;
+  p.ram_bytes = facts.memory_bytes;
+  p.page_size_bytes = 4096;
+  p.measurement.mode = options.mode;
+  p.measurement.interface = meter->interface_name();
+  p.measurement.sample_pages_per_gib =
+      !meter->controls_sample_pages()    ? kQemuDefaultSamplePagesPerGiB
+      : options.sample_pages_per_gib > 0 ? options.sample_pages_per_gib
+                                         : default_sample_pages_per_gib(p.ram_bytes);
+
+  LibvirtGuestMemory memory(domain);
+  ZeroPageSampler sampler(memory, guest_ram_ranges(p.ram_bytes, facts.machine), p.page_size_bytes,
+                          options.seed);
+  if (options.progress) options.progress("sampling guest memory for zero pages");
+  const double zero_budget_ms = options.measure_time_ms * kZeroSampleTimeShare;
+  const double zero_started = clock.now_ms();
+  sample_zero_pages(sampler, clock, options.zero_sample_pages, zero_budget_ms);
+  const double dirty_budget_ms = options.measure_time_ms - (clock.now_ms() - zero_started);
+
+  auto periods = plan_periods_ms(dirty_budget_ms, meter->supports_milliseconds());
+  if (meter->never_measured()) {
+    // The shortest period, measured and dropped (see DirtyRateMeter::never_measured).
+    if (options.progress) options.progress("warming up QEMU's dirty-rate measurement");
+    const double warm_up_ms = meter->supports_milliseconds() ? 125 : 1000;
+    measure_curve(*meter, clock, {warm_up_ms}, p.measurement.sample_pages_per_gib, options.mode,
+                  p.ram_bytes, warm_up_ms, {});
+    periods = plan_periods_ms(dirty_budget_ms - warm_up_ms, meter->supports_milliseconds());
+  }
+  p.dirty_curve = measure_curve(*meter, clock, periods, p.measurement.sample_pages_per_gib,
+                                options.mode, p.ram_bytes, dirty_budget_ms, options.progress);
+
+  const std::uint64_t ram_pages = p.ram_bytes / p.page_size_bytes;
+  if (sampler.sampled() >= kMinZeroSample) {
+    p.zero_pages = {sampler.estimate(ram_pages), "memory-peek", sampler.sampled()};
+  } else if (std::uint64_t rss = domain_rss_bytes(domain); rss > 0) {
+    p.zero_pages = {zero_pages_from_rss(p.ram_bytes, rss, p.page_size_bytes), "rss", 0};
+    out.warnings.push_back("guest memory could not be read (" + std::to_string(sampler.failed()) +
+                           " reads failed): zero pages estimated from the QEMU process's RSS, "
+                           "a lower bound");
+  }
+  // The pages measured as dirtied hold data: the zero estimate cannot claim them.
+  double max_dirty = 0;
+  for (const auto& c : p.dirty_curve) max_dirty = std::max(max_dirty, c.dirty_bytes);
+  auto dirty_pages = static_cast<std::uint64_t>(std::ceil(max_dirty / p.page_size_bytes));
+  p.zero_pages.count = std::min(p.zero_pages.count, ram_pages - std::min(ram_pages, dirty_pages));
+
+  if (monitor) {
+    out.warnings.push_back("measured through QMP: libvirt now marks " + domain.name() +
+                           " tainted (custom-monitor); --no-qmp avoids that");
+  }
+  for (const auto& d : facts.disks) {
+    if (!d.shared) {
+      out.warnings.push_back("disk " + d.target + " (" + d.source +
+                             ") does not look like shared storage: copying it "
+                             "(--copy-storage-all) is not modelled");
+    }
+  }
+  if (!facts.vfio_devices.empty()) {
+    out.warnings.push_back("the guest has VFIO host devices; their state is not modelled and "
+                           "they may block migration");
+  }
+  if (facts.hugepages) {
+    out.warnings.push_back("guest memory is backed by huge pages: RSS says nothing about zero "
+                           "pages, and some architectures re-send whole huge pages");
+  }
+  return out;
+}
+
+}  // namespace vmp::probe

@@ -1,0 +1,84 @@
+#include "probe/zero_pages.hpp"
+
+#include <libvirt/libvirt.h>
+
+#include <algorithm>
+
+#include "virt/connection.hpp"
+
+namespace vmp::probe {
+
+std::vector<PhysicalRange> guest_ram_ranges(std::uint64_t ram_bytes, const std::string& machine) {
+  constexpr std::uint64_t GiB = std::uint64_t{1} << 30;
+  std::uint64_t below_4g = ram_bytes;
+  if (machine.find("q35") != std::string::npos) {
+    if (ram_bytes >= 0xb0000000ull) below_4g = 2 * GiB;
+  } else if (ram_bytes >= 0xe0000000ull) {
+    below_4g = 3 * GiB;
+  }
+  std::vector<PhysicalRange> ranges{{0, below_4g}};
+  if (ram_bytes > below_4g) ranges.push_back({4 * GiB, ram_bytes - below_4g});
+  return ranges;
+}
+
+bool LibvirtGuestMemory::read(std::uint64_t address, std::size_t length, unsigned char* buffer) {
+  return virDomainMemoryPeek(domain_.get(), address, length, buffer, VIR_MEMORY_PHYSICAL) == 0;
+}
+
+ZeroPageSampler::ZeroPageSampler(GuestMemory& memory, std::vector<PhysicalRange> ranges,
+                                 std::uint64_t page_size, std::uint64_t seed)
+    : memory_(memory), ranges_(std::move(ranges)), page_size_(page_size), rng_(seed),
+      buffer_(kClusterBytes) {
+  for (const auto& r : ranges_) total_clusters_ += r.length / kClusterBytes;
+}
+
+bool ZeroPageSampler::sample_cluster() {
+  if (total_clusters_ == 0) return false;
+  std::uint64_t index = std::uniform_int_distribution<std::uint64_t>(0, total_clusters_ - 1)(rng_);
+  std::uint64_t address = 0;
+  for (const auto& r : ranges_) {
+    std::uint64_t n = r.length / kClusterBytes;
+    if (index < n) {
+      address = r.start + index * kClusterBytes;
+      break;
+    }
+    index -= n;
+  }
+  if (!memory_.read(address, kClusterBytes, buffer_.data())) {
+    ++failed_;
+    return false;
+  }
+  for (std::size_t off = 0; off + page_size_ <= kClusterBytes; off += page_size_) {
+    ++sampled_;
+    auto page = buffer_.begin() + static_cast<std::ptrdiff_t>(off);
+    if (std::all_of(page, page + static_cast<std::ptrdiff_t>(page_size_),
+                    [](unsigned char b) { return b == 0; })) {
+      ++zero_;
+    }
+  }
+  return true;
+}
+
+std::uint64_t ZeroPageSampler::estimate(std::uint64_t ram_pages) const {
+  if (sampled_ == 0) return 0;
+  return static_cast<std::uint64_t>(static_cast<double>(ram_pages) * static_cast<double>(zero_) /
+                                    static_cast<double>(sampled_));
+}
+
+std::uint64_t zero_pages_from_rss(std::uint64_t ram_bytes, std::uint64_t rss_bytes,
+                                  std::uint64_t page_size) {
+  // RSS also counts QEMU's own code and buffers, so this stays a lower bound on zero pages.
+  if (rss_bytes >= ram_bytes) return 0;
+  return (ram_bytes - rss_bytes) / page_size;
+}
+
+std::uint64_t domain_rss_bytes(const virt::Domain& domain) {
+  virDomainMemoryStatStruct stats[VIR_DOMAIN_MEMORY_STAT_NR];
+  int n = virDomainMemoryStats(domain.get(), stats, VIR_DOMAIN_MEMORY_STAT_NR, 0);
+  for (int i = 0; i < n; ++i) {
+    if (stats[i].tag == VIR_DOMAIN_MEMORY_STAT_RSS) return stats[i].val * 1024;
+  }
+  return 0;
+}
+
+}  // namespace vmp::probe

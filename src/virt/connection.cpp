@@ -1,0 +1,91 @@
+#include "virt/connection.hpp"
+
+#include <cstdlib>
+#include <cstring>
+
+#include "error.hpp"
+
+namespace vmp::virt {
+
+Domain::Domain(DomainHandle handle, std::string name)
+    : handle_(std::move(handle)), name_(std::move(name)) {}
+
+bool Domain::is_active() const { return virDomainIsActive(handle_.get()) == 1; }
+
+int Domain::state() const {
+  int state = VIR_DOMAIN_NOSTATE, reason = 0;
+  if (virDomainGetState(handle_.get(), &state, &reason, 0) < 0) {
+    throw RuntimeError("domain " + name_ + ": cannot read its state: " + last_libvirt_error());
+  }
+  return state;
+}
+
+std::string Domain::state_text() const {
+  switch (state()) {
+    case VIR_DOMAIN_RUNNING: return "running";
+    case VIR_DOMAIN_BLOCKED: return "idle";
+    case VIR_DOMAIN_PAUSED: return "paused";
+    case VIR_DOMAIN_SHUTDOWN: return "in shutdown";
+    case VIR_DOMAIN_SHUTOFF: return "shut off";
+    case VIR_DOMAIN_CRASHED: return "crashed";
+    case VIR_DOMAIN_PMSUSPENDED: return "pmsuspended";
+    default: return "no state";
+  }
+}
+
+std::string Domain::xml(unsigned int flags) const {
+  char* text = virDomainGetXMLDesc(handle_.get(), flags);
+  if (!text) {
+    throw RuntimeError("domain " + name_ + ": cannot read its XML: " + last_libvirt_error());
+  }
+  std::string out(text);
+  std::free(text);
+  return out;
+}
+
+Connection Connection::open(const std::optional<std::string>& uri, bool read_only) {
+  silence_libvirt_stderr();
+  if (virInitialize() < 0) throw RuntimeError("cannot initialize libvirt: " + last_libvirt_error());
+  const char* name = uri && !uri->empty() ? uri->c_str() : nullptr;
+  virConnectPtr c = virConnectOpenAuth(name, virConnectAuthPtrDefault,
+                                       read_only ? VIR_CONNECT_RO : 0);
+  if (!c) {
+    throw RuntimeError("failed to connect to the hypervisor" +
+                       (name ? std::string(" at ") + name : std::string()) + ": " +
+                       last_libvirt_error());
+  }
+  return Connection(ConnectHandle(c), read_only);
+}
+
+std::string Connection::uri() const {
+  char* u = virConnectGetURI(handle_.get());
+  if (!u) return "";
+  std::string out(u);
+  std::free(u);
+  return out;
+}
+
+std::string Connection::driver() const {
+  const char* type = virConnectGetType(handle_.get());
+  return type ? type : "";
+}
+
+Domain Connection::lookup(const std::string& text) const {
+  virDomainPtr d = nullptr;
+  char* end = nullptr;
+  long id = std::strtol(text.c_str(), &end, 10);
+  if (!text.empty() && *end == '\0' && id >= 0 && id <= INT32_MAX) {
+    d = virDomainLookupByID(handle_.get(), static_cast<int>(id));
+  }
+  if (!d && text.size() == VIR_UUID_STRING_BUFLEN - 1) {
+    d = virDomainLookupByUUIDString(handle_.get(), text.c_str());
+  }
+  if (!d) d = virDomainLookupByName(handle_.get(), text.c_str());
+  if (!d) {
+    throw RuntimeError("failed to get domain '" + text + "': " + last_libvirt_error());
+  }
+  const char* name = virDomainGetName(d);
+  return Domain(DomainHandle(d), name ? name : text);
+}
+
+}  // namespace vmp::virt

@@ -1,0 +1,49 @@
+// A libvirt connection and the domain a user names, found as virsh finds it.
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "virt/libvirt.hpp"
+
+namespace vmp::virt {
+
+class Domain {
+ public:
+  Domain(DomainHandle handle, std::string name);
+  virDomainPtr get() const { return handle_.get(); }
+  const std::string& name() const { return name_; }
+
+  bool is_active() const;
+  // "running", "paused", "shut off", ... as virsh domstate prints them.
+  std::string state_text() const;
+  int state() const;  // virDomainState
+  std::string xml(unsigned int flags = 0) const;
+
+ private:
+  DomainHandle handle_;
+  std::string name_;
+};
+
+class Connection {
+ public:
+  // uri: -c/--connect; when empty, libvirt's own rules (LIBVIRT_DEFAULT_URI, then its default).
+  // Authenticates with libvirt's default callback, as virsh does.
+  static Connection open(const std::optional<std::string>& uri, bool read_only);
+
+  virConnectPtr get() const { return handle_.get(); }
+  std::string uri() const;
+  std::string driver() const;  // "QEMU", "Test", ...
+  bool read_only() const { return read_only_; }
+
+  // By id when the text is a number, by UUID when it parses as one, else by name: virsh's order.
+  Domain lookup(const std::string& name_uuid_or_id) const;
+
+ private:
+  Connection(ConnectHandle handle, bool read_only)
+      : handle_(std::move(handle)), read_only_(read_only) {}
+  ConnectHandle handle_;
+  bool read_only_;
+};
+
+}  // namespace vmp::virt

@@ -1,0 +1,29 @@
+// RAII for libvirt handles, and libvirt's own error text for our messages.
+#pragma once
+
+#include <libvirt/libvirt.h>
+#include <libvirt/virterror.h>
+
+#include <memory>
+#include <string>
+
+namespace vmp::virt {
+
+struct ConnectCloser {
+  void operator()(virConnectPtr c) const { virConnectClose(c); }
+};
+struct DomainFreer {
+  void operator()(virDomainPtr d) const { virDomainFree(d); }
+};
+using ConnectHandle = std::unique_ptr<virConnect, ConnectCloser>;
+using DomainHandle = std::unique_ptr<virDomain, DomainFreer>;
+
+// libvirt prints every error to stderr unless told otherwise; we report errors ourselves, once.
+void silence_libvirt_stderr();
+
+// The message of libvirt's last error in this thread, e.g. "Domain not found: no domain with
+// matching name 'vm9'"; "unknown libvirt error" when there is none.
+std::string last_libvirt_error();
+int last_libvirt_error_code();
+
+}  // namespace vmp::virt
