@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# Start the test guest as a transient libvirt domain and wait until the load runs.
+#
+#   tests/guest/start-guest.sh NAME MEM_MIB WSS_MIB RATE PATTERN SEED [OUTDIR]
+#
+# OUTDIR (default /var/lib/libvirt/vmp-guest, or $VMP_GUEST_DIR) holds the
+# kernel/initramfs (built with build.sh if missing or stale), OUTDIR/NAME.xml
+# and the serial console log OUTDIR/logs/NAME.console.log.
+# Env: VMP_GUEST_TIMEOUT (seconds to wait for readiness, default 120),
+#      VMP_GUEST_EXTRA_CMDLINE (appended to the kernel command line),
+#      LIBVIRT_URI (default qemu:///system).
+# Prints the console log path on stdout when the guest is ready.
+set -euo pipefail
+
+if [[ $# -lt 6 || $# -gt 7 ]]; then
+    echo "usage: $0 NAME MEM_MIB WSS_MIB RATE PATTERN SEED [OUTDIR]" >&2
+    exit 2
+fi
+NAME=$1 MEM_MIB=$2 WSS_MIB=$3 RATE=$4 PATTERN=$5 SEED=$6
+OUTDIR=${7:-${VMP_GUEST_DIR:-/var/lib/libvirt/vmp-guest}}
+URI=${LIBVIRT_URI:-qemu:///system}
+TIMEOUT=${VMP_GUEST_TIMEOUT:-120}
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+
+die() { echo "start-guest.sh: ERROR: $*" >&2; exit 1; }
+log() { echo "start-guest.sh: $*" >&2; }
+
+[[ $NAME =~ ^[A-Za-z0-9_.-]+$ ]] || die "bad NAME '$NAME'"
+for v in MEM_MIB WSS_MIB RATE SEED; do
+    [[ ${!v} =~ ^[0-9]+$ ]] || die "$v must be a non-negative integer, got '${!v}'"
+done
+case $PATTERN in random|sequential|hotcold|bursty|growing) ;; *) die "bad PATTERN '$PATTERN'";; esac
+# MemAvailable in the guest is ~181/428/858 MiB for 256/512/1024 MiB; a WSS
+# that does not fit gets the load OOM-killed. Keep a margin.
+(( WSS_MIB <= MEM_MIB * 3 / 4 - 64 )) || die "WSS_MIB=$WSS_MIB too large for MEM_MIB=$MEM_MIB (max MEM*3/4-64 = $(( MEM_MIB * 3 / 4 - 64 )))"
+
+mkdir -p "$OUTDIR"
+OUTDIR=$(cd "$OUTDIR" && pwd)
+# ---- qemu must be able to reach the files: every parent dir must be searchable by others
+d=$OUTDIR
+while [[ $d != / ]]; do
+    perms=$(stat -c %A "$d")
+    [[ ${perms:9:1} == x || ${perms:9:1} == t ]] ||
+        die "$d is not searchable by other users (mode $perms); qemu runs as libvirt-qemu and cannot read the kernel. Use an OUTDIR under /var/lib/libvirt or chmod o+x $d"
+    d=$(dirname "$d")
+done
+# ---- build (idempotent, cheap when up to date)
+"$HERE/build.sh" "$OUTDIR" >/dev/null
+
+mkdir -p "$OUTDIR/logs"
+chmod 0755 "$OUTDIR/logs"
+
+# ---- daemons
+virsh_ok() { virsh -c "$URI" version >/dev/null 2>&1; }
+if ! virsh_ok; then
+    [[ $URI == qemu:///system ]] || die "cannot connect to $URI"
+    [[ $(id -u) -eq 0 ]] || die "libvirtd is not running and we are not root to start it"
+    log "starting virtlogd and libvirtd"
+    pgrep -x virtlogd >/dev/null || virtlogd -d
+    pgrep -x libvirtd >/dev/null || libvirtd -d
+    for _ in $(seq 1 60); do
+        virsh_ok && break
+        sleep 0.5
+    done
+    virsh_ok || die "libvirtd did not come up (virsh -c $URI version fails)"
+fi
+
+# ---- domain XML
+if virsh -c "$URI" domstate "$NAME" >/dev/null 2>&1; then
+    die "domain $NAME already exists (stop it with stop-guest.sh $NAME)"
+fi
+LOG=$OUTDIR/logs/$NAME.console.log
+rm -f "$LOG"
+# libvirt opens the file itself and passes the fd to qemu; pre-create it
+# world-readable so non-root tests can read the console.
+install -m 0644 /dev/null "$LOG"
+CMDLINE="console=ttyS0 quiet vmp.wss_mib=$WSS_MIB vmp.rate=$RATE vmp.pattern=$PATTERN vmp.seed=$SEED ${VMP_GUEST_EXTRA_CMDLINE:-}"
+CMDLINE=${CMDLINE% }
+XML=$OUTDIR/$NAME.xml
+sed -e "s|@NAME@|$NAME|g" \
+    -e "s|@MEM_MIB@|$MEM_MIB|g" \
+    -e "s|@KERNEL@|$OUTDIR/vmlinuz|g" \
+    -e "s|@INITRD@|$OUTDIR/initramfs.img|g" \
+    -e "s|@CMDLINE@|$CMDLINE|g" \
+    -e "s|@CONSOLE_LOG@|$LOG|g" \
+    "$HERE/domain.xml.in" > "$XML"
+
+t0=$(date +%s.%N)
+virsh -c "$URI" create "$XML" >/dev/null || die "virsh create $XML failed"
+chmod 0644 "$LOG" 2>/dev/null || true   # libvirt creates it 0600
+
+# ---- wait for readiness
+deadline=$(( $(date +%s) + TIMEOUT ))
+while :; do
+    if [[ -r $LOG ]] && grep -q '^vmp-load: ready' "$LOG"; then
+        break
+    fi
+    if [[ -r $LOG ]] && grep -qE '^vmp-guest: load program exited|Kernel panic|Out of memory' "$LOG"; then
+        echo "----- console log ($LOG) -----" >&2
+        tail -n 40 "$LOG" >&2 2>/dev/null || true
+        die "the load program failed in guest $NAME (domain left running; stop-guest.sh $NAME)"
+    fi
+    state=$(virsh -c "$URI" domstate "$NAME" 2>/dev/null || true)
+    if [[ $state != *running* ]]; then
+        echo "----- console log ($LOG) -----" >&2
+        tail -n 40 "$LOG" >&2 2>/dev/null || true
+        die "domain $NAME is no longer running before 'vmp-load: ready'"
+    fi
+    if (( $(date +%s) >= deadline )); then
+        echo "----- console log ($LOG) -----" >&2
+        tail -n 40 "$LOG" >&2 2>/dev/null || true
+        die "timeout: no 'vmp-load: ready' line in $LOG after ${TIMEOUT}s (domain left running; stop-guest.sh $NAME)"
+    fi
+    sleep 0.2
+done
+log "$NAME ready after $(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}') s: $(grep -m1 '^vmp-load: ready' "$LOG" | tr -d '\r')"
+echo "$LOG"
