@@ -150,9 +150,8 @@ probe::LiveOptions live_options(const RawOptions& raw) {
   return o;
 }
 
-// Settings in effect for a live domain: the command line wins, then what libvirt applies to a
-// migration it starts. QEMU's own max-bandwidth (128 MiB/s by default) is not what a libvirt
-// migration uses: libvirt passes its own value when the migration starts.
+}  // namespace
+
 void apply_domain_settings(report::Settings& s, const virt::MigrationConfig& c) {
   if (!s.bandwidth_bytes_per_s.value) {
     if (c.max_speed_bytes_per_s) {
@@ -169,6 +168,8 @@ void apply_domain_settings(report::Settings& s, const virt::MigrationConfig& c) 
                            "(virsh migrate-getmaxdowntime)"};
   }
 }
+
+namespace {
 
 // Progress on a terminal: one line, rewritten in place, cleared at the end.
 class Progress {

@@ -36,6 +36,11 @@ report::Report predict(std::string subject, probe::DirtyProfile profile,
 
 int exit_status_for(const report::Report& report);
 
+// Settings in effect for a live domain: the command line wins, then what libvirt applies to a
+// migration it starts. QEMU's own max-bandwidth (128 MiB/s by default) is not what a libvirt
+// migration uses: libvirt passes its own value when the migration starts.
+void apply_domain_settings(report::Settings& settings, const virt::MigrationConfig& config);
+
 // args excludes the program name. `terminal`: err is a terminal, so progress may be shown.
 int tool_main(const std::vector<std::string>& args, std::ostream& out, std::ostream& err,
               bool terminal = false);
