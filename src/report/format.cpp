@@ -50,14 +50,22 @@ std::string format_bytes(double bytes) {
 std::string format_link_rate(double bytes_per_s) {
   double bits = bytes_per_s * 8;
   auto trim = [](double v) {
-    std::string s = printf_string("%.2f", v);
-    while (s.back() == '0') s.pop_back();
-    if (s.back() == '.') s.pop_back();
+    std::string s = three_figures(v);
+    if (s.find('.') != std::string::npos) {
+      while (s.back() == '0') s.pop_back();
+      if (s.back() == '.') s.pop_back();
+    }
     return s;
   };
   if (bits >= 1e9) return trim(bits / 1e9) + " Gbit/s";
   if (bits >= 1e6) return trim(bits / 1e6) + " Mbit/s";
   return trim(bits / 1e3) + " kbit/s";
+}
+
+std::string format_page_size(double bytes) {
+  if (bytes >= 1048576 && std::fmod(bytes, 1048576) == 0) return printf_string("%.0f MiB", bytes / 1048576);
+  if (bytes >= 1024 && std::fmod(bytes, 1024) == 0) return printf_string("%.0f KiB", bytes / 1024);
+  return format_bytes(bytes);
 }
 
 std::string format_rate(double bytes_per_s) {

@@ -6,6 +6,7 @@
 namespace vmp::report {
 
 std::string format_bytes(double bytes);            // "1.00 GiB", "418 MiB", "12.0 KiB"
+std::string format_page_size(double bytes);        // "4 KiB", "2 MiB"
 std::string format_rate(double bytes_per_s);       // "128 MiB/s (1.07 Gbit/s)"
 std::string format_link_rate(double bytes_per_s);  // "2.5 Gbit/s", "100 Mbit/s"
 std::string format_duration(double ms);            // "850 ms", "6.9 s", "1m39s", "1h02m"

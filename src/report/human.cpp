@@ -102,7 +102,7 @@ void write_human(std::ostream& out, const Report& r) {
       static_cast<double>(prof.zero_pages.count) * static_cast<double>(prof.page_size_bytes) / ram;
 
   out << "Guest:        " << format_bytes(ram) << " RAM, "
-      << format_bytes(static_cast<double>(prof.page_size_bytes)) << " pages, "
+      << format_page_size(static_cast<double>(prof.page_size_bytes)) << " pages, "
       << format_percent(zero_fraction) << " zero pages";
   if (prof.zero_pages.method == "none") {
     out << " (not measured: the first pass is assumed to send every page whole)";
@@ -158,13 +158,24 @@ void write_human(std::ostream& out, const Report& r) {
         << " is dirty (bandwidth x max downtime)\n";
     out << "              " << right("#", 5) << right("start", 10) << right("length", 10)
         << right("dirty", 11) << right("sent", 11) << right("redirtied", 11) << "\n";
-    for (const auto& it : p.trace) {
+    // People read the start and the end; --json has every iteration.
+    const std::size_t head = 20, tail = 5;
+    for (std::size_t i = 0; i < p.trace.size(); ++i) {
+      if (p.trace.size() > head + tail && i == head) {
+        out << "              " << right("...", 5) << "\n";
+        i = p.trace.size() - tail;
+      }
+      const auto& it = p.trace[i];
       out << "              " << right(std::to_string(it.iteration), 5)
           << right(format_duration(it.start_ms), 10) << right(format_duration(it.duration_ms), 10)
           << right(format_bytes(it.pending_bytes), 11) << right(format_bytes(it.sent_bytes), 11)
           << right(format_bytes(it.dirtied_bytes), 11) << "\n";
     }
-    if (p.trace_truncated) out << "              ... " << p.iterations << " iterations in all\n";
+    if (p.trace_truncated || p.trace.size() > head + tail) {
+      out << "              " << p.iterations << " iterations in all";
+      if (p.trace_truncated) out << " (the table stops at " << p.trace.size() << ")";
+      out << "\n";
+    }
     if (p.converges()) {
       out << "              switchover: " << format_bytes(p.switchover_pending_bytes)
           << " sent while paused\n";

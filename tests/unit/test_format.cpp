@@ -26,4 +26,8 @@ TEST(Format, Rates) {
   EXPECT_EQ(format_link_rate(12.5e6), "100 Mbit/s");
   EXPECT_EQ(format_link_rate(312.5e6), "2.5 Gbit/s");
   EXPECT_EQ(format_rate(128.0 * 1048576), "128 MiB/s (1.07 Gbit/s)");
+  EXPECT_EQ(format_link_rate(64.0 * 1048576), "537 Mbit/s");
+  EXPECT_EQ(format_link_rate(5e9 / 8), "5 Gbit/s");
+  EXPECT_EQ(format_page_size(4096), "4 KiB");
+  EXPECT_EQ(format_page_size(2097152), "2 MiB");
 }
