@@ -17,6 +17,16 @@ bool is_already_measuring(const std::string& message) {
 
 }  // namespace
 
+bool schema_has_command(const nlohmann::json& schema, std::string_view command) {
+  if (!schema.is_array()) return false;
+  for (const auto& entry : schema) {
+    if (entry.value("name", "") == command && entry.value("meta-type", "") == "command") {
+      return true;
+    }
+  }
+  return false;
+}
+
 bool schema_has_calc_time_unit(const nlohmann::json& schema) {
   if (!schema.is_array()) return false;
   std::string arg_type;

@@ -84,6 +84,7 @@ class LibvirtDirtyRateMeter : public DirtyRateMeter {
 // Does the QMP schema (query-qmp-schema) give calc-dirty-rate a calc-time-unit argument? Only
 // QEMU >= 8.2 does; the schema, not the version number, is the authority.
 bool schema_has_calc_time_unit(const nlohmann::json& schema);
+bool schema_has_command(const nlohmann::json& schema, std::string_view command);
 
 // The periods to measure within a budget: short ones for the last iterations of a migration,
 // the longest the budget allows for the first pass. Whole seconds unless `milliseconds`.

@@ -131,9 +131,19 @@ LiveResult measure_domain(const virt::Connection& connection, const virt::Domain
     }
     out.accelerator = facts.virt_type == "kvm" ? "kvm" : "tcg";
   }
+  // QEMU 7.2 under TCG segfaults on calc-dirty-rate mode dirty-bitmap, killing the guest: the
+  // KVM-only modes are refused before QEMU ever sees them.
   if (options.mode != "page-sampling" && out.accelerator != "kvm") {
     throw UsageError(who + " runs under TCG, not KVM: --mode " + options.mode +
                      " needs KVM (QEMU 7.2 under TCG crashes the guest on it); use page-sampling");
+  }
+  if (options.mode == "dirty-ring" && !facts.kvm_dirty_ring) {
+    throw UsageError(who + ": --mode dirty-ring needs the KVM dirty ring, which the domain does "
+                           "not enable (<features><kvm><dirty-ring state='on'/>)");
+  }
+  if (options.mode == "dirty-bitmap" && facts.kvm_dirty_ring) {
+    throw UsageError(who + ": --mode dirty-bitmap does not work with the KVM dirty ring the "
+                           "domain enables; use dirty-ring or page-sampling");
   }
 
   // Never measure during a migration: it would disturb the migration, and the figures would be
@@ -155,8 +165,12 @@ LiveResult measure_domain(const virt::Connection& connection, const virt::Domain
 
   std::unique_ptr<DirtyRateMeter> meter;
   if (monitor) {
-    bool ms = schema_has_calc_time_unit(monitor->execute("query-qmp-schema"));
-    meter = std::make_unique<QmpDirtyRateMeter>(*monitor, ms);
+    auto schema = monitor->execute("query-qmp-schema");
+    if (!schema_has_command(schema, "calc-dirty-rate")) {
+      throw RuntimeError(who + ": QEMU " + qemu_version +
+                         " cannot measure dirty rates (calc-dirty-rate needs QEMU 5.2 or newer)");
+    }
+    meter = std::make_unique<QmpDirtyRateMeter>(*monitor, schema_has_calc_time_unit(schema));
   } else {
     meter = std::make_unique<LibvirtDirtyRateMeter>(domain);
   }

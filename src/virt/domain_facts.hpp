@@ -18,6 +18,7 @@ struct DomainFacts {
   std::string name;
   std::string uuid;
   std::string virt_type;       // <domain type=...>: "kvm", "qemu"
+  bool kvm_dirty_ring = false;  // <features><kvm><dirty-ring state='on'/>
   std::string machine;         // pc-i440fx-7.2, pc-q35-7.2
   std::string arch;
   std::uint64_t memory_bytes = 0;          // <memory>

@@ -133,6 +133,9 @@ TEST(Schema, DetectsCalcTimeUnit) {
   EXPECT_TRUE(schema_has_calc_time_unit(qemu_82));
   EXPECT_FALSE(schema_has_calc_time_unit(qemu_72));
   EXPECT_FALSE(schema_has_calc_time_unit(json::array()));
+  EXPECT_TRUE(schema_has_command(qemu_72, "calc-dirty-rate"));
+  // QEMU before 5.2 has no calc-dirty-rate at all.
+  EXPECT_FALSE(schema_has_command(json::array({qemu_82[1]}), "calc-dirty-rate"));
 }
 
 TEST(Measure, MillisecondPeriodsOnQemu82) {
@@ -296,6 +299,7 @@ TEST(SamplePages, AsManyAsQemuAllowsExceptOnHugeGuests) {
 
 TEST(DomainXml, FactsThatMatterToMigration) {
   auto f = virt::parse_domain_xml(R"(<domain type='kvm'>
+    <features><kvm><dirty-ring state='on' size='4096'/></kvm></features>
     <name>vm1</name><uuid>c7a5fdbd-cdaf-9455-926a-d65c16db1809</uuid>
     <memory unit='GiB'>8</memory><currentMemory unit='KiB'>4194304</currentMemory>
     <vcpu placement='static' current='2'>4</vcpu>
@@ -314,6 +318,7 @@ TEST(DomainXml, FactsThatMatterToMigration) {
     </devices></domain>)");
   EXPECT_EQ(f.name, "vm1");
   EXPECT_EQ(f.virt_type, "kvm");
+  EXPECT_TRUE(f.kvm_dirty_ring);
   EXPECT_EQ(f.memory_bytes, 8 * kGiB);
   EXPECT_EQ(f.current_memory_bytes, 4 * kGiB);
   EXPECT_EQ(f.vcpus, 2u);
