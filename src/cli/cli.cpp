@@ -58,6 +58,9 @@ int exit_status_for(const report::Report& report) {
 
 namespace {
 
+constexpr std::uint64_t kMinSamplePages = probe::kMinSamplePagesPerGiB;
+constexpr std::uint64_t kMaxSamplePages = probe::kMaxSamplePagesPerGiB;
+
 const char* kExitStatusHelp =
     "Exit status:\n"
     "  0  the migration converges with the settings in effect\n"
@@ -134,11 +137,6 @@ probe::LiveOptions live_options(const RawOptions& raw) {
       throw UsageError("--measure-time: '" + raw.measure_time +
                        "' is outside 1s..10m (QEMU measures whole seconds up to 60 s a period)");
     }
-  }
-  if (raw.sample_pages != 0 && (raw.sample_pages < probe::kMinSamplePagesPerGiB ||
-                                raw.sample_pages > probe::kMaxSamplePagesPerGiB)) {
-    throw UsageError("--sample-pages: " + std::to_string(raw.sample_pages) +
-                     " is outside QEMU's 128..16384 pages per GiB");
   }
   if (raw.sample_pages != 0 && raw.no_qmp) {
     throw UsageError("--sample-pages: libvirt's dirty-rate API (--no-qmp) always samples 512 "
@@ -247,11 +245,13 @@ int tool_main(const std::vector<std::string>& args, std::ostream& out, std::ostr
       app.add_option("--profile", raw.profile, "Predict from a saved dirty profile (JSON) instead")
           ->type_name("FILE");
   domain_opt->excludes(profile_opt);
-  app.add_option("-c,--connect", raw.connect,
+  auto* connect_opt = app.add_option("-c,--connect", raw.connect,
                  "libvirt URI (default: $LIBVIRT_DEFAULT_URI, else libvirt's default)")
       ->type_name("URI");
-  app.add_flag("-r,--readonly", raw.readonly,
-               "Connect read-only (enough to look, not to measure)");
+  auto* readonly_opt = app.add_flag(
+      "-r,--readonly", raw.readonly,
+      "Connect read-only, as virsh -r; measuring needs read-write, so this only finds the "
+      "domain and says so");
   app.add_option("--bandwidth", raw.bandwidth,
                  "Migration bandwidth (default: the domain's max speed, if capped)")
       ->type_name("RATE");
@@ -261,21 +261,22 @@ int tool_main(const std::vector<std::string>& args, std::ostream& out, std::ostr
   app.add_option("--deadline", raw.deadline,
                  "Give up on a migration that has not converged by then (default 1h)")
       ->type_name("TIME");
-  app.add_option("--measure-time", raw.measure_time,
+  auto* measure_time_opt = app.add_option("--measure-time", raw.measure_time,
                  "Time spent measuring the dirty rate (default 10s)")
       ->type_name("TIME");
-  app.add_option("--sample-pages", raw.sample_pages,
+  auto* sample_pages_opt = app.add_option("--sample-pages", raw.sample_pages,
                  "Pages per GiB QEMU hashes (128..16384; default 16384, less above 16 GiB)")
       ->type_name("N");
-  app.add_option("--mode", raw.mode,
+  auto* mode_opt = app.add_option("--mode", raw.mode,
                  "page-sampling (default), or dirty-bitmap / dirty-ring (KVM only)")
       ->type_name("MODE")
       ->check(CLI::IsMember({"page-sampling", "dirty-bitmap", "dirty-ring"}));
-  app.add_flag("--no-qmp", raw.no_qmp,
+  auto* no_qmp_opt = app.add_flag("--no-qmp", raw.no_qmp,
                "Measure with libvirt's dirty-rate API: no custom-monitor taint (see below)");
-  app.add_flag("-q,--quiet", raw.quiet, "No progress display while measuring");
-  app.add_option("--save-profile", raw.save_profile, "Keep the measurement, for --profile later")
-      ->type_name("FILE");
+  auto* quiet_opt = app.add_flag("-q,--quiet", raw.quiet, "No progress display while measuring");
+  auto* save_opt =
+      app.add_option("--save-profile", raw.save_profile, "Keep the measurement, for --profile later")
+          ->type_name("FILE");
   app.add_option("--curve", raw.curve,
                  "Dirty curve shape: auto (hybrid), hybrid, saturating, piecewise-linear (the "
                  "2023 RFC rule)")
@@ -283,14 +284,17 @@ int tool_main(const std::vector<std::string>& args, std::ostream& out, std::ostr
   app.add_flag("--table", raw.table, "Also show times for common bandwidths and downtime limits");
   app.add_flag("--json", raw.json, "Write the report as JSON on stdout");
 
+  // What only a live measurement uses is an error with --profile, not silently ignored.
+  for (auto* live_only : {connect_opt, readonly_opt, measure_time_opt, sample_pages_opt, mode_opt,
+                          no_qmp_opt, quiet_opt, save_opt}) {
+    profile_opt->excludes(live_only);
+  }
+  sample_pages_opt->check(CLI::Range(kMinSamplePages, kMaxSamplePages));
+
   try {
     app.parse(reversed(args));
     if (raw.domain.empty() && raw.profile.empty()) {
       throw CLI::ValidationError("nothing to predict: give --domain DOMAIN or --profile FILE");
-    }
-    if (!raw.profile.empty() && (!raw.save_profile.empty() || !raw.connect.empty())) {
-      throw CLI::ValidationError("--profile predicts offline: --connect and --save-profile "
-                                 "go with --domain");
     }
   } catch (const CLI::CallForHelp&) {
     out << app.help();

@@ -123,7 +123,8 @@ PrecopyResult simulate_precopy(const PrecopyInput& in, const DirtyCurve& curve) 
     }
     last_sync = t;
     iteration_sent = 0;
-    double pending = bitmap.pages() * ps;
+    // QEMU counts whole dirty pages; the proportional bookkeeping here may leave a fraction.
+    double pending = std::ceil(bitmap.pages() - 1e-6) * ps;
     iteration_pending = pending;
     r.min_pending_bytes = std::min(r.min_pending_bytes, pending);
 

@@ -95,7 +95,8 @@ class Reader {
 };
 
 constexpr std::size_t kMaxProfileBytes = std::size_t{16} << 20;
-constexpr double kMaxPeriodMs = 3600.0 * 1000;  // calc-dirty-rate allows at most 60 s
+// calc-dirty-rate measures at most 60 s a period; profiles made otherwise may reach an hour.
+constexpr double kMaxPeriodMs = 3600.0 * 1000;
 
 bool is_power_of_two(std::uint64_t v) { return v && !(v & (v - 1)); }
 

@@ -1,6 +1,7 @@
 // How much of the guest's RAM is zero pages: they cost 9 bytes instead of 4104 in the first pass,
 // which on a mostly idle guest decides the migration time. Estimated by reading random guest
-// physical pages (virDomainMemoryPeek), with the QEMU process's RSS as a fallback upper bound.
+// physical pages (virDomainMemoryPeek); as a fallback, the QEMU process's RSS bounds the touched
+// pages from above and so the zero pages from below.
 #pragma once
 
 #include <cstdint>

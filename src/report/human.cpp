@@ -18,6 +18,14 @@ std::string to_string(Source source) {
   return "none";
 }
 
+std::string to_key(Source source) {
+  std::string key = to_string(source);
+  for (auto& c : key) {
+    if (c == ' ') c = '-';
+  }
+  return key;
+}
+
 namespace {
 
 std::string settings_phrase(const Report& r) {

@@ -45,7 +45,7 @@ json precopy_json(const model::PrecopyResult& p, bool with_trace) {
 }
 
 json setting_json(const Setting& s, const char* key) {
-  json j = {{key, optional_number(s.value)}, {"source", to_string(s.source)}};
+  json j = {{key, optional_number(s.value)}, {"source", to_key(s.source)}};
   if (!s.note.empty()) j["note"] = s.note;
   return j;
 }
@@ -87,6 +87,7 @@ json to_json(const Report& r) {
       {"report_version", kReportVersion},
       {"tool", {{"name", "virt-migrate-predict"}, {"version", VMP_VERSION}}},
       {"subject", r.subject},
+      {"profile_domain", r.profile.domain.empty() ? json(nullptr) : json(r.profile.domain)},
       {"guest",
        {{"ram_bytes", prof.ram_bytes},
         {"page_size_bytes", prof.page_size_bytes},
@@ -97,7 +98,8 @@ json to_json(const Report& r) {
         {"interface", prof.measurement.interface},
         {"sample_pages_per_gib", prof.measurement.sample_pages_per_gib},
         {"taken_at", prof.taken_at},
-        {"qemu_version", prof.qemu_version}}},
+        {"qemu_version",
+         prof.qemu_version.empty() ? json(nullptr) : json(prof.qemu_version)}}},
       {"curve", curve},
       {"settings", settings},
       {"prediction", r.prediction ? precopy_json(*r.prediction, true) : json(nullptr)},

@@ -16,7 +16,8 @@ namespace vmp::report {
 
 // Where a setting's value came from, shown next to it.
 enum class Source { CommandLine, Domain, Default, None };
-std::string to_string(Source source);
+std::string to_string(Source source);  // for people: "command line"
+std::string to_key(Source source);     // for JSON: "command-line"
 
 struct Setting {
   std::optional<double> value;  // absent: nothing known (no bandwidth configured or given)

@@ -63,7 +63,7 @@ TEST(Cli, JsonContract) {
   EXPECT_TRUE(p["transferred_bytes"].is_number_integer());
   EXPECT_TRUE(p["trace"].is_array());
   EXPECT_DOUBLE_EQ(j["settings"]["bandwidth"]["bytes_per_s"].get<double>(), 1.25e8);
-  EXPECT_EQ(j["settings"]["bandwidth"]["source"], "command line");
+  EXPECT_EQ(j["settings"]["bandwidth"]["source"], "command-line");
   EXPECT_DOUBLE_EQ(j["settings"]["downtime_limit"]["ms"].get<double>(), 500);
   EXPECT_EQ(j["settings"]["deadline"]["source"], "default");
   EXPECT_DOUBLE_EQ(j["settings"]["deadline"]["ms"].get<double>(), 3600000);
@@ -107,6 +107,13 @@ TEST(Cli, UsageErrorsAreOneLineAndExitTwo) {
   expect_one_error_line(run({"--profile", kExample, "--deadline", "10ms"}), "--deadline");
   expect_one_error_line(run({"--profile", kExample, "--curve", "wavy"}), "--curve");
   expect_one_error_line(run({"--profile", kExample, "--frobnicate"}), "--frobnicate");
+  // Options of a live measurement are refused offline, not ignored.
+  for (const char* live_only : {"--no-qmp", "-q", "-r"}) {
+    expect_one_error_line(run({"--profile", kExample, live_only}), live_only);
+  }
+  expect_one_error_line(run({"--profile", kExample, "--measure-time", "5s"}), "--measure-time");
+  expect_one_error_line(run({"--domain", "vm1", "--sample-pages", "100"}), "--sample-pages");
+  expect_one_error_line(run({"--domain", "vm1", "--profile", kExample}), "--domain");
   for (auto args : std::vector<std::vector<std::string>>{
            {}, {"--profile", kExample, "--bandwidth", "0"}, {"--profile", kExample, "--x"}}) {
     EXPECT_EQ(run(args).status, kExitUsage);
