@@ -8,7 +8,8 @@
 # and the serial console log OUTDIR/logs/NAME.console.log.
 # Env: VMP_GUEST_TIMEOUT (seconds to wait for readiness, default 120),
 #      VMP_GUEST_EXTRA_CMDLINE (appended to the kernel command line),
-#      LIBVIRT_URI (default qemu:///system).
+#      LIBVIRT_URI (default qemu:///system),
+#      VMP_GUEST_PERSISTENT (non-empty: define and start instead of a transient domain).
 # Prints the console log path on stdout when the guest is ready.
 set -euo pipefail
 
@@ -86,7 +87,14 @@ sed -e "s|@NAME@|$NAME|g" \
     "$HERE/domain.xml.in" > "$XML"
 
 t0=$(date +%s.%N)
-virsh -c "$URI" create "$XML" >/dev/null || die "virsh create $XML failed"
+if [[ -n ${VMP_GUEST_PERSISTENT:-} ]]; then
+    # A defined domain outlives a migration away from it, and so do its completed job
+    # statistics: the benchmark reads the source side's figures that way.
+    virsh -c "$URI" define "$XML" >/dev/null || die "virsh define $XML failed"
+    virsh -c "$URI" start "$NAME" >/dev/null || die "virsh start $NAME failed"
+else
+    virsh -c "$URI" create "$XML" >/dev/null || die "virsh create $XML failed"
+fi
 chmod 0644 "$LOG" 2>/dev/null || true   # libvirt creates it 0600
 
 # ---- wait for readiness

@@ -196,7 +196,7 @@ TEST_F(LoadGuest, JsonContractAndExitStatuses) {
   EXPECT_TRUE(is_number(pred.at("transferred_bytes")));
   const json& bw = rep.at("settings").at("bandwidth");
   EXPECT_EQ(bw.at("bytes_per_s"), 64 * kMiB);
-  EXPECT_EQ(bw.at("source"), "command line");
+  EXPECT_EQ(bw.at("source"), "command-line");
   const json& dt = rep.at("settings").at("downtime_limit");
   EXPECT_TRUE(is_number(dt.at("ms")));
   EXPECT_EQ(dt.at("source"), "domain") << "no --downtime given: the domain's applies";
