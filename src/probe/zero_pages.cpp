@@ -3,6 +3,7 @@
 #include <libvirt/libvirt.h>
 
 #include <algorithm>
+#include <cmath>
 
 #include "virt/connection.hpp"
 
@@ -27,14 +28,31 @@ bool LibvirtGuestMemory::read(std::uint64_t address, std::size_t length, unsigne
 
 ZeroPageSampler::ZeroPageSampler(GuestMemory& memory, std::vector<PhysicalRange> ranges,
                                  std::uint64_t page_size, std::uint64_t seed)
-    : memory_(memory), ranges_(std::move(ranges)), page_size_(page_size), rng_(seed),
-      buffer_(kClusterBytes) {
+    : memory_(memory), ranges_(std::move(ranges)), page_size_(page_size), buffer_(kClusterBytes) {
   for (const auto& r : ranges_) total_clusters_ += r.length / kClusterBytes;
+  std::mt19937_64 rng(seed);
+  offset_ = std::uniform_real_distribution<double>(0, 1)(rng);
 }
+
+namespace {
+
+// The base-2 van der Corput sequence: 0, 1/2, 1/4, 3/4, 1/8, ... every prefix evenly spread.
+double van_der_corput(std::uint64_t n) {
+  double v = 0, scale = 0.5;
+  for (; n; n >>= 1, scale /= 2) {
+    if (n & 1) v += scale;
+  }
+  return v;
+}
+
+}  // namespace
 
 bool ZeroPageSampler::sample_cluster() {
   if (total_clusters_ == 0) return false;
-  std::uint64_t index = std::uniform_int_distribution<std::uint64_t>(0, total_clusters_ - 1)(rng_);
+  double u = van_der_corput(next_++) + offset_;
+  u -= std::floor(u);
+  auto index = std::min(total_clusters_ - 1,
+                        static_cast<std::uint64_t>(u * static_cast<double>(total_clusters_)));
   std::uint64_t address = 0;
   for (const auto& r : ranges_) {
     std::uint64_t n = r.length / kClusterBytes;

@@ -42,9 +42,12 @@ class LibvirtGuestMemory : public GuestMemory {
   const virt::Domain& domain_;
 };
 
-// Reads random clusters of pages. One virDomainMemoryPeek call costs milliseconds however little
-// it reads (libvirt goes through QEMU's pmemsave and a file), and up to 64 KiB costs little more
-// than 4 KiB, so a cluster of 16 pages is the cheap unit.
+// Reads clusters of pages spread over RAM. One virDomainMemoryPeek call costs milliseconds however
+// little it reads (libvirt goes through QEMU's pmemsave and a file), and up to 64 KiB costs little
+// more than 4 KiB, so a cluster of 16 pages is the cheap unit. Clusters are visited in a
+// low-discrepancy order (van der Corput, shifted by a seeded offset): any number of them, as many
+// as the time allows, covers RAM evenly, which on memory laid out in long zero and non-zero runs
+// estimates far better than the same number of random clusters.
 class ZeroPageSampler {
  public:
   static constexpr std::uint64_t kClusterBytes = 65536;  // virDomainMemoryPeek's limit
@@ -64,7 +67,8 @@ class ZeroPageSampler {
   std::vector<PhysicalRange> ranges_;
   std::uint64_t page_size_;
   std::uint64_t total_clusters_ = 0;
-  std::mt19937_64 rng_;
+  double offset_ = 0;  // in [0, 1): where the low-discrepancy sequence starts
+  std::uint64_t next_ = 0;
   std::vector<unsigned char> buffer_;
   std::uint64_t sampled_ = 0, zero_ = 0, failed_ = 0;
 };
