@@ -43,6 +43,7 @@ report::Report predict(std::string subject, probe::DirtyProfile profile,
   const auto& bandwidth = options.settings.bandwidth_bytes_per_s.value;
   if (bandwidth) {
     input.bandwidth_bytes_per_s = *bandwidth;
+    input.link_bytes_per_s = options.settings.link_bytes_per_s.value.value_or(0);
     r.prediction = model::simulate_precopy(input, r.curve);
   }
   if (options.with_grid || !bandwidth) {
@@ -84,6 +85,7 @@ struct RawOptions {
   std::string connect;
   bool readonly = false;
   std::string bandwidth;
+  std::string link_speed;
   std::string downtime;
   std::string deadline;
   std::string measure_time;
@@ -107,6 +109,9 @@ PredictOptions resolve(const RawOptions& raw) {
   if (!raw.bandwidth.empty()) {
     s.bandwidth_bytes_per_s =
         from_command_line(parse_rate_bytes_per_s(raw.bandwidth, "--bandwidth"));
+  }
+  if (!raw.link_speed.empty()) {
+    s.link_bytes_per_s = from_command_line(parse_rate_bytes_per_s(raw.link_speed, "--link-speed"));
   }
   s.downtime_limit_ms =
       raw.downtime.empty()
@@ -254,6 +259,10 @@ int tool_main(const std::vector<std::string>& args, std::ostream& out, std::ostr
       "domain and says so");
   app.add_option("--bandwidth", raw.bandwidth,
                  "Migration bandwidth (default: the domain's max speed, if capped)")
+      ->type_name("RATE");
+  app.add_option("--link-speed", raw.link_speed,
+                 "The network's own speed, at which the paused guest's last pages go (QEMU lifts "
+                 "the cap then); default: the bandwidth, making the pause an upper bound")
       ->type_name("RATE");
   app.add_option("--downtime", raw.downtime,
                  "Max downtime, the switchover limit (default: the domain's, else 300ms)")

@@ -44,6 +44,7 @@ Grid build_grid(const PrecopyInput& base, const DirtyCurve& curve,
     for (double downtime : grid.downtime_limits_ms) {
       PrecopyInput in = base;
       in.bandwidth_bytes_per_s = bandwidths[i];
+      in.link_bytes_per_s = 0;  // each row is a link of that speed
       in.downtime_limit_ms = downtime;
       auto result = simulate_precopy(in, curve);
       result.trace.clear();  // a table cell needs the outcome, not the iterations

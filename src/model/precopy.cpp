@@ -64,11 +64,16 @@ struct Bitmap {
 PrecopyResult simulate_precopy(const PrecopyInput& in, const DirtyCurve& curve) {
   PrecopyResult r;
   const double ps = in.page_size_bytes;
-  const double bw_per_ms = in.bandwidth_bytes_per_s / 1000;
+  // QEMU measures the bandwidth it achieves and uses that for the threshold: the cap, or the link
+  // when the link is slower.
+  const double link = in.link_bytes_per_s > 0 ? in.link_bytes_per_s : in.bandwidth_bytes_per_s;
+  const double rate = std::min(in.bandwidth_bytes_per_s, link);
+  const double bw_per_ms = rate / 1000;
+  const double link_per_ms = link / 1000;
   const double total_pages = std::floor(in.ram_bytes / ps);
   const double threshold = std::isinf(in.downtime_limit_ms)
                                ? std::numeric_limits<double>::infinity()
-                               : in.bandwidth_bytes_per_s * in.downtime_limit_ms / 1000;
+                               : rate * in.downtime_limit_ms / 1000;
   const double threshold_pages = threshold / ps;
   const double window_wire_bytes = bw_per_ms * in.window_ms;
   // Working set in pages: pages dirtied in a window that are already in the bitmap add nothing.
@@ -130,11 +135,10 @@ PrecopyResult simulate_precopy(const PrecopyInput& in, const DirtyCurve& curve) 
 
     if (pending <= threshold) {
       // Switchover: the VM stops, the final sync finds nothing new (it follows at once), and the
-      // rest goes at the link's speed. The configured bandwidth stands for that speed: the rate
-      // limit is lifted for this phase, so the real pause is at most this long.
+      // rest goes at the link's speed: QEMU lifts the rate limit for this phase.
       double wire = bitmap.wire_bytes();
       r.switchover_pending_bytes = pending;
-      r.downtime_ms = wire / bw_per_ms;
+      r.downtime_ms = wire / link_per_ms;
       t += r.downtime_ms;
       transferred += wire;
       r.total_time_ms = t;

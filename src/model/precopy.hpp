@@ -28,6 +28,10 @@ struct PrecopyInput {
   double page_size_bytes = 4096;
   double zero_pages = 0;
   double bandwidth_bytes_per_s = 0;
+  // The network's own speed. Pre-copy cannot send faster than it, and the stop-and-copy at the
+  // switchover runs at it: QEMU lifts the bandwidth cap once the guest is paused. 0: unknown,
+  // taken as the bandwidth, which makes the downtime an upper bound.
+  double link_bytes_per_s = 0;
   // Infinity means no limit: the VM stops at once and everything is copied while paused.
   double downtime_limit_ms = 300;
   double deadline_ms = 3600 * 1000;

@@ -31,7 +31,7 @@ namespace {
 std::string settings_phrase(const Report& r) {
   std::string s;
   if (r.settings.bandwidth_bytes_per_s.value) {
-    s += format_bytes(*r.settings.bandwidth_bytes_per_s.value) + "/s, ";
+    s += format_rate(*r.settings.bandwidth_bytes_per_s.value) + ", ";
   }
   s += "max downtime " + format_duration(*r.settings.downtime_limit_ms.value);
   return s;
@@ -86,7 +86,8 @@ std::string summary_line(const Report& r) {
   }
   const auto& p = *r.prediction;
   if (p.converges()) {
-    s << "converges in " << format_duration(p.total_time_ms) << ", paused at most "
+    s << "converges in " << format_duration(p.total_time_ms) << ", paused "
+      << (r.settings.link_bytes_per_s.value ? "about " : "at most ")
       << format_duration(p.downtime_ms) << ", " << format_bytes(p.transferred_bytes) << " sent in "
       << p.iterations << (p.iterations == 1 ? " iteration" : " iterations") << " ("
       << settings_phrase(r) << ")";
@@ -155,6 +156,12 @@ void write_human(std::ostream& out, const Report& r) {
       << " [" << to_string(st.bandwidth_bytes_per_s.source) << "]";
   if (!st.bandwidth_bytes_per_s.note.empty()) out << " " << st.bandwidth_bytes_per_s.note;
   out << "\n";
+  out << "              link speed "
+      << (st.link_bytes_per_s.value ? format_rate(*st.link_bytes_per_s.value) + " [" +
+                                          to_string(st.link_bytes_per_s.source) + "]"
+                                    : std::string("not given: taken as the bandwidth, so the "
+                                                  "pause is an upper bound"))
+      << "\n";
   out << "              max downtime " << format_duration(*st.downtime_limit_ms.value) << " ["
       << to_string(st.downtime_limit_ms.source) << "]\n";
   out << "              deadline " << format_duration(*st.deadline_ms.value) << " ["

@@ -78,6 +78,7 @@ json to_json(const Report& r) {
   bool unlimited_downtime = st.downtime_limit_ms.value && std::isinf(*st.downtime_limit_ms.value);
   json settings = {
       {"bandwidth", setting_json(st.bandwidth_bytes_per_s, "bytes_per_s")},
+      {"link_speed", setting_json(st.link_bytes_per_s, "bytes_per_s")},
       {"downtime_limit", setting_json(st.downtime_limit_ms, "ms")},
       {"deadline", setting_json(st.deadline_ms, "ms")},
   };

@@ -27,6 +27,7 @@ struct Setting {
 
 struct Settings {
   Setting bandwidth_bytes_per_s;
+  Setting link_bytes_per_s;  // absent: taken as the bandwidth
   Setting downtime_limit_ms;
   Setting deadline_ms;
 };

@@ -68,6 +68,11 @@ TEST(Cli, JsonContract) {
   EXPECT_EQ(j["settings"]["deadline"]["source"], "default");
   EXPECT_DOUBLE_EQ(j["settings"]["deadline"]["ms"].get<double>(), 3600000);
   EXPECT_FALSE(j.contains("grid"));
+  EXPECT_TRUE(j["settings"]["link_speed"]["bytes_per_s"].is_null());
+  auto fast = json::parse(run({"--profile", kExample, "--bandwidth", "1Gbit/s", "--downtime",
+                               "500", "--link-speed", "10Gbit/s", "--json"}).out);
+  EXPECT_DOUBLE_EQ(fast["settings"]["link_speed"]["bytes_per_s"].get<double>(), 1.25e9);
+  EXPECT_LT(fast["prediction"]["downtime_ms"].get<double>(), p["downtime_ms"].get<double>() / 5);
 }
 
 TEST(Cli, NotConvergingExitsThreeWithNullTime) {

@@ -47,6 +47,24 @@ TEST(Precopy, AnIdleGuestFinishesInOnePass) {
   EXPECT_GT(r.downtime_ms, 200);
 }
 
+TEST(Precopy, ThePausedGuestsLastPagesGoAtTheLinksSpeed) {
+  // Capped at 64 MiB/s on a 10x faster link: pre-copy runs at the cap, the stop-and-copy at the
+  // link, because QEMU lifts the cap once the guest is paused.
+  auto capped = guest(1 * kGiB, 64 * kMiB);
+  auto upper = simulate_precopy(capped, idle());
+  capped.link_bytes_per_s = 640 * kMiB;
+  auto fast = simulate_precopy(capped, idle());
+  ASSERT_TRUE(fast.converges());
+  EXPECT_DOUBLE_EQ(fast.switchover_pending_bytes, upper.switchover_pending_bytes);
+  EXPECT_NEAR(fast.downtime_ms, upper.downtime_ms / 10, 1e-9);
+  EXPECT_NEAR(fast.total_time_ms, upper.total_time_ms - upper.downtime_ms * 0.9, 1e-6);
+  // A link slower than the cap sets the pace, and the threshold QEMU derives from it.
+  capped.link_bytes_per_s = 32 * kMiB;
+  auto slow = simulate_precopy(capped, idle());
+  EXPECT_DOUBLE_EQ(slow.threshold_bytes, 32 * kMiB * 0.3);
+  EXPECT_NEAR(slow.total_time_ms, upper.total_time_ms * 2, 1e-6);
+}
+
 TEST(Precopy, ZeroPagesCostNineBytesInTheFirstPass) {
   auto in = guest(1 * kGiB, 64 * kMiB);
   in.zero_pages = 0.7 * kGiB / kPage;
