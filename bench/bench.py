@@ -362,6 +362,8 @@ def main():
     if unknown:
         sys.exit(f"bench.py: unknown cases: {', '.join(sorted(unknown))}")
 
+    # python-libvirt prints every error it raises; the ones that matter are raised and handled.
+    libvirt.registerErrorHandler(lambda _ctx, _err: None, None)
     dest_uri = run([os.path.join(ROOT, "bench", "setup-destination.sh")]).stdout.strip()
     src_conn = libvirt.open(SOURCE_URI)
     dest_conn = libvirt.open(dest_uri)
