@@ -120,7 +120,7 @@ def predict(name, deadline_s, profile_path, link_bytes_per_s):
              "--deadline", f"{deadline_s}s", "--save-profile", profile_path,
              "--link-speed", f"{int(link_bytes_per_s)}B/s"], check=False)
     seconds = time.monotonic() - t0
-    if r.returncode not in (0, 3, 5):
+    if r.returncode not in (0, 3, 4, 5):
         raise RuntimeError(f"tool failed ({r.returncode}): {r.stderr.strip()}")
     return json.loads(r.stdout), seconds
 

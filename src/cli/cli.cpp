@@ -28,6 +28,7 @@ report::Report predict(std::string subject, probe::DirtyProfile profile,
                    .settings = options.settings,
                    .prediction = std::nullopt,
                    .grid = std::nullopt,
+                   .advice = {},
                    .facts = std::nullopt,
                    .migration_config = std::nullopt,
                    .accelerator = {},
@@ -46,6 +47,9 @@ report::Report predict(std::string subject, probe::DirtyProfile profile,
     input.link_bytes_per_s = options.settings.link_bytes_per_s.value.value_or(0);
     r.prediction = model::simulate_precopy(input, r.curve);
   }
+  r.advice = model::advise(input, r.curve, options.limits,
+                           r.prediction ? std::optional<bool>(r.prediction->converges())
+                                        : std::nullopt);
   if (options.with_grid || !bandwidth) {
     r.grid = model::build_grid(input, r.curve, bandwidth, input.downtime_limit_ms);
   }
@@ -53,8 +57,14 @@ report::Report predict(std::string subject, probe::DirtyProfile profile,
 }
 
 int exit_status_for(const report::Report& report) {
-  if (!report.prediction) return kExitNoBandwidth;
-  return report.prediction->converges() ? kExitConverges : kExitNoConvergence;
+  switch (report.advice.verdict) {
+    case model::Verdict::Migrate: return kExitConverges;
+    case model::Verdict::RaiseDowntime:
+    case model::Verdict::MoreBandwidth: return kExitChangedSettings;
+    case model::Verdict::DoNotMigrate: return kExitNoConvergence;
+    case model::Verdict::NoBandwidth: return kExitNoBandwidth;
+  }
+  return kExitNoConvergence;
 }
 
 namespace {
@@ -68,7 +78,8 @@ const char* kExitStatusHelp =
     "  1  error: libvirt or QEMU failed, the domain is unknown or not running, or the profile\n"
     "     could not be read or is invalid\n"
     "  2  usage error: an option or its value is wrong\n"
-    "  3  the migration does not converge with the settings in effect\n"
+    "  3  it converges only with changed settings: the advice says which\n"
+    "  4  nothing allowed converges (see --max-downtime, --max-bandwidth): do not migrate\n"
     "  5  no verdict: no migration bandwidth is known (give --bandwidth)\n"
     "\n"
     "Rates: 10Gbit/s, 1.25GB/s, 800MiB/s; a bare number is MiB/s (as virsh migrate-setspeed).\n"
@@ -95,6 +106,8 @@ struct RawOptions {
   bool quiet = false;
   std::string save_profile;
   std::string curve = "auto";
+  std::string max_downtime;
+  std::string max_bandwidth;
   bool table = false;
   bool json = false;
 };
@@ -123,6 +136,13 @@ PredictOptions resolve(const RawOptions& raw) {
           : from_command_line(parse_time_ms(raw.deadline, TimeUnit::Seconds, "--deadline"));
   if (*s.deadline_ms.value < 1000) {
     throw UsageError("--deadline: '" + raw.deadline + "' is shorter than one second");
+  }
+  if (!raw.max_downtime.empty()) {
+    o.limits.max_downtime_ms =
+        parse_time_ms(raw.max_downtime, TimeUnit::Milliseconds, "--max-downtime");
+  }
+  if (!raw.max_bandwidth.empty()) {
+    o.limits.max_bandwidth_bytes_per_s = parse_rate_bytes_per_s(raw.max_bandwidth, "--max-bandwidth");
   }
   auto policy = model::curve_policy_from_string(raw.curve);
   if (!policy) {
@@ -290,6 +310,12 @@ int tool_main(const std::vector<std::string>& args, std::ostream& out, std::ostr
                  "Dirty curve shape: auto (hybrid), hybrid, saturating, piecewise-linear (the "
                  "2023 RFC rule)")
       ->type_name("SHAPE");
+  app.add_option("--max-downtime", raw.max_downtime,
+                 "The longest pause the service tolerates, for advice (default 1s)")
+      ->type_name("TIME");
+  app.add_option("--max-bandwidth", raw.max_bandwidth,
+                 "The most bandwidth the network can give, for advice (default: any)")
+      ->type_name("RATE");
   app.add_flag("--table", raw.table, "Also show times for common bandwidths and downtime limits");
   app.add_flag("--json", raw.json, "Write the report as JSON on stdout");
 

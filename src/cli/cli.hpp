@@ -17,7 +17,8 @@ enum ExitStatus : int {
   kExitConverges = 0,       // converges with the settings in effect
   kExitError = 1,           // the run failed: libvirt/QEMU error, domain not running, bad profile
   kExitUsage = 2,           // the command line is wrong
-  kExitNoConvergence = 3,   // does not converge with the settings in effect
+  kExitChangedSettings = 3, // converges only with changed settings (the advice says which)
+  kExitNoConvergence = 4,   // nothing allowed converges: do not migrate
   kExitNoBandwidth = 5,     // no verdict: no migration bandwidth known
 };
 
@@ -27,6 +28,7 @@ inline constexpr double kDefaultDeadlineMs = 3600.0 * 1000;  // as the 2023 RFC 
 struct PredictOptions {
   report::Settings settings;
   model::CurvePolicy curve_policy = model::CurvePolicy::Auto;
+  model::AdviceLimits limits;
   bool with_grid = false;
 };
 

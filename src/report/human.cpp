@@ -103,8 +103,43 @@ std::string summary_line(const Report& r) {
   return s.str();
 }
 
+std::vector<std::string> advice_lines(const Report& r) {
+  std::vector<std::string> lines;
+  const auto& a = r.advice;
+  // virsh commands only make sense for a domain; offline, name it generically.
+  const std::string dom = r.facts ? r.facts->name : "DOMAIN";
+  if (a.raise_downtime) {
+    const auto& d = *a.raise_downtime;
+    std::ostringstream s;
+    s << "raise the max downtime to " << format_duration(d.downtime_limit_ms)
+      << " (virsh migrate-setmaxdowntime " << dom << " "
+      << static_cast<long long>(d.downtime_limit_ms) << "): converges in "
+      << format_duration(d.result.total_time_ms) << ", paused "
+      << (r.settings.link_bytes_per_s.value ? "about " : "at most ")
+      << format_duration(d.result.downtime_ms) << "; beyond "
+      << format_duration(d.no_gain_beyond_ms) << " a larger limit shortens it by less than 5%";
+    lines.push_back(s.str());
+  }
+  if (a.more_bandwidth) {
+    const auto& b = *a.more_bandwidth;
+    std::ostringstream s;
+    s << "give it at least " << format_rate(b.bandwidth_bytes_per_s)
+      << " (virsh migrate-setspeed " << dom << " "
+      << static_cast<long long>(std::ceil(b.bandwidth_bytes_per_s / 1048576)) << "): converges in "
+      << format_duration(b.result.total_time_ms);
+    lines.push_back(s.str());
+  }
+  if (a.verdict == model::Verdict::DoNotMigrate) {
+    lines.push_back("do not migrate: no max downtime up to --max-downtime and no bandwidth up to "
+                    "--max-bandwidth converges before the deadline");
+  }
+  return lines;
+}
+
 void write_human(std::ostream& out, const Report& r) {
-  out << summary_line(r) << "\n\n";
+  out << summary_line(r) << "\n";
+  for (const auto& line : advice_lines(r)) out << "  advice: " << line << "\n";
+  out << "\n";
   const auto& prof = r.profile;
   const double ram = static_cast<double>(prof.ram_bytes);
   const double zero_fraction =

@@ -1,6 +1,8 @@
 #pragma once
 
 #include <ostream>
+#include <string>
+#include <vector>
 
 #include "report/report.hpp"
 
@@ -10,5 +12,7 @@ namespace vmp::report {
 // iterations, and the grid when the report has one.
 void write_human(std::ostream& out, const Report& report);
 std::string summary_line(const Report& report);
+// What to change, with the virsh command that does it; empty when nothing needs changing.
+std::vector<std::string> advice_lines(const Report& report);
 
 }  // namespace vmp::report

@@ -105,6 +105,21 @@ json to_json(const Report& r) {
       {"settings", settings},
       {"prediction", r.prediction ? precopy_json(*r.prediction, true) : json(nullptr)},
   };
+  json advice = {{"verdict", model::to_string(r.advice.verdict)},
+                 {"raise_downtime", nullptr},
+                 {"more_bandwidth", nullptr}};
+  if (r.advice.raise_downtime) {
+    const auto& d = *r.advice.raise_downtime;
+    advice["raise_downtime"] = {{"downtime_limit_ms", d.downtime_limit_ms},
+                                {"no_gain_beyond_ms", d.no_gain_beyond_ms},
+                                {"prediction", precopy_json(d.result, false)}};
+  }
+  if (r.advice.more_bandwidth) {
+    const auto& b = *r.advice.more_bandwidth;
+    advice["more_bandwidth"] = {{"bandwidth_bytes_per_s", b.bandwidth_bytes_per_s},
+                                {"prediction", precopy_json(b.result, false)}};
+  }
+  doc["advice"] = advice;
   doc["warnings"] = r.warnings;
   if (r.facts) {
     const auto& f = *r.facts;

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "model/advisor.hpp"
 #include "model/dirty_curve.hpp"
 #include "model/grid.hpp"
 #include "model/precopy.hpp"
@@ -40,6 +41,7 @@ struct Report {
   Settings settings;
   std::optional<model::PrecopyResult> prediction;  // absent when no bandwidth is known
   std::optional<model::Grid> grid;
+  model::Advice advice;
   // A live measurement also knows the domain and its configured migration settings.
   std::optional<virt::DomainFacts> facts;
   std::optional<virt::MigrationConfig> migration_config;

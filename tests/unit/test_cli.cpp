@@ -75,15 +75,25 @@ TEST(Cli, JsonContract) {
   EXPECT_LT(fast["prediction"]["downtime_ms"].get<double>(), p["downtime_ms"].get<double>() / 5);
 }
 
-TEST(Cli, NotConvergingExitsThreeWithNullTime) {
+TEST(Cli, NotConvergingExitsThreeWithNullTimeAndAdvice) {
   auto r = run({"--profile", kExample, "--bandwidth", "100Mbit/s", "--json"});
-  EXPECT_EQ(r.status, kExitNoConvergence);
+  EXPECT_EQ(r.status, kExitChangedSettings);
   auto j = json::parse(r.out);
   EXPECT_FALSE(j["prediction"]["converges"].get<bool>());
   EXPECT_TRUE(j["prediction"]["total_time_ms"].is_null());
   EXPECT_TRUE(j["prediction"]["downtime_ms"].is_null());
+  EXPECT_EQ(j["advice"]["verdict"], "more-bandwidth");
+  EXPECT_GT(j["advice"]["more_bandwidth"]["bandwidth_bytes_per_s"].get<double>(), 100e6 / 8);
   auto human = run({"--profile", kExample, "--bandwidth", "100Mbit/s"});
   EXPECT_NE(human.out.find(": does not converge"), std::string::npos) << human.out;
+  EXPECT_NE(human.out.find("advice: give it at least"), std::string::npos) << human.out;
+}
+
+TEST(Cli, NothingAllowedConvergesExitsFour) {
+  auto r = run({"--profile", kExample, "--bandwidth", "100Mbit/s", "--max-bandwidth",
+                "100Mbit/s", "--json"});
+  EXPECT_EQ(r.status, kExitNoConvergence);
+  EXPECT_EQ(json::parse(r.out)["advice"]["verdict"], "do-not-migrate");
 }
 
 TEST(Cli, WithoutBandwidthShowsTheTableAndGivesNoVerdict) {
