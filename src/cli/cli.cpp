@@ -16,6 +16,14 @@
 
 namespace vmp::cli {
 
+report::Settings with_link_as_bandwidth(report::Settings s) {
+  if (!s.bandwidth_bytes_per_s.value && s.link_bytes_per_s.value) {
+    s.bandwidth_bytes_per_s = {s.link_bytes_per_s.value, s.link_bytes_per_s.source,
+                               "(no cap: the link's speed)"};
+  }
+  return s;
+}
+
 report::Report predict(std::string subject, probe::DirtyProfile profile,
                        const PredictOptions& options) {
   std::vector<model::DirtyPoint> points;
@@ -25,7 +33,7 @@ report::Report predict(std::string subject, probe::DirtyProfile profile,
                    .profile = std::move(profile),
                    .curve_choice = model::choose_curve(points, ceiling, options.curve_policy),
                    .curve = model::DirtyCurve::piecewise_linear({}, 0),
-                   .settings = options.settings,
+                   .settings = with_link_as_bandwidth(options.settings),
                    .prediction = std::nullopt,
                    .grid = std::nullopt,
                    .advice = {},
@@ -41,10 +49,10 @@ report::Report predict(std::string subject, probe::DirtyProfile profile,
   input.zero_pages = static_cast<double>(r.profile.zero_pages.count);
   input.downtime_limit_ms = *options.settings.downtime_limit_ms.value;
   input.deadline_ms = *options.settings.deadline_ms.value;
-  const auto& bandwidth = options.settings.bandwidth_bytes_per_s.value;
+  const auto& bandwidth = r.settings.bandwidth_bytes_per_s.value;
   if (bandwidth) {
     input.bandwidth_bytes_per_s = *bandwidth;
-    input.link_bytes_per_s = options.settings.link_bytes_per_s.value.value_or(0);
+    input.link_bytes_per_s = r.settings.link_bytes_per_s.value.value_or(0);
     r.prediction = model::simulate_precopy(input, r.curve);
   }
   r.advice = model::advise(input, r.curve, options.limits,

@@ -32,6 +32,9 @@ struct PredictOptions {
   bool with_grid = false;
 };
 
+// With no cap on the migration, the link's speed is what it gets.
+report::Settings with_link_as_bandwidth(report::Settings settings);
+
 // The pure half of a run: a measured profile and the settings in, a report out.
 report::Report predict(std::string subject, probe::DirtyProfile profile,
                        const PredictOptions& options);

@@ -106,6 +106,14 @@ TEST(Cli, WithoutBandwidthShowsTheTableAndGivesNoVerdict) {
   EXPECT_EQ(j["grid"]["rows"].size(), 8u);
 }
 
+TEST(Cli, WithoutACapTheLinkIsTheBandwidth) {
+  auto r = run({"--profile", kExample, "--link-speed", "10Gbit/s", "--json"});
+  EXPECT_EQ(r.status, kExitConverges) << r.err;
+  auto j = json::parse(r.out);
+  EXPECT_DOUBLE_EQ(j["settings"]["bandwidth"]["bytes_per_s"].get<double>(), 1.25e9);
+  EXPECT_EQ(j["settings"]["bandwidth"]["note"], "(no cap: the link's speed)");
+}
+
 TEST(Cli, TableMarksTheSettingsInEffect) {
   auto r = run({"--profile", kExample, "--bandwidth", "3Gbit/s", "--downtime", "400ms", "--table"});
   EXPECT_EQ(r.status, kExitConverges);
