@@ -77,9 +77,6 @@ int exit_status_for(const report::Report& report) {
 
 namespace {
 
-constexpr std::uint64_t kMinSamplePages = probe::kMinSamplePagesPerGiB;
-constexpr std::uint64_t kMaxSamplePages = probe::kMaxSamplePagesPerGiB;
-
 const char* kExitStatusHelp =
     "Exit status:\n"
     "  0  the migration converges with the settings in effect\n"
@@ -332,7 +329,7 @@ int tool_main(const std::vector<std::string>& args, std::ostream& out, std::ostr
                           no_qmp_opt, quiet_opt, save_opt}) {
     profile_opt->excludes(live_only);
   }
-  sample_pages_opt->check(CLI::Range(kMinSamplePages, kMaxSamplePages));
+  sample_pages_opt->check(CLI::Range(probe::kMinSamplePagesPerGiB, probe::kMaxSamplePagesPerGiB));
 
   try {
     app.parse(reversed(args));
