@@ -11,6 +11,7 @@ std::string to_string(PrecopyOutcome outcome) {
     case PrecopyOutcome::Converged: return "converged";
     case PrecopyOutcome::Deadline: return "deadline";
     case PrecopyOutcome::Stalled: return "stalled";
+    case PrecopyOutcome::SwitchedOver: return "switched-over";
   }
   return "deadline";
 }
@@ -59,6 +60,52 @@ struct Bitmap {
   }
 };
 
+// QEMU's auto-converge state: the period counters migration_bitmap_sync keeps and the throttle.
+class Throttle {
+ public:
+  explicit Throttle(const AutoConverge& params) : p_(params) {}
+  double pct() const { return pct_; }
+  // The share of wall-clock time the vCPUs run.
+  double running_share() const { return 1 - pct_ / 100; }
+  bool can_rise() const { return p_.enabled && pct_ < p_.max_pct; }
+
+  // At a bitmap sync at time t: `new_dirty_bytes` joined the bitmap, `transferred` bytes have
+  // been sent in all. Returns whether the throttle changed.
+  bool at_sync(double t_ms, double new_dirty_bytes, double transferred) {
+    period_dirty_bytes_ += new_dirty_bytes;
+    if (t_ms <= period_start_ms_ + kThrottlePeriodMs) return false;
+    const double sent = transferred - period_start_transferred_;
+    const double trigger = sent * p_.trigger_threshold_pct / 100;
+    const double dirty = period_dirty_bytes_;
+    period_start_ms_ = t_ms;
+    period_start_transferred_ = transferred;
+    period_dirty_bytes_ = 0;
+    if (!p_.enabled || dirty <= trigger || ++high_count_ < 2) return false;
+    high_count_ = 0;
+    const double before = pct_;
+    if (pct_ == 0) {
+      pct_ = p_.initial_pct;
+    } else {
+      double step = p_.increment_pct;
+      if (p_.tailslow && dirty > 0) {
+        // Only as much as brings the dirty rate down to the trigger, at most the increment.
+        const double cpu_now = 100 - pct_;
+        step = std::min(cpu_now - cpu_now * trigger / dirty, p_.increment_pct);
+      }
+      pct_ = std::min(pct_ + step, p_.max_pct);
+    }
+    return pct_ != before;
+  }
+
+ private:
+  AutoConverge p_;
+  double pct_ = 0;
+  int high_count_ = 0;
+  double period_start_ms_ = 0;
+  double period_start_transferred_ = 0;
+  double period_dirty_bytes_ = 0;
+};
+
 }  // namespace
 
 PrecopyResult simulate_precopy(const PrecopyInput& in, const DirtyCurve& curve) {
@@ -90,10 +137,12 @@ PrecopyResult simulate_precopy(const PrecopyInput& in, const DirtyCurve& curve) 
   double previous_after_sync = -1;
   r.min_pending_bytes = iteration_pending;
 
+  Throttle throttle(in.auto_converge);
   auto finish = [&](PrecopyOutcome outcome) {
     r.outcome = outcome;
     r.elapsed_ms = t;
     r.transferred_bytes = transferred;
+    r.final_throttle_pct = throttle.pct();
     return r;
   };
 
@@ -111,8 +160,10 @@ PrecopyResult simulate_precopy(const PrecopyInput& in, const DirtyCurve& curve) 
       iteration_sent += sent;
     }
 
-    // The sync: pages dirtied since the last one join the bitmap, less those already in it.
-    double dirtied_pages = t > last_sync ? curve.dirty_bytes(t - last_sync) / ps : 0;
+    // The sync: pages dirtied since the last one join the bitmap, less those already in it. A
+    // throttled guest gets through less of its workload in the same wall-clock time.
+    const double running_ms = (t - last_sync) * throttle.running_share();
+    double dirtied_pages = t > last_sync ? curve.dirty_bytes(running_ms) / ps : 0;
     double unscanned = total_pages > 0 ? bitmap.first_pass() / total_pages : 0;
     double added = std::max(
         0.0, dirtied_pages * (1 - unscanned - std::min(1.0, bitmap.redirtied / working_set_pages)));
@@ -121,7 +172,7 @@ PrecopyResult simulate_precopy(const PrecopyInput& in, const DirtyCurve& curve) 
       ++r.iterations;
       if (r.trace.size() < kMaxTrace) {
         r.trace.push_back({r.iterations, last_sync, t - last_sync, iteration_pending,
-                           iteration_sent, added * ps});
+                           iteration_sent, added * ps, throttle.pct()});
       } else {
         r.trace_truncated = true;
       }
@@ -132,6 +183,13 @@ PrecopyResult simulate_precopy(const PrecopyInput& in, const DirtyCurve& curve) 
     double pending = std::ceil(bitmap.pages() - 1e-6) * ps;
     iteration_pending = pending;
     r.min_pending_bytes = std::min(r.min_pending_bytes, pending);
+    // The throttle starts or rises at the sync, after the pages are counted (QEMU does it inside
+    // migration_bitmap_sync); it slows the guest from then on.
+    const bool throttle_changed = throttle.at_sync(t, added * ps, transferred);
+    if (throttle_changed && r.throttle_started_ms == 0 && throttle.pct() > 0) {
+      r.throttle_started_ms = t;
+    }
+    if (throttle.pct() > 0) r.throttled_ms = t - r.throttle_started_ms;
 
     if (pending <= threshold) {
       // Switchover: the VM stops, the final sync finds nothing new (it follows at once), and the
@@ -144,11 +202,16 @@ PrecopyResult simulate_precopy(const PrecopyInput& in, const DirtyCurve& curve) 
       r.total_time_ms = t;
       return finish(PrecopyOutcome::Converged);
     }
+    if (in.stop_after_iteration > 0 && r.iterations >= in.stop_after_iteration) {
+      r.pending_pages_at_stop = bitmap.pages();
+      r.pending_wire_bytes_at_stop = bitmap.wire_bytes();
+      return finish(PrecopyOutcome::SwitchedOver);
+    }
     // Past the first pass the state after a sync is the whole state: if it repeats, so will
-    // everything after it.
+    // everything after it, unless auto-converge may still slow the guest down.
     bool first_pass_done = bitmap.first_pass() == 0;
-    if (first_pass_done && previous_after_sync >= 0 &&
-        std::abs(pending - previous_after_sync) <= 1e-9 * pending) {
+    if (first_pass_done && previous_after_sync >= 0 && !throttle_changed &&
+        !throttle.can_rise() && std::abs(pending - previous_after_sync) <= 1e-9 * pending) {
       return finish(PrecopyOutcome::Stalled);
     }
     if (first_pass_done) previous_after_sync = pending;

@@ -23,6 +23,23 @@ inline constexpr double kZeroPageWireBytes = kPageHeaderBytes + 1;
 // QEMU's BUFFER_DELAY: the rate limiter's window, and so how often pending bytes are checked.
 inline constexpr double kRateLimitWindowMs = 100;
 
+// QEMU's auto-converge (migration/ram.c, migration_trigger_throttle and mig_throttle_guest_down,
+// the same from 5.x to 10.x): at a bitmap sync more than 1 s after the last period's end, if the
+// bytes newly dirtied in the period exceed trigger_threshold_pct of the bytes sent in it, a
+// counter rises; every second time it does, the vCPUs are throttled: first initial_pct, then
+// increment_pct more (with tailslow: only as much as brings the dirty rate down to the
+// threshold, at most increment_pct), up to max_pct. A vCPU throttled by p runs (1 - p) of the
+// time, so the workload does in a wall-clock window t what it did in (1 - p) t.
+struct AutoConverge {
+  bool enabled = false;
+  double trigger_threshold_pct = 50;  // throttle-trigger-threshold
+  double initial_pct = 20;            // cpu-throttle-initial
+  double increment_pct = 10;          // cpu-throttle-increment
+  double max_pct = 99;                // max-cpu-throttle
+  bool tailslow = false;              // cpu-throttle-tailslow
+};
+inline constexpr double kThrottlePeriodMs = 1000;
+
 struct PrecopyInput {
   double ram_bytes = 0;
   double page_size_bytes = 4096;
@@ -36,6 +53,10 @@ struct PrecopyInput {
   double downtime_limit_ms = 300;
   double deadline_ms = 3600 * 1000;
   double window_ms = kRateLimitWindowMs;
+  AutoConverge auto_converge;
+  // Stop pre-copy at the bitmap sync that ends this iteration (0: never), for post-copy's
+  // warm-up; outcome SwitchedOver then, with what the sync left pending.
+  int stop_after_iteration = 0;
 };
 
 struct IterationTrace {
@@ -45,9 +66,10 @@ struct IterationTrace {
   double pending_bytes = 0;     // dirty pages x page size when the iteration started
   double sent_bytes = 0;        // on the wire during the iteration
   double dirtied_bytes = 0;     // newly dirty pages x page size found by the sync that ends it
+  double throttle_pct = 0;      // the vCPU throttle in force during the iteration
 };
 
-enum class PrecopyOutcome { Converged, Deadline, Stalled };
+enum class PrecopyOutcome { Converged, Deadline, Stalled, SwitchedOver };
 std::string to_string(PrecopyOutcome outcome);
 
 struct PrecopyResult {
@@ -61,7 +83,16 @@ struct PrecopyResult {
   double switchover_pending_bytes = 0;
   // The least dirty memory any sync left: how close a non-converging migration came.
   double min_pending_bytes = 0;
-  double elapsed_ms = 0;             // simulated time when it ended (deadline or stall)
+  double elapsed_ms = 0;             // simulated time when it ended (deadline, stall, switch)
+  // Auto-converge: the throttle the guest ends up under, when it started and how long the
+  // guest ran slowed (to the end of the pre-copy phase: QEMU lifts it when the VM stops).
+  double final_throttle_pct = 0;
+  double throttle_started_ms = 0;
+  double throttled_ms = 0;
+  // With stop_after_iteration: what the bitmap held when pre-copy stopped, in pages and in bytes
+  // on the wire (the rest of the first pass, if any, holds zero pages at 9 bytes).
+  double pending_pages_at_stop = 0;
+  double pending_wire_bytes_at_stop = 0;
   std::vector<IterationTrace> trace;  // the first kMaxTrace iterations
   bool trace_truncated = false;
 };

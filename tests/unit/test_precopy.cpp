@@ -172,3 +172,90 @@ TEST(Precopy, TheTraceAddsUp) {
   EXPECT_NEAR(t + r.downtime_ms, r.total_time_ms, 1e-6);
   EXPECT_NEAR(r.transferred_bytes - sent, r.downtime_ms * 128 * kMiB / 1000, 1);
 }
+
+// Auto-converge as QEMU's migration_trigger_throttle runs it: checked at a bitmap sync more than
+// 1 s after the last check; when the bytes newly dirtied in that period exceed the trigger share
+// of the bytes sent, a counter rises, and every second time the throttle starts (initial) or
+// rises (increment), never above the maximum.
+TEST(Precopy, AutoConvergeThrottlesAsQemuDoes) {
+  auto in = guest(1 * kGiB, 64 * kMiB);
+  in.deadline_ms = 600000;
+  const auto curve = constant_rate(96 * kMiB);  // 1.5 x what is sent: never converges plain
+  ASSERT_FALSE(simulate_precopy(in, curve).converges());
+  for (const auto& trace_it : simulate_precopy(in, curve).trace) {
+    EXPECT_EQ(trace_it.throttle_pct, 0);  // nothing throttles without auto-converge
+  }
+
+  in.auto_converge.enabled = true;
+  auto r = simulate_precopy(in, curve);
+  ASSERT_TRUE(r.converges());
+  // A vCPU throttled by p runs (1 - p) of the time: 96 MiB/s x (1 - p) must fall well below
+  // 64 MiB/s before the dirty pages fit 64 MiB/s x 300 ms, so the throttle climbs in steps.
+  EXPECT_GE(r.final_throttle_pct, 40);
+  EXPECT_LE(r.final_throttle_pct, 99);
+  double previous = 0, last_change_ms = -1;
+  int changes = 0;
+  for (const auto& it : r.trace) {
+    if (it.throttle_pct == previous) continue;
+    ++changes;
+    EXPECT_DOUBLE_EQ(it.throttle_pct, previous == 0 ? 20 : std::min(previous + 10, 99.0))
+        << "iteration " << it.iteration;
+    if (last_change_ms >= 0) {
+      // Two checks, each more than 1 s after the previous one, between two steps.
+      EXPECT_GT(it.start_ms - last_change_ms, 2 * kThrottlePeriodMs) << it.iteration;
+    }
+    last_change_ms = it.start_ms;
+    previous = it.throttle_pct;
+  }
+  EXPECT_GE(changes, 3);
+  EXPECT_DOUBLE_EQ(previous, r.final_throttle_pct);
+  // The first step needs two checks over the trigger: not before 2 s into the migration.
+  EXPECT_GT(r.throttle_started_ms, 2 * kThrottlePeriodMs);
+  EXPECT_NEAR(r.throttled_ms, r.total_time_ms - r.downtime_ms - r.throttle_started_ms, 1e-6);
+}
+
+TEST(Precopy, AutoConvergeRespectsTheTriggerAndTheMaximum) {
+  auto in = guest(1 * kGiB, 64 * kMiB);
+  in.deadline_ms = 600000;
+  in.auto_converge.enabled = true;
+  // Dirtying at 40% of what is sent never passes a 50% trigger: no throttle, and plain
+  // pre-copy converges on its own.
+  auto calm = simulate_precopy(in, constant_rate(0.4 * 64 * kMiB));
+  ASSERT_TRUE(calm.converges());
+  EXPECT_EQ(calm.final_throttle_pct, 0);
+  EXPECT_EQ(calm.throttled_ms, 0);
+
+  // A 30% ceiling cannot tame 4x the bandwidth: it stops at 30% and does not converge.
+  in.auto_converge.max_pct = 30;
+  auto capped = simulate_precopy(in, constant_rate(4 * 64 * kMiB));
+  EXPECT_FALSE(capped.converges());
+  EXPECT_DOUBLE_EQ(capped.final_throttle_pct, 30);
+  for (const auto& it : capped.trace) EXPECT_LE(it.throttle_pct, 30);
+
+  // tailslow: a step only as large as brings the dirty rate to the trigger, at most the increment.
+  in.auto_converge.max_pct = 99;
+  in.auto_converge.tailslow = true;
+  auto slow = simulate_precopy(in, constant_rate(96 * kMiB));
+  ASSERT_TRUE(slow.converges());
+  double previous = 0;
+  for (const auto& it : slow.trace) {
+    if (it.throttle_pct != previous && previous > 0) {
+      EXPECT_LE(it.throttle_pct - previous, 10 + 1e-9);
+    }
+    previous = it.throttle_pct;
+  }
+}
+
+TEST(Precopy, StopAfterTheFirstIterationForPostcopy) {
+  auto hot = DirtyCurve::saturating(64 * kMiB, 1e12, 1 * kGiB);
+  auto in = guest(1 * kGiB, 128 * kMiB);
+  in.stop_after_iteration = 1;
+  auto r = simulate_precopy(in, hot);
+  EXPECT_EQ(r.outcome, PrecopyOutcome::SwitchedOver);
+  EXPECT_EQ(r.iterations, 1);
+  // The hot set, and what was left of the first pass when its estimate fell to the threshold.
+  EXPECT_GE(r.pending_pages_at_stop * kPage, 64 * kMiB - kMiB);
+  EXPECT_LE(r.pending_pages_at_stop * kPage, 64 * kMiB + r.threshold_bytes);
+  // An idle guest converges in the first iteration: it never needs to stop early.
+  EXPECT_TRUE(simulate_precopy(in, idle()).converges());
+}

@@ -1,0 +1,43 @@
+// Post-copy live migration, as libvirt runs it with --postcopy --postcopy-after-precopy: pre-copy
+// until the first bitmap sync after setup (libvirt waits for QEMU's second MIGRATION_PASS; the
+// sync comes when the first pass's estimate falls to bandwidth x max downtime, so a little of
+// the first pass may be left), then the switch: the guest stops, QEMU syncs the dirty bitmap,
+// sends the discard list of the pages still dirty and the device state, and the guest resumes on
+// the destination. From then on the pages it still lacks arrive in the background at the
+// post-copy bandwidth, and each page the guest touches before it arrives is a remote page
+// fault: the guest runs slowed until the last page is there. A network failure in that phase
+// loses the guest (its memory is split between the hosts) unless post-copy recovery is used.
+// Pure: no I/O, no clock.
+#pragma once
+
+#include "model/dirty_curve.hpp"
+#include "model/precopy.hpp"
+
+namespace vmp::model {
+
+// The discard list names each dirty page's range; QEMU packs runs of pages, and a scattered
+// dirty set costs about one 16-byte range (start, length) a page: an upper bound.
+inline constexpr double kDiscardBytesPerDirtyPage = 16;
+
+struct PostcopyInput {
+  PrecopyInput precopy;                  // the warm-up: bandwidth, downtime limit, deadline
+  double postcopy_bandwidth_bytes_per_s = 0;  // 0: no cap, the link's (else the pre-copy) speed
+  int warmup_iterations = 1;             // --postcopy-after-precopy: after the first pass
+};
+
+struct PostcopyResult {
+  // The warm-up. When it converges on its own, post-copy never starts and this is the whole
+  // migration (postcopy_started false).
+  PrecopyResult warmup;
+  bool postcopy_started = false;
+  double switchover_ms = 0;          // when the guest stops on the source
+  double downtime_ms = 0;            // the bitmap's discard list over the link; device state aside
+  double postcopy_phase_ms = 0;      // the guest runs on the destination with remote page faults
+  double postcopy_bytes = 0;         // pages sent after the switch, on the wire
+  double total_time_ms = 0;
+  double transferred_bytes = 0;
+};
+
+PostcopyResult simulate_postcopy(const PostcopyInput& input, const DirtyCurve& curve);
+
+}  // namespace vmp::model
