@@ -3,6 +3,10 @@
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cmath>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <thread>
 
 #include "cli/units.hpp"
 #include "error.hpp"
@@ -37,6 +41,7 @@ report::Report predict(std::string subject, probe::DirtyProfile profile,
                    .prediction = std::nullopt,
                    .grid = std::nullopt,
                    .advice = {},
+                   .limits = {},
                    .facts = std::nullopt,
                    .migration_config = std::nullopt,
                    .accelerator = {},
@@ -49,6 +54,8 @@ report::Report predict(std::string subject, probe::DirtyProfile profile,
   input.zero_pages = static_cast<double>(r.profile.zero_pages.count);
   input.downtime_limit_ms = *options.settings.downtime_limit_ms.value;
   input.deadline_ms = *options.settings.deadline_ms.value;
+  input.auto_converge = options.auto_converge;
+  input.auto_converge.enabled = false;  // as configured: plain pre-copy; auto-converge is advice
   const auto& bandwidth = r.settings.bandwidth_bytes_per_s.value;
   if (bandwidth) {
     input.bandwidth_bytes_per_s = *bandwidth;
@@ -57,7 +64,9 @@ report::Report predict(std::string subject, probe::DirtyProfile profile,
   }
   r.advice = model::advise(input, r.curve, options.limits,
                            r.prediction ? std::optional<bool>(r.prediction->converges())
-                                        : std::nullopt);
+                                        : std::nullopt,
+                           options.postcopy);
+  r.limits = options.limits;
   if (options.with_grid || !bandwidth) {
     r.grid = model::build_grid(input, r.curve, bandwidth, input.downtime_limit_ms);
   }
@@ -68,24 +77,37 @@ int exit_status_for(const report::Report& report) {
   switch (report.advice.verdict) {
     case model::Verdict::Migrate: return kExitConverges;
     case model::Verdict::RaiseDowntime:
-    case model::Verdict::MoreBandwidth: return kExitChangedSettings;
+    case model::Verdict::MoreBandwidth:
+    case model::Verdict::AutoConverge:
+    case model::Verdict::PostCopy: return kExitChangedSettings;
     case model::Verdict::DoNotMigrate: return kExitNoConvergence;
     case model::Verdict::NoBandwidth: return kExitNoBandwidth;
   }
   return kExitNoConvergence;
 }
 
+int combined_exit_status(const std::vector<int>& statuses) {
+  for (int s : {kExitError, kExitUsage, kExitNoConvergence, kExitNoBandwidth,
+                kExitChangedSettings}) {
+    if (std::find(statuses.begin(), statuses.end(), s) != statuses.end()) return s;
+  }
+  return kExitConverges;
+}
+
 namespace {
 
 const char* kExitStatusHelp =
     "Exit status:\n"
-    "  0  the migration converges with the settings in effect\n"
+    "  0  migrate: the migration converges with the settings in effect\n"
     "  1  error: libvirt or QEMU failed, the domain is unknown or not running, or the profile\n"
     "     could not be read or is invalid\n"
     "  2  usage error: an option or its value is wrong\n"
-    "  3  it converges only with changed settings: the advice says which\n"
-    "  4  nothing allowed converges (see --max-downtime, --max-bandwidth): do not migrate\n"
-    "  5  no verdict: no migration bandwidth is known (give --bandwidth)\n"
+    "  3  it converges only with changed settings: a longer max downtime, more bandwidth,\n"
+    "     auto-converge or post-copy (the advice says which and how)\n"
+    "  4  do not migrate: nothing allowed converges (see --max-downtime, --max-bandwidth,\n"
+    "     --allow-auto-converge, --allow-postcopy)\n"
+    "  5  no verdict: no migration bandwidth is known (give --bandwidth or --link-speed)\n"
+    "With several domains, the most serious status of any: 1, 2, 4, 5, 3, then 0.\n"
     "\n"
     "Rates: 10Gbit/s, 1.25GB/s, 800MiB/s; a bare number is MiB/s (as virsh migrate-setspeed).\n"
     "Times: 300ms, 2s, 5m; a bare --downtime is ms (as virsh migrate-setmaxdowntime), a bare\n"
@@ -97,7 +119,10 @@ const char* kExitStatusHelp =
 
 struct RawOptions {
   std::string profile;
-  std::string domain;
+  std::vector<std::string> domains;
+  bool all_running = false;
+  bool allow_auto_converge = false;
+  bool allow_postcopy = false;
   std::string connect;
   bool readonly = false;
   std::string bandwidth;
@@ -156,6 +181,8 @@ PredictOptions resolve(const RawOptions& raw) {
   }
   o.curve_policy = *policy;
   o.with_grid = raw.table;
+  o.limits.allow_auto_converge = raw.allow_auto_converge;
+  o.limits.allow_postcopy = raw.allow_postcopy;
   return o;
 }
 
@@ -197,52 +224,101 @@ void apply_domain_settings(report::Settings& s, const virt::MigrationConfig& c) 
   }
 }
 
+void apply_guest_constraints(PredictOptions& o, const virt::MigrationConfig& c,
+                             const virt::DomainFacts& facts) {
+  const auto& q = c.qemu_parameters;
+  auto number = [&](const char* key, double& into) {
+    if (q.contains(key) && q.at(key).is_number()) into = q.at(key).get<double>();
+  };
+  number("throttle-trigger-threshold", o.auto_converge.trigger_threshold_pct);
+  number("cpu-throttle-initial", o.auto_converge.initial_pct);
+  number("cpu-throttle-increment", o.auto_converge.increment_pct);
+  number("max-cpu-throttle", o.auto_converge.max_pct);
+  if (q.contains("cpu-throttle-tailslow") && q.at("cpu-throttle-tailslow").is_boolean()) {
+    o.auto_converge.tailslow = q.at("cpu-throttle-tailslow").get<bool>();
+  }
+  o.postcopy.vfio_devices = facts.vfio_devices.size();
+  o.postcopy.bandwidth_bytes_per_s = c.postcopy_speed_bytes_per_s.value_or(0);
+}
+
 namespace {
 
-// Progress on a terminal: one line, rewritten in place, cleared at the end.
+// Progress on a terminal: one line, rewritten in place, cleared at the end. Measurements of
+// several domains run at once and report here from their own threads.
 class Progress {
  public:
   Progress(std::ostream& err, bool enabled) : err_(err), enabled_(enabled) {}
   ~Progress() { clear(); }
-  void show(const std::string& text) {
+  void show(const std::string& domain, const std::string& text) {
     if (!enabled_) return;
-    err_ << "\r\033[K" << text << std::flush;
-    shown_ = true;
+    std::lock_guard lock(mutex_);
+    state_[domain] = text;
+    render();
+  }
+  void done(const std::string& domain) {
+    if (!enabled_) return;
+    std::lock_guard lock(mutex_);
+    state_.erase(domain);
+    ++done_;
+    render();
   }
   void clear() {
+    std::lock_guard lock(mutex_);
     if (shown_) err_ << "\r\033[K" << std::flush;
     shown_ = false;
   }
 
  private:
+  void render() {
+    std::string line;
+    if (state_.size() == 1 && done_ == 0) {
+      line = state_.begin()->first + ": " + state_.begin()->second;
+    } else {
+      line = "measuring " + std::to_string(state_.size()) + " domain(s), " +
+             std::to_string(done_) + " done:";
+      for (const auto& [name, text] : state_) line += " " + name;
+    }
+    if (line.size() > 100) line = line.substr(0, 97) + "...";
+    err_ << "\r\033[K" << line << std::flush;
+    shown_ = true;
+  }
   std::ostream& err_;
   bool enabled_;
   bool shown_ = false;
+  std::mutex mutex_;
+  std::map<std::string, std::string> state_;
+  int done_ = 0;
 };
 
-report::Report run_live(const RawOptions& raw, PredictOptions options, std::ostream& err,
-                        bool terminal) {
-  auto live = live_options(raw);
-  auto connection = virt::Connection::open(
-      raw.connect.empty() ? std::nullopt : std::optional<std::string>(raw.connect), raw.readonly);
-  std::string driver = connection.driver();
-  if (driver != "QEMU") {
-    throw RuntimeError("the connection " + connection.uri() + " is to the " + driver +
-                       " driver, not QEMU: only QEMU guests can be measured");
-  }
-  auto domain = connection.lookup(raw.domain);
+// Several domains are measured at once, each measurement mostly waiting for QEMU; this many at a
+// time keeps the host's load (QEMU hashing sampled pages, guest memory reads) modest.
+constexpr std::size_t kMaxConcurrentMeasurements = 8;
+
+// One domain's outcome: a report, or the error that stopped it.
+struct DomainOutcome {
+  std::string subject;
+  std::optional<report::Report> report;
+  std::string error;
+  int status = kExitConverges;
+};
+
+report::Report measure_and_predict(const virt::Connection& connection, const std::string& name,
+                                   const RawOptions& raw, PredictOptions options,
+                                   Progress& progress) {
+  auto domain = connection.lookup(name);
   if (domain.state() != VIR_DOMAIN_RUNNING) {
     throw RuntimeError("domain " + domain.name() + " is " + domain.state_text() +
                        ": only a running guest can be measured");
   }
-  Progress progress(err, terminal && !raw.quiet);
-  live.progress = [&](const std::string& text) { progress.show(domain.name() + ": " + text); };
+  auto live = live_options(raw);
+  live.progress = [&](const std::string& text) { progress.show(domain.name(), text); };
   probe::SystemClock clock;
   auto measured = probe::measure_domain(connection, domain, live, clock);
-  progress.clear();
+  progress.done(domain.name());
   if (!raw.save_profile.empty()) probe::save_profile(measured.profile, raw.save_profile);
 
   apply_domain_settings(options.settings, measured.config);
+  apply_guest_constraints(options, measured.config, measured.facts);
   auto r = predict(domain.name(), std::move(measured.profile), options);
   r.facts = std::move(measured.facts);
   r.migration_config = std::move(measured.config);
@@ -251,10 +327,121 @@ report::Report run_live(const RawOptions& raw, PredictOptions options, std::ostr
   return r;
 }
 
+DomainOutcome outcome_of(const std::string& subject, const std::function<report::Report()>& run) {
+  DomainOutcome o{subject, std::nullopt, {}, kExitConverges};
+  try {
+    o.report = run();
+    o.status = exit_status_for(*o.report);
+  } catch (const UsageError& e) {
+    o.error = e.what();
+    o.status = kExitUsage;
+  } catch (const RuntimeError& e) {
+    o.error = e.what();
+    o.status = kExitError;
+  } catch (const std::exception& e) {
+    o.error = std::string("internal error: ") + e.what();
+    o.status = kExitError;
+  }
+  return o;
+}
+
+virt::Connection open_qemu_connection(const RawOptions& raw) {
+  auto connection = virt::Connection::open(
+      raw.connect.empty() ? std::nullopt : std::optional<std::string>(raw.connect), raw.readonly);
+  std::string driver = connection.driver();
+  if (driver != "QEMU") {
+    throw RuntimeError("the connection " + connection.uri() + " is to the " + driver +
+                       " driver, not QEMU: only QEMU guests can be measured");
+  }
+  return connection;
+}
+
+// Every domain named, and with --all-running every running one, each measured in a thread of
+// its own (at most kMaxConcurrentMeasurements at once). One failing does not stop the others.
+std::vector<DomainOutcome> run_live(const RawOptions& raw, const PredictOptions& options,
+                                    std::ostream& err, bool terminal) {
+  live_options(raw);  // option errors before anything connects
+  auto connection = open_qemu_connection(raw);
+  std::vector<std::string> names = raw.domains;
+  if (raw.all_running) {
+    for (auto& n : connection.running_domain_names()) {
+      if (std::find(names.begin(), names.end(), n) == names.end()) names.push_back(n);
+    }
+  }
+  Progress progress(err, terminal && !raw.quiet);
+  std::vector<DomainOutcome> outcomes(names.size());
+  std::size_t next = 0;
+  std::mutex next_mutex;
+  auto worker = [&] {
+    for (;;) {
+      std::size_t i;
+      {
+        std::lock_guard lock(next_mutex);
+        if (next == names.size()) return;
+        i = next++;
+      }
+      outcomes[i] = outcome_of(names[i], [&] {
+        return measure_and_predict(connection, names[i], raw, options, progress);
+      });
+      if (!outcomes[i].report) progress.done(names[i]);
+    }
+  };
+  std::vector<std::thread> workers;
+  for (std::size_t w = 0; w < std::min(names.size(), kMaxConcurrentMeasurements); ++w) {
+    workers.emplace_back(worker);
+  }
+  for (auto& t : workers) t.join();
+  progress.clear();
+  return outcomes;
+}
+
 // CLI11 wants the arguments last-first.
 std::vector<std::string> reversed(std::vector<std::string> args) {
   std::reverse(args.begin(), args.end());
   return args;
+}
+
+void write_outcomes(const std::vector<DomainOutcome>& outcomes, bool as_array, bool json,
+                    std::ostream& out, std::ostream& err) {
+  for (const auto& o : outcomes) {
+    if (!o.report) err << "error: " << o.error << "\n";
+  }
+  if (json) {
+    auto doc = nlohmann::json::array();
+    for (const auto& o : outcomes) {
+      doc.push_back(o.report ? report::to_json(*o.report)
+                             : report::error_json(o.subject, o.error, o.status));
+    }
+    if (as_array) {
+      out << doc.dump(2) << "\n";
+    } else if (outcomes.front().report) {
+      out << doc.front().dump(2) << "\n";
+    }
+    return;
+  }
+  for (const auto& o : outcomes) {
+    if (o.report) {
+      for (const auto& w : o.report->warnings) err << "warning: " << w << "\n";
+    }
+  }
+  if (!as_array) {
+    if (outcomes.front().report) report::write_human(out, *outcomes.front().report);
+    return;
+  }
+  if (outcomes.empty()) {
+    out << "no running domains: nothing to predict\n";
+    return;
+  }
+  // All the verdicts first, a line each, then each domain's details.
+  for (const auto& o : outcomes) {
+    out << (o.report ? report::summary_line(*o.report) : o.subject + ": error: " + o.error)
+        << "\n";
+  }
+  for (const auto& o : outcomes) {
+    if (!o.report) continue;
+    out << "\n=== " << o.subject << " ===\n";
+    report::write_human(out, *o.report);
+  }
 }
 
 }  // namespace
@@ -263,18 +450,24 @@ int tool_main(const std::vector<std::string>& args, std::ostream& out, std::ostr
               bool terminal) {
   CLI::App app{
       "Predict whether a live migration of a libvirt/QEMU guest converges, how long it takes and "
-      "how long the guest is paused: measure a running domain, or predict from a saved profile.",
+      "how long the guest is paused, and what to change when it does not: measure running "
+      "domains, or predict from a saved profile.",
       "virt-migrate-predict"};
   app.footer(kExitStatusHelp);
   app.set_version_flag("-V,--version", std::string("virt-migrate-predict ") + VMP_VERSION);
   RawOptions raw;
   auto* domain_opt =
-      app.add_option("-d,--domain", raw.domain, "Running domain to measure: name, UUID or id")
-          ->type_name("DOMAIN");
+      app.add_option("-d,--domain", raw.domains,
+                     "Running domain to measure: name, UUID or id; repeat for several")
+          ->type_name("DOMAIN")
+          ->allow_extra_args(false);
+  auto* all_opt = app.add_flag("--all-running", raw.all_running,
+                               "Measure every running domain of the connection");
   auto* profile_opt =
       app.add_option("--profile", raw.profile, "Predict from a saved dirty profile (JSON) instead")
           ->type_name("FILE");
   domain_opt->excludes(profile_opt);
+  all_opt->excludes(profile_opt);
   auto* connect_opt = app.add_option("-c,--connect", raw.connect,
                  "libvirt URI (default: $LIBVIRT_DEFAULT_URI, else libvirt's default)")
       ->type_name("URI");
@@ -321,6 +514,11 @@ int tool_main(const std::vector<std::string>& args, std::ostream& out, std::ostr
   app.add_option("--max-bandwidth", raw.max_bandwidth,
                  "The most bandwidth the network can give, for advice (default: any)")
       ->type_name("RATE");
+  app.add_flag("--allow-auto-converge", raw.allow_auto_converge,
+               "Advice may propose auto-converge (QEMU throttles the guest's vCPUs)");
+  app.add_flag("--allow-postcopy", raw.allow_postcopy,
+               "Advice may propose post-copy (ends in bounded time; a network failure during it "
+               "loses the guest)");
   app.add_flag("--table", raw.table, "Also show times for common bandwidths and downtime limits");
   app.add_flag("--json", raw.json, "Write the report as JSON on stdout");
 
@@ -333,8 +531,12 @@ int tool_main(const std::vector<std::string>& args, std::ostream& out, std::ostr
 
   try {
     app.parse(reversed(args));
-    if (raw.domain.empty() && raw.profile.empty()) {
-      throw CLI::ValidationError("nothing to predict: give --domain DOMAIN or --profile FILE");
+    if (raw.domains.empty() && !raw.all_running && raw.profile.empty()) {
+      throw CLI::ValidationError(
+          "nothing to predict: give --domain DOMAIN, --all-running or --profile FILE");
+    }
+    if (!raw.save_profile.empty() && (raw.all_running || raw.domains.size() > 1)) {
+      throw CLI::ValidationError("--save-profile keeps one measurement: give a single --domain");
     }
   } catch (const CLI::CallForHelp&) {
     out << app.help();
@@ -349,16 +551,20 @@ int tool_main(const std::vector<std::string>& args, std::ostream& out, std::ostr
 
   try {
     PredictOptions options = resolve(raw);
-    auto report = raw.domain.empty()
-                      ? predict(raw.profile, probe::load_profile(raw.profile), options)
-                      : run_live(raw, options, err, terminal);
-    if (raw.json) {
-      out << report::to_json(report).dump(2) << "\n";
+    std::vector<DomainOutcome> outcomes;
+    if (!raw.profile.empty()) {
+      // A profile that cannot be read is the run's error, not a domain's.
+      outcomes.push_back({raw.profile, predict(raw.profile, probe::load_profile(raw.profile),
+                                               options), {}, kExitConverges});
+      outcomes.back().status = exit_status_for(*outcomes.back().report);
     } else {
-      for (const auto& w : report.warnings) err << "warning: " << w << "\n";
-      report::write_human(out, report);
+      outcomes = run_live(raw, options, err, terminal);
     }
-    return exit_status_for(report);
+    const bool as_array = raw.all_running || raw.domains.size() > 1;
+    write_outcomes(outcomes, as_array, raw.json, out, err);
+    std::vector<int> statuses;
+    for (const auto& o : outcomes) statuses.push_back(o.status);
+    return combined_exit_status(statuses);
   } catch (const UsageError& e) {
     err << "error: " << e.what() << "\n";
     return kExitUsage;

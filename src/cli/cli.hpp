@@ -30,6 +30,10 @@ struct PredictOptions {
   model::CurvePolicy curve_policy = model::CurvePolicy::Auto;
   model::AdviceLimits limits;
   bool with_grid = false;
+  // The guest's auto-converge parameters (QEMU's, else QEMU's defaults) and what rules out or
+  // caps post-copy; a saved profile knows neither, and gets the defaults.
+  model::AutoConverge auto_converge;
+  model::PostcopyConstraints postcopy;
 };
 
 // With no cap on the migration, the link's speed is what it gets.
@@ -40,11 +44,17 @@ report::Report predict(std::string subject, probe::DirtyProfile profile,
                        const PredictOptions& options);
 
 int exit_status_for(const report::Report& report);
+// Several domains: the most serious status among them, in this order: 1, 2, 4, 5, 3, 0.
+int combined_exit_status(const std::vector<int>& statuses);
 
 // Settings in effect for a live domain: the command line wins, then what libvirt applies to a
 // migration it starts. QEMU's own max-bandwidth (128 MiB/s by default) is not what a libvirt
 // migration uses: libvirt passes its own value when the migration starts.
 void apply_domain_settings(report::Settings& settings, const virt::MigrationConfig& config);
+// Auto-converge parameters as QEMU has them now (libvirt passes them on unless the migration
+// names its own), and post-copy's cap and whether VFIO devices rule it out.
+void apply_guest_constraints(PredictOptions& options, const virt::MigrationConfig& config,
+                             const virt::DomainFacts& facts);
 
 // args excludes the program name. `terminal`: err is a terminal, so progress may be shown.
 int tool_main(const std::vector<std::string>& args, std::ostream& out, std::ostream& err,

@@ -1,5 +1,6 @@
 #include "model/advisor.hpp"
 
+#include <algorithm>
 #include <cmath>
 
 namespace vmp::model {
@@ -9,6 +10,8 @@ std::string to_string(Verdict verdict) {
     case Verdict::Migrate: return "migrate";
     case Verdict::RaiseDowntime: return "raise-downtime";
     case Verdict::MoreBandwidth: return "more-bandwidth";
+    case Verdict::AutoConverge: return "auto-converge";
+    case Verdict::PostCopy: return "post-copy";
     case Verdict::DoNotMigrate: return "do-not-migrate";
     case Verdict::NoBandwidth: return "no-bandwidth";
   }
@@ -80,25 +83,82 @@ std::optional<BandwidthAdvice> search_bandwidth(const PrecopyInput& in, const Di
   return BandwidthAdvice{best, with_bandwidth(in, curve, best)};
 }
 
+std::optional<AutoConvergeAdvice> search_auto_converge(PrecopyInput in, const DirtyCurve& curve) {
+  if (in.bandwidth_bytes_per_s <= 0) return std::nullopt;
+  in.auto_converge.enabled = true;
+  auto r = simulate_precopy(in, curve);
+  if (!r.converges()) return std::nullopt;
+  r.trace.clear();
+  return AutoConvergeAdvice{r};
+}
+
+std::optional<PostcopyAdvice> search_postcopy(const PrecopyInput& in, const DirtyCurve& curve,
+                                              const PostcopyConstraints& constraints) {
+  if (in.bandwidth_bytes_per_s <= 0) return std::nullopt;
+  PostcopyInput pc;
+  pc.precopy = in;
+  pc.precopy.auto_converge.enabled = false;
+  pc.postcopy_bandwidth_bytes_per_s = constraints.bandwidth_bytes_per_s;
+  auto r = simulate_postcopy(pc, curve);
+  // The first pass must end before the deadline for post-copy to start at all.
+  if (!r.postcopy_started && !r.warmup.converges()) return std::nullopt;
+  if (r.total_time_ms > in.deadline_ms) return std::nullopt;
+  r.warmup.trace.clear();
+  return PostcopyAdvice{r};
+}
+
+BestEffort best_effort(PrecopyInput in, const DirtyCurve& curve, const AdviceLimits& limits) {
+  in.downtime_limit_ms = std::max(in.downtime_limit_ms, limits.max_downtime_ms);
+  if (limits.max_bandwidth_bytes_per_s) {
+    in.bandwidth_bytes_per_s = std::max(in.bandwidth_bytes_per_s, *limits.max_bandwidth_bytes_per_s);
+  }
+  in.auto_converge.enabled = limits.allow_auto_converge;
+  auto r = simulate_precopy(in, curve);
+  r.trace.clear();
+  return {in.downtime_limit_ms, in.bandwidth_bytes_per_s, in.auto_converge.enabled, r};
+}
+
 }  // namespace
 
-Advice advise(const PrecopyInput& in, const DirtyCurve& curve, const AdviceLimits& limits,
-              std::optional<bool> converges_as_configured) {
+Advice advise(const PrecopyInput& configured, const DirtyCurve& curve, const AdviceLimits& limits,
+              std::optional<bool> converges_as_configured,
+              const PostcopyConstraints& postcopy) {
   Advice a;
   if (converges_as_configured && *converges_as_configured) {
     a.verdict = Verdict::Migrate;
     return a;
   }
+  PrecopyInput in = configured;
+  in.auto_converge.enabled = false;
   a.raise_downtime = search_downtime(in, curve, limits);
   a.more_bandwidth = search_bandwidth(in, curve, limits);
+  a.auto_converge = search_auto_converge(in, curve);
+  if (postcopy.vfio_devices > 0) {
+    a.post_copy_refused = "the guest has " + std::to_string(postcopy.vfio_devices) +
+                          " VFIO host device(s), which post-copy cannot migrate";
+  } else {
+    a.post_copy = search_postcopy(in, curve, postcopy);
+  }
+  const bool ac_allowed = a.auto_converge && limits.allow_auto_converge;
+  const bool pc_allowed = a.post_copy && limits.allow_postcopy;
   if (!converges_as_configured) {
     a.verdict = Verdict::NoBandwidth;
   } else if (a.raise_downtime) {
-    a.verdict = Verdict::RaiseDowntime;  // the cheapest change: nothing else to provision
+    a.verdict = Verdict::RaiseDowntime;
   } else if (a.more_bandwidth) {
     a.verdict = Verdict::MoreBandwidth;
+  } else if (ac_allowed && pc_allowed) {
+    // Both slow the guest for a while; the sooner done is the better of the two.
+    a.verdict = a.post_copy->result.total_time_ms < a.auto_converge->result.total_time_ms
+                    ? Verdict::PostCopy
+                    : Verdict::AutoConverge;
+  } else if (ac_allowed) {
+    a.verdict = Verdict::AutoConverge;
+  } else if (pc_allowed) {
+    a.verdict = Verdict::PostCopy;
   } else {
     a.verdict = Verdict::DoNotMigrate;
+    if (in.bandwidth_bytes_per_s > 0) a.best = best_effort(in, curve, limits);
   }
   return a;
 }

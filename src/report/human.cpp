@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "report/format.hpp"
+#include "report/recommendation.hpp"
 
 namespace vmp::report {
 
@@ -73,6 +74,28 @@ void write_grid(std::ostream& out, const model::Grid& grid) {
 
 }  // namespace
 
+namespace {
+
+std::string pause_word(const Report& r) {
+  return r.settings.link_bytes_per_s.value ? "about " : "at most ";
+}
+
+// "does not converge within 1h (64.0 MiB/s (537 Mbit/s), max downtime 300 ms)"
+std::string as_configured_failure(const Report& r) {
+  const auto& p = *r.prediction;
+  std::string s = "as configured (" + settings_phrase(r) + ") it does not converge";
+  if (p.outcome == model::PrecopyOutcome::Deadline) {
+    s += " within " + format_duration(*r.settings.deadline_ms.value);
+  }
+  return s;
+}
+
+std::string pause_phrase(const Report& r, double downtime_ms) {
+  return "paused " + pause_word(r) + format_duration(downtime_ms);
+}
+
+}  // namespace
+
 std::string summary_line(const Report& r) {
   std::ostringstream s;
   s << r.subject << ": ";
@@ -85,20 +108,43 @@ std::string summary_line(const Report& r) {
     return s.str();
   }
   const auto& p = *r.prediction;
-  if (p.converges()) {
-    s << "converges in " << format_duration(p.total_time_ms) << ", paused "
-      << (r.settings.link_bytes_per_s.value ? "about " : "at most ")
-      << format_duration(p.downtime_ms) << ", " << format_bytes(p.transferred_bytes) << " sent in "
-      << p.iterations << (p.iterations == 1 ? " iteration" : " iterations") << " ("
-      << settings_phrase(r) << ")";
-  } else {
-    s << "does not converge";
-    if (p.outcome == model::PrecopyOutcome::Deadline) {
-      s << " within " << format_duration(*r.settings.deadline_ms.value);
-    }
-    s << " (" << settings_phrase(r) << "): every iteration leaves at least "
-      << format_bytes(p.min_pending_bytes) << " dirty; the downtime limit allows "
-      << format_bytes(p.threshold_bytes);
+  const auto rec = recommend(r);
+  switch (r.advice.verdict) {
+    case model::Verdict::Migrate:
+      s << "migrate: " << format_duration(p.total_time_ms) << ", "
+        << pause_phrase(r, p.downtime_ms) << ", " << format_bytes(p.transferred_bytes)
+        << " sent in " << p.iterations << (p.iterations == 1 ? " iteration" : " iterations")
+        << " (" << settings_phrase(r) << ")";
+      break;
+    case model::Verdict::RaiseDowntime:
+      s << "raise the max downtime to " << format_duration(rec->downtime_limit_ms) << ": "
+        << format_duration(rec->total_time_ms) << ", " << pause_phrase(r, rec->downtime_ms)
+        << "; " << as_configured_failure(r);
+      break;
+    case model::Verdict::MoreBandwidth:
+      s << "give it " << format_rate(rec->bandwidth_bytes_per_s) << ": "
+        << format_duration(rec->total_time_ms) << ", " << pause_phrase(r, rec->downtime_ms)
+        << "; " << as_configured_failure(r);
+      break;
+    case model::Verdict::AutoConverge:
+      s << "migrate with auto-converge: " << format_duration(rec->total_time_ms) << ", "
+        << pause_phrase(r, rec->downtime_ms) << ", the guest's vCPUs throttled up to "
+        << format_percent(rec->final_throttle_pct / 100) << " for "
+        << format_duration(rec->throttled_ms) << "; " << as_configured_failure(r);
+      break;
+    case model::Verdict::PostCopy:
+      s << "migrate with post-copy: " << format_duration(rec->total_time_ms) << ", "
+        << pause_phrase(r, rec->downtime_ms) << ", then "
+        << format_duration(rec->postcopy_phase_ms)
+        << " of remote page faults; " << as_configured_failure(r);
+      break;
+    case model::Verdict::DoNotMigrate:
+    case model::Verdict::NoBandwidth:
+      s << "do not migrate: " << as_configured_failure(r)
+        << ", and nothing allowed converges; every iteration leaves at least "
+        << format_bytes(p.min_pending_bytes) << " dirty where the max downtime allows "
+        << format_bytes(p.threshold_bytes);
+      break;
   }
   return s.str();
 }
@@ -106,16 +152,15 @@ std::string summary_line(const Report& r) {
 std::vector<std::string> advice_lines(const Report& r) {
   std::vector<std::string> lines;
   const auto& a = r.advice;
-  // virsh commands only make sense for a domain; offline, name it generically.
-  const std::string dom = r.facts ? r.facts->name : "DOMAIN";
+  const std::string dom = domain_word(r);
+  auto mark = [&](model::Verdict v) { return a.verdict == v ? "* " : "  "; };
   if (a.raise_downtime) {
     const auto& d = *a.raise_downtime;
     std::ostringstream s;
-    s << "raise the max downtime to " << format_duration(d.downtime_limit_ms)
-      << " (virsh migrate-setmaxdowntime " << dom << " "
+    s << mark(model::Verdict::RaiseDowntime) << "raise the max downtime to "
+      << format_duration(d.downtime_limit_ms) << " (virsh migrate-setmaxdowntime " << dom << " "
       << static_cast<long long>(d.downtime_limit_ms) << "): converges in "
-      << format_duration(d.result.total_time_ms) << ", paused "
-      << (r.settings.link_bytes_per_s.value ? "about " : "at most ")
+      << format_duration(d.result.total_time_ms) << ", paused " << pause_word(r)
       << format_duration(d.result.downtime_ms) << "; beyond "
       << format_duration(d.no_gain_beyond_ms) << " a larger limit shortens it by less than 5%";
     lines.push_back(s.str());
@@ -123,22 +168,79 @@ std::vector<std::string> advice_lines(const Report& r) {
   if (a.more_bandwidth) {
     const auto& b = *a.more_bandwidth;
     std::ostringstream s;
-    s << "give it at least " << format_rate(b.bandwidth_bytes_per_s)
-      << " (virsh migrate-setspeed " << dom << " "
-      << static_cast<long long>(std::ceil(b.bandwidth_bytes_per_s / 1048576)) << "): converges in "
-      << format_duration(b.result.total_time_ms);
+    s << mark(model::Verdict::MoreBandwidth) << "give it at least "
+      << format_rate(b.bandwidth_bytes_per_s) << " (virsh migrate-setspeed " << dom << " "
+      << static_cast<long long>(std::ceil(b.bandwidth_bytes_per_s / 1048576 - 1e-9))
+      << "): converges in " << format_duration(b.result.total_time_ms);
     lines.push_back(s.str());
   }
+  if (a.auto_converge) {
+    const auto& p = a.auto_converge->result;
+    std::ostringstream s;
+    s << mark(model::Verdict::AutoConverge)
+      << "auto-converge (virsh migrate --live --auto-converge " << dom
+      << " ...): converges in " << format_duration(p.total_time_ms) << ", paused "
+      << pause_word(r) << format_duration(p.downtime_ms);
+    if (p.final_throttle_pct > 0) {
+      s << "; QEMU throttles the vCPUs from " << format_duration(p.throttle_started_ms)
+        << " on, up to " << format_percent(p.final_throttle_pct / 100) << ", for "
+        << format_duration(p.throttled_ms);
+    } else {
+      s << "; the throttle never starts";
+    }
+    if (!r.limits.allow_auto_converge) s << " [not advised without --allow-auto-converge]";
+    lines.push_back(s.str());
+  }
+  if (a.post_copy) {
+    const auto& p = a.post_copy->result;
+    std::ostringstream s;
+    s << mark(model::Verdict::PostCopy)
+      << "post-copy (virsh migrate --live --postcopy --postcopy-after-precopy " << dom
+      << " ...): ";
+    if (p.postcopy_started) {
+      s << "a pre-copy pass of " << format_duration(p.switchover_ms) << ", paused about "
+        << format_duration(p.downtime_ms) << " (device state not counted), then "
+        << format_duration(p.postcopy_phase_ms) << " in which the guest runs on the destination "
+        << "with remote page faults for " << format_bytes(p.postcopy_bytes)
+        << " it still lacks; done in " << format_duration(p.total_time_ms)
+        << ". If the network fails in those " << format_duration(p.postcopy_phase_ms)
+        << " the guest is lost unless post-copy recovery (virsh migrate --postcopy-resume) "
+           "succeeds";
+    } else {
+      s << "converges before it would switch, in " << format_duration(p.total_time_ms);
+    }
+    if (!r.limits.allow_postcopy) s << " [not advised without --allow-postcopy]";
+    lines.push_back(s.str());
+  } else if (!a.post_copy_refused.empty()) {
+    lines.push_back("  post-copy: ruled out: " + a.post_copy_refused);
+  }
   if (a.verdict == model::Verdict::DoNotMigrate) {
-    lines.push_back("do not migrate: no max downtime up to --max-downtime and no bandwidth up to "
-                    "--max-bandwidth converges before the deadline");
+    std::ostringstream s;
+    s << "* do not migrate: no max downtime up to " << format_duration(r.limits.max_downtime_ms)
+      << ", no bandwidth up to "
+      << (r.limits.max_bandwidth_bytes_per_s ? format_rate(*r.limits.max_bandwidth_bytes_per_s)
+                                             : std::string("400 Gbit/s"));
+    if (!r.limits.allow_auto_converge || !r.limits.allow_postcopy) s << " and nothing else allowed";
+    s << " converges before the deadline";
+    if (a.best) {
+      s << "; the closest: with " << format_rate(a.best->bandwidth_bytes_per_s)
+        << ", max downtime " << format_duration(a.best->downtime_limit_ms)
+        << (a.best->auto_converge ? " and auto-converge" : "") << ", every iteration leaves "
+        << "at least " << format_bytes(a.best->result.min_pending_bytes) << " dirty where "
+        << format_bytes(a.best->result.threshold_bytes) << " would do";
+    }
+    lines.push_back(s.str());
   }
   return lines;
 }
 
 void write_human(std::ostream& out, const Report& r) {
   out << summary_line(r) << "\n";
-  for (const auto& line : advice_lines(r)) out << "  advice: " << line << "\n";
+  const auto options = advice_lines(r);
+  if (!options.empty()) {
+    out << "What would converge (* the advice):\n";
+    for (const auto& line : options) out << "  " << line << "\n";
+  }
   out << "\n";
   const auto& prof = r.profile;
   const double ram = static_cast<double>(prof.ram_bytes);

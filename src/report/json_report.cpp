@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "report/recommendation.hpp"
 #include "vmp_config.h"
 
 namespace vmp::report {
@@ -50,7 +51,32 @@ json setting_json(const Setting& s, const char* key) {
   return j;
 }
 
+// The action a script takes: null when there is none (do not migrate, no bandwidth known).
+json recommended_json(const Report& r) {
+  auto rec = recommend(r);
+  if (!rec) return nullptr;
+  return {{"verdict", model::to_string(rec->verdict)},
+          {"downtime_limit_ms", rec->downtime_limit_ms},
+          {"bandwidth_bytes_per_s", rec->bandwidth_bytes_per_s},
+          {"bandwidth_mib_per_s", std::ceil(rec->bandwidth_bytes_per_s / 1048576 - 1e-9)},
+          {"virsh_migrate_flags", rec->migrate_flags},
+          {"commands", rec->commands},
+          {"total_time_ms", rounded_ms(rec->total_time_ms)},
+          {"downtime_ms", rounded_ms(rec->downtime_ms)},
+          {"final_throttle_pct", rec->final_throttle_pct},
+          {"throttled_ms", rounded_ms(rec->throttled_ms)},
+          {"postcopy_phase_ms", rounded_ms(rec->postcopy_phase_ms)}};
+}
+
 }  // namespace
+
+json error_json(const std::string& subject, const std::string& message, int exit_status) {
+  return {{"report_version", kReportVersion},
+          {"tool", {{"name", "virt-migrate-predict"}, {"version", VMP_VERSION}}},
+          {"subject", subject},
+          {"error", message},
+          {"exit_status", exit_status}};
+}
 
 json to_json(const Report& r) {
   const auto& prof = r.profile;
@@ -106,8 +132,20 @@ json to_json(const Report& r) {
       {"prediction", r.prediction ? precopy_json(*r.prediction, true) : json(nullptr)},
   };
   json advice = {{"verdict", model::to_string(r.advice.verdict)},
+                 {"recommended", recommended_json(r)},
+                 {"allowed",
+                  {{"max_downtime_ms", r.limits.max_downtime_ms},
+                   {"max_bandwidth_bytes_per_s", optional_number(r.limits.max_bandwidth_bytes_per_s)},
+                   {"auto_converge", r.limits.allow_auto_converge},
+                   {"post_copy", r.limits.allow_postcopy}}},
                  {"raise_downtime", nullptr},
-                 {"more_bandwidth", nullptr}};
+                 {"more_bandwidth", nullptr},
+                 {"auto_converge", nullptr},
+                 {"post_copy", nullptr},
+                 {"post_copy_refused", r.advice.post_copy_refused.empty()
+                                           ? json(nullptr)
+                                           : json(r.advice.post_copy_refused)},
+                 {"best", nullptr}};
   if (r.advice.raise_downtime) {
     const auto& d = *r.advice.raise_downtime;
     advice["raise_downtime"] = {{"downtime_limit_ms", d.downtime_limit_ms},
@@ -118,6 +156,35 @@ json to_json(const Report& r) {
     const auto& b = *r.advice.more_bandwidth;
     advice["more_bandwidth"] = {{"bandwidth_bytes_per_s", b.bandwidth_bytes_per_s},
                                 {"prediction", precopy_json(b.result, false)}};
+  }
+  if (r.advice.auto_converge) {
+    const auto& p = r.advice.auto_converge->result;
+    json j = precopy_json(p, false);
+    j["final_throttle_pct"] = p.final_throttle_pct;
+    j["throttle_started_ms"] = p.final_throttle_pct > 0 ? json(p.throttle_started_ms) : json(nullptr);
+    j["throttled_ms"] = p.throttled_ms;
+    advice["auto_converge"] = {{"prediction", j}, {"allowed", r.limits.allow_auto_converge}};
+  }
+  if (r.advice.post_copy) {
+    const auto& p = r.advice.post_copy->result;
+    advice["post_copy"] = {
+        {"allowed", r.limits.allow_postcopy},
+        {"postcopy_started", p.postcopy_started},
+        {"switchover_ms", rounded_ms(p.switchover_ms)},
+        {"downtime_ms", rounded_ms(p.downtime_ms)},
+        {"postcopy_phase_ms", rounded_ms(p.postcopy_phase_ms)},
+        {"postcopy_bytes", std::llround(p.postcopy_bytes)},
+        {"total_time_ms", rounded_ms(p.total_time_ms)},
+        {"transferred_bytes", std::llround(p.transferred_bytes)},
+        {"risk", "a network failure during the post-copy phase loses the guest unless post-copy "
+                 "recovery succeeds"}};
+  }
+  if (r.advice.best) {
+    const auto& b = *r.advice.best;
+    advice["best"] = {{"downtime_limit_ms", b.downtime_limit_ms},
+                      {"bandwidth_bytes_per_s", b.bandwidth_bytes_per_s},
+                      {"auto_converge", b.auto_converge},
+                      {"prediction", precopy_json(b.result, false)}};
   }
   doc["advice"] = advice;
   doc["warnings"] = r.warnings;

@@ -11,5 +11,8 @@ namespace vmp::report {
 inline constexpr int kReportVersion = 1;
 
 nlohmann::json to_json(const Report& report);
+// A domain that could not be measured, in the array several domains give.
+nlohmann::json error_json(const std::string& subject, const std::string& message,
+                          int exit_status);
 
 }  // namespace vmp::report

@@ -42,6 +42,7 @@ struct Report {
   std::optional<model::PrecopyResult> prediction;  // absent when no bandwidth is known
   std::optional<model::Grid> grid;
   model::Advice advice;
+  model::AdviceLimits limits;  // what the advice was allowed to propose
   // A live measurement also knows the domain and its configured migration settings.
   std::optional<virt::DomainFacts> facts;
   std::optional<virt::MigrationConfig> migration_config;

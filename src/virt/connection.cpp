@@ -1,5 +1,6 @@
 #include "virt/connection.hpp"
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 
@@ -86,6 +87,21 @@ Domain Connection::lookup(const std::string& text) const {
   }
   const char* name = virDomainGetName(d);
   return Domain(DomainHandle(d), name ? name : text);
+}
+
+std::vector<std::string> Connection::running_domain_names() const {
+  virDomainPtr* domains = nullptr;
+  int n = virConnectListAllDomains(handle_.get(), &domains, VIR_CONNECT_LIST_DOMAINS_RUNNING);
+  if (n < 0) throw RuntimeError("failed to list the running domains: " + last_libvirt_error());
+  std::vector<std::string> names;
+  for (int i = 0; i < n; ++i) {
+    const char* name = virDomainGetName(domains[i]);
+    if (name) names.emplace_back(name);
+    virDomainFree(domains[i]);
+  }
+  std::free(domains);
+  std::sort(names.begin(), names.end());
+  return names;
 }
 
 }  // namespace vmp::virt

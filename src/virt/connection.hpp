@@ -3,6 +3,7 @@
 
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "virt/libvirt.hpp"
 
@@ -38,6 +39,8 @@ class Connection {
 
   // By id when the text is a number, by UUID when it parses as one, else by name: virsh's order.
   Domain lookup(const std::string& name_uuid_or_id) const;
+  // The names of the domains that are running now (not paused), as `virsh list --state-running`.
+  std::vector<std::string> running_domain_names() const;
 
  private:
   Connection(ConnectHandle handle, bool read_only)

@@ -73,3 +73,69 @@ TEST(Advisor, WithoutABandwidthItStillSaysWhatIsNeeded) {
   ASSERT_TRUE(a.more_bandwidth);
   EXPECT_NEAR(a.more_bandwidth->bandwidth_bytes_per_s / kMiB, 64 / 0.3, 64 / 0.3 * 0.02);
 }
+
+namespace {
+// The same 64 MiB written at 512 MiB/s: a throttled guest gets through less of it per iteration.
+DirtyCurve warm_64mib() { return DirtyCurve::saturating(64 * kMiB, 512 * kMiB, kGiB); }
+
+AdviceLimits fixed_settings() {
+  // Neither the downtime nor the bandwidth may change.
+  return {.max_downtime_ms = 300, .max_bandwidth_bytes_per_s = 128 * kMiB};
+}
+}  // namespace
+
+TEST(Advisor, AutoConvergeAndPostcopyAreAdvisedOnlyWhenAllowed) {
+  auto in = settings(128 * kMiB, 300);
+  auto limits = fixed_settings();
+  ASSERT_FALSE(simulate_precopy(in, warm_64mib()).converges());
+  auto a = advise(in, warm_64mib(), limits, false);
+  EXPECT_EQ(a.verdict, Verdict::DoNotMigrate);
+  ASSERT_TRUE(a.auto_converge);  // computed all the same
+  EXPECT_TRUE(a.auto_converge->result.converges());
+  ASSERT_TRUE(a.post_copy);
+  EXPECT_TRUE(a.post_copy->result.postcopy_started);
+  ASSERT_TRUE(a.best);
+  EXPECT_FALSE(a.best->result.converges());
+
+  limits.allow_auto_converge = true;
+  EXPECT_EQ(advise(in, warm_64mib(), limits, false).verdict, Verdict::AutoConverge);
+  limits.allow_auto_converge = false;
+  limits.allow_postcopy = true;
+  EXPECT_EQ(advise(in, warm_64mib(), limits, false).verdict, Verdict::PostCopy);
+  limits.allow_auto_converge = true;
+  auto both = advise(in, warm_64mib(), limits, false);
+  EXPECT_EQ(both.verdict, both.post_copy->result.total_time_ms <
+                                  both.auto_converge->result.total_time_ms
+                              ? Verdict::PostCopy
+                              : Verdict::AutoConverge);
+  EXPECT_FALSE(both.best);
+}
+
+TEST(Advisor, PostcopyIsRuledOutWithVfioDevices) {
+  auto limits = fixed_settings();
+  limits.allow_postcopy = true;
+  auto a = advise(settings(128 * kMiB, 300), hot_64mib(), limits, false,
+                  {.vfio_devices = 1, .bandwidth_bytes_per_s = 0});
+  EXPECT_FALSE(a.post_copy);
+  EXPECT_NE(a.post_copy_refused.find("VFIO"), std::string::npos);
+  EXPECT_EQ(a.verdict, Verdict::DoNotMigrate);
+}
+
+TEST(Advisor, AChangedSettingIsPreferredToAutoConvergeOrPostcopy) {
+  AdviceLimits limits{.max_downtime_ms = 2000, .max_bandwidth_bytes_per_s = {},
+                      .allow_auto_converge = true, .allow_postcopy = true};
+  EXPECT_EQ(advise(settings(128 * kMiB, 300), hot_64mib(), limits, false).verdict,
+            Verdict::RaiseDowntime);
+}
+
+TEST(Advisor, ThrottlingCannotTameAGuestThatRewritesItsSetInMilliseconds) {
+  // The whole 64 MiB within a millisecond: even 99% throttled it is all dirty at every sync.
+  auto limits = fixed_settings();
+  limits.allow_auto_converge = true;
+  auto a = advise(settings(128 * kMiB, 300), hot_64mib(), limits, false);
+  EXPECT_FALSE(a.auto_converge);
+  EXPECT_EQ(a.verdict, Verdict::DoNotMigrate);
+  ASSERT_TRUE(a.best);
+  EXPECT_TRUE(a.best->auto_converge);
+  EXPECT_DOUBLE_EQ(a.best->result.final_throttle_pct, 99);
+}

@@ -46,7 +46,10 @@ TEST(Cli, HelpListsExitStatuses) {
 TEST(Cli, ConvergesExitsZeroWithASummaryFirst) {
   auto r = run({"--profile", kExample, "--bandwidth", "64MiB/s"});
   EXPECT_EQ(r.status, kExitConverges) << r.err;
-  EXPECT_EQ(r.out.rfind(kExample + ": converges in ", 0), 0u) << r.out;
+  EXPECT_EQ(r.out.rfind(kExample + ": migrate: ", 0), 0u) << r.out;
+  // The summary is one line an operator reads at a glance: what to do, how long, the pause.
+  const std::string first = r.out.substr(0, r.out.find('\n'));
+  EXPECT_NE(first.find(" s, paused at most "), std::string::npos) << first;
   EXPECT_TRUE(r.err.empty());
 }
 
@@ -85,15 +88,94 @@ TEST(Cli, NotConvergingExitsThreeWithNullTimeAndAdvice) {
   EXPECT_EQ(j["advice"]["verdict"], "more-bandwidth");
   EXPECT_GT(j["advice"]["more_bandwidth"]["bandwidth_bytes_per_s"].get<double>(), 100e6 / 8);
   auto human = run({"--profile", kExample, "--bandwidth", "100Mbit/s"});
-  EXPECT_NE(human.out.find(": does not converge"), std::string::npos) << human.out;
-  EXPECT_NE(human.out.find("advice: give it at least"), std::string::npos) << human.out;
+  EXPECT_EQ(human.out.rfind(kExample + ": give it ", 0), 0u) << human.out;
+  EXPECT_NE(human.out.find("it does not converge"), std::string::npos) << human.out;
+  EXPECT_NE(human.out.find("* give it at least"), std::string::npos) << human.out;
+  // What a script applies: the setting, the virsh command, and the outcome with it.
+  const auto& rec = j["advice"]["recommended"];
+  EXPECT_EQ(rec["verdict"], "more-bandwidth");
+  EXPECT_DOUBLE_EQ(rec["bandwidth_bytes_per_s"].get<double>(),
+                   j["advice"]["more_bandwidth"]["bandwidth_bytes_per_s"].get<double>());
+  ASSERT_EQ(rec["commands"].size(), 1u);
+  EXPECT_EQ(rec["commands"][0].get<std::string>().rfind("virsh migrate-setspeed DOMAIN ", 0), 0u);
+  EXPECT_TRUE(rec["virsh_migrate_flags"].empty());
 }
 
 TEST(Cli, NothingAllowedConvergesExitsFour) {
   auto r = run({"--profile", kExample, "--bandwidth", "100Mbit/s", "--max-bandwidth",
                 "100Mbit/s", "--json"});
   EXPECT_EQ(r.status, kExitNoConvergence);
-  EXPECT_EQ(json::parse(r.out)["advice"]["verdict"], "do-not-migrate");
+  auto j = json::parse(r.out);
+  EXPECT_EQ(j["advice"]["verdict"], "do-not-migrate");
+  EXPECT_TRUE(j["advice"]["recommended"].is_null());
+  // The best that was found: the limits applied, and how far from converging it stays.
+  const auto& best = j["advice"]["best"];
+  EXPECT_DOUBLE_EQ(best["downtime_limit_ms"].get<double>(), 1000);
+  EXPECT_FALSE(best["prediction"]["converges"].get<bool>());
+  EXPECT_GT(best["prediction"]["min_pending_bytes"].get<double>(),
+            best["prediction"]["switchover_threshold_bytes"].get<double>());
+  auto human = run({"--profile", kExample, "--bandwidth", "100Mbit/s", "--max-bandwidth",
+                    "100Mbit/s"});
+  EXPECT_EQ(human.out.rfind(kExample + ": do not migrate: ", 0), 0u) << human.out;
+  EXPECT_NE(human.out.find("the closest: "), std::string::npos) << human.out;
+}
+
+// Auto-converge and post-copy are computed either way, and advised only when allowed.
+TEST(Cli, AutoConvergeAndPostcopyOnlyWhenAllowed) {
+  const std::vector<std::string> base{"--profile", kExample, "--bandwidth", "10MiB/s",
+                                      "--max-bandwidth", "10MiB/s", "--max-downtime", "300",
+                                      "--json"};
+  auto j = json::parse(run(base).out);
+  EXPECT_EQ(j["advice"]["verdict"], "do-not-migrate");
+  ASSERT_FALSE(j["advice"]["auto_converge"].is_null());
+  EXPECT_FALSE(j["advice"]["auto_converge"]["allowed"].get<bool>());
+  ASSERT_FALSE(j["advice"]["post_copy"].is_null());
+  EXPECT_FALSE(j["advice"]["post_copy"]["allowed"].get<bool>());
+
+  auto with = [&](std::vector<std::string> extra) {
+    auto args = base;
+    args.insert(args.end(), extra.begin(), extra.end());
+    return run(args);
+  };
+  auto ac = with({"--allow-auto-converge"});
+  EXPECT_EQ(ac.status, kExitChangedSettings);
+  auto aj = json::parse(ac.out);
+  EXPECT_EQ(aj["advice"]["verdict"], "auto-converge");
+  EXPECT_EQ(aj["advice"]["recommended"]["virsh_migrate_flags"], json::array({"--auto-converge"}));
+  EXPECT_GE(aj["advice"]["recommended"]["final_throttle_pct"].get<double>(), 20);
+  EXPECT_GT(aj["advice"]["recommended"]["throttled_ms"].get<double>(), 0);
+
+  auto pc = with({"--allow-postcopy"});
+  EXPECT_EQ(pc.status, kExitChangedSettings);
+  auto pj = json::parse(pc.out);
+  EXPECT_EQ(pj["advice"]["verdict"], "post-copy");
+  EXPECT_EQ(pj["advice"]["recommended"]["virsh_migrate_flags"],
+            json::array({"--postcopy", "--postcopy-after-precopy"}));
+  EXPECT_GT(pj["advice"]["recommended"]["postcopy_phase_ms"].get<double>(), 0);
+  EXPECT_NE(pj["advice"]["post_copy"]["risk"].get<std::string>().find("network"),
+            std::string::npos);
+
+  // Both allowed: the one done sooner.
+  auto both = json::parse(with({"--allow-postcopy", "--allow-auto-converge"}).out);
+  const double ac_ms = both["advice"]["auto_converge"]["prediction"]["total_time_ms"].get<double>();
+  const double pc_ms = both["advice"]["post_copy"]["total_time_ms"].get<double>();
+  EXPECT_EQ(both["advice"]["verdict"], pc_ms < ac_ms ? "post-copy" : "auto-converge");
+
+  auto human = run({"--profile", kExample, "--bandwidth", "10MiB/s", "--max-bandwidth",
+                    "10MiB/s", "--max-downtime", "300", "--allow-postcopy"});
+  EXPECT_EQ(human.out.rfind(kExample + ": migrate with post-copy: ", 0), 0u) << human.out;
+  EXPECT_NE(human.out.find("remote page faults"), std::string::npos) << human.out;
+  EXPECT_NE(human.out.find("[not advised without --allow-auto-converge]"), std::string::npos);
+}
+
+TEST(Cli, SeveralDomainsGiveTheMostSeriousStatus) {
+  EXPECT_EQ(combined_exit_status({}), kExitConverges);
+  EXPECT_EQ(combined_exit_status({kExitConverges, kExitConverges}), kExitConverges);
+  EXPECT_EQ(combined_exit_status({kExitConverges, kExitChangedSettings}), kExitChangedSettings);
+  EXPECT_EQ(combined_exit_status({kExitChangedSettings, kExitNoBandwidth}), kExitNoBandwidth);
+  EXPECT_EQ(combined_exit_status({kExitNoBandwidth, kExitNoConvergence}), kExitNoConvergence);
+  EXPECT_EQ(combined_exit_status({kExitNoConvergence, kExitUsage}), kExitUsage);
+  EXPECT_EQ(combined_exit_status({kExitConverges, kExitError, kExitUsage}), kExitError);
 }
 
 TEST(Cli, WithoutBandwidthShowsTheTableAndGivesNoVerdict) {
@@ -137,6 +219,12 @@ TEST(Cli, UsageErrorsAreOneLineAndExitTwo) {
   expect_one_error_line(run({"--profile", kExample, "--measure-time", "5s"}), "--measure-time");
   expect_one_error_line(run({"--domain", "vm1", "--sample-pages", "100"}), "--sample-pages");
   expect_one_error_line(run({"--domain", "vm1", "--profile", kExample}), "--domain");
+  expect_one_error_line(run({"--all-running", "--profile", kExample}), "--all-running");
+  expect_one_error_line(run({"--domain", "vm1", "--domain", "vm2", "--save-profile", "/tmp/x"}),
+                        "--save-profile");
+  expect_one_error_line(run({"--all-running", "--save-profile", "/tmp/x"}), "--save-profile");
+  // One domain per --domain, as virsh takes one.
+  expect_one_error_line(run({"--domain", "vm1", "vm2"}), "vm2");
   for (auto args : std::vector<std::vector<std::string>>{
            {}, {"--profile", kExample, "--bandwidth", "0"}, {"--profile", kExample, "--x"}}) {
     EXPECT_EQ(run(args).status, kExitUsage);
