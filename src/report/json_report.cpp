@@ -37,7 +37,8 @@ json precopy_json(const model::PrecopyResult& p, bool with_trace) {
                        {"duration_ms", it.duration_ms},
                        {"pending_bytes", std::llround(it.pending_bytes)},
                        {"sent_bytes", std::llround(it.sent_bytes)},
-                       {"dirtied_bytes", std::llround(it.dirtied_bytes)}});
+                       {"dirtied_bytes", std::llround(it.dirtied_bytes)},
+                       {"throttle_pct", it.throttle_pct}});
     }
     j["trace"] = trace;
     j["trace_truncated"] = p.trace_truncated;

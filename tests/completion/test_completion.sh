@@ -103,7 +103,8 @@ for mode in "${modes[@]}"; do
     expect "$mode" "virt-migrate-predict --d" exactly --domain --downtime --deadline
     expect "$mode" "virt-migrate-predict " contains --domain --profile --connect --bandwidth \
         --downtime --deadline --measure-time --sample-pages --mode --no-qmp --quiet --readonly \
-        --save-profile --curve --table --json --help --version
+        --save-profile --curve --table --json --help --version --all-running \
+        --allow-auto-converge --allow-postcopy --max-downtime --max-bandwidth --link-speed
     expect "$mode" "virt-migrate-predict --json --profile x.json --" lacks --json --profile
     expect "$mode" "virt-migrate-predict --curve s" exactly saturating
     expect "$mode" "virt-migrate-predict --curve " exactly auto hybrid saturating piecewise-linear
@@ -122,7 +123,20 @@ for mode in "${modes[@]}"; do
     expect "$mode" "virt-migrate-predict --mode d" exactly dirty-bitmap dirty-ring
     expect "$mode" "virt-migrate-predict --curve h" exactly hybrid
     expect "$mode" "virt-migrate-predict --me" exactly --measure-time
-    expect "$mode" "virt-migrate-predict -d g --" lacks --profile --domain
+    expect "$mode" "virt-migrate-predict -d g --" lacks --profile
+    # --domain may be repeated; a second one rules out --save-profile, which keeps one.
+    expect "$mode" "virt-migrate-predict -d g --" contains --domain --all-running --save-profile
+    expect "$mode" "virt-migrate-predict -d g --domain h --" lacks --save-profile --profile
+    expect "$mode" "virt-migrate-predict --all-running --" lacks --all-running --profile \
+        --save-profile
+    expect "$mode" "virt-migrate-predict --al" exactly --all-running --allow-auto-converge \
+        --allow-postcopy
+    expect "$mode" "virt-migrate-predict --allow-postcopy --al" exactly --all-running \
+        --allow-auto-converge
+    expect "$mode" "virt-migrate-predict --profile x.json --" lacks --all-running
+    expect "$mode" "virt-migrate-predict --max-downtime " exactly 300ms 500ms 1s
+    # A domain already named is not offered again.
+    expect "$mode" "virt-migrate-predict -d guest-one --domain guest" exactly guest-two
     expect "$mode" "virt-migrate-predict --profile x.json --" lacks --domain --connect --save-profile
     expect "$mode" "virt-migrate-predict -c qemu:///system -r -q --" lacks --connect --readonly --quiet
     # ":" breaks words: only what follows the last ":" is completed.
