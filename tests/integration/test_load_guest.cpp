@@ -274,6 +274,54 @@ TEST_F(LoadGuest, SavedProfileGivesTheSamePrediction) {
   std::fflush(stdout);
 }
 
+// Case 5b. Several domains in one run: each gets its verdict, a domain that fails is reported
+// beside the others instead of hiding them, and the exit status is the most serious one.
+TEST_F(LoadGuest, SeveralDomainsOneReportAndTheMostSeriousStatus) {
+  const std::string missing = "vmp-it-no-such-domain";
+  RunResult r = tool({"--domain", missing, "--bandwidth", "64MiB/s", "--measure-time", "3s",
+                      "--json", "-q"},
+                     within(90s));
+  EXPECT_EQ(r.exit_status, 1) << r.describe();
+  json j = r.json();
+  ASSERT_TRUE(j.is_array()) << j.dump();
+  ASSERT_EQ(j.size(), 2u) << j.dump();
+  // In the order given: the guest, then the one that does not exist.
+  EXPECT_EQ(j[0].at("subject"), guest().name());
+  EXPECT_TRUE(j[0].at("prediction").is_object()) << j[0].dump();
+  EXPECT_EQ(j[0].at("advice").at("verdict"), "migrate");
+  EXPECT_TRUE(j[0].at("advice").at("recommended").is_object());
+  EXPECT_EQ(j[1].at("subject"), missing);
+  EXPECT_EQ(j[1].at("exit_status"), 1);
+  EXPECT_NE(j[1].at("error").get<std::string>().find(missing), std::string::npos);
+  // stderr: the one error line (the QMP taint warning goes with the human report only).
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.describe();
+  EXPECT_EQ(r.err.rfind("error: ", 0), 0u) << r.describe();
+
+  // For people: a summary line per domain first, then each one's details.
+  RunResult human = tool({"--domain", missing, "--bandwidth", "64MiB/s", "--measure-time", "3s"},
+                         within(90s));
+  EXPECT_EQ(human.exit_status, 1) << human.describe();
+  EXPECT_EQ(human.out.rfind(guest().name() + ": migrate: ", 0), 0u) << human.out;
+  const auto second = human.out.find('\n') + 1;
+  EXPECT_EQ(human.out.compare(second, missing.size() + 9, missing + ": error: "), 0) << human.out;
+  EXPECT_NE(human.out.find("=== " + guest().name() + " ==="), std::string::npos) << human.out;
+
+  // --all-running finds the guest (the only test guest running) and gives an array even for one.
+  RunResult all = run_tool({"-c", kUri, "--all-running", "--bandwidth", "64MiB/s",
+                            "--measure-time", "3s", "--json", "-q"},
+                           within(90s));
+  EXPECT_EQ(all.exit_status, 0) << all.describe();
+  json a = all.json();
+  ASSERT_TRUE(a.is_array());
+  bool found = false;
+  for (const auto& rep : a) found = found || rep.at("subject") == guest().name();
+  EXPECT_TRUE(found) << a.dump();
+  std::printf("[figure] two domains: exit %d in %.1f s; --all-running: %zu domain(s), exit %d in "
+              "%.1f s\n",
+              r.exit_status, r.seconds, a.size(), all.exit_status, all.seconds);
+  std::fflush(stdout);
+}
+
 // One line on stderr, "error: ...", the documented status, nothing on stdout, no hang.
 void expect_one_error_line(const RunResult& r, int status, const std::string& must_contain) {
   EXPECT_FALSE(r.timed_out) << r.describe();
