@@ -311,10 +311,10 @@ report::Report measure_and_predict(const virt::Connection& connection, const std
                        ": only a running guest can be measured");
   }
   auto live = live_options(raw);
-  live.progress = [&](const std::string& text) { progress.show(domain.name(), text); };
+  // Keyed by the name as given, which is what the caller marks done.
+  live.progress = [&](const std::string& text) { progress.show(name, text); };
   probe::SystemClock clock;
   auto measured = probe::measure_domain(connection, domain, live, clock);
-  progress.done(domain.name());
   if (!raw.save_profile.empty()) probe::save_profile(measured.profile, raw.save_profile);
 
   apply_domain_settings(options.settings, measured.config);
@@ -383,7 +383,7 @@ std::vector<DomainOutcome> run_live(const RawOptions& raw, const PredictOptions&
       outcomes[i] = outcome_of(names[i], [&] {
         return measure_and_predict(connection, names[i], raw, options, progress);
       });
-      if (!outcomes[i].report) progress.done(names[i]);
+      progress.done(names[i]);
     }
   };
   std::vector<std::thread> workers;
