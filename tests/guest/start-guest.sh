@@ -51,6 +51,17 @@ done
 mkdir -p "$OUTDIR/logs"
 chmod 0755 "$OUTDIR/logs"
 
+# ---- /dev/kvm as Debian's udev rules leave it (root:kvm 0660). Without udev (containers, some
+# CI machines) it can be root:root 0600: libvirt then probes QEMU as root and finds KVM, but
+# checks its cache as libvirt-qemu, for whom KVM is not usable, so it throws the cache away and
+# probes QEMU again (~20 s, twice) at every domain it starts. The test guests run under TCG
+# either way.
+if [[ -c /dev/kvm && $(id -u) -eq 0 ]] && getent group kvm >/dev/null &&
+    [[ $(stat -c %G:%a /dev/kvm) == root:600 ]]; then
+    log "giving /dev/kvm Debian's usual group and mode (root:kvm 0660) so that libvirt keeps its QEMU capabilities cache"
+    chgrp kvm /dev/kvm && chmod 0660 /dev/kvm
+fi
+
 # ---- daemons
 virsh_ok() { virsh -c "$URI" version >/dev/null 2>&1; }
 if ! virsh_ok; then
