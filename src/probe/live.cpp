@@ -17,6 +17,10 @@ constexpr double kPollIntervalMs = 50;
 // Beyond the budget: QEMU hashes the sampled pages after each period, and polls lag.
 constexpr double kGraceMs = 5000;
 constexpr std::uint64_t kMinZeroSample = 200;
+// Stretches of RAM whose zero share the profile keeps: a few clusters read in each at the usual
+// sample (a few hundred clusters), fine enough to see a zero or non-zero stretch at RAM's end as
+// large as the switchover threshold usually is (tens of MiB on a guest of a few GiB).
+constexpr std::size_t kZeroLayoutRegions = 32;
 
 std::string utc_now() {
   std::time_t t = std::time(nullptr);
@@ -211,9 +215,10 @@ LiveResult measure_domain(const virt::Connection& connection, const virt::Domain
 
   const std::uint64_t ram_pages = p.ram_bytes / p.page_size_bytes;
   if (sampler.sampled() >= kMinZeroSample) {
-    p.zero_pages = {sampler.estimate(ram_pages), "memory-peek", sampler.sampled()};
+    p.zero_pages = {sampler.estimate(ram_pages), "memory-peek", sampler.sampled(),
+                    sampler.standard_error_pages(ram_pages), sampler.layout(kZeroLayoutRegions)};
   } else if (std::uint64_t rss = domain_rss_bytes(domain); rss > 0) {
-    p.zero_pages = {zero_pages_from_rss(p.ram_bytes, rss, p.page_size_bytes), "rss", 0};
+    p.zero_pages = {zero_pages_from_rss(p.ram_bytes, rss, p.page_size_bytes), "rss", 0, {}, {}};
     out.warnings.push_back("guest memory could not be read (" + std::to_string(sampler.failed()) +
                            " reads failed): zero pages estimated from the QEMU process's RSS, "
                            "a lower bound");

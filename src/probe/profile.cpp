@@ -149,6 +149,26 @@ DirtyProfile parse_profile(std::string_view text, std::string_view source) {
   if (p.zero_pages.method == "none" && p.zero_pages.count != 0) {
     z.fail(z.field("count"), "must be 0 when method is none");
   }
+  if (z.has("standard_error_pages")) {
+    p.zero_pages.standard_error_pages =
+        z.number("standard_error_pages", static_cast<double>(p.ram_bytes / p.page_size_bytes));
+  }
+  if (z.has("layout")) {
+    const json& layout = z.get("layout");
+    const std::string field = z.field("layout");
+    if (!layout.is_array()) z.fail(field, "must be an array");
+    if (layout.size() > kMaxZeroLayoutRegions) {
+      z.fail(field, "has more than " + std::to_string(kMaxZeroLayoutRegions) + " regions");
+    }
+    for (std::size_t i = 0; i < layout.size(); ++i) {
+      const json& v = layout[i];
+      if (!v.is_number() || !std::isfinite(v.get<double>()) || v.get<double>() < 0 ||
+          v.get<double>() > 1) {
+        z.fail(field + "[" + std::to_string(i) + "]", "must be a share from 0 to 1");
+      }
+      p.zero_pages.layout.push_back(v.get<double>());
+    }
+  }
 
   const json& curve = top.get("dirty_curve");
   if (!curve.is_array()) top.fail("dirty_curve", "must be an array");
@@ -221,6 +241,10 @@ nlohmann::json profile_to_json(const DirtyProfile& p) {
         {"method", p.zero_pages.method},
         {"sampled_pages", p.zero_pages.sampled_pages}}},
   };
+  if (p.zero_pages.standard_error_pages) {
+    doc["zero_pages"]["standard_error_pages"] = *p.zero_pages.standard_error_pages;
+  }
+  if (!p.zero_pages.layout.empty()) doc["zero_pages"]["layout"] = p.zero_pages.layout;
   if (!p.domain.empty()) doc["domain"] = p.domain;
   if (!p.qemu_version.empty()) doc["qemu_version"] = p.qemu_version;
   return doc;

@@ -29,7 +29,15 @@ struct ZeroPageEstimate {
   std::uint64_t count = 0;
   std::string method = "none";         // "memory-peek" | "rss" | "none"
   std::uint64_t sampled_pages = 0;     // pages read for the estimate (memory-peek)
+  // The estimate's standard error in pages (memory-peek; see ZeroPageSampler). Absent in
+  // profiles made before it was recorded, and for the other methods.
+  std::optional<double> standard_error_pages;
+  // The zero share of equal stretches of RAM in address order (memory-peek): where the zero
+  // pages lie decides what the first pass has left when QEMU's estimate reaches the threshold.
+  // Empty: taken as spread evenly.
+  std::vector<double> layout;
 };
+inline constexpr std::size_t kMaxZeroLayoutRegions = 4096;
 
 struct Measurement {
   std::string mode = "page-sampling";  // "page-sampling" | "dirty-bitmap" | "dirty-ring"

@@ -54,6 +54,7 @@ bool ZeroPageSampler::sample_cluster() {
   u -= std::floor(u);
   auto index = std::min(total_clusters_ - 1,
                         static_cast<std::uint64_t>(u * static_cast<double>(total_clusters_)));
+  const std::uint64_t ram_index = index;
   std::uint64_t address = 0;
   for (const auto& r : ranges_) {
     std::uint64_t n = r.length / kClusterBytes;
@@ -67,15 +68,69 @@ bool ZeroPageSampler::sample_cluster() {
     ++failed_;
     return false;
   }
+  std::uint64_t pages = 0, zero = 0;
   for (std::size_t off = 0; off + page_size_ <= kClusterBytes; off += page_size_) {
-    ++sampled_;
+    ++pages;
     auto page = buffer_.begin() + static_cast<std::ptrdiff_t>(off);
     if (std::all_of(page, page + static_cast<std::ptrdiff_t>(page_size_),
                     [](unsigned char b) { return b == 0; })) {
-      ++zero_;
+      ++zero;
     }
   }
+  sampled_ += pages;
+  zero_ += zero;
+  if (pages > 0) {
+    reads_.push_back({ram_index, static_cast<double>(zero) / static_cast<double>(pages)});
+  }
   return true;
+}
+
+double ZeroPageSampler::standard_error_pages(std::uint64_t ram_pages) const {
+  const std::size_t m = reads_.size();
+  if (m < 2) return 0;
+  auto sorted = reads_;
+  std::sort(sorted.begin(), sorted.end(),
+            [](const ClusterRead& a, const ClusterRead& b) { return a.index < b.index; });
+  double sum_sq = 0;
+  for (std::size_t i = 1; i < m; ++i) {
+    const double d = sorted[i].zero_share - sorted[i - 1].zero_share;
+    sum_sq += d * d;
+  }
+  const double md = static_cast<double>(m);
+  // Var(mean) = sum of squared successive differences / (2 m (m - 1)); the finite-population
+  // correction is left out (it only narrows, and m is far below the clusters in RAM).
+  return static_cast<double>(ram_pages) * std::sqrt(sum_sq / (2 * md * (md - 1)));
+}
+
+std::vector<double> ZeroPageSampler::layout(std::size_t regions) const {
+  if (reads_.empty() || regions == 0 || total_clusters_ == 0) return {};
+  std::vector<double> sum(regions, 0), count(regions, 0);
+  for (const auto& r : reads_) {
+    auto k = static_cast<std::size_t>(static_cast<double>(r.index) * static_cast<double>(regions) /
+                                      static_cast<double>(total_clusters_));
+    k = std::min(k, regions - 1);
+    sum[k] += r.zero_share;
+    count[k] += 1;
+  }
+  std::vector<double> share(regions, -1);
+  for (std::size_t k = 0; k < regions; ++k) {
+    if (count[k] > 0) share[k] = sum[k] / count[k];
+  }
+  for (std::size_t k = 0; k < regions; ++k) {
+    if (share[k] >= 0) continue;
+    // The nearest region with a reading; ties go to the lower address.
+    for (std::size_t d = 1; d < regions; ++d) {
+      if (k >= d && count[k - d] > 0) {
+        share[k] = sum[k - d] / count[k - d];
+        break;
+      }
+      if (k + d < regions && count[k + d] > 0) {
+        share[k] = sum[k + d] / count[k + d];
+        break;
+      }
+    }
+  }
+  return share;
 }
 
 std::uint64_t ZeroPageSampler::estimate(std::uint64_t ram_pages) const {

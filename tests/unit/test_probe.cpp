@@ -274,6 +274,47 @@ TEST(ZeroPages, AnyPrefixOfTheSampleIsSpreadOverRam) {
   }
 }
 
+TEST(ZeroPages, StandardErrorReflectsTheLayoutNotIndependentDraws) {
+  // One run boundary (data below 30%, zeros above): the spread sample is off by at most about
+  // one cluster's share, and the successive-difference error says so: one jump among m clusters
+  // gives sqrt(1 / (2 m (m - 1))) of RAM, far below the binomial sqrt(p (1 - p) / m).
+  FakeMemory memory(kGiB, 0.3);
+  ZeroPageSampler sampler(memory, guest_ram_ranges(kGiB, "pc"), 4096, 1);
+  FakeClock clock;
+  sample_zero_pages(sampler, clock, 8192, 1e9);
+  const double pages = kGiB / 4096, m = 512;
+  EXPECT_NEAR(sampler.standard_error_pages(kGiB / 4096), pages * std::sqrt(1 / (2 * m * (m - 1))),
+              1);
+  const double binomial = pages * std::sqrt(0.3 * 0.7 / m);
+  EXPECT_LT(sampler.standard_error_pages(kGiB / 4096), binomial / 10);
+  // The true error is within a few of those standard errors.
+  const double error = static_cast<double>(sampler.estimate(kGiB / 4096)) - 0.7 * pages;
+  EXPECT_LE(std::abs(error), 4 * sampler.standard_error_pages(kGiB / 4096) + 16);
+
+  ZeroPageSampler empty(memory, guest_ram_ranges(kGiB, "pc"), 4096, 1);
+  EXPECT_EQ(empty.standard_error_pages(kGiB / 4096), 0);
+  EXPECT_TRUE(empty.layout(32).empty());
+}
+
+TEST(ZeroPages, LayoutFollowsAddressOrder) {
+  FakeMemory memory(kGiB, 0.25);
+  ZeroPageSampler sampler(memory, guest_ram_ranges(kGiB, "pc"), 4096, 7);
+  FakeClock clock;
+  sample_zero_pages(sampler, clock, 8192, 1e9);
+  auto layout = sampler.layout(8);
+  ASSERT_EQ(layout.size(), 8u);
+  EXPECT_EQ(layout[0], 0);  // the first quarter holds data
+  EXPECT_EQ(layout[1], 0);
+  for (std::size_t k = 2; k < 8; ++k) EXPECT_EQ(layout[k], 1) << k;
+
+  // Fewer clusters than regions: the empty regions borrow their nearest neighbour's share.
+  ZeroPageSampler few(memory, guest_ram_ranges(kGiB, "pc"), 4096, 7);
+  few.sample_cluster();
+  auto sparse = few.layout(64);
+  ASSERT_EQ(sparse.size(), 64u);
+  for (double share : sparse) EXPECT_EQ(share, sparse[0]);
+}
+
 TEST(ZeroPages, SkipsHolesAndGivesUpOnUnreadableMemory) {
   FakeMemory holey(kGiB, 0.5, 0, kGiB / 4);
   ZeroPageSampler sampler(holey, guest_ram_ranges(kGiB, "pc"), 4096, 2);

@@ -68,6 +68,17 @@ TEST(Profile, SaveAndLoadRoundTrip) {
   EXPECT_EQ(profile_to_json(p), profile_to_json(q));
 }
 
+TEST(Profile, ZeroPageErrorAndLayoutAreOptionalAndKept) {
+  auto p = load_profile(kExample);
+  EXPECT_FALSE(p.zero_pages.standard_error_pages);
+  EXPECT_TRUE(p.zero_pages.layout.empty());
+  p.zero_pages.standard_error_pages = 812.5;
+  p.zero_pages.layout = {0, 0.25, 1};
+  auto q = parse_profile(profile_to_json(p).dump(), "q.json");
+  EXPECT_EQ(q.zero_pages.standard_error_pages, 812.5);
+  EXPECT_EQ(q.zero_pages.layout, (std::vector<double>{0, 0.25, 1}));
+}
+
 TEST(Profile, EveryBadFieldIsNamed) {
   EXPECT_CONTAINS(error_for([](json& d) { d["guest"].erase("ram_bytes"); }),
                   "p.json: guest.ram_bytes: missing");
@@ -100,6 +111,12 @@ TEST(Profile, EveryBadFieldIsNamed) {
                   "zero_pages.count: must be a whole number");
   EXPECT_CONTAINS(error_for([](json& d) { d["zero_pages"]["method"] = "guess"; }),
                   "zero_pages.method: 'guess' is not one of");
+  EXPECT_CONTAINS(error_for([](json& d) { d["zero_pages"]["layout"] = {0.5, 1.5}; }),
+                  "zero_pages.layout[1]: must be a share from 0 to 1");
+  EXPECT_CONTAINS(error_for([](json& d) { d["zero_pages"]["layout"] = "zeros"; }),
+                  "zero_pages.layout: must be an array");
+  EXPECT_CONTAINS(error_for([](json& d) { d["zero_pages"]["standard_error_pages"] = -3; }),
+                  "zero_pages.standard_error_pages: must not be negative");
   EXPECT_CONTAINS(error_for([](json& d) { d["measurement"]["mode"] = "fast"; }),
                   "measurement.mode:");
   EXPECT_CONTAINS(error_for([](json& d) { d.erase("taken_at"); }), "taken_at: missing");
