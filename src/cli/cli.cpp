@@ -52,6 +52,7 @@ report::Report predict(std::string subject, probe::DirtyProfile profile,
   input.ram_bytes = static_cast<double>(r.profile.ram_bytes);
   input.page_size_bytes = static_cast<double>(r.profile.page_size_bytes);
   input.zero_pages = static_cast<double>(r.profile.zero_pages.count);
+  input.zero_page_layout = r.profile.zero_pages.layout;
   input.downtime_limit_ms = *options.settings.downtime_limit_ms.value;
   input.deadline_ms = *options.settings.deadline_ms.value;
   input.auto_converge = options.auto_converge;

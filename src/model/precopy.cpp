@@ -19,45 +19,89 @@ std::string to_string(PrecopyOutcome outcome) {
 namespace {
 
 // The dirty bitmap, in pages. The cursor walks RAM in address order. Ahead of it during the first
-// pass lies the rest of RAM, zero and non-zero pages mixed in the proportion the guest has them;
-// pages dirtied meanwhile lie behind it (those ahead are in the bitmap already), so they go after
-// the cursor wraps. Re-dirtied pages are always sent whole.
-struct Bitmap {
-  double first_pass_zero = 0;
-  double first_pass_normal = 0;
-  double redirtied = 0;
-  double page_size = 4096;
-
-  double first_pass() const { return first_pass_zero + first_pass_normal; }
-  double pages() const { return first_pass() + redirtied; }
-  double full_page_wire() const { return kPageHeaderBytes + page_size; }
-  double first_pass_wire() const {
-    return first_pass_zero * kZeroPageWireBytes + first_pass_normal * full_page_wire();
+// pass lies the rest of RAM, zero and non-zero pages as the layout has them; pages dirtied
+// meanwhile lie behind it (those ahead are in the bitmap already), so they go after the cursor
+// wraps. Re-dirtied pages are always sent whole.
+class Bitmap {
+ public:
+  // `zero_share`: per equal stretch of RAM, in cursor order; scaled so that the stretches hold
+  // `zero_pages` in all.
+  Bitmap(double total_pages, double zero_pages, std::vector<double> zero_share, double page_size)
+      : total_(total_pages), page_size_(page_size) {
+    if (zero_share.empty()) zero_share.push_back(1);
+    const double region = total_pages / static_cast<double>(zero_share.size());
+    double sum = 0;
+    for (double z : zero_share) sum += std::clamp(z, 0.0, 1.0) * region;
+    // The layout gives the shape; the count gives the amount. A layout with no zero stretch at
+    // all, given zero pages, cannot say where they are: spread them evenly.
+    if (sum <= 0 && zero_pages > 0) {
+      std::fill(zero_share.begin(), zero_share.end(), 1.0);
+      sum = total_pages;
+    }
+    const double scale = sum > 0 ? zero_pages / sum : 0;
+    region_pages_ = region;
+    cum_wire_.push_back(0);
+    for (double z : zero_share) {
+      const double share = std::min(1.0, std::clamp(z, 0.0, 1.0) * scale);
+      const double zero = share * region;
+      cum_wire_.push_back(cum_wire_.back() + zero * kZeroPageWireBytes +
+                          (region - zero) * full_page_wire());
+    }
   }
+
+  double redirtied = 0;
+
+  double first_pass() const { return total_ - cursor_; }
+  double pages() const { return first_pass() + redirtied; }
+  double full_page_wire() const { return kPageHeaderBytes + page_size_; }
+  double first_pass_wire() const { return wire_at(total_) - wire_at(cursor_); }
   double wire_bytes() const { return first_pass_wire() + redirtied * full_page_wire(); }
 
   // Wire bytes to send the next `n` pages in cursor order.
   double wire_for_pages(double n) const {
     double fp = first_pass();
-    if (n <= fp) return fp > 0 ? first_pass_wire() * n / fp : 0;
+    if (n <= fp) return wire_at(cursor_ + n) - wire_at(cursor_);
     return first_pass_wire() + std::min(n - fp, redirtied) * full_page_wire();
   }
   // Sends up to `wire` bytes in cursor order; returns the bytes actually sent.
   double send_wire(double wire) {
     double fp_wire = first_pass_wire();
     if (wire < fp_wire) {
-      double keep = 1 - wire / fp_wire;
-      first_pass_zero *= keep;
-      first_pass_normal *= keep;
+      cursor_ = position_of_wire(wire_at(cursor_) + wire);
       return wire;
     }
     double sent = fp_wire;
-    first_pass_zero = first_pass_normal = 0;
+    cursor_ = total_;
     double pages = std::min(redirtied, (wire - sent) / full_page_wire());
     redirtied -= pages;
     if (redirtied < 1e-9) redirtied = 0;
     return sent + pages * full_page_wire();
   }
+
+ private:
+  // Cumulative wire bytes of the first pass from the start of RAM to page position x.
+  double wire_at(double x) const {
+    if (x <= 0) return 0;
+    if (x >= total_) return cum_wire_.back();
+    auto k = std::min(static_cast<std::size_t>(x / region_pages_), cum_wire_.size() - 2);
+    const double slope = (cum_wire_[k + 1] - cum_wire_[k]) / region_pages_;
+    return cum_wire_[k] + (x - static_cast<double>(k) * region_pages_) * slope;
+  }
+  // The inverse: the page position at which the cumulative wire reaches w.
+  double position_of_wire(double w) const {
+    auto it = std::upper_bound(cum_wire_.begin(), cum_wire_.end(), w);
+    if (it == cum_wire_.end()) return total_;
+    auto k = static_cast<std::size_t>(std::max<std::ptrdiff_t>(0, (it - cum_wire_.begin()) - 1));
+    const double slope = (cum_wire_[k + 1] - cum_wire_[k]) / region_pages_;
+    double x = static_cast<double>(k) * region_pages_ + (slope > 0 ? (w - cum_wire_[k]) / slope : 0);
+    return std::clamp(x, cursor_, total_);
+  }
+
+  double total_ = 0;
+  double page_size_ = 4096;
+  double cursor_ = 0;  // first-pass pages sent so far, in address order
+  double region_pages_ = 1;
+  std::vector<double> cum_wire_;
 };
 
 // QEMU's auto-converge state: the period counters migration_bitmap_sync keeps and the throttle.
@@ -127,10 +171,7 @@ PrecopyResult simulate_precopy(const PrecopyInput& in, const DirtyCurve& curve) 
   const double working_set_pages = std::max(curve.limit_bytes() / ps, 1.0);
   r.threshold_bytes = threshold;
 
-  Bitmap bitmap;
-  bitmap.page_size = ps;
-  bitmap.first_pass_zero = std::clamp(in.zero_pages, 0.0, total_pages);
-  bitmap.first_pass_normal = total_pages - bitmap.first_pass_zero;
+  Bitmap bitmap(total_pages, std::clamp(in.zero_pages, 0.0, total_pages), in.zero_page_layout, ps);
 
   double t = 0, last_sync = 0, transferred = 0;
   double iteration_sent = 0, iteration_pending = bitmap.pages() * ps;

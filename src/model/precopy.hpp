@@ -44,6 +44,12 @@ struct PrecopyInput {
   double ram_bytes = 0;
   double page_size_bytes = 4096;
   double zero_pages = 0;
+  // Where the zero pages lie: the zero share of equal stretches of RAM in the order the first
+  // pass walks it (address order). QEMU's pending estimate counts an unsent zero page as a whole
+  // page, but sending it costs 9 bytes, so the estimate falls to the threshold where the zero
+  // stretches are: the pages the first pass still holds then, sent during the pause, depend on
+  // what lies at the end of RAM. Scaled to zero_pages in total; empty: spread evenly.
+  std::vector<double> zero_page_layout;
   double bandwidth_bytes_per_s = 0;
   // The network's own speed. Pre-copy cannot send faster than it, and the stop-and-copy at the
   // switchover runs at it: QEMU lifts the bandwidth cap once the guest is paused. 0: unknown,
