@@ -28,6 +28,29 @@ report::Settings with_link_as_bandwidth(report::Settings s) {
   return s;
 }
 
+model::SamplingError sampling_error(const probe::DirtyProfile& profile) {
+  model::SamplingError e;
+  e.ram_bytes = static_cast<double>(profile.ram_bytes);
+  e.page_size_bytes = static_cast<double>(profile.page_size_bytes);
+  for (const auto& p : profile.dirty_curve) {
+    e.points.push_back({p.period_ms, p.dirty_bytes, static_cast<double>(p.sampled_pages),
+                        p.sampled_pages > 0 ? static_cast<double>(p.dirty_sampled_pages) : -1});
+  }
+  const auto& z = profile.zero_pages;
+  e.zero_pages = static_cast<double>(z.count);
+  if (z.standard_error_pages) {
+    e.zero_pages_standard_error = *z.standard_error_pages;
+  } else if (z.method == "memory-peek" && z.sampled_pages > 0) {
+    // A profile from before the error was recorded: as if each 16-page cluster read were one
+    // independent draw, all zero or not, which overstates the error of an evenly spread sample.
+    const double pages = e.ram_bytes / e.page_size_bytes;
+    const double q = std::clamp(e.zero_pages / pages, 0.0, 1.0);
+    const double clusters = std::max(1.0, static_cast<double>(z.sampled_pages) / 16);
+    e.zero_pages_standard_error = pages * std::sqrt(q * (1 - q) / clusters);
+  }
+  return e;
+}
+
 report::Report predict(std::string subject, probe::DirtyProfile profile,
                        const PredictOptions& options) {
   std::vector<model::DirtyPoint> points;
@@ -62,6 +85,8 @@ report::Report predict(std::string subject, probe::DirtyProfile profile,
     input.bandwidth_bytes_per_s = *bandwidth;
     input.link_bytes_per_s = r.settings.link_bytes_per_s.value.value_or(0);
     r.prediction = model::simulate_precopy(input, r.curve);
+    r.interval = model::prediction_interval(input, sampling_error(r.profile),
+                                            options.curve_policy);
   }
   r.advice = model::advise(input, r.curve, options.limits,
                            r.prediction ? std::optional<bool>(r.prediction->converges())

@@ -149,6 +149,24 @@ std::string summary_line(const Report& r) {
   return s.str();
 }
 
+static std::string interval_line(const model::PredictionInterval& in) {
+  std::ostringstream s;
+  const int pct = static_cast<int>(std::lround(100 * std::erf(in.z / std::sqrt(2.0))));
+  s << "Interval:     ";
+  if (!in.low.converges()) {
+    s << "does not converge even at the favourable end";
+  } else {
+    s << format_duration(in.low.total_time_ms) << " to "
+      << (in.high.converges() ? format_duration(in.high.total_time_ms)
+                              : std::string("no convergence"))
+      << ", paused " << format_duration(in.low.downtime_ms) << " to "
+      << (in.high.converges() ? format_duration(in.high.downtime_ms) : std::string("-"));
+  }
+  s << " (" << pct << "%: the sampling error of the dirty and zero pages, and query-dirty-rate's "
+    << "whole MiB/s)\n";
+  return s.str();
+}
+
 std::vector<std::string> advice_lines(const Report& r) {
   std::vector<std::string> lines;
   const auto& a = r.advice;
@@ -332,6 +350,7 @@ void write_human(std::ostream& out, const Report& r) {
       out << "              switchover: " << format_bytes(p.switchover_pending_bytes)
           << " sent while paused\n";
     }
+    if (r.interval) out << interval_line(*r.interval);
   }
   if (r.migration_config) {
     const auto& c = *r.migration_config;

@@ -46,6 +46,14 @@ json precopy_json(const model::PrecopyResult& p, bool with_trace) {
   return j;
 }
 
+// The interval's ends: null where that end does not converge (the time is then unbounded).
+json interval_json(const model::PredictionInterval& in, double model::PrecopyResult::*field) {
+  auto end = [&](const model::PrecopyResult& p) {
+    return p.converges() ? rounded_ms(p.*field) : json(nullptr);
+  };
+  return {{"low", end(in.low)}, {"high", end(in.high)}};
+}
+
 json setting_json(const Setting& s, const char* key) {
   json j = {{key, optional_number(s.value)}, {"source", to_key(s.source)}};
   if (!s.note.empty()) j["note"] = s.note;
@@ -132,6 +140,14 @@ json to_json(const Report& r) {
       {"settings", settings},
       {"prediction", r.prediction ? precopy_json(*r.prediction, true) : json(nullptr)},
   };
+  if (r.prediction && r.interval) {
+    auto& p = doc["prediction"];
+    p["total_time_interval_ms"] = interval_json(*r.interval, &model::PrecopyResult::total_time_ms);
+    p["downtime_interval_ms"] = interval_json(*r.interval, &model::PrecopyResult::downtime_ms);
+    p["interval_confidence"] = std::erf(r.interval->z / std::sqrt(2.0));
+    p["converges_interval"] = {{"low", r.interval->low.converges()},
+                               {"high", r.interval->high.converges()}};
+  }
   json advice = {{"verdict", model::to_string(r.advice.verdict)},
                  {"recommended", recommended_json(r)},
                  {"allowed",

@@ -8,6 +8,7 @@
 #include "model/advisor.hpp"
 #include "model/dirty_curve.hpp"
 #include "model/grid.hpp"
+#include "model/interval.hpp"
 #include "model/precopy.hpp"
 #include "probe/profile.hpp"
 #include "virt/domain_facts.hpp"
@@ -40,6 +41,8 @@ struct Report {
   model::DirtyCurve curve;
   Settings settings;
   std::optional<model::PrecopyResult> prediction;  // absent when no bandwidth is known
+  // The prediction at the two ends of the measurement's sampling error; with the prediction.
+  std::optional<model::PredictionInterval> interval = std::nullopt;
   std::optional<model::Grid> grid;
   model::Advice advice;
   model::AdviceLimits limits;  // what the advice was allowed to propose
