@@ -146,6 +146,48 @@ def rfc_baseline(profile, bandwidth_mib, downtime_ms, deadline_s):
     return offline(p, bandwidth_mib, downtime_ms, deadline_s, ["--curve", "piecewise-linear"])
 
 
+def cpu_busy_jiffies():
+    """All CPUs' busy time so far (user, nice, system, irq, softirq, steal), in clock ticks."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    return v[0] + v[1] + v[2] + v[5] + v[6] + v[7]
+
+
+class QemuCpu:
+    """CPU time of the QEMU processes (both ends of the migration, and any other guest), each
+    process's last reading kept: the source QEMU exits when the migration completes."""
+
+    def __init__(self):
+        self.last = {}
+        self.first = {}
+        self.rescan()
+
+    def rescan(self):
+        for pid in os.listdir("/proc"):
+            if pid.isdigit() and pid not in self.last:
+                try:
+                    with open(f"/proc/{pid}/comm") as f:
+                        if f.read().startswith("qemu-system"):
+                            self.last[pid] = None
+                except OSError:
+                    pass
+        self.read()
+
+    def read(self):
+        for pid in list(self.last):
+            try:
+                with open(f"/proc/{pid}/stat") as f:
+                    stat = f.read()
+            except OSError:
+                continue
+            fields = stat[stat.rindex(")") + 2:].split()
+            self.last[pid] = int(fields[11]) + int(fields[12])  # utime, stime
+            self.first.setdefault(pid, self.last[pid])
+
+    def used(self):
+        return sum(v - self.first[p] for p, v in self.last.items() if v is not None)
+
+
 def migrate(src_conn, name, dest_uri, migration_deadline_s):
     """Migrates for real; returns what QEMU and libvirt say about it."""
     dom = src_conn.lookupByName(name)
@@ -161,7 +203,9 @@ def migrate(src_conn, name, dest_uri, migration_deadline_s):
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     samples = []
     aborted = False
+    busy0, qemu_cpu = cpu_busy_jiffies(), QemuCpu()
     t0 = time.monotonic()
+    last_rescan = t0
     while proc.poll() is None:
         try:
             reply = json.loads(libvirt_qemu.qemuMonitorCommand(
@@ -172,10 +216,19 @@ def migrate(src_conn, name, dest_uri, migration_deadline_s):
         if not aborted and time.monotonic() - t0 > migration_deadline_s:
             run(["virsh", "-c", SOURCE_URI, "domjobabort", name], check=False)
             aborted = True
+        qemu_cpu.read()
+        if time.monotonic() - last_rescan > 0.5:  # the destination QEMU starts meanwhile
+            qemu_cpu.rescan()
+            last_rescan = time.monotonic()
         time.sleep(0.02)
     out, err = proc.communicate()
     os.unlink(xml_path)
     wall_s = time.monotonic() - t0
+    # Whether the machine was quiet: CPU that no QEMU used while the migration ran, as a share
+    # of all CPUs (to the last poll of each QEMU). Some % is this script, virsh and the daemons.
+    hz = os.sysconf("SC_CLK_TCK")
+    other_cpu = max(0, (cpu_busy_jiffies() - busy0) - qemu_cpu.used()) / hz
+    other_cpu_share = other_cpu / (wall_s * os.cpu_count())
     completed = proc.returncode == 0 and not aborted
     qemu_total_ms = None
     qemu_downtime_ms = None
@@ -187,6 +240,15 @@ def migrate(src_conn, name, dest_uri, migration_deadline_s):
     if completed and qemu_total_ms is None and last_active:
         # QEMU went before the last poll saw "completed": bound it by the last active sample.
         qemu_total_ms = last_active[-1].get("total-time")
+    # What QEMU itself reported as the migration ran: where the time went (setup, each sync,
+    # the pace of the stream, the completion). Kept compact: one row per poll.
+    series = []
+    for t_s, s in samples:
+        ram = s.get("ram", {})
+        series.append([round(t_s * 1000), s.get("status"), s.get("total-time"),
+                       ram.get("transferred"), ram.get("remaining"), ram.get("dirty-sync-count"),
+                       ram.get("mbps"), s.get("setup-time"), s.get("expected-downtime"),
+                       ram.get("dirty-pages-rate"), ram.get("normal"), ram.get("duplicate")])
     stats = {}
     try:
         stats = dom.jobStats(libvirt.VIR_DOMAIN_JOB_STATS_COMPLETED)
@@ -208,7 +270,54 @@ def migrate(src_conn, name, dest_uri, migration_deadline_s):
         "memory_iteration": stats.get("memory_iteration"),
         "memory_bps": stats.get("memory_bps"),
         "setup_time_ms": stats.get("setup_time"),
+        "other_cpu_share": round(other_cpu_share, 3),
+        "loadavg_1min": os.getloadavg()[0],
+        "qemu_series_columns": ["poll_ms", "status", "total_time_ms", "ram_transferred_bytes",
+                                "ram_remaining_bytes", "dirty_sync_count", "mbps",
+                                "setup_time_ms", "expected_downtime_ms",
+                                "dirty_pages_rate_pages_per_s", "normal_pages",
+                                "duplicate_pages"],
+        "qemu_series": series,
     }
+
+
+def in_interval(interval, converges, real):
+    """Whether the real migration fell inside the predicted interval: its total time between
+    the ends (an end that does not converge is unbounded), or, when it did not converge, the
+    unfavourable end not converging either."""
+    if not real["completed"]:
+        return bool(converges) and not converges["high"]
+    t = real["qemu_total_time_ms"]
+    if t is None or interval.get("low") is None:
+        return False
+    return interval["low"] <= t and (interval["high"] is None or t <= interval["high"])
+
+
+def where_time_went(real, cap_bytes_per_s):
+    """From QEMU's own figures polled during the run: the setup, the pre-copy stream's pace
+    against the cap, and the completion (the guest paused: what was left and how fast it went)."""
+    rows = [r for r in real.get("qemu_series", []) if r[1] in ("active", "device", "completed")]
+    active = [r for r in rows if r[1] == "active" and r[3] is not None]
+    if len(active) < 2:
+        return None
+    first, last = active[0], active[-1]
+    span_ms = last[2] - first[2]
+    precopy_rate = (last[3] - first[3]) / span_ms * 1000 if span_ms > 0 else None
+    out = {
+        "setup_ms": real.get("setup_time_ms"),
+        "precopy_rate_of_cap": round(precopy_rate / cap_bytes_per_s, 3) if precopy_rate else None,
+        "syncs_seen": last[5],
+        "last_active_total_time_ms": last[2],
+        "last_active_remaining_bytes": last[4],
+    }
+    if real["completed"] and real["memory_processed_bytes"] and real["qemu_total_time_ms"]:
+        # What went after the last poll that saw the guest running: the final window(s) and the
+        # stop-and-copy; over the time left to the end, a lower bound on the completion's pace.
+        left_ms = real["qemu_total_time_ms"] - last[2]
+        left_bytes = real["memory_processed_bytes"] - last[3]
+        out["after_last_poll_ms"] = left_ms
+        out["after_last_poll_bytes"] = left_bytes
+    return out
 
 
 def pct_error(predicted, real):
@@ -239,6 +348,7 @@ def run_case(case, seed, args, src_conn, dest_conn, dest_uri):
         stop_guest(dom_name, dest_conn)
 
     pred = report["prediction"]
+    interval = pred.get("total_time_interval_ms") or {"low": None, "high": None}
     ram = profile["guest"]["ram_bytes"]
     bw = speed * 1048576.0
     naive_ms = 1000.0 * ram / bw
@@ -254,6 +364,10 @@ def run_case(case, seed, args, src_conn, dest_conn, dest_uri):
                                                          "downtime_ms")},
         "predicted": {k: pred[k] for k in ("converges", "total_time_ms", "downtime_ms",
                                            "iterations", "transferred_bytes")},
+        "predicted_interval_ms": interval,
+        "predicted_converges_interval": pred.get("converges_interval"),
+        "in_interval": in_interval(interval, pred.get("converges_interval"), real),
+        "where_time_went": where_time_went(real, speed * 1048576.0),
         "zero_pages": profile["zero_pages"], "curve_points": profile["dirty_curve"],
         "curve_kind": report["curve"]["kind"],
         "rfc": {k: rfc[k] for k in ("converges", "total_time_ms", "transferred_bytes")},
@@ -298,6 +412,15 @@ def print_row(r):
     print(f"  {'rfc-2023':10}{str(r['rfc']['converges']):>10}"
           f"{fmt(r['rfc']['total_time_ms'], width=10)}{'':>10}"
           f"{r['rfc']['transferred_bytes'] / 1048576:10.1f}")
+    iv = r.get("predicted_interval_ms") or {}
+    w = r.get("where_time_went") or {}
+    print(f"  interval  {fmt(iv.get('low'), width=8)} .. {fmt(iv.get('high'), width=8)} ms:"
+          f" real {'inside' if r.get('in_interval') else 'OUTSIDE'};"
+          f" QEMU: setup {w.get('setup_ms')} ms, pre-copy stream at"
+          f" {fmt(100 * w['precopy_rate_of_cap'] if w.get('precopy_rate_of_cap') else None, '%', 6)}"
+          f" of the cap, {w.get('after_last_poll_bytes', 0) / 1048576:.1f} MiB in the last"
+          f" {w.get('after_last_poll_ms')} ms; other CPU"
+          f" {100 * real.get('other_cpu_share', 0):.0f}% of the machine")
     print(f"  error: ours {fmt(r['time_error_pct'], '%')}"
           f" (without --link-speed {fmt(r['without_link_time_error_pct'], '%')}),"
           f" rfc {fmt(r['rfc_time_error_pct'], '%')},"
@@ -337,6 +460,24 @@ def summary(rows):
     bytes_med, bytes_p90, _ = stats("bytes_error_pct")
     lines.append(f"{'bytes sent (ours)':<22} |error| median {fmt(bytes_med, '%')}, "
                  f"p90 {fmt(bytes_p90, '%')}")
+    inside = [r for r in rows if r.get("in_interval") is not None]
+    lines.append(f"{'interval (ours)':<22} real total time inside the predicted interval in "
+                 f"{sum(1 for r in inside if r['in_interval'])}/{len(inside)} runs")
+    # The spread over repeats: per case, the range of the error across its runs.
+    by_case = {}
+    for r in rows:
+        if r["time_error_pct"] is not None:
+            by_case.setdefault(r["case"], []).append(r["time_error_pct"])
+    spreads = {c: max(v) - min(v) for c, v in by_case.items() if len(v) > 1}
+    if spreads:
+        lines.append(f"{'spread over repeats':<22} error range per case: median "
+                     f"{statistics.median(spreads.values()):.1f} points, max "
+                     f"{max(spreads.values()):.1f} ({max(spreads, key=spreads.get)})")
+    other = [r["real"].get("other_cpu_share") for r in rows
+             if r["real"].get("other_cpu_share") is not None]
+    if other:
+        lines.append(f"{'machine':<22} CPU used by others than the QEMUs during migrations: "
+                     f"median {100 * statistics.median(other):.0f}%, max {100 * max(other):.0f}%")
     measure = [r["measure_s"] for r in rows]
     lines.append(f"{'measuring':<22} median {statistics.median(measure):.1f} s, "
                  f"max {max(measure):.1f} s")
@@ -351,6 +492,8 @@ def main():
                     help="seconds before a migration is aborted as not converging")
     ap.add_argument("--settle", type=float, default=2.0)
     ap.add_argument("--out", help="JSON lines file for the results")
+    ap.add_argument("--note", default="",
+                    help="what else ran on the machine, recorded in the results' header")
     ap.add_argument("--max-error", type=float,
                     help="fail when a converged case's total-time error exceeds this many %%")
     args = ap.parse_args()
@@ -370,7 +513,8 @@ def main():
     header = {"date": datetime.datetime.utcnow().isoformat(timespec="seconds") + "Z",
               "host": platform.node(), "cpus": os.cpu_count(),
               "qemu": src_conn.getVersion(), "libvirt": src_conn.getLibVersion(),
-              "tool": run([TOOL, "--version"]).stdout.strip()}
+              "tool": run([TOOL, "--version"]).stdout.strip(), "note": args.note,
+              "loadavg_at_start": os.getloadavg()}
     print(json.dumps(header))
     rows = []
     out = open(args.out, "a") if args.out else None
