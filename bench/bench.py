@@ -492,11 +492,24 @@ def main():
                     help="seconds before a migration is aborted as not converging")
     ap.add_argument("--settle", type=float, default=2.0)
     ap.add_argument("--out", help="JSON lines file for the results")
+    ap.add_argument("--first-seed", type=int, default=1,
+                    help="the load's seed in the first repeat (then +1 per repeat), so that "
+                         "runs split over several invocations differ")
+    ap.add_argument("--summarize", nargs="+", metavar="FILE",
+                    help="print the summary of saved results (JSON lines) and migrate nothing")
     ap.add_argument("--note", default="",
                     help="what else ran on the machine, recorded in the results' header")
     ap.add_argument("--max-error", type=float,
                     help="fail when a converged case's total-time error exceeds this many %%")
     args = ap.parse_args()
+    if args.summarize:
+        rows = []
+        for path in args.summarize:
+            with open(path) as f:
+                rows += [r for r in map(json.loads, f) if "header" not in r]
+        for line in summary(rows):
+            print(line)
+        return 0
 
     names = [c[0] for c in CASES] if args.cases == "all" else (
         CI_CASES if args.cases == "ci" else args.cases.split(","))
@@ -523,7 +536,7 @@ def main():
     for rep in range(args.repeat):
         for case in cases:
             log(f"bench: {case[0]} (repeat {rep + 1}/{args.repeat})")
-            row = run_case(case, 1 + rep, args, src_conn, dest_conn, dest_uri)
+            row = run_case(case, args.first_seed + rep, args, src_conn, dest_conn, dest_uri)
             rows.append(row)
             print_row(row)
             if out:

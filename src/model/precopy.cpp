@@ -29,24 +29,48 @@ class Bitmap {
   Bitmap(double total_pages, double zero_pages, std::vector<double> zero_share, double page_size)
       : total_(total_pages), page_size_(page_size) {
     if (zero_share.empty()) zero_share.push_back(1);
+    for (double& z : zero_share) z = std::clamp(z, 0.0, 1.0);
     const double region = total_pages / static_cast<double>(zero_share.size());
-    double sum = 0;
-    for (double z : zero_share) sum += std::clamp(z, 0.0, 1.0) * region;
-    // The layout gives the shape; the count gives the amount. A layout with no zero stretch at
-    // all, given zero pages, cannot say where they are: spread them evenly.
-    if (sum <= 0 && zero_pages > 0) {
-      std::fill(zero_share.begin(), zero_share.end(), 1.0);
-      sum = total_pages;
-    }
-    const double scale = sum > 0 ? zero_pages / sum : 0;
+    fit_to_count(zero_share, zero_pages / region);
     region_pages_ = region;
     cum_wire_.push_back(0);
     for (double z : zero_share) {
-      const double share = std::min(1.0, std::clamp(z, 0.0, 1.0) * scale);
-      const double zero = share * region;
+      const double zero = z * region;
       cum_wire_.push_back(cum_wire_.back() + zero * kZeroPageWireBytes +
                           (region - zero) * full_page_wire());
     }
+  }
+
+  // Scales the shares so that they hold `regions_of_zeros` regions' worth of zero pages, none
+  // above 1. The layout gives the shape and the count the amount: the count comes from the
+  // whole sample, and the prediction interval moves it by its standard error. Shares that reach
+  // 1 stay there; what they cannot take goes to the others, in proportion to their room.
+  static void fit_to_count(std::vector<double>& share, double regions_of_zeros) {
+    auto held = [&](double s) {
+      double sum = 0;
+      for (double z : share) sum += std::min(1.0, z * s);
+      return sum;
+    };
+    double hi = 1;
+    while (held(hi) < regions_of_zeros && hi < 1e12) hi *= 2;
+    if (held(hi) >= regions_of_zeros) {
+      double lo = 0;
+      for (int i = 0; i < 100; ++i) {
+        double mid = (lo + hi) / 2;
+        (held(mid) < regions_of_zeros ? lo : hi) = mid;
+      }
+      for (double& z : share) z = std::min(1.0, z * hi);
+      return;
+    }
+    // More zeros than the non-zero stretches can hold (a layout that found none somewhere the
+    // count says there are some): fill those, then the rest in proportion to the room left.
+    double room = 0;
+    for (double& z : share) {
+      if (z > 0) z = 1;
+      room += 1 - z;
+    }
+    const double rest = regions_of_zeros - held(1);
+    for (double& z : share) z += room > 0 ? (1 - z) * std::min(1.0, rest / room) : 0;
   }
 
   double redirtied = 0;

@@ -300,4 +300,15 @@ TEST(Precopy, WhereTheZeroPagesLieDecidesWhatThePauseSends) {
   // A layout only shapes where the zero pages are; their number stays the measured one.
   in.zero_page_layout = {0.2, 0.2, 0.2, 0.2};
   EXPECT_NEAR(simulate_precopy(in, idle()).transferred_bytes, even.transferred_bytes, 1);
+  // Also where stretches already full of zeros cannot take more: the rest goes elsewhere (the
+  // prediction interval moves the count by its standard error while the layout stays).
+  in.zero_page_layout = {1, 1, 0.5, 0};
+  for (double share : {0.05, 0.6, 0.8, 0.95}) {
+    in.zero_pages = share * pages;
+    auto laid = simulate_precopy(in, idle());
+    auto spread = in;
+    spread.zero_page_layout.clear();
+    EXPECT_NEAR(laid.transferred_bytes, simulate_precopy(spread, idle()).transferred_bytes, 1)
+        << share;
+  }
 }
