@@ -1,0 +1,232 @@
+#!/usr/bin/env bash
+# The examples (examples/virsh-migrate-checked and examples/ansible) against a real test guest:
+# 512 MiB, a 64 MiB working set written at 2000 random pages/s (~7.8 MiB/s), max speed capped at
+# 64 MiB/s with virsh migrate-setspeed. One boot for every case; the guest is destroyed on exit,
+# on the source and on the destination, whatever happens.
+#
+#   tests/examples/test_examples.sh TOOL SOURCE_ROOT
+#
+# The wrapper runs in --dry-run for the verdicts that migrate (the exact plan is checked), for
+# real where it refuses (nothing may change) and where the migration fails (what it changed is
+# set back); ansible-playbook runs on localhost and must pass on "migrate", fail on "do not
+# migrate", and, with vmp_migrate=true, really migrate the guest to a second libvirt daemon on
+# this machine (bench/setup-destination.sh).
+#
+# Needs root, libvirt, QEMU, jq and ansible-playbook (.ci/install-deps installs them). Without
+# them it skips (exit 77), unless CI is set (CI=true), where it fails: CI never passes by
+# skipping.
+set -uo pipefail
+
+tool=${1:?usage: $0 TOOL SOURCE_ROOT}
+root=${2:?usage: $0 TOOL SOURCE_ROOT}
+wrapper=$root/examples/virsh-migrate-checked
+playbook=$root/examples/ansible/preflight-migrate.yml
+uri=qemu:///system
+dom=vmp-examples
+# A destination that is never reached: the plans are printed, not run.
+nowhere=qemu+tcp://migration-destination.invalid/system
+
+in_ci() { [[ -n ${CI:-} && ${CI:-} != 0 && ${CI:-} != false && ${CI:-} != no ]]; }
+cannot_run() {
+    if in_ci; then
+        echo "FAIL: CI is set, so the examples test may not skip: $*"
+        exit 1
+    fi
+    echo "SKIP: $* (set CI=true to make this a failure)"
+    exit 77
+}
+[[ $(id -u) -eq 0 ]] ||
+    cannot_run "the examples test needs root: it starts a TCG guest under $uri and migrates it"
+for p in virsh jq ansible-playbook qemu-system-x86_64 libvirtd virtlogd; do
+    command -v "$p" >/dev/null || cannot_run "$p is not installed (.ci/install-deps installs it)"
+done
+[[ -x $tool ]] || { echo "FAIL: $tool is not executable"; exit 1; }
+
+passed=0 failed=0
+ok() { echo "ok: $*"; passed=$((passed + 1)); }
+bad() { echo "FAIL: $*"; failed=$((failed + 1)); }
+# check DESCRIPTION COMMAND...: the command succeeds.
+check() {
+    local what=$1
+    shift
+    if "$@"; then ok "$what"; else bad "$what"; fi
+}
+
+tmp=$(mktemp -d)
+chmod 0755 "$tmp"
+dest_uri=
+cleanup() {
+    "$root/tests/guest/stop-guest.sh" "$dom" >/dev/null 2>&1
+    if [[ -n $dest_uri ]]; then
+        virsh -c "$dest_uri" destroy "$dom" >/dev/null 2>&1
+    fi
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 129' HUP
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# run NAME ARGS...: runs the command with stdout and stderr in $tmp/NAME.out and .err, and its
+# exit status in $status; shows both for the log.
+run() {
+    local name=$1
+    shift
+    local t0=$SECONDS
+    "$@" >"$tmp/$name.out" 2>"$tmp/$name.err" </dev/null
+    status=$?
+    echo "---- $name: exit status $status after $((SECONDS - t0)) s: $*"
+    sed 's/^/  stdout: /' "$tmp/$name.out"
+    sed 's/^/  stderr: /' "$tmp/$name.err"
+}
+wrap() {
+    local name=$1
+    shift
+    run "$name" env VIRT_MIGRATE_PREDICT="$tool" "$wrapper" "$@"
+}
+out() { cat "$tmp/$1.out"; }
+settings() {
+    echo "$(virsh -c "$uri" migrate-getmaxdowntime "$dom") ms," \
+        "$(virsh -c "$uri" migrate-getspeed "$dom") MiB/s"
+}
+
+# ------------------------------------------------------------------ without a guest
+wrap usage-none
+check "no arguments: usage error, 2" test "$status" -eq 2
+wrap usage-tool --bandwidth fast "$dom" "$nowhere"
+check "a value virt-migrate-predict refuses: usage error, 2" test "$status" -eq 2
+check "  and its error line is shown" grep -q "^error: --bandwidth" "$tmp/usage-tool.err"
+wrap usage-virsh "$dom" "$nowhere" -- --postcopy
+check "a virsh migrate option the advice decides: usage error, 2" test "$status" -eq 2
+wrap no-domain -c "$uri" vmp-examples-no-such-domain "$nowhere"
+check "an unknown domain: the pre-flight fails, 1" test "$status" -eq 1
+check "  and says so" grep -q "pre-flight of vmp-examples-no-such-domain failed" "$tmp/no-domain.err"
+
+# ------------------------------------------------------------------ the guest
+"$root/tests/guest/stop-guest.sh" "$dom"  # a leftover of a killed run
+if ! "$root/tests/guest/start-guest.sh" "$dom" 512 64 2000 random 1 >/dev/null; then
+    echo "FAIL: the test guest did not start"
+    exit 1
+fi
+virsh -c "$uri" migrate-setspeed "$dom" 64 >/dev/null || { echo "FAIL: migrate-setspeed"; exit 1; }
+before=$(settings)
+echo "guest $dom: max downtime, speed: $before"
+
+# 64 MiB/s: converges as configured. The plan is the migration alone.
+wrap migrate -n -c "$uri" "$dom" "$nowhere"
+check "migrate, dry-run: exit 0" test "$status" -eq 0
+check "  the plan is virsh migrate --live alone" \
+    test "$(out migrate)" = "virsh -c $uri migrate --live $dom $nowhere"
+check "  nothing changed ($before)" test "$(settings)" = "$before"
+
+# 6 MiB/s, below the guest's dirty rate, may not be raised: only a longer max downtime
+# converges. The plan raises it (and caps the speed at the 6 MiB/s the prediction assumed), as
+# the report on the same measurement, predicted again offline, says.
+wrap raise-downtime -n -c "$uri" --bandwidth 6MiB/s --max-bandwidth 6MiB/s --max-downtime 10s \
+    --save-profile "$tmp/raise.profile.json" "$dom" "$nowhere"
+check "raise-downtime, dry-run: exit 0" test "$status" -eq 0
+mapfile -t plan <"$tmp/raise-downtime.out"
+check "  the plan has 3 commands" test "${#plan[@]}" -eq 3
+if [[ ${plan[0]:-} =~ ^virsh\ -c\ qemu:///system\ migrate-setmaxdowntime\ $dom\ ([0-9]+)$ ]]; then
+    ok "  first it raises the max downtime: ${plan[0]}"
+    raised=${BASH_REMATCH[1]}
+    check "  to more than 300 ms and at most 10 s" test "$raised" -gt 300 -a "$raised" -le 10000
+    offline=$("$tool" --profile "$tmp/raise.profile.json" --bandwidth 6MiB/s --max-bandwidth 6MiB/s \
+        --max-downtime 10s --json | jq -r '.advice.recommended.commands | join(";")')
+    check "  as the tool says from the same measurement ($offline)" \
+        test "$offline" = "virsh migrate-setmaxdowntime DOMAIN $raised"
+else
+    bad "  first it raises the max downtime: ${plan[0]:-nothing}"
+fi
+check "  then the speed the prediction assumed" \
+    test "${plan[1]:-}" = "virsh -c $uri migrate-setspeed $dom 6"
+check "  then migrates" test "${plan[2]:-}" = "virsh -c $uri migrate --live $dom $nowhere"
+check "  nothing changed ($before)" test "$(settings)" = "$before"
+
+# 4 MiB/s and a pause of at most 1 s: nothing converges, but post-copy is allowed.
+wrap post-copy -n -c "$uri" --bandwidth 4MiB/s --max-bandwidth 4MiB/s --allow-postcopy \
+    "$dom" "$nowhere" -- --verbose
+check "post-copy, dry-run: exit 0" test "$status" -eq 0
+check "  the plan caps the speed and migrates with post-copy" test "$(out post-copy)" = \
+    "virsh -c $uri migrate-setspeed $dom 4
+virsh -c $uri migrate --live --postcopy --postcopy-after-precopy $dom $nowhere --verbose"
+
+# The same without post-copy: do not migrate. Not a dry-run: refusing must change nothing.
+wrap do-not-migrate -c "$uri" --bandwidth 4MiB/s --max-bandwidth 4MiB/s "$dom" "$nowhere"
+check "do-not-migrate: refused, 4" test "$status" -eq 4
+check "  nothing on stdout" test ! -s "$tmp/do-not-migrate.out"
+check "  it says why" grep -q "refusing to migrate $dom: do not migrate: at 4 MiB/s" \
+    "$tmp/do-not-migrate.err"
+check "  nothing changed ($before)" test "$(settings)" = "$before"
+
+# For real, to a destination that does not answer: the migration fails after the max downtime
+# was set to the 500 ms predicted with; the wrapper says so and sets it back.
+wrap failed-migration -c "$uri" --downtime 500 "$dom" "qemu+unix:///system?socket=$tmp/no-socket"
+check "a failed migration: 6" test "$status" -eq 6
+check "  it had set the max downtime it predicted with" \
+    grep -qx "+ virsh -c $uri migrate-setmaxdowntime $dom 500" "$tmp/failed-migration.err"
+check "  it tried to migrate" grep -q "^+ virsh -c $uri migrate --live $dom" \
+    "$tmp/failed-migration.err"
+check "  and set it back ($before)" test "$(settings)" = "$before"
+
+# ------------------------------------------------------------------ ansible
+cat >"$tmp/inventory.yml" <<EOF
+all:
+  children:
+    kvm_hosts:
+      hosts:
+        localhost:
+          ansible_connection: local
+          ansible_python_interpreter: /usr/bin/python3
+          vmp_command: $tool
+          vmp_connect: $uri
+          vmp_domains: [$dom]
+EOF
+play() {
+    local name=$1
+    shift
+    run "$name" env ANSIBLE_NOCOLOR=1 ANSIBLE_FORCE_COLOR=0 ANSIBLE_RETRY_FILES_ENABLED=0 \
+        ANSIBLE_LOCAL_TEMP="$tmp/ansible-local" HOME="$tmp" \
+        ansible-playbook -i "$tmp/inventory.yml" "$playbook" "$@"
+}
+
+play ansible-migrate
+check "ansible, migrate: the play passes" test "$status" -eq 0
+check "  the gate passed $dom on migrate" grep -q "ok: \[localhost\] => (item=$dom: migrate)" \
+    "$tmp/ansible-migrate.out"
+check "  and changed nothing (vmp_migrate is off by default)" \
+    grep -Eq "^localhost +: ok=[0-9]+ +changed=0 +unreachable=0 +failed=0" "$tmp/ansible-migrate.out"
+check "  nothing changed ($before)" test "$(settings)" = "$before"
+
+play ansible-refuse -e '{"vmp_options": ["--bandwidth", "4MiB/s", "--max-bandwidth", "4MiB/s"],
+                         "vmp_migrate": true, "vmp_destination": "'"$nowhere"'"}'
+check "ansible, do-not-migrate: the play fails" test "$status" -ne 0
+check "  at the gate, on $dom" \
+    grep -q "failed: \[localhost\] (item=$dom: do-not-migrate)" "$tmp/ansible-refuse.out"
+check "  before any migration" test "$(grep -c "TASK \[Migrate\]" "$tmp/ansible-refuse.out")" -eq 0
+check "  nothing changed ($before)" test "$(settings)" = "$before"
+
+# For real: to the session libvirtd of user vmpdest (bench/setup-destination.sh), over TCP on
+# loopback, with the serial console written where that user may write it.
+if dest_uri=$("$root/bench/setup-destination.sh"); then
+    console=${VMP_GUEST_DIR:-/var/lib/libvirt/vmp-guest}/logs/$dom.console.log
+    virsh -c "$uri" dumpxml --migratable "$dom" |
+        sed "s|$console|/home/vmpdest/bench/$dom.console.log|" >"$tmp/dest.xml"
+    check "  (the destination's domain XML has its own console log)" \
+        grep -q "/home/vmpdest/bench/$dom.console.log" "$tmp/dest.xml"
+    play ansible-real -e '{"vmp_migrate": true, "vmp_destination": "'"$dest_uri"'",
+                           "vmp_options": ["--downtime", "400"],
+                           "vmp_migrate_options": ["--migrateuri", "tcp://127.0.0.1",
+                                                   "--xml", "'"$tmp/dest.xml"'"]}'
+    check "ansible, vmp_migrate=true: the play passes" test "$status" -eq 0
+    check "  it set the max downtime it predicted with" grep -q \
+        "changed: \[localhost\] => (item=$dom)" "$tmp/ansible-real.out"
+    check "  $dom runs on the destination" \
+        test "$(virsh -c "$dest_uri" domstate "$dom" 2>&1)" = running
+    check "  and no longer on the source" test "$(virsh -c "$uri" list --name | grep -cx "$dom")" -eq 0
+else
+    bad "bench/setup-destination.sh: no destination to migrate to"
+fi
+
+echo "$passed passed, $failed failed"
+((failed == 0))
