@@ -79,6 +79,8 @@ report::Report predict(std::string subject, probe::DirtyProfile profile,
   input.downtime_limit_ms = *options.settings.downtime_limit_ms.value;
   input.deadline_ms = *options.settings.deadline_ms.value;
   input.auto_converge = options.auto_converge;
+  // Unknown: the workload is taken to need all the CPU it gets, as QEMU's design assumes.
+  input.auto_converge.cpu_demand = r.profile.vcpu_busy_fraction.value_or(1);
   input.auto_converge.enabled = false;  // as configured: plain pre-copy; auto-converge is advice
   const auto& bandwidth = r.settings.bandwidth_bytes_per_s.value;
   if (bandwidth) {

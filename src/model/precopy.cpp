@@ -133,8 +133,12 @@ class Throttle {
  public:
   explicit Throttle(const AutoConverge& params) : p_(params) {}
   double pct() const { return pct_; }
-  // The share of wall-clock time the vCPUs run.
-  double running_share() const { return 1 - pct_ / 100; }
+  // The share of its unthrottled pace the workload keeps: all of it while the throttle leaves
+  // the vCPUs more time than the workload uses.
+  double running_share() const {
+    const double left = 1 - pct_ / 100;
+    return p_.cpu_demand <= left ? 1 : left / p_.cpu_demand;
+  }
   bool can_rise() const { return p_.enabled && pct_ < p_.max_pct; }
 
   // At a bitmap sync at time t: `new_dirty_bytes` joined the bitmap, `transferred` bytes have

@@ -29,7 +29,8 @@ inline constexpr double kRateLimitWindowMs = 100;
 // counter rises; every second time it does, the vCPUs are throttled: first initial_pct, then
 // increment_pct more (with tailslow: only as much as brings the dirty rate down to the
 // threshold, at most increment_pct), up to max_pct. A vCPU throttled by p runs (1 - p) of the
-// time, so the workload does in a wall-clock window t what it did in (1 - p) t.
+// time, so a workload that needs all of it does in a wall-clock window t what it did in
+// (1 - p) t (see cpu_demand for one that needs less).
 struct AutoConverge {
   bool enabled = false;
   double trigger_threshold_pct = 50;  // throttle-trigger-threshold
@@ -37,6 +38,11 @@ struct AutoConverge {
   double increment_pct = 10;          // cpu-throttle-increment
   double max_pct = 99;                // max-cpu-throttle
   bool tailslow = false;              // cpu-throttle-tailslow
+  // How much of a vCPU the workload uses when not throttled (0..1). A vCPU throttled by p runs
+  // (1 - p) of the time; a workload that needs only u < 1 of it keeps its pace until (1 - p)
+  // falls below u, then slows to (1 - p) / u of it. 1: it needs all the CPU it gets (the
+  // throttle slows it from the first step), which is what QEMU's design assumes.
+  double cpu_demand = 1;
 };
 inline constexpr double kThrottlePeriodMs = 1000;
 

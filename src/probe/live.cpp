@@ -4,6 +4,8 @@
 #include <cmath>
 #include <ctime>
 #include <memory>
+#include <optional>
+#include <vector>
 
 #include "error.hpp"
 #include "report/format.hpp"
@@ -40,6 +42,33 @@ std::string version_text(const nlohmann::json& v) {
   const auto& q = v.at("qemu");
   return std::to_string(q.value("major", 0)) + "." + std::to_string(q.value("minor", 0)) + "." +
          std::to_string(q.value("micro", 0));
+}
+
+// The CPU time of each of the guest's vCPU threads so far (libvirt reads /proc for the QEMU
+// driver); nothing when libvirt cannot say.
+std::optional<std::vector<std::uint64_t>> vcpu_times_ns(const virt::Domain& domain) {
+  virDomainInfo info{};
+  if (virDomainGetInfo(domain.get(), &info) < 0 || info.nrVirtCpu == 0) return std::nullopt;
+  std::vector<virVcpuInfo> vcpus(info.nrVirtCpu);
+  int n = virDomainGetVcpus(domain.get(), vcpus.data(), static_cast<int>(vcpus.size()), nullptr, 0);
+  if (n <= 0) return std::nullopt;
+  std::vector<std::uint64_t> times;
+  for (int i = 0; i < n; ++i) times.push_back(vcpus[static_cast<std::size_t>(i)].cpuTime);
+  return times;
+}
+
+// The busiest vCPU's share of the wall time: a workload that dirties from one vCPU of several
+// is slowed by the throttle as that vCPU's demand says, not the average.
+std::optional<double> busiest_vcpu_fraction(const std::optional<std::vector<std::uint64_t>>& before,
+                                            const std::optional<std::vector<std::uint64_t>>& after,
+                                            double wall_ms) {
+  if (!before || !after || before->size() != after->size() || wall_ms <= 0) return std::nullopt;
+  double busiest = 0;
+  for (std::size_t i = 0; i < before->size(); ++i) {
+    if ((*after)[i] < (*before)[i]) return std::nullopt;
+    busiest = std::max(busiest, static_cast<double>((*after)[i] - (*before)[i]) / 1e6 / wall_ms);
+  }
+  return std::min(busiest, 1.0);
 }
 
 }  // namespace
@@ -210,8 +239,12 @@ LiveResult measure_domain(const virt::Connection& connection, const virt::Domain
                   p.ram_bytes, warm_up_ms, {});
     periods = plan_periods_ms(dirty_budget_ms - warm_up_ms, meter->supports_milliseconds());
   }
+  const auto vcpu_before = vcpu_times_ns(domain);
+  const double curve_started_ms = clock.now_ms();
   p.dirty_curve = measure_curve(*meter, clock, periods, p.measurement.sample_pages_per_gib,
                                 options.mode, p.ram_bytes, dirty_budget_ms, options.progress);
+  p.vcpu_busy_fraction =
+      busiest_vcpu_fraction(vcpu_before, vcpu_times_ns(domain), clock.now_ms() - curve_started_ms);
 
   const std::uint64_t ram_pages = p.ram_bytes / p.page_size_bytes;
   if (sampler.sampled() >= kMinZeroSample) {

@@ -141,6 +141,7 @@ DirtyProfile parse_profile(std::string_view text, std::string_view source) {
   p.ram_bytes = g.count("ram_bytes", kMaxRamBytes);
   if (p.ram_bytes < p.page_size_bytes) g.fail(g.field("ram_bytes"), "must hold at least one page");
   const double ram = static_cast<double>(p.ram_bytes);
+  if (g.has("vcpu_busy_fraction")) p.vcpu_busy_fraction = g.number("vcpu_busy_fraction", 1);
 
   Reader z = top.object("zero_pages");
   p.zero_pages.method = z.one_of("method", {"memory-peek", "rss", "none"});
@@ -245,6 +246,7 @@ nlohmann::json profile_to_json(const DirtyProfile& p) {
     doc["zero_pages"]["standard_error_pages"] = *p.zero_pages.standard_error_pages;
   }
   if (!p.zero_pages.layout.empty()) doc["zero_pages"]["layout"] = p.zero_pages.layout;
+  if (p.vcpu_busy_fraction) doc["guest"]["vcpu_busy_fraction"] = *p.vcpu_busy_fraction;
   if (!p.domain.empty()) doc["domain"] = p.domain;
   if (!p.qemu_version.empty()) doc["qemu_version"] = p.qemu_version;
   return doc;

@@ -54,6 +54,10 @@ struct DirtyProfile {
   std::uint64_t page_size_bytes = 4096;
   std::vector<CurvePoint> dirty_curve;
   ZeroPageEstimate zero_pages;
+  // The share of the time the busiest vCPU ran while the dirty curve was measured (its thread's
+  // CPU time over wall time). It tells how hard QEMU must throttle before the workload has less
+  // CPU than it uses (auto-converge). Absent: unknown.
+  std::optional<double> vcpu_busy_fraction;
 
   // RAM that holds data: what the guest can dirty and what a pass sends as whole pages.
   double nonzero_ram_bytes() const {

@@ -206,6 +206,11 @@ std::vector<std::string> advice_lines(const Report& r) {
     } else {
       s << "; the throttle never starts";
     }
+    if (r.profile.vcpu_busy_fraction && *r.profile.vcpu_busy_fraction < 0.95) {
+      s << "; the busiest vCPU ran " << format_percent(*r.profile.vcpu_busy_fraction)
+        << " of the time, so the throttle slows the guest's writes only beyond "
+        << format_percent(1 - *r.profile.vcpu_busy_fraction);
+    }
     if (!r.limits.allow_auto_converge) s << " [not advised without --allow-auto-converge]";
     lines.push_back(s.str());
   }

@@ -312,3 +312,28 @@ TEST(Precopy, WhereTheZeroPagesLieDecidesWhatThePauseSends) {
         << share;
   }
 }
+
+// A workload that needs only part of its vCPU keeps its pace until the throttle leaves it less
+// than that: a paced writer using 30% of a vCPU is not slowed by 20..70% at all.
+TEST(Precopy, AutoConvergeSlowsOnlyAWorkloadThatNeedsTheCpu) {
+  auto in = guest(1 * kGiB, 64 * kMiB);
+  in.deadline_ms = 600000;
+  in.auto_converge.enabled = true;
+  // 96 MiB/s of new pages until all of RAM is dirty.
+  const auto curve = DirtyCurve::piecewise_linear({{1000, 96 * kMiB}, {2000, 192 * kMiB}}, kGiB);
+  auto cpu_bound = simulate_precopy(in, curve);
+  in.auto_converge.cpu_demand = 0.3;
+  auto paced = simulate_precopy(in, curve);
+  ASSERT_TRUE(cpu_bound.converges());
+  ASSERT_TRUE(paced.converges());
+  EXPECT_GT(paced.final_throttle_pct, cpu_bound.final_throttle_pct);
+  EXPECT_GT(paced.total_time_ms, cpu_bound.total_time_ms);
+  // Up to a 70% throttle the paced workload dirties exactly as much as unthrottled.
+  auto unthrottled = in;
+  unthrottled.auto_converge.enabled = false;
+  auto plain = simulate_precopy(unthrottled, curve);
+  for (std::size_t i = 0; i < paced.trace.size() && i < plain.trace.size(); ++i) {
+    if (paced.trace[i].throttle_pct > 70) break;
+    EXPECT_DOUBLE_EQ(paced.trace[i].dirtied_bytes, plain.trace[i].dirtied_bytes) << i;
+  }
+}

@@ -79,6 +79,14 @@ TEST(Profile, ZeroPageErrorAndLayoutAreOptionalAndKept) {
   EXPECT_EQ(q.zero_pages.layout, (std::vector<double>{0, 0.25, 1}));
 }
 
+TEST(Profile, VcpuBusyFractionIsOptionalAndKept) {
+  auto p = load_profile(kExample);
+  EXPECT_FALSE(p.vcpu_busy_fraction);
+  p.vcpu_busy_fraction = 0.3;
+  auto q = parse_profile(profile_to_json(p).dump(), "q.json");
+  EXPECT_EQ(q.vcpu_busy_fraction, 0.3);
+}
+
 TEST(Profile, EveryBadFieldIsNamed) {
   EXPECT_CONTAINS(error_for([](json& d) { d["guest"].erase("ram_bytes"); }),
                   "p.json: guest.ram_bytes: missing");
@@ -117,6 +125,10 @@ TEST(Profile, EveryBadFieldIsNamed) {
                   "zero_pages.layout: must be an array");
   EXPECT_CONTAINS(error_for([](json& d) { d["zero_pages"]["standard_error_pages"] = -3; }),
                   "zero_pages.standard_error_pages: must not be negative");
+  EXPECT_CONTAINS(error_for([](json& d) { d["guest"]["vcpu_busy_fraction"] = 1.5; }),
+                  "guest.vcpu_busy_fraction: is too large (at most 1)");
+  EXPECT_CONTAINS(error_for([](json& d) { d["guest"]["vcpu_busy_fraction"] = "busy"; }),
+                  "guest.vcpu_busy_fraction: must be a number");
   EXPECT_CONTAINS(error_for([](json& d) { d["measurement"]["mode"] = "fast"; }),
                   "measurement.mode:");
   EXPECT_CONTAINS(error_for([](json& d) { d.erase("taken_at"); }), "taken_at: missing");
