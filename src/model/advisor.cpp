@@ -45,6 +45,24 @@ double smallest_converging(double lo, double hi, F converges) {
   return hi;
 }
 
+// QEMU's loop is not quite monotone in either setting: the switchover is checked once a
+// 100 ms window, so a slightly larger value can miss the window a smaller one caught. The
+// advised value is the bisection's, rounded up to what virsh takes, and checked: when it does
+// not converge, the next steps up (1% at a time) are tried, up to the limit, which converges.
+template <typename F>
+std::pair<double, PrecopyResult> checked_setting(double candidate, double limit, double unit,
+                                                 F simulate) {
+  double v = std::min(limit, std::ceil(candidate / unit - 1e-9) * unit);
+  for (;;) {
+    auto r = simulate(v);
+    if (r.converges() || v >= limit) return {v, r};
+    v = std::min(limit, std::ceil(v * 1.01 / unit) * unit);
+  }
+}
+
+inline constexpr double kVirshDowntimeUnitMs = 1;             // migrate-setmaxdowntime: ms
+inline constexpr double kVirshSpeedUnitBytesPerS = 1048576;   // migrate-setspeed: MiB/s
+
 std::optional<DowntimeAdvice> search_downtime(const PrecopyInput& in, const DirtyCurve& curve,
                                               const AdviceLimits& limits) {
   if (in.bandwidth_bytes_per_s <= 0 || limits.max_downtime_ms <= in.downtime_limit_ms) {
@@ -55,7 +73,9 @@ std::optional<DowntimeAdvice> search_downtime(const PrecopyInput& in, const Dirt
   double best = smallest_converging(in.downtime_limit_ms, limits.max_downtime_ms, [&](double d) {
     return with_downtime(in, curve, d).converges();
   });
-  DowntimeAdvice a{std::ceil(best), with_downtime(in, curve, std::ceil(best)), best};
+  auto [limit_ms, result] = checked_setting(best, limits.max_downtime_ms, kVirshDowntimeUnitMs,
+                                            [&](double d) { return with_downtime(in, curve, d); });
+  DowntimeAdvice a{limit_ms, result, limit_ms};
   // Walk up the limits: the knee is where going all the way to the tolerated maximum would
   // save less than 5% more.
   for (double d = a.downtime_limit_ms; d <= limits.max_downtime_ms; d *= 1.1) {
@@ -80,7 +100,10 @@ std::optional<BandwidthAdvice> search_bandwidth(const PrecopyInput& in, const Di
   double best = smallest_converging(lo, hi, [&](double b) {
     return with_bandwidth(in, curve, b).converges();
   });
-  return BandwidthAdvice{best, with_bandwidth(in, curve, best)};
+  auto [bandwidth, result] =
+      checked_setting(best, hi, kVirshSpeedUnitBytesPerS,
+                      [&](double b) { return with_bandwidth(in, curve, b); });
+  return BandwidthAdvice{bandwidth, result};
 }
 
 std::optional<AutoConvergeAdvice> search_auto_converge(PrecopyInput in, const DirtyCurve& curve) {

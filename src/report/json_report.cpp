@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "report/human.hpp"
 #include "report/recommendation.hpp"
 #include "vmp_config.h"
 
@@ -123,6 +124,7 @@ json to_json(const Report& r) {
       {"report_version", kReportVersion},
       {"tool", {{"name", "virt-migrate-predict"}, {"version", VMP_VERSION}}},
       {"subject", r.subject},
+      {"summary", summary_line(r)},
       {"profile_domain", r.profile.domain.empty() ? json(nullptr) : json(r.profile.domain)},
       {"guest",
        {{"ram_bytes", prof.ram_bytes},

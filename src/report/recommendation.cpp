@@ -19,7 +19,18 @@ void from_precopy(Recommendation& r, const model::PrecopyResult& p) {
 }  // namespace
 
 std::string domain_word(const Report& report) {
-  return report.facts ? report.facts->name : "DOMAIN";
+  if (!report.facts) return "DOMAIN";
+  // A command a user pastes into a shell: a name with anything but the plain characters is
+  // single-quoted (libvirt allows spaces and more in domain names).
+  const std::string& name = report.facts->name;
+  if (!name.empty() &&
+      name.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-+:@") ==
+          std::string::npos) {
+    return name;
+  }
+  std::string quoted = "'";
+  for (char c : name) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return quoted + "'";
 }
 
 std::optional<Recommendation> recommend(const Report& report) {

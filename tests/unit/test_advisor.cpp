@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include "model/advisor.hpp"
 
 using namespace vmp::model;
@@ -138,4 +140,35 @@ TEST(Advisor, ThrottlingCannotTameAGuestThatRewritesItsSetInMilliseconds) {
   ASSERT_TRUE(a.best);
   EXPECT_TRUE(a.best->auto_converge);
   EXPECT_DOUBLE_EQ(a.best->result.final_throttle_pct, 99);
+}
+
+// What is advised is a value virsh takes (whole ms, whole MiB/s) and it converges: the loop's
+// 100 ms windows make convergence not quite monotone, so the advice is checked, not assumed.
+TEST(Advisor, TheAdvisedSettingAlwaysConverges) {
+  int checked = 0;
+  for (double wss_mib : {40.0, 64.0, 100.0, 150.0}) {
+    for (double rate_mib : {20.0, 60.0, 200.0}) {
+      for (double bw_mib : {8.0, 15.0, 32.0, 64.0}) {
+        auto curve = DirtyCurve::saturating(wss_mib * kMiB, rate_mib * kMiB, kGiB);
+        auto in = settings(bw_mib * kMiB, 300);
+        auto a = advise(in, curve, {.max_downtime_ms = 5000, .max_bandwidth_bytes_per_s = {}},
+                        simulate_precopy(in, curve).converges());
+        if (a.raise_downtime) {
+          ++checked;
+          EXPECT_TRUE(a.raise_downtime->result.converges()) << wss_mib << " " << rate_mib;
+          EXPECT_EQ(a.raise_downtime->downtime_limit_ms,
+                    std::floor(a.raise_downtime->downtime_limit_ms));
+          in.downtime_limit_ms = a.raise_downtime->downtime_limit_ms;
+          EXPECT_TRUE(simulate_precopy(in, curve).converges());
+          in.downtime_limit_ms = 300;
+        }
+        if (a.more_bandwidth) {
+          ++checked;
+          EXPECT_TRUE(a.more_bandwidth->result.converges()) << wss_mib << " " << rate_mib;
+          EXPECT_EQ(std::fmod(a.more_bandwidth->bandwidth_bytes_per_s, kMiB), 0);
+        }
+      }
+    }
+  }
+  EXPECT_GT(checked, 10);
 }

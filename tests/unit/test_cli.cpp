@@ -4,6 +4,9 @@
 #include <sstream>
 
 #include "cli/cli.hpp"
+#include "report/json_report.hpp"
+#include "probe/profile.hpp"
+#include "report/recommendation.hpp"
 
 using nlohmann::json;
 using namespace vmp::cli;
@@ -238,4 +241,32 @@ TEST(Cli, BadProfilesAreOneLineAndExitOne) {
   r = run({"--profile", "/etc/hostname", "--bandwidth", "1Gbit/s"});
   EXPECT_EQ(r.status, kExitError);
   expect_one_error_line(r, "not valid JSON");
+}
+
+// The commands are pasted into a shell: a domain name with a space or a quote stays one word.
+TEST(Cli, RecommendedCommandsQuoteTheDomainName) {
+  PredictOptions o;
+  // 15 MiB/s is too slow for the example's 300 ms, and the bandwidth may not grow.
+  o.settings.bandwidth_bytes_per_s = {15 * 1048576.0, vmp::report::Source::CommandLine, {}};
+  o.settings.downtime_limit_ms = {300, vmp::report::Source::Default, {}};
+  o.settings.deadline_ms = {kDefaultDeadlineMs, vmp::report::Source::Default, {}};
+  o.limits.max_downtime_ms = 5000;
+  o.limits.max_bandwidth_bytes_per_s = 15 * 1048576.0;
+  auto r = predict("x", vmp::probe::load_profile(kExample), o);
+  ASSERT_EQ(r.advice.verdict, vmp::model::Verdict::RaiseDowntime);
+  vmp::virt::DomainFacts facts;
+  for (auto [name, word] : std::vector<std::pair<std::string, std::string>>{
+           {"web-1.example", "web-1.example"}, {"my vm", "'my vm'"}, {"it's", "'it'\\''s'"}}) {
+    facts.name = name;
+    r.facts = facts;
+    auto rec = vmp::report::recommend(r);
+    ASSERT_TRUE(rec);
+    ASSERT_EQ(rec->commands.size(), 1u);
+    EXPECT_EQ(rec->commands[0].rfind("virsh migrate-setmaxdowntime " + word + " ", 0), 0u)
+        << rec->commands[0];
+  }
+  // The JSON carries the summary line people read.
+  EXPECT_EQ(vmp::report::to_json(r)["summary"].get<std::string>().rfind(
+                "x: raise the max downtime to ", 0),
+            0u);
 }
