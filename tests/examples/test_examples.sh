@@ -42,15 +42,7 @@ for p in virsh jq ansible-playbook qemu-system-x86_64 libvirtd virtlogd; do
 done
 [[ -x $tool ]] || { echo "FAIL: $tool is not executable"; exit 1; }
 
-passed=0 failed=0
-ok() { echo "ok: $*"; passed=$((passed + 1)); }
-bad() { echo "FAIL: $*"; failed=$((failed + 1)); }
-# check DESCRIPTION COMMAND...: the command succeeds.
-check() {
-    local what=$1
-    shift
-    if "$@"; then ok "$what"; else bad "$what"; fi
-}
+source "$(dirname "${BASH_SOURCE[0]}")/../checks.sh"
 
 tmp=$(mktemp -d)
 chmod 0755 "$tmp"
@@ -228,5 +220,4 @@ else
     bad "bench/setup-destination.sh: no destination to migrate to"
 fi
 
-echo "$passed passed, $failed failed"
-((failed == 0))
+finish_checks

@@ -22,14 +22,7 @@ command -v jq >/dev/null || {
     exit 77
 }
 
-passed=0 failed=0
-ok() { echo "ok: $*"; passed=$((passed + 1)); }
-bad() { echo "FAIL: $*"; failed=$((failed + 1)); }
-check() {
-    local what=$1
-    shift
-    if "$@"; then ok "$what"; else bad "$what"; fi
-}
+source "$(dirname "${BASH_SOURCE[0]}")/../checks.sh"
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -174,5 +167,4 @@ for bad_args in "vm1" "vm1 $dest extra" "--profile p.json vm1 $dest" "--frobnica
     check "usage error for: $bad_args" test "$status" -eq 2 -a ! -s "$tmp/usage.virsh"
 done
 
-echo "$passed passed, $failed failed"
-((failed == 0))
+finish_checks

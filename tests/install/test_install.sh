@@ -10,14 +10,7 @@ meson=${1:?usage: $0 MESON BUILD_DIR}
 build=${2:?usage: $0 MESON BUILD_DIR}
 name=virt-migrate-predict
 
-passed=0 failed=0
-ok() { echo "ok: $*"; passed=$((passed + 1)); }
-bad() { echo "FAIL: $*"; failed=$((failed + 1)); }
-check() {
-    local what=$1
-    shift
-    if "$@"; then ok "$what"; else bad "$what"; fi
-}
+source "$(dirname "${BASH_SOURCE[0]}")/../checks.sh"
 # in_list DIR LIST: DIR is one of the colon-separated LIST.
 in_list() { [[ ":$2:" == *":$1:"* ]]; }
 
@@ -32,7 +25,7 @@ completion=$(jq -r --arg n "$name" 'to_entries[] | select(.key | endswith("/bash
 echo "meson installs: $bin, $man, $completion"
 check "meson installs the binary, the man page and the completion" \
     test -n "$bin" -a -n "$man" -a -n "$completion"
-[[ -n $bin && -n $man && -n $completion ]] || { echo "$passed passed, $failed failed"; exit 1; }
+[[ -n $bin && -n $man && -n $completion ]] || { finish_checks; exit 1; }
 
 out=$(DESTDIR=$dest "$meson" install -C "$build" --no-rebuild 2>&1)
 check "meson install --destdir succeeds" test $? -eq 0 || echo "$out"
@@ -92,5 +85,4 @@ else
     bad "$main is missing: bash-completion is not installed (.ci/install-deps installs it)"
 fi
 
-echo "$passed passed, $failed failed"
-((failed == 0))
+finish_checks
