@@ -64,7 +64,8 @@ report::Report predict(std::string subject, probe::DirtyProfile profile,
                    .prediction = std::nullopt,
                    .grid = std::nullopt,
                    .advice = {},
-                   .limits = {},
+                   .limits = options.limits,
+                   .auto_converge_max_pct = options.auto_converge.max_pct,
                    .facts = std::nullopt,
                    .migration_config = std::nullopt,
                    .accelerator = {},
@@ -94,7 +95,6 @@ report::Report predict(std::string subject, probe::DirtyProfile profile,
                            r.prediction ? std::optional<bool>(r.prediction->converges())
                                         : std::nullopt,
                            options.postcopy);
-  r.limits = options.limits;
   if (options.with_grid || !bandwidth) {
     r.grid = model::build_grid(input, r.curve, bandwidth, input.downtime_limit_ms);
   }

@@ -206,6 +206,10 @@ std::vector<std::string> advice_lines(const Report& r) {
     } else {
       s << "; the throttle never starts";
     }
+    if (p.final_throttle_pct >= r.auto_converge_max_pct) {
+      s << "; it needs QEMU's largest throttle, after which the time left varies widely (real "
+           "runs here: 3 s to over 4 min), so take the time as a lower bound";
+    }
     if (r.profile.vcpu_busy_fraction && *r.profile.vcpu_busy_fraction < 0.95) {
       s << "; the busiest vCPU ran " << format_percent(*r.profile.vcpu_busy_fraction)
         << " of the time, so the throttle slows the guest's writes only beyond "

@@ -46,6 +46,7 @@ struct Report {
   std::optional<model::Grid> grid;
   model::Advice advice;
   model::AdviceLimits limits;  // what the advice was allowed to propose
+  double auto_converge_max_pct = 99;  // the guest's max-cpu-throttle
   // A live measurement also knows the domain and its configured migration settings.
   std::optional<virt::DomainFacts> facts;
   std::optional<virt::MigrationConfig> migration_config;
