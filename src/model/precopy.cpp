@@ -75,6 +75,11 @@ class Bitmap {
 
   double redirtied = 0;
 
+  // A migration under way: the first pass has `pages_left` pages still to go, at the end of RAM.
+  void skip_first_pass_to(double pages_left) {
+    cursor_ = std::clamp(total_ - pages_left, 0.0, total_);
+  }
+
   double first_pass() const { return total_ - cursor_; }
   double pages() const { return first_pass() + redirtied; }
   double full_page_wire() const { return kPageHeaderBytes + page_size_; }
@@ -200,8 +205,22 @@ PrecopyResult simulate_precopy(const PrecopyInput& in, const DirtyCurve& curve) 
   r.threshold_bytes = threshold;
 
   Bitmap bitmap(total_pages, std::clamp(in.zero_pages, 0.0, total_pages), in.zero_page_layout, ps);
+  double last_sync = 0;
+  if (in.resume) {
+    // Mid-migration: what is pending now, and the pages dirtied since the last sync still to
+    // come at the next one. Times in the result count from now.
+    const double pending_pages =
+        std::clamp(std::ceil(in.resume->pending_bytes / ps - 1e-6), 0.0, total_pages);
+    if (in.resume->in_first_pass) {
+      bitmap.skip_first_pass_to(pending_pages);
+    } else {
+      bitmap.skip_first_pass_to(0);
+      bitmap.redirtied = pending_pages;
+    }
+    last_sync = -std::max(0.0, in.resume->since_sync_ms);
+  }
 
-  double t = 0, last_sync = 0, transferred = 0;
+  double t = 0, transferred = 0;
   double iteration_sent = 0, iteration_pending = bitmap.pages() * ps;
   double previous_after_sync = -1;
   r.min_pending_bytes = iteration_pending;

@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -45,6 +46,16 @@ struct AutoConverge {
   double cpu_demand = 1;
 };
 inline constexpr double kThrottlePeriodMs = 1000;
+// Where a running migration stands, as QEMU reports it: enough to simulate the rest of it.
+struct PrecopyResume {
+  // Dirty pages x page size now (QEMU's ram.remaining).
+  double pending_bytes = 0;
+  // Still in the first pass: the pending pages are the unsent rest of RAM, zero and non-zero
+  // pages mixed as in all of RAM (ram_bytes, zero_pages). Otherwise they are re-dirtied pages.
+  bool in_first_pass = false;
+  // Since the last bitmap sync: the pages dirtied meanwhile join at the next one.
+  double since_sync_ms = 0;
+};
 
 struct PrecopyInput {
   double ram_bytes = 0;
@@ -69,6 +80,8 @@ struct PrecopyInput {
   // Stop pre-copy at the bitmap sync that ends this iteration (0: never), for post-copy's
   // warm-up; outcome SwitchedOver then, with what the sync left pending.
   int stop_after_iteration = 0;
+  // A migration already under way (--watch): simulate from now instead of from the start.
+  std::optional<PrecopyResume> resume;
 };
 
 struct IterationTrace {
