@@ -7,6 +7,7 @@
 #include <map>
 #include <mutex>
 #include <thread>
+#include <set>
 
 #include "cli/units.hpp"
 #include "error.hpp"
@@ -17,6 +18,7 @@
 #include "report/human.hpp"
 #include "report/json_report.hpp"
 #include "vmp_config.h"
+#include "watch/watch.hpp"
 
 namespace vmp::cli {
 
@@ -136,6 +138,13 @@ const char* kExitStatusHelp =
     "     --allow-auto-converge, --allow-postcopy)\n"
     "  5  no verdict: no migration bandwidth is known (give --bandwidth or --link-speed)\n"
     "With several domains, the most serious status of any: 1, 2, 4, 5, 3, then 0.\n"
+    "With --watch (following a migration under way until it ends):\n"
+    "  0  the migration completed\n"
+    "  1  error: libvirt or QEMU failed, the domain vanished or the connection dropped\n"
+    "  2  usage error\n"
+    "  10 the domain has no migration running: nothing to watch\n"
+    "  11 the migration failed or was cancelled (also by the abort --apply may take)\n"
+    "  130, 143  interrupted by SIGINT, SIGTERM: the watch stops, the migration goes on\n"
     "\n"
     "Rates: 10Gbit/s, 1.25GB/s, 800MiB/s; a bare number is MiB/s (as virsh migrate-setspeed).\n"
     "Times: 300ms, 2s, 5m; a bare --downtime is ms (as virsh migrate-setmaxdowntime), a bare\n"
@@ -484,6 +493,10 @@ int tool_main(const std::vector<std::string>& args, std::ostream& out, std::ostr
   app.footer(kExitStatusHelp);
   app.set_version_flag("-V,--version", std::string("virt-migrate-predict ") + VMP_VERSION);
   RawOptions raw;
+  // --watch takes --profile (a dirty curve) together with --domain and --connect: the offline
+  // prediction's exclusions do not apply to it.
+  const bool watching = std::find(args.begin(), args.end(), "--watch") != args.end();
+  watch::WatchRequest watch_request;
   auto* domain_opt =
       app.add_option("-d,--domain", raw.domains,
                      "Running domain to measure: name, UUID or id; repeat for several")
@@ -494,7 +507,7 @@ int tool_main(const std::vector<std::string>& args, std::ostream& out, std::ostr
   auto* profile_opt =
       app.add_option("--profile", raw.profile, "Predict from a saved dirty profile (JSON) instead")
           ->type_name("FILE");
-  domain_opt->excludes(profile_opt);
+  if (!watching) domain_opt->excludes(profile_opt);
   all_opt->excludes(profile_opt);
   auto* connect_opt = app.add_option("-c,--connect", raw.connect,
                  "libvirt URI (default: $LIBVIRT_DEFAULT_URI, else libvirt's default)")
@@ -549,17 +562,42 @@ int tool_main(const std::vector<std::string>& args, std::ostream& out, std::ostr
                "loses the guest)");
   app.add_flag("--table", raw.table, "Also show times for common bandwidths and downtime limits");
   app.add_flag("--json", raw.json, "Write the report as JSON on stdout");
+  bool watch_flag = false;
+  app.add_flag("--watch", watch_flag, "Follow the domain's migration under way until it ends: remaining, "
+               "expected downtime, predicted completion, stalls and advice (man page: WATCHING)");
+  app.add_flag("--apply", watch_request.apply,
+               "With --watch: take the advised action (once) when the migration stalls");
+  app.add_option("--interval", watch_request.interval,
+                 "With --watch: time between samples (default 200ms)")
+      ->type_name("TIME");
 
   // What only a live measurement uses is an error with --profile, not silently ignored.
   for (auto* live_only : {connect_opt, readonly_opt, measure_time_opt, sample_pages_opt, mode_opt,
                           no_qmp_opt, quiet_opt, save_opt}) {
-    profile_opt->excludes(live_only);
+    if (!watching) profile_opt->excludes(live_only);
   }
   sample_pages_opt->check(CLI::Range(probe::kMinSamplePagesPerGiB, probe::kMaxSamplePagesPerGiB));
 
   try {
     app.parse(reversed(args));
-    if (raw.domains.empty() && !raw.all_running && raw.profile.empty()) {
+    if (watching) {
+      if (raw.domains.size() > 1) {
+        throw CLI::ValidationError("--watch follows one domain's migration: give one --domain");
+      }
+      // What does not apply to watching is refused by name rather than ignored.
+      static const std::set<std::string> kWatchOptions = {
+          "--watch", "--apply",   "--interval", "--domain",       "--connect",  "--readonly",
+          "--no-qmp", "--json",   "--quiet",    "--profile",      "--link-speed",
+          "--max-downtime",       "--deadline", "--curve"};
+      for (const CLI::Option* opt : app.get_options()) {
+        if (opt->count() > 0 && !kWatchOptions.count(opt->get_name())) {
+          watch_request.foreign_options.push_back(opt->get_name());
+        }
+      }
+    } else if (watch_request.apply || !watch_request.interval.empty()) {
+      throw CLI::ValidationError(std::string(watch_request.apply ? "--apply" : "--interval") +
+                                 " only applies to --watch");
+    } else if (raw.domains.empty() && !raw.all_running && raw.profile.empty()) {
       throw CLI::ValidationError(
           "nothing to predict: give --domain DOMAIN, --all-running or --profile FILE");
     }
@@ -578,6 +616,20 @@ int tool_main(const std::vector<std::string>& args, std::ostream& out, std::ostr
   }
 
   try {
+    if (watching) {
+      watch_request.domain = raw.domains.empty() ? std::string() : raw.domains.front();
+      watch_request.connect = raw.connect;
+      watch_request.readonly = raw.readonly;
+      watch_request.no_qmp = raw.no_qmp;
+      watch_request.json = raw.json;
+      watch_request.quiet = raw.quiet;
+      watch_request.profile = raw.profile;
+      watch_request.link_speed = raw.link_speed;
+      watch_request.max_downtime = raw.max_downtime;
+      watch_request.deadline = raw.deadline;
+      watch_request.curve = raw.curve;
+      return watch::run_watch(watch_request, out, err, terminal);
+    }
     PredictOptions options = resolve(raw);
     std::vector<DomainOutcome> outcomes;
     if (!raw.profile.empty()) {

@@ -1,0 +1,75 @@
+#include "watch/job_stats.hpp"
+
+#include <libvirt/libvirt.h>
+#include <libvirt/virterror.h>
+
+#include "virt/connection.hpp"
+#include "virt/libvirt.hpp"
+
+namespace vmp::watch {
+
+std::optional<double> JobStats::number(std::string_view key) const {
+  auto it = numbers.find(std::string(key));
+  if (it == numbers.end()) return std::nullopt;
+  return it->second;
+}
+
+std::optional<std::string> JobStats::string(std::string_view key) const {
+  auto it = strings.find(std::string(key));
+  if (it == strings.end()) return std::nullopt;
+  return it->second;
+}
+
+bool JobStats::migrating_out() const {
+  auto op = number(VIR_DOMAIN_JOB_OPERATION);
+  return !op || *op == static_cast<double>(VIR_DOMAIN_JOB_OPERATION_MIGRATION_OUT);
+}
+
+bool JobStats::migrating_in() const {
+  auto op = number(VIR_DOMAIN_JOB_OPERATION);
+  return op && *op == static_cast<double>(VIR_DOMAIN_JOB_OPERATION_MIGRATION_IN);
+}
+
+void throw_libvirt_failure(const std::string& domain_name, const std::string& doing) {
+  const int code = virt::last_libvirt_error_code();
+  const std::string why = virt::last_libvirt_error();
+  const std::string who = "domain " + domain_name;
+  if (code == VIR_ERR_NO_DOMAIN) throw DomainGone(who + " no longer exists (" + why + ")");
+  if (code == VIR_ERR_SYSTEM_ERROR || code == VIR_ERR_RPC || code == VIR_ERR_NO_CONNECT ||
+      code == VIR_ERR_INVALID_CONN) {
+    throw ConnectionLost("lost the connection to libvirt while " + doing + " of " + who + ": " +
+                         why);
+  }
+  throw RuntimeError(who + ": " + doing + " failed: " + why);
+}
+
+JobStats LibvirtJobStats::read(bool completed) {
+  int type = VIR_DOMAIN_JOB_NONE;
+  virTypedParameterPtr params = nullptr;
+  int n = 0;
+  const unsigned int flags = completed ? VIR_DOMAIN_JOB_STATS_COMPLETED : 0;
+  if (virDomainGetJobStats(domain_.get(), &type, &params, &n, flags) < 0) {
+    throw_libvirt_failure(domain_.name(), "reading the job statistics");
+  }
+  JobStats s;
+  s.type = type;
+  for (int i = 0; i < n; ++i) {
+    const virTypedParameter& p = params[i];
+    switch (p.type) {
+      case VIR_TYPED_PARAM_INT: s.numbers[p.field] = p.value.i; break;
+      case VIR_TYPED_PARAM_UINT: s.numbers[p.field] = p.value.ui; break;
+      case VIR_TYPED_PARAM_LLONG: s.numbers[p.field] = static_cast<double>(p.value.l); break;
+      case VIR_TYPED_PARAM_ULLONG: s.numbers[p.field] = static_cast<double>(p.value.ul); break;
+      case VIR_TYPED_PARAM_DOUBLE: s.numbers[p.field] = p.value.d; break;
+      case VIR_TYPED_PARAM_BOOLEAN: s.numbers[p.field] = p.value.b ? 1 : 0; break;
+      case VIR_TYPED_PARAM_STRING:
+        if (p.value.s) s.strings[p.field] = p.value.s;
+        break;
+      default: break;
+    }
+  }
+  virTypedParamsFree(params, n);
+  return s;
+}
+
+}  // namespace vmp::watch

@@ -1,0 +1,67 @@
+// libvirt's statistics of a domain's job (virDomainGetJobStats), behind one narrow interface: the
+// libvirt call in production, a recorded sequence in tests.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "error.hpp"
+
+namespace vmp::virt {
+class Domain;
+}
+
+namespace vmp::watch {
+
+// What virDomainGetJobStats returns: the job type and its typed parameters by name
+// (VIR_DOMAIN_JOB_*: "time_elapsed", "memory_remaining", ...).
+struct JobStats {
+  int type = 0;  // virDomainJobType: 0 none, 1 bounded, 2 unbounded, 3 completed, 4 failed, 5 cancelled
+  std::map<std::string, double> numbers;
+  std::map<std::string, std::string> strings;  // "errmsg"
+
+  std::optional<double> number(std::string_view key) const;
+  std::optional<std::string> string(std::string_view key) const;
+  bool running() const { return type == 1 || type == 2; }
+  // The job is an outgoing migration (VIR_DOMAIN_JOB_OPERATION_MIGRATION_OUT). libvirt names the
+  // operation from 3.3 on; an older one that does not is taken to be migrating out.
+  bool migrating_out() const;
+  bool migrating_in() const;
+};
+
+// The domain no longer exists on the connection (libvirt: "Domain not found").
+class DomainGone : public RuntimeError {
+ public:
+  explicit DomainGone(const std::string& what) : RuntimeError(what) {}
+};
+
+// The connection to libvirt is gone (the daemon went away, the network dropped, keepalive).
+class ConnectionLost : public RuntimeError {
+ public:
+  explicit ConnectionLost(const std::string& what) : RuntimeError(what) {}
+};
+
+class JobStatsReader {
+ public:
+  virtual ~JobStatsReader() = default;
+  // The job running now; with `completed`, the last one that ended (VIR_DOMAIN_JOB_STATS_COMPLETED),
+  // type 0 when libvirt kept none. Throws DomainGone, ConnectionLost or RuntimeError.
+  virtual JobStats read(bool completed) = 0;
+};
+
+class LibvirtJobStats : public JobStatsReader {
+ public:
+  explicit LibvirtJobStats(const virt::Domain& domain) : domain_(domain) {}
+  JobStats read(bool completed) override;
+
+ private:
+  const virt::Domain& domain_;
+};
+
+// Turns libvirt's last error, after a failed call on `domain_name`, into the exception that says
+// what happened: DomainGone, ConnectionLost, or RuntimeError with `doing` and libvirt's words.
+[[noreturn]] void throw_libvirt_failure(const std::string& domain_name, const std::string& doing);
+
+}  // namespace vmp::watch

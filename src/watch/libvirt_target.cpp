@@ -1,0 +1,151 @@
+#include "watch/libvirt_target.hpp"
+
+#include <libvirt/libvirt.h>
+
+#include <cmath>
+
+#include "virt/libvirt.hpp"
+
+namespace vmp::watch {
+
+// ------------------------------------------------------------------ event loop
+
+LibvirtEventLoop::LibvirtEventLoop() {
+  if (virEventRegisterDefaultImpl() < 0) {
+    throw RuntimeError("cannot start libvirt's event loop: " + virt::last_libvirt_error());
+  }
+  thread_ = std::thread([this] {
+    while (!stop_.load()) {
+      if (virEventRunDefaultImpl() < 0) break;
+    }
+  });
+}
+
+LibvirtEventLoop::~LibvirtEventLoop() {
+  stop_.store(true);
+  // A timer due at once wakes the loop from its poll, so that it sees the flag.
+  int timer = virEventAddTimeout(0, [](int, void*) {}, nullptr, nullptr);
+  thread_.join();
+  if (timer >= 0) virEventRemoveTimeout(timer);
+}
+
+// ------------------------------------------------------------------ events
+
+namespace {
+
+// Keepalive: a daemon that stops answering is given up after about interval x (count + 1).
+constexpr int kKeepAliveIntervalS = 2;
+constexpr unsigned kKeepAliveCount = 3;
+
+std::string close_reason(int reason) {
+  switch (reason) {
+    case VIR_CONNECT_CLOSE_REASON_ERROR: return "a read or write error";
+    case VIR_CONNECT_CLOSE_REASON_EOF: return "the daemon closed the connection";
+    case VIR_CONNECT_CLOSE_REASON_KEEPALIVE: return "the daemon stopped answering (keepalive)";
+    case VIR_CONNECT_CLOSE_REASON_CLIENT: return "closed by the client";
+    default: return "closed";
+  }
+}
+
+}  // namespace
+
+LibvirtEvents::LibvirtEvents(const virt::Connection& connection, const virt::Domain& domain)
+    : conn_(connection.get()) {
+  // Keepalive is best effort: a driver without it (test://) still works, only without it.
+  virConnectSetKeepAlive(conn_, kKeepAliveIntervalS, kKeepAliveCount);
+  close_registered_ = virConnectRegisterCloseCallback(conn_, on_close, this, nullptr) == 0;
+  lifecycle_id_ = virConnectDomainEventRegisterAny(
+      conn_, domain.get(), VIR_DOMAIN_EVENT_ID_LIFECYCLE,
+      VIR_DOMAIN_EVENT_CALLBACK(on_lifecycle), this, nullptr);
+  job_id_ = virConnectDomainEventRegisterAny(conn_, domain.get(), VIR_DOMAIN_EVENT_ID_JOB_COMPLETED,
+                                             VIR_DOMAIN_EVENT_CALLBACK(on_job_completed), this,
+                                             nullptr);
+}
+
+LibvirtEvents::~LibvirtEvents() {
+  if (lifecycle_id_ >= 0) virConnectDomainEventDeregisterAny(conn_, lifecycle_id_);
+  if (job_id_ >= 0) virConnectDomainEventDeregisterAny(conn_, job_id_);
+  if (close_registered_) virConnectUnregisterCloseCallback(conn_, on_close);
+}
+
+DomainEvents LibvirtEvents::events() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return events_;
+}
+
+int LibvirtEvents::on_lifecycle(virConnectPtr, virDomainPtr, int event, int detail, void* opaque) {
+  auto* self = static_cast<LibvirtEvents*>(opaque);
+  if (event == VIR_DOMAIN_EVENT_STOPPED) {
+    std::lock_guard<std::mutex> lock(self->mutex_);
+    self->events_.stopped_detail = detail;
+  }
+  return 0;
+}
+
+void LibvirtEvents::on_job_completed(virConnectPtr, virDomainPtr, virTypedParameterPtr params,
+                                     int nparams, void* opaque) {
+  auto* self = static_cast<LibvirtEvents*>(opaque);
+  JobStats s;
+  s.type = VIR_DOMAIN_JOB_COMPLETED;
+  for (int i = 0; i < nparams; ++i) {
+    const virTypedParameter& p = params[i];
+    switch (p.type) {
+      case VIR_TYPED_PARAM_INT: s.numbers[p.field] = p.value.i; break;
+      case VIR_TYPED_PARAM_UINT: s.numbers[p.field] = p.value.ui; break;
+      case VIR_TYPED_PARAM_LLONG: s.numbers[p.field] = static_cast<double>(p.value.l); break;
+      case VIR_TYPED_PARAM_ULLONG: s.numbers[p.field] = static_cast<double>(p.value.ul); break;
+      case VIR_TYPED_PARAM_DOUBLE: s.numbers[p.field] = p.value.d; break;
+      case VIR_TYPED_PARAM_STRING:
+        if (p.value.s) s.strings[p.field] = p.value.s;
+        break;
+      default: break;
+    }
+  }
+  std::lock_guard<std::mutex> lock(self->mutex_);
+  self->events_.completed_job = s;
+}
+
+void LibvirtEvents::on_close(virConnectPtr, int reason, void* opaque) {
+  auto* self = static_cast<LibvirtEvents*>(opaque);
+  std::lock_guard<std::mutex> lock(self->mutex_);
+  self->events_.connection_closed = close_reason(reason);
+}
+
+// ------------------------------------------------------------------ controls
+
+std::optional<double> LibvirtControl::max_downtime_ms() {
+  unsigned long long ms = 0;
+  if (virDomainMigrateGetMaxDowntime(domain_.get(), &ms, 0) < 0) {
+    throw_libvirt_failure(domain_.name(), "reading the max downtime");
+  }
+  return static_cast<double>(ms);
+}
+
+void LibvirtControl::set_max_downtime(double ms) {
+  if (virDomainMigrateSetMaxDowntime(domain_.get(), static_cast<unsigned long long>(std::ceil(ms)),
+                                     0) < 0) {
+    throw_libvirt_failure(domain_.name(), "setting the max downtime");
+  }
+}
+
+void LibvirtControl::start_postcopy(bool libvirt_job) {
+  if (!libvirt_job && monitor_) {
+    monitor_->execute("migrate-start-postcopy", nlohmann::json());
+    return;
+  }
+  if (virDomainMigrateStartPostCopy(domain_.get(), 0) < 0) {
+    throw_libvirt_failure(domain_.name(), "switching the migration to post-copy");
+  }
+}
+
+void LibvirtControl::abort(bool libvirt_job) {
+  if (!libvirt_job && monitor_) {
+    monitor_->execute("migrate_cancel", nlohmann::json());
+    return;
+  }
+  if (virDomainAbortJob(domain_.get()) < 0) {
+    throw_libvirt_failure(domain_.name(), "aborting the migration");
+  }
+}
+
+}  // namespace vmp::watch

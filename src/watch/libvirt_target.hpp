@@ -1,0 +1,68 @@
+// The watch's outside world through libvirt: its event loop (for lifecycle and job-completed
+// events and keepalive), and the migration's controls.
+#pragma once
+
+#include <atomic>
+#include <mutex>
+#include <thread>
+
+#include "virt/connection.hpp"
+#include "virt/monitor.hpp"
+#include "watch/watch.hpp"
+
+namespace vmp::watch {
+
+// libvirt's default event loop in a thread of its own. Must exist before the connection is
+// opened (libvirt wants the loop registered first) and outlive it.
+class LibvirtEventLoop {
+ public:
+  LibvirtEventLoop();
+  ~LibvirtEventLoop();
+  LibvirtEventLoop(const LibvirtEventLoop&) = delete;
+  LibvirtEventLoop& operator=(const LibvirtEventLoop&) = delete;
+
+ private:
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+// Lifecycle and job-completed events of one domain, the connection's closing, and keepalive so
+// that a daemon that went away is noticed instead of waited for.
+class LibvirtEvents : public EventSource {
+ public:
+  LibvirtEvents(const virt::Connection& connection, const virt::Domain& domain);
+  ~LibvirtEvents() override;
+  LibvirtEvents(const LibvirtEvents&) = delete;
+  LibvirtEvents& operator=(const LibvirtEvents&) = delete;
+  DomainEvents events() override;
+
+ private:
+  static int on_lifecycle(virConnectPtr, virDomainPtr, int event, int detail, void* opaque);
+  static void on_job_completed(virConnectPtr, virDomainPtr, virTypedParameterPtr params,
+                               int nparams, void* opaque);
+  static void on_close(virConnectPtr, int reason, void* opaque);
+
+  virConnectPtr conn_;
+  int lifecycle_id_ = -1, job_id_ = -1;
+  bool close_registered_ = false;
+  std::mutex mutex_;
+  DomainEvents events_;
+};
+
+// libvirt's API for what libvirt runs (and for the max downtime, which it sets in QEMU either
+// way); QMP for a migration a QMP client started.
+class LibvirtControl : public MigrationControl {
+ public:
+  LibvirtControl(const virt::Domain& domain, virt::Monitor* monitor)
+      : domain_(domain), monitor_(monitor) {}
+  std::optional<double> max_downtime_ms() override;
+  void set_max_downtime(double ms) override;
+  void start_postcopy(bool libvirt_job) override;
+  void abort(bool libvirt_job) override;
+
+ private:
+  const virt::Domain& domain_;
+  virt::Monitor* monitor_;
+};
+
+}  // namespace vmp::watch

@@ -1,0 +1,139 @@
+// --watch from the command line: checks the options, connects, wires libvirt, and runs the loop.
+#include <signal.h>
+
+#include <ostream>
+
+#include "cli/units.hpp"
+#include "error.hpp"
+#include "virt/connection.hpp"
+#include "virt/domain_facts.hpp"
+#include "virt/monitor.hpp"
+#include "watch/libvirt_target.hpp"
+#include "watch/watch.hpp"
+
+namespace vmp::watch {
+namespace {
+
+constexpr double kMinIntervalMs = 50, kMaxIntervalMs = 60000;
+
+std::atomic<int> g_stop_signal{0};
+
+void on_stop_signal(int sig) { g_stop_signal.store(sig); }
+
+// SIGINT and SIGTERM end the watch with a summary instead of killing it mid-line; the previous
+// handlers come back afterwards (tool_main may run in a test process).
+class StopSignals {
+ public:
+  StopSignals() {
+    g_stop_signal.store(0);
+    struct sigaction sa {};
+    sa.sa_handler = on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, &old_int_);
+    sigaction(SIGTERM, &sa, &old_term_);
+  }
+  ~StopSignals() {
+    sigaction(SIGINT, &old_int_, nullptr);
+    sigaction(SIGTERM, &old_term_, nullptr);
+  }
+
+ private:
+  struct sigaction old_int_ {}, old_term_ {};
+};
+
+WatchOptions resolve(const WatchRequest& r) {
+  if (!r.foreign_options.empty()) {
+    std::string list;
+    for (const auto& o : r.foreign_options) list += (list.empty() ? "" : ", ") + o;
+    throw UsageError(list + (r.foreign_options.size() == 1 ? " does" : " do") +
+                     " not apply to --watch (it watches a migration under way, with its own "
+                     "settings)");
+  }
+  if (r.domain.empty()) throw UsageError("--watch needs --domain DOMAIN: the domain migrating");
+  if (r.apply && r.readonly) {
+    throw UsageError("--apply changes the migration, which a read-only connection (-r) cannot");
+  }
+  WatchOptions o;
+  o.apply = r.apply;
+  if (!r.interval.empty()) {
+    o.interval_ms = cli::parse_time_ms(r.interval, cli::TimeUnit::Seconds, "--interval");
+    if (o.interval_ms < kMinIntervalMs || o.interval_ms > kMaxIntervalMs) {
+      throw UsageError("--interval: '" + r.interval + "' is outside 50ms..60s");
+    }
+  }
+  if (!r.link_speed.empty()) {
+    o.link_bytes_per_s = cli::parse_rate_bytes_per_s(r.link_speed, "--link-speed");
+  }
+  if (!r.max_downtime.empty()) {
+    o.max_downtime_ms =
+        cli::parse_time_ms(r.max_downtime, cli::TimeUnit::Milliseconds, "--max-downtime");
+  }
+  if (!r.deadline.empty()) {
+    o.deadline_ms = cli::parse_time_ms(r.deadline, cli::TimeUnit::Seconds, "--deadline");
+    if (o.deadline_ms < 1000) {
+      throw UsageError("--deadline: '" + r.deadline + "' is shorter than one second");
+    }
+  }
+  auto policy = model::curve_policy_from_string(r.curve);
+  if (!policy) {
+    throw UsageError("--curve: '" + r.curve +
+                     "' is not one of auto, hybrid, saturating, piecewise-linear");
+  }
+  o.curve_policy = *policy;
+  return o;
+}
+
+}  // namespace
+
+int run_watch(const WatchRequest& r, std::ostream& out, std::ostream& err, bool terminal) {
+  WatchOptions o = resolve(r);
+  if (!r.profile.empty()) {
+    o.profile = probe::load_profile(r.profile);
+    o.profile_path = r.profile;
+  }
+
+  // Declared in this order so that they go in the reverse one: the events before the
+  // connection they use, the loop after the connection it serves.
+  LibvirtEventLoop loop;
+  auto connection = virt::Connection::open(
+      r.connect.empty() ? std::nullopt : std::optional<std::string>(r.connect), r.readonly);
+  if (connection.driver() != "QEMU") {
+    throw RuntimeError("the connection " + connection.uri() + " is to the " + connection.driver() +
+                       " driver, not QEMU: only QEMU guests' migrations can be watched");
+  }
+  auto domain = connection.lookup(r.domain);
+  auto output = r.json ? json_output(out, err) : human_output(out, err, terminal && !r.quiet);
+  if (!domain.is_active()) {
+    WatchSummary s;
+    s.domain = domain.name();
+    s.outcome = "none";
+    s.detail = "domain " + domain.name() + " is " + domain.state_text() +
+               ": it has no migration running";
+    s.exit_status = kWatchNoMigration;
+    output->finished(s);
+    return kWatchNoMigration;
+  }
+
+  WatchTarget t;
+  t.domain = domain.name();
+  t.uri = connection.uri();
+  t.facts = virt::parse_domain_xml(domain.xml());
+  LibvirtJobStats job(domain);
+  t.job = &job;
+  // QMP sees migrations libvirt does not run; it needs read-write and taints the domain.
+  std::optional<virt::LibvirtMonitor> monitor;
+  if (!r.no_qmp && !r.readonly) {
+    monitor.emplace(domain);
+    t.monitor = &*monitor;
+  }
+  LibvirtControl control(domain, t.monitor);
+  t.control = &control;
+  LibvirtEvents events(connection, domain);
+  t.events = &events;
+
+  StopSignals signals;
+  probe::SystemClock clock;
+  return watch_migration(t, o, clock, *output, &g_stop_signal);
+}
+
+}  // namespace vmp::watch

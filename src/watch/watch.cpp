@@ -1,0 +1,566 @@
+#include "watch/watch.hpp"
+
+#include <libvirt/libvirt.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "report/format.hpp"
+#include "virt/monitor.hpp"
+#include "watch/tracker.hpp"
+
+namespace vmp::watch {
+namespace {
+
+// After QEMU says completed, libvirt still confirms with the destination (about 2 s here)
+// before it reports its final figures.
+constexpr double kFinalFiguresWaitMs = 8000;
+// A domain that vanished: libvirt's events say why within moments, if they come at all.
+constexpr double kVanishedWaitMs = 3000;
+constexpr double kEventPollMs = 50;
+
+class Watcher {
+ public:
+  Watcher(WatchTarget& t, const WatchOptions& o, probe::Clock& c, WatchOutput& out,
+          const std::atomic<int>* stop)
+      : t_(t), o_(o), clock_(c), out_(out), stop_(stop), t0_(c.now_ms()) {}
+
+  int run() {
+    summary_.domain = t_.domain;
+    try {
+      return run_unchecked();
+    } catch (const DomainGone& e) {
+      return vanished(e.what());
+    } catch (const ConnectionLost& e) {
+      return error(e.what());
+    } catch (const RuntimeError& e) {
+      return error(e.what());
+    }
+  }
+
+ private:
+  int run_unchecked() {
+    Sample s = read_sample();
+    if (s.owner == JobOwner::None) return nothing_to_watch(s);
+    owner_ = s.owner;
+    attach(s);
+    for (;;) {
+      if (int sig = stopped_by_signal()) return interrupted(sig);
+      clock_.sleep_ms(o_.interval_ms);
+      if (int sig = stopped_by_signal()) return interrupted(sig);
+      if (auto end = from_events()) return *end;
+      std::optional<Sample> next;
+      try {
+        next = read_sample();
+        failing_since_.reset();
+      } catch (const DomainGone& e) {
+        return vanished(e.what());
+      } catch (const ConnectionLost&) {
+        throw;
+      } catch (const RuntimeError& e) {
+        // One failed reading (a busy daemon) is not the end; readings that keep failing are.
+        if (!failing_since_) failing_since_ = clock_.now_ms();
+        if (clock_.now_ms() - *failing_since_ > o_.give_up_after_ms) throw;
+        continue;
+      }
+      if (auto end = step(*next)) return *end;
+    }
+  }
+
+  // ---------------------------------------------------------------- readings
+
+  Sample read_sample() {
+    std::optional<JobStats> job;
+    if (t_.job) job = t_.job->read(false);
+    std::optional<nlohmann::json> q;
+    if (t_.monitor) {
+      try {
+        q = t_.monitor->execute("query-migrate", nlohmann::json());
+      } catch (const virt::QmpError& e) {
+        if (e.error_class() == "libvirt") {
+          throw_libvirt_failure(t_.domain, "asking QEMU for the migration's state (query-migrate)");
+        }
+        throw;
+      }
+    }
+    if (job && job->migrating_in()) {
+      throw RuntimeError("domain " + t_.domain +
+                         " is the destination of a migration: watch it on the source host");
+    }
+    return merge_sample(clock_.now_ms() - t0_, job, q);
+  }
+
+  std::optional<int> from_events() {
+    if (!t_.events) return std::nullopt;
+    DomainEvents ev = t_.events->events();
+    if (ev.connection_closed) {
+      return error("lost the connection to libvirt (" + t_.uri + "): " + *ev.connection_closed);
+    }
+    if (ev.stopped_detail) {
+      if (*ev.stopped_detail == VIR_DOMAIN_EVENT_STOPPED_MIGRATED) return completed_by_libvirt();
+      return ended(Phase::Failed, "domain " + t_.domain + " stopped (" +
+                                      stop_reason(*ev.stopped_detail) +
+                                      ") while its migration was running");
+    }
+    return std::nullopt;
+  }
+
+  static std::string stop_reason(int detail) {
+    switch (detail) {
+      case VIR_DOMAIN_EVENT_STOPPED_SHUTDOWN: return "shut down";
+      case VIR_DOMAIN_EVENT_STOPPED_DESTROYED: return "destroyed";
+      case VIR_DOMAIN_EVENT_STOPPED_CRASHED: return "crashed";
+      case VIR_DOMAIN_EVENT_STOPPED_SAVED: return "saved";
+      case VIR_DOMAIN_EVENT_STOPPED_FAILED: return "its emulator failed";
+      default: return "stopped";
+    }
+  }
+
+  int stopped_by_signal() const { return stop_ ? stop_->load() : 0; }
+
+  // ---------------------------------------------------------------- attach
+
+  int nothing_to_watch(const Sample& s) {
+    std::string why;
+    if (t_.monitor) {
+      why = "libvirt has no migration job and QEMU's migration status is '" +
+            (s.qemu_status.empty() ? std::string("none") : s.qemu_status) + "'";
+    } else {
+      why = "libvirt has no migration job (with --no-qmp a migration started through QMP cannot "
+            "be seen)";
+    }
+    summary_.outcome = "none";
+    summary_.detail = "domain " + t_.domain + " has no migration running: " + why;
+    return finish(kWatchNoMigration);
+  }
+
+  // RAM and page size as the migration reports them, once it does (libvirt's job exists before
+  // QEMU's migration starts); the domain's XML until then.
+  void learn_guest(const Sample& s) {
+    if (s.ram_total_bytes) ram_bytes_ = *s.ram_total_bytes;
+    if (s.page_size_bytes && *s.page_size_bytes != page_size_) {
+      page_size_ = *s.page_size_bytes;
+      granularity_ = dirty_granularity(t_.facts, page_size_);
+      if (o_.profile) {
+        profile_curve_ = at_granularity(curve_from_profile(*o_.profile, o_.curve_policy),
+                                        page_size_, granularity_.bytes);
+      }
+    }
+  }
+
+  void attach(const Sample& s) {
+    page_size_ = s.page_size_bytes.value_or(4096);
+    ram_bytes_ = s.ram_total_bytes.value_or(static_cast<double>(t_.facts.memory_bytes));
+    granularity_ = dirty_granularity(t_.facts, page_size_);
+    refresh_downtime_limit();
+    if (t_.monitor) {
+      try {
+        for (const auto& cap : t_.monitor->execute("query-migrate-capabilities", nlohmann::json())) {
+          if (cap.value("capability", "") == "postcopy-ram") postcopy_allowed_ = cap.value("state", false);
+        }
+      } catch (const virt::QmpError&) {
+        // A QEMU that cannot say leaves post-copy unknown, and so not advised.
+      }
+    }
+    if (o_.profile) {
+      profile_curve_ = at_granularity(curve_from_profile(*o_.profile, o_.curve_policy),
+                                      page_size_, granularity_.bytes);
+      zero_pages_ = static_cast<double>(o_.profile->zero_pages.count) *
+                    static_cast<double>(o_.profile->page_size_bytes) / page_size_;
+    }
+    tracker_.add(s, threshold(s), window_bytes(s));
+    last_ = s;
+
+    AttachView v;
+    v.domain = t_.domain;
+    v.owner = owner_;
+    v.sample = s;
+    v.downtime_limit_ms = downtime_limit_ms_;
+    v.postcopy_allowed = postcopy_allowed_;
+    v.granularity = granularity_;
+    v.apply = o_.apply;
+    if (running(s.phase) && s.iteration && s.ram_remaining_bytes && s.phase != Phase::PostcopyActive) {
+      model::PrecopyResume r;
+      r.pending_bytes = *s.ram_remaining_bytes;
+      r.in_first_pass = *s.iteration <= 1;
+      r.since_sync_ms = since_sync_at_attach(s);
+      v.forecast = forecast_now(r, migration_time_ms(s), s);
+    }
+    v.curve_origin = curve_origin_;
+    summary_.at_attach = v.forecast;
+    forecast_ = v.forecast;
+    out_.attached(v);
+    out_.sample(view(s));
+  }
+
+  // When attaching mid-iteration, the last sync is not seen. QEMU's expected downtime (7.2 to
+  // 10.x) is what was dirty at that sync over the bandwidth of its last window: the pending then,
+  // less what is pending now, was sent since.
+  double since_sync_at_attach(const Sample& s) const {
+    if (*s.iteration <= 1) return migration_time_ms(s);
+    if (!s.qemu_expected_downtime_ms || !s.qemu_bandwidth_bytes_per_s || !s.ram_remaining_bytes ||
+        *s.qemu_bandwidth_bytes_per_s <= 0) {
+      return 0;
+    }
+    const double at_sync = *s.qemu_expected_downtime_ms / 1000 * *s.qemu_bandwidth_bytes_per_s;
+    return std::max(0.0, at_sync - *s.ram_remaining_bytes) / *s.qemu_bandwidth_bytes_per_s * 1000;
+  }
+
+  void refresh_downtime_limit() {
+    if (!t_.control) return;
+    try {
+      if (auto ms = t_.control->max_downtime_ms()) downtime_limit_ms_ = *ms;
+    } catch (const DomainGone&) {
+      throw;
+    } catch (const ConnectionLost&) {
+      throw;
+    } catch (const RuntimeError&) {
+      // Keep the last known limit: reading it again is only to notice someone else's change.
+    }
+  }
+
+  // ---------------------------------------------------------------- model
+
+  // QEMU syncs when what is left falls to its bandwidth x max downtime.
+  double threshold(const Sample& s) const {
+    double bw = s.qemu_bandwidth_bytes_per_s.value_or(tracker_.throughput_bytes_per_s().value_or(0));
+    return bw * downtime_limit_ms_.value_or(300) / 1000;
+  }
+
+  // What QEMU sends in one rate-limit window.
+  double window_bytes(const Sample& s) const {
+    double bw = s.qemu_bandwidth_bytes_per_s.value_or(tracker_.throughput_bytes_per_s().value_or(0));
+    return bw * model::kRateLimitWindowMs / 1000;
+  }
+
+  std::optional<double> throughput(const Sample& s) const {
+    if (auto t = tracker_.throughput_bytes_per_s(); t && *t > 0) return t;
+    if (s.qemu_bandwidth_bytes_per_s && *s.qemu_bandwidth_bytes_per_s > 0) {
+      return s.qemu_bandwidth_bytes_per_s;
+    }
+    return std::nullopt;
+  }
+
+  // The dirty curve to predict with: the profile's; else the migration's own iterations; else
+  // QEMU's dirty rate as a straight line. None before the first pass ends without a profile.
+  const model::DirtyCurve* curve(const Sample& s) {
+    if (profile_curve_) {
+      curve_origin_ = "profile " + o_.profile_path;
+      return &*profile_curve_;
+    }
+    auto points = tracker_.dirty_points();
+    if (!points.empty()) {
+      job_curve_ = curve_from_iterations(points, ram_bytes_);
+      if (job_curve_) {
+        curve_origin_ = "the migration's iterations";
+        return &*job_curve_;
+      }
+    }
+    // QEMU 7.2 leaves the dirty rate at 0 until it first measures one, after the first pass.
+    if (s.dirty_rate_bytes_per_s && (*s.dirty_rate_bytes_per_s > 0 || s.iteration.value_or(1) > 1)) {
+      job_curve_ = model::DirtyCurve::piecewise_linear({{1000, *s.dirty_rate_bytes_per_s}}, ram_bytes_);
+      curve_origin_ = "QEMU's dirty rate";
+      return &*job_curve_;
+    }
+    curve_origin_ = "none yet (QEMU reports no dirty rate during the first pass; --profile gives one)";
+    return nullptr;
+  }
+
+  std::optional<model::PrecopyInput> model_input(const Sample& s) const {
+    auto bw = throughput(s);
+    if (!bw) return std::nullopt;
+    model::PrecopyInput in;
+    in.ram_bytes = ram_bytes_;
+    in.page_size_bytes = page_size_;
+    in.zero_pages = zero_pages_;
+    in.bandwidth_bytes_per_s = *bw;
+    in.link_bytes_per_s = o_.link_bytes_per_s.value_or(0);
+    in.downtime_limit_ms = downtime_limit_ms_.value_or(300);
+    in.deadline_ms = o_.deadline_ms;
+    return in;
+  }
+
+  std::optional<Forecast> forecast_now(const model::PrecopyResume& r, double elapsed_ms,
+                                       const Sample& s) {
+    auto in = model_input(s);
+    const model::DirtyCurve* c = curve(s);
+    if (!in || !c) return std::nullopt;
+    return forecast(*in, r, *c, elapsed_ms);
+  }
+
+  // ---------------------------------------------------------------- each sample
+
+  std::optional<int> step(const Sample& s) {
+    if (s.phase == Phase::Completed) {
+      last_ = s;
+      return owner_ == JobOwner::Libvirt ? completed_by_libvirt() : completed_by_qmp(s);
+    }
+    if (s.phase == Phase::Failed || s.phase == Phase::Cancelled) {
+      last_ = s;
+      std::string why = s.error.empty() ? "" : ": " + s.error;
+      return ended(s.phase, "the migration of " + t_.domain + " " + to_string(s.phase) + why);
+    }
+    if (s.phase == Phase::None || s.owner == JobOwner::None) return job_gone();
+
+    learn_guest(s);
+    for (int k : tracker_.add(s, threshold(s), window_bytes(s))) on_iteration(k, s);
+    last_ = s;
+    out_.sample(view(s));
+    return std::nullopt;
+  }
+
+  void on_iteration(int k, const Sample& s) {
+    refresh_downtime_limit();
+    const IterationRecord* rec = tracker_.record(k);
+    if (!rec) return;
+    IterationView v;
+    v.record = *rec;
+    v.downtime_limit_ms = downtime_limit_ms_;
+    summary_.iterations = std::max(summary_.iterations, k);
+    const double device = s.remaining_bytes && s.ram_remaining_bytes
+                              ? std::max(0.0, *s.remaining_bytes - *s.ram_remaining_bytes)
+                              : 0;
+    if (k >= 2 && rec->peak_bytes && rec->started_ms && s.phase != Phase::PostcopyActive) {
+      model::PrecopyResume r;
+      r.pending_bytes = std::max(0.0, *rec->peak_bytes - device);
+      r.in_first_pass = false;
+      r.since_sync_ms = 0;
+      forecast_ = forecast_now(r, *rec->started_ms, s);
+      v.forecast = forecast_;
+      if (k == 2) summary_.at_second_iteration = forecast_;
+      if (detector_.add_peak(k, *rec->started_ms, *rec->peak_bytes)) on_stall(r, s);
+    }
+    v.curve_origin = curve_origin_;
+    out_.iteration(v);
+  }
+
+  void on_stall(const model::PrecopyResume& r, const Sample& s) {
+    const Stall& stall = *detector_.stall();
+    summary_.stall = stall;
+    AdviceContext c;
+    c.domain = t_.domain;
+    c.uri = t_.uri;
+    c.libvirt_job = owner_ == JobOwner::Libvirt;
+    c.postcopy_allowed = postcopy_allowed_;
+    c.vfio_devices = t_.facts.vfio_devices;
+    c.max_downtime_ms = o_.max_downtime_ms;
+    for (const auto& [k, rec] : tracker_.iterations()) {
+      if (k >= stall.since_iteration && rec.peak_bytes) {
+        c.stalled_peak_bytes = std::max(c.stalled_peak_bytes.value_or(0), *rec.peak_bytes);
+      }
+    }
+    c.qemu_bandwidth_bytes_per_s = s.qemu_bandwidth_bytes_per_s;
+    StallAdvice advice;
+    auto in = model_input(s);
+    const model::DirtyCurve* cv = curve(s);
+    if (in && cv) {
+      advice = advise_on_stall(*in, r, *cv, c);
+    } else {
+      advice.action = Action::Abort;
+      advice.command = virsh_command(c, Action::Abort);
+      advice.why = "no throughput or dirty figures to model a remedy with";
+    }
+    out_.stall(stall, advice);
+    if (o_.apply && !summary_.applied) apply(advice, s);
+  }
+
+  void apply(const StallAdvice& advice, const Sample& s) {
+    AppliedAction a;
+    a.advice = advice;
+    a.at_elapsed_ms = migration_time_ms(s);
+    a.iteration = s.iteration.value_or(0);
+    const bool libvirt_job = owner_ == JobOwner::Libvirt;
+    try {
+      switch (advice.action) {
+        case Action::RaiseDowntime:
+          t_.control->set_max_downtime(*advice.downtime_limit_ms);
+          downtime_limit_ms_ = *advice.downtime_limit_ms;
+          break;
+        case Action::Postcopy: t_.control->start_postcopy(libvirt_job); break;
+        case Action::Abort: t_.control->abort(libvirt_job); break;
+      }
+    } catch (const RuntimeError& e) {
+      a.ok = false;
+      a.error = e.what();
+    }
+    summary_.applied = a;
+    out_.applied(a);
+    if (!a.ok) throw RuntimeError("--apply: " + advice.command + " failed: " + a.error);
+  }
+
+  SampleView view(const Sample& s) {
+    SampleView v;
+    v.sample = s;
+    v.throughput_bytes_per_s = throughput(s);
+    v.downtime_limit_ms = downtime_limit_ms_;
+    v.stalled = detector_.stall().has_value();
+    const double rate = o_.link_bytes_per_s.value_or(v.throughput_bytes_per_s.value_or(0));
+    v.downtime_at_link_speed = o_.link_bytes_per_s.has_value();
+    if (s.remaining_bytes && rate > 0 && running(s.phase)) {
+      double dirtied = 0;
+      const model::DirtyCurve* c = curve(s);
+      const double now = migration_time_ms(s);
+      if (c && s.phase != Phase::PostcopyActive) {
+        if (s.iteration.value_or(0) >= 2) {
+          if (auto sync = tracker_.last_sync_ms()) dirtied = c->dirty_bytes(now - *sync);
+        } else if (s.ram_total_bytes && s.ram_remaining_bytes && *s.ram_total_bytes > 0) {
+          // The first pass: pages dirtied behind the cursor since the start.
+          dirtied = c->dirty_bytes(now) * (1 - *s.ram_remaining_bytes / *s.ram_total_bytes);
+        }
+      }
+      if (s.ram_total_bytes) dirtied = std::min(dirtied, *s.ram_total_bytes);
+      v.dirtied_since_sync_bytes = dirtied;
+      v.pending_if_paused_bytes = *s.remaining_bytes + dirtied;
+      v.downtime_rate_bytes_per_s = rate;
+      v.expected_downtime_ms = expected_downtime_ms(*s.remaining_bytes, dirtied, rate);
+    }
+    if (s.phase == Phase::PostcopyActive && s.remaining_bytes && v.throughput_bytes_per_s &&
+        *v.throughput_bytes_per_s > 0) {
+      v.predicted_total_time_ms =
+          migration_time_ms(s) + *s.remaining_bytes / *v.throughput_bytes_per_s * 1000;
+      v.predicted_converges = true;
+    } else if (forecast_) {
+      v.predicted_converges = forecast_->converges();
+      if (forecast_->converges()) v.predicted_total_time_ms = forecast_->total_time_ms();
+    }
+    return v;
+  }
+
+  // ---------------------------------------------------------------- endings
+
+  // libvirt ran it: its final figures come with the job-completed event (or, for a domain that
+  // outlives the migration, as the completed job's statistics) once it has confirmed.
+  int completed_by_libvirt() {
+    const double until = clock_.now_ms() + kFinalFiguresWaitMs;
+    for (;;) {
+      if (t_.events) {
+        DomainEvents ev = t_.events->events();
+        if (ev.completed_job) {
+          JobStats j = *ev.completed_job;
+          j.type = VIR_DOMAIN_JOB_COMPLETED;
+          return completed_with(sample_from_finished_job(clock_.now_ms() - t0_, j), "libvirt");
+        }
+      }
+      if (t_.job) {
+        try {
+          JobStats j = t_.job->read(true);
+          if (j.type == VIR_DOMAIN_JOB_COMPLETED && j.migrating_out()) {
+            return completed_with(sample_from_finished_job(clock_.now_ms() - t0_, j), "libvirt");
+          }
+        } catch (const RuntimeError&) {
+          // Gone already (a transient domain): the event is the only source left.
+        }
+      }
+      if (clock_.now_ms() >= until) break;
+      clock_.sleep_ms(kEventPollMs * 4);
+    }
+    // QEMU's own figures, if it said completed before it went.
+    if (last_ && last_->phase == Phase::Completed) return completed_with(*last_, "qmp");
+    Sample none = last_.value_or(Sample{});
+    none.elapsed_ms.reset();
+    none.downtime_ms.reset();
+    summary_.detail = "libvirt reported no final figures";
+    return completed_with(none, "");
+  }
+
+  int completed_by_qmp(const Sample& s) { return completed_with(s, "qmp"); }
+
+  int completed_with(const Sample& s, const std::string& from) {
+    summary_.outcome = "completed";
+    summary_.total_time_ms = s.elapsed_ms;
+    summary_.downtime_ms = s.downtime_ms;
+    summary_.figures_from = from;
+    if (s.iteration) summary_.iterations = std::max(summary_.iterations, *s.iteration);
+    return finish(kWatchCompleted);
+  }
+
+  // The job is no longer there and QEMU said nothing of its end (--no-qmp, or QEMU's status went).
+  int job_gone() {
+    if (owner_ == JobOwner::Libvirt && t_.job) {
+      JobStats j = t_.job->read(true);
+      if (j.type == VIR_DOMAIN_JOB_COMPLETED) {
+        return completed_with(sample_from_finished_job(clock_.now_ms() - t0_, j), "libvirt");
+      }
+      if (j.type == VIR_DOMAIN_JOB_FAILED || j.type == VIR_DOMAIN_JOB_CANCELLED) {
+        auto f = sample_from_finished_job(clock_.now_ms() - t0_, j);
+        return ended(f.phase, "the migration of " + t_.domain + " " + to_string(f.phase) +
+                                  (f.error.empty() ? "" : ": " + f.error));
+      }
+    }
+    if (auto end = wait_for_events()) return *end;
+    return ended(Phase::Failed, "the migration of " + t_.domain +
+                                    " ended without completing (cancelled or failed: libvirt kept "
+                                    "no record of which)");
+  }
+
+  std::optional<int> wait_for_events() {
+    if (!t_.events) return std::nullopt;
+    const double until = clock_.now_ms() + kVanishedWaitMs;
+    while (clock_.now_ms() < until) {
+      if (auto end = from_events()) return end;
+      clock_.sleep_ms(kEventPollMs);
+    }
+    return from_events();
+  }
+
+  int vanished(const std::string& what) {
+    // A transient domain that migrated away is gone from this host: the events say so.
+    if (auto end = wait_for_events()) return *end;
+    return error(what + " (it vanished while its migration was being watched)");
+  }
+
+  int ended(Phase phase, const std::string& detail) {
+    summary_.outcome = phase == Phase::Cancelled ? "cancelled" : "failed";
+    summary_.detail = detail;
+    if (last_ && last_->elapsed_ms) summary_.total_time_ms = last_->elapsed_ms;
+    return finish(kWatchFailed);
+  }
+
+  int interrupted(int sig) {
+    summary_.outcome = "interrupted";
+    summary_.detail = "stopped watching (signal " + std::to_string(sig) + "); the migration goes on";
+    return finish(128 + sig);
+  }
+
+  int error(const std::string& what) {
+    summary_.outcome = "error";
+    summary_.detail = what;
+    return finish(kWatchError);
+  }
+
+  int finish(int status) {
+    summary_.exit_status = status;
+    out_.finished(summary_);
+    return status;
+  }
+
+  WatchTarget& t_;
+  const WatchOptions& o_;
+  probe::Clock& clock_;
+  WatchOutput& out_;
+  const std::atomic<int>* stop_;
+  const double t0_;
+
+  JobOwner owner_ = JobOwner::None;
+  IterationTracker tracker_;
+  StallDetector detector_{o_.stall_rule};
+  std::optional<model::DirtyCurve> profile_curve_, job_curve_;
+  std::string curve_origin_;
+  DirtyGranularity granularity_;
+  double page_size_ = 4096, ram_bytes_ = 0, zero_pages_ = 0;
+  std::optional<double> downtime_limit_ms_;
+  std::optional<bool> postcopy_allowed_;
+  std::optional<Forecast> forecast_;
+  std::optional<Sample> last_;
+  std::optional<double> failing_since_;
+  WatchSummary summary_;
+};
+
+}  // namespace
+
+int watch_migration(WatchTarget& target, const WatchOptions& options, probe::Clock& clock,
+                    WatchOutput& out, const std::atomic<int>* stop) {
+  return Watcher(target, options, clock, out, stop).run();
+}
+
+}  // namespace vmp::watch
