@@ -16,8 +16,8 @@ DirtyGranularity dirty_granularity(const virt::DomainFacts& facts, double page_s
   if (facts.arch.rfind("ppc64", 0) == 0) {
     // POWER's hash MMU: KVM logs a write to a huge-page-backed guest page as the whole huge
     // page dirty (16 MiB by default), and QEMU re-sends all of it.
-    g.bytes = facts.hugepage_size_bytes ? static_cast<double>(facts.hugepage_size_bytes)
-                                        : 16.0 * 1048576;
+    g.bytes =
+        facts.hugepage_size_bytes ? static_cast<double>(facts.hugepage_size_bytes) : 16.0 * 1048576;
     g.reason = "guest memory is backed by huge pages on " + facts.arch +
                ": a write dirties a whole huge page of " + report::format_page_size(g.bytes);
   } else {
@@ -55,9 +55,10 @@ std::optional<model::DirtyCurve> curve_from_iterations(std::vector<model::DirtyP
                                                        double ceiling_bytes, std::size_t keep) {
   if (points.size() > keep) points.erase(points.begin(), points.end() - keep);
   if (points.empty()) return std::nullopt;
-  std::sort(points.begin(), points.end(), [](const model::DirtyPoint& a, const model::DirtyPoint& b) {
-    return a.period_ms < b.period_ms;
-  });
+  std::sort(points.begin(), points.end(),
+            [](const model::DirtyPoint& a, const model::DirtyPoint& b) {
+              return a.period_ms < b.period_ms;
+            });
   // Iterations of a steady migration all last about as long: averaged, they make one point
   // instead of a cloud whose noise would read as slope.
   std::vector<model::DirtyPoint> merged;
@@ -99,9 +100,12 @@ double expected_downtime_ms(double pending_bytes, double dirtied_since_sync_byte
 
 std::string to_string(Action action) {
   switch (action) {
-    case Action::RaiseDowntime: return "raise-downtime";
-    case Action::Postcopy: return "post-copy";
-    case Action::Abort: return "abort";
+    case Action::RaiseDowntime:
+      return "raise-downtime";
+    case Action::Postcopy:
+      return "post-copy";
+    case Action::Abort:
+      return "abort";
   }
   return "abort";
 }
@@ -110,8 +114,8 @@ namespace {
 
 std::string shell_quoted(const std::string& s) {
   bool plain = !s.empty() && std::all_of(s.begin(), s.end(), [](char c) {
-    return std::isalnum(static_cast<unsigned char>(c)) || std::string_view("_.:/+=@%-,").find(c) !=
-                                                              std::string_view::npos;
+    return std::isalnum(static_cast<unsigned char>(c)) ||
+           std::string_view("_.:/+=@%-,").find(c) != std::string_view::npos;
   });
   if (plain) return s;
   std::string out = "'";
@@ -141,9 +145,9 @@ std::string virsh_command(const AdviceContext& c, Action action,
                            : v + " qemu-monitor-command " + dom +
                                  " '{\"execute\":\"migrate-start-postcopy\"}'";
     case Action::Abort:
-      return c.libvirt_job ? v + " domjobabort " + dom
-                           : v + " qemu-monitor-command " + dom +
-                                 " '{\"execute\":\"migrate_cancel\"}'";
+      return c.libvirt_job
+                 ? v + " domjobabort " + dom
+                 : v + " qemu-monitor-command " + dom + " '{\"execute\":\"migrate_cancel\"}'";
   }
   return v;
 }
@@ -194,8 +198,9 @@ StallAdvice advise_on_stall(const model::PrecopyInput& input, const model::Preco
   if (c.postcopy_allowed.value_or(false) && c.vfio_devices.empty()) {
     a.action = Action::Postcopy;
     a.command = virsh_command(c, a.action);
-    a.why = no_raise + "; the migration allows post-copy, which always finishes (the guest runs "
-                       "on the destination and fetches its missing pages over the network)";
+    a.why = no_raise +
+            "; the migration allows post-copy, which always finishes (the guest runs "
+            "on the destination and fetches its missing pages over the network)";
     return a;
   }
   a.action = Action::Abort;

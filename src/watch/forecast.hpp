@@ -37,8 +37,8 @@ std::optional<model::DirtyCurve> curve_from_iterations(std::vector<model::DirtyP
                                                        double ceiling_bytes, std::size_t keep = 12);
 
 struct Forecast {
-  model::PrecopyResult rest;           // the simulation from now
-  double at_elapsed_ms = 0;            // the migration's clock when it was made
+  model::PrecopyResult rest;  // the simulation from now
+  double at_elapsed_ms = 0;   // the migration's clock when it was made
   bool converges() const { return rest.converges(); }
   double total_time_ms() const { return at_elapsed_ms + rest.total_time_ms; }
 };
@@ -59,19 +59,19 @@ std::string to_string(Action action);
 
 struct StallAdvice {
   Action action = Action::Abort;
-  std::optional<double> downtime_limit_ms;  // RaiseDowntime: the new max downtime
+  std::optional<double> downtime_limit_ms;    // RaiseDowntime: the new max downtime
   std::optional<double> least_converging_ms;  // RaiseDowntime: the least the model needs
-  std::string command;                      // the exact command that does it
+  std::string command;                        // the exact command that does it
   std::string why;
 };
 
 struct AdviceContext {
   std::string domain;
-  std::string uri;                 // for virsh -c
-  bool libvirt_job = true;         // libvirt runs the migration (else a QMP client does)
+  std::string uri;                       // for virsh -c
+  bool libvirt_job = true;               // libvirt runs the migration (else a QMP client does)
   std::optional<bool> postcopy_allowed;  // QEMU's postcopy-ram capability; absent: unknown
   std::vector<std::string> vfio_devices;
-  double max_downtime_ms = 1000;   // --max-downtime
+  double max_downtime_ms = 1000;  // --max-downtime
   // The highest peak of the stalled iterations, and the bandwidth QEMU measures (what its
   // threshold, bandwidth x max downtime, is made of).
   std::optional<double> stalled_peak_bytes;

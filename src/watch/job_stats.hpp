@@ -18,7 +18,8 @@ namespace vmp::watch {
 // What virDomainGetJobStats returns: the job type and its typed parameters by name
 // (VIR_DOMAIN_JOB_*: "time_elapsed", "memory_remaining", ...).
 struct JobStats {
-  int type = 0;  // virDomainJobType: 0 none, 1 bounded, 2 unbounded, 3 completed, 4 failed, 5 cancelled
+  int type =
+      0;  // virDomainJobType: 0 none, 1 bounded, 2 unbounded, 3 completed, 4 failed, 5 cancelled
   std::map<std::string, double> numbers;
   std::map<std::string, std::string> strings;  // "errmsg"
 
@@ -46,8 +47,9 @@ class ConnectionLost : public RuntimeError {
 class JobStatsReader {
  public:
   virtual ~JobStatsReader() = default;
-  // The job running now; with `completed`, the last one that ended (VIR_DOMAIN_JOB_STATS_COMPLETED),
-  // type 0 when libvirt kept none. Throws DomainGone, ConnectionLost or RuntimeError.
+  // The job running now; with `completed`, the last one that ended
+  // (VIR_DOMAIN_JOB_STATS_COMPLETED), type 0 when libvirt kept none. Throws DomainGone,
+  // ConnectionLost or RuntimeError.
   virtual JobStats read(bool completed) = 0;
 };
 

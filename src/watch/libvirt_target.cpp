@@ -24,7 +24,8 @@ LibvirtEventLoop::LibvirtEventLoop() {
 LibvirtEventLoop::~LibvirtEventLoop() {
   stop_.store(true);
   // A timer due at once wakes the loop from its poll, so that it sees the flag.
-  int timer = virEventAddTimeout(0, [](int, void*) {}, nullptr, nullptr);
+  int timer = virEventAddTimeout(
+      0, [](int, void*) {}, nullptr, nullptr);
   thread_.join();
   if (timer >= 0) virEventRemoveTimeout(timer);
 }
@@ -39,11 +40,16 @@ constexpr unsigned kKeepAliveCount = 3;
 
 std::string close_reason(int reason) {
   switch (reason) {
-    case VIR_CONNECT_CLOSE_REASON_ERROR: return "a read or write error";
-    case VIR_CONNECT_CLOSE_REASON_EOF: return "the daemon closed the connection";
-    case VIR_CONNECT_CLOSE_REASON_KEEPALIVE: return "the daemon stopped answering (keepalive)";
-    case VIR_CONNECT_CLOSE_REASON_CLIENT: return "closed by the client";
-    default: return "closed";
+    case VIR_CONNECT_CLOSE_REASON_ERROR:
+      return "a read or write error";
+    case VIR_CONNECT_CLOSE_REASON_EOF:
+      return "the daemon closed the connection";
+    case VIR_CONNECT_CLOSE_REASON_KEEPALIVE:
+      return "the daemon stopped answering (keepalive)";
+    case VIR_CONNECT_CLOSE_REASON_CLIENT:
+      return "closed by the client";
+    default:
+      return "closed";
   }
 }
 
@@ -54,12 +60,12 @@ LibvirtEvents::LibvirtEvents(const virt::Connection& connection, const virt::Dom
   // Keepalive is best effort: a driver without it (test://) still works, only without it.
   virConnectSetKeepAlive(conn_, kKeepAliveIntervalS, kKeepAliveCount);
   close_registered_ = virConnectRegisterCloseCallback(conn_, on_close, this, nullptr) == 0;
-  lifecycle_id_ = virConnectDomainEventRegisterAny(
-      conn_, domain.get(), VIR_DOMAIN_EVENT_ID_LIFECYCLE,
-      VIR_DOMAIN_EVENT_CALLBACK(on_lifecycle), this, nullptr);
-  job_id_ = virConnectDomainEventRegisterAny(conn_, domain.get(), VIR_DOMAIN_EVENT_ID_JOB_COMPLETED,
-                                             VIR_DOMAIN_EVENT_CALLBACK(on_job_completed), this,
-                                             nullptr);
+  lifecycle_id_ =
+      virConnectDomainEventRegisterAny(conn_, domain.get(), VIR_DOMAIN_EVENT_ID_LIFECYCLE,
+                                       VIR_DOMAIN_EVENT_CALLBACK(on_lifecycle), this, nullptr);
+  job_id_ =
+      virConnectDomainEventRegisterAny(conn_, domain.get(), VIR_DOMAIN_EVENT_ID_JOB_COMPLETED,
+                                       VIR_DOMAIN_EVENT_CALLBACK(on_job_completed), this, nullptr);
 }
 
 LibvirtEvents::~LibvirtEvents() {
@@ -90,15 +96,26 @@ void LibvirtEvents::on_job_completed(virConnectPtr, virDomainPtr, virTypedParame
   for (int i = 0; i < nparams; ++i) {
     const virTypedParameter& p = params[i];
     switch (p.type) {
-      case VIR_TYPED_PARAM_INT: s.numbers[p.field] = p.value.i; break;
-      case VIR_TYPED_PARAM_UINT: s.numbers[p.field] = p.value.ui; break;
-      case VIR_TYPED_PARAM_LLONG: s.numbers[p.field] = static_cast<double>(p.value.l); break;
-      case VIR_TYPED_PARAM_ULLONG: s.numbers[p.field] = static_cast<double>(p.value.ul); break;
-      case VIR_TYPED_PARAM_DOUBLE: s.numbers[p.field] = p.value.d; break;
+      case VIR_TYPED_PARAM_INT:
+        s.numbers[p.field] = p.value.i;
+        break;
+      case VIR_TYPED_PARAM_UINT:
+        s.numbers[p.field] = p.value.ui;
+        break;
+      case VIR_TYPED_PARAM_LLONG:
+        s.numbers[p.field] = static_cast<double>(p.value.l);
+        break;
+      case VIR_TYPED_PARAM_ULLONG:
+        s.numbers[p.field] = static_cast<double>(p.value.ul);
+        break;
+      case VIR_TYPED_PARAM_DOUBLE:
+        s.numbers[p.field] = p.value.d;
+        break;
       case VIR_TYPED_PARAM_STRING:
         if (p.value.s) s.strings[p.field] = p.value.s;
         break;
-      default: break;
+      default:
+        break;
     }
   }
   std::lock_guard<std::mutex> lock(self->mutex_);

@@ -18,16 +18,20 @@ std::string rate_text(double bytes_per_s) { return format_bytes(bytes_per_s) + "
 
 std::string owner_text(JobOwner o) {
   switch (o) {
-    case JobOwner::Libvirt: return "run by libvirt";
-    case JobOwner::Qmp: return "run through QEMU's monitor (QMP), unknown to libvirt's job API";
-    case JobOwner::None: return "not running";
+    case JobOwner::Libvirt:
+      return "run by libvirt";
+    case JobOwner::Qmp:
+      return "run through QEMU's monitor (QMP), unknown to libvirt's job API";
+    case JobOwner::None:
+      return "not running";
   }
   return "";
 }
 
 std::string forecast_text(const std::optional<Forecast>& f) {
   if (!f) return "no prediction";
-  if (!f->converges()) return "does not converge as it is (" + model::to_string(f->rest.outcome) + ")";
+  if (!f->converges())
+    return "does not converge as it is (" + model::to_string(f->rest.outcome) + ")";
   return "completes at " + format_duration(f->total_time_ms()) + ", paused " +
          format_duration(f->rest.downtime_ms);
 }
@@ -82,10 +86,11 @@ class HumanOutput : public WatchOutput {
     std::string line = v.domain + ": watching its migration, " + owner_text(v.owner);
     if (v.downtime_limit_ms) line += "; max downtime " + format_duration(*v.downtime_limit_ms);
     print(line);
-    print("  expected downtime here: what would be pending if the guest paused now (QEMU's "
-          "remaining plus the pages dirtied since its last sync) over the throughput of the last " +
-          format_duration(kThroughputWindowMs) +
-          "; QEMU's own counts only what was dirty at its last sync, over its last 100 ms window");
+    print(
+        "  expected downtime here: what would be pending if the guest paused now (QEMU's "
+        "remaining plus the pages dirtied since its last sync) over the throughput of the last " +
+        format_duration(kThroughputWindowMs) +
+        "; QEMU's own counts only what was dirty at its last sync, over its last 100 ms window");
     if (!v.granularity.reason.empty()) print("  " + v.granularity.reason);
     print("  predicted now: " + forecast_text(v.forecast) +
           (v.curve_origin.empty() ? "" : " (dirty curve: " + v.curve_origin + ")"));
@@ -109,8 +114,8 @@ class HumanOutput : public WatchOutput {
       line += "  ";
     }
     if (v.predicted_total_time_ms && s.elapsed_ms) {
-      line += "done in ~" +
-              format_duration(std::max(0.0, *v.predicted_total_time_ms - *s.elapsed_ms));
+      line +=
+          "done in ~" + format_duration(std::max(0.0, *v.predicted_total_time_ms - *s.elapsed_ms));
     } else if (v.predicted_converges && !*v.predicted_converges) {
       line += "not converging";
     }
@@ -133,17 +138,22 @@ class HumanOutput : public WatchOutput {
 
   void stall(const Stall& s, const StallAdvice& a) override {
     print("stall: since iteration " + std::to_string(s.since_iteration) + " (at " +
-          format_duration(s.since_ms) + ") what is pending at the start of an iteration has not "
-          "fallen below " + format_bytes(s.low_peak_bytes) + " (latest " +
-          format_bytes(s.last_peak_bytes) + "), noticed at iteration " +
-          std::to_string(s.detected_iteration));
+          format_duration(s.since_ms) +
+          ") what is pending at the start of an iteration has not "
+          "fallen below " +
+          format_bytes(s.low_peak_bytes) + " (latest " + format_bytes(s.last_peak_bytes) +
+          "), noticed at iteration " + std::to_string(s.detected_iteration));
     std::string what;
     switch (a.action) {
       case Action::RaiseDowntime:
         what = "raise the max downtime to " + format_duration(*a.downtime_limit_ms);
         break;
-      case Action::Postcopy: what = "switch to post-copy now"; break;
-      case Action::Abort: what = "abort the migration"; break;
+      case Action::Postcopy:
+        what = "switch to post-copy now";
+        break;
+      case Action::Abort:
+        what = "abort the migration";
+        break;
     }
     print("advice: " + what + ": " + a.command);
     print("  " + a.why);

@@ -38,7 +38,8 @@ class StopSignals {
   }
 
  private:
-  struct sigaction old_int_ {}, old_term_ {};
+  struct sigaction old_int_ {
+  }, old_term_{};
 };
 
 WatchOptions resolve(const WatchRequest& r) {
@@ -107,8 +108,8 @@ int run_watch(const WatchRequest& r, std::ostream& out, std::ostream& err, bool 
     WatchSummary s;
     s.domain = domain.name();
     s.outcome = "none";
-    s.detail = "domain " + domain.name() + " is " + domain.state_text() +
-               ": it has no migration running";
+    s.detail =
+        "domain " + domain.name() + " is " + domain.state_text() + ": it has no migration running";
     s.exit_status = kWatchNoMigration;
     output->finished(s);
     return kWatchNoMigration;

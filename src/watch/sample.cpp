@@ -6,22 +6,32 @@ namespace vmp::watch {
 
 std::string to_string(JobOwner owner) {
   switch (owner) {
-    case JobOwner::None: return "none";
-    case JobOwner::Libvirt: return "libvirt";
-    case JobOwner::Qmp: return "qmp";
+    case JobOwner::None:
+      return "none";
+    case JobOwner::Libvirt:
+      return "libvirt";
+    case JobOwner::Qmp:
+      return "qmp";
   }
   return "none";
 }
 
 std::string to_string(Phase phase) {
   switch (phase) {
-    case Phase::None: return "none";
-    case Phase::Setup: return "setup";
-    case Phase::Active: return "active";
-    case Phase::PostcopyActive: return "postcopy-active";
-    case Phase::Completed: return "completed";
-    case Phase::Failed: return "failed";
-    case Phase::Cancelled: return "cancelled";
+    case Phase::None:
+      return "none";
+    case Phase::Setup:
+      return "setup";
+    case Phase::Active:
+      return "active";
+    case Phase::PostcopyActive:
+      return "postcopy-active";
+    case Phase::Completed:
+      return "completed";
+    case Phase::Failed:
+      return "failed";
+    case Phase::Cancelled:
+      return "cancelled";
   }
   return "none";
 }
@@ -189,10 +199,18 @@ Sample sample_from_finished_job(double at_ms, const JobStats& job) {
   s.at_ms = at_ms;
   s.owner = JobOwner::Libvirt;
   switch (job.type) {
-    case VIR_DOMAIN_JOB_COMPLETED: s.phase = Phase::Completed; break;
-    case VIR_DOMAIN_JOB_FAILED: s.phase = Phase::Failed; break;
-    case VIR_DOMAIN_JOB_CANCELLED: s.phase = Phase::Cancelled; break;
-    default: s.phase = Phase::None; break;
+    case VIR_DOMAIN_JOB_COMPLETED:
+      s.phase = Phase::Completed;
+      break;
+    case VIR_DOMAIN_JOB_FAILED:
+      s.phase = Phase::Failed;
+      break;
+    case VIR_DOMAIN_JOB_CANCELLED:
+      s.phase = Phase::Cancelled;
+      break;
+    default:
+      s.phase = Phase::None;
+      break;
   }
   from_libvirt(s, job);
   return s;

@@ -103,8 +103,12 @@ void IterationTracker::boundary(const Point& a, const Point& b, double threshold
       prev->second.dirtied_bytes = std::max(0.0, peak_ram - leftover);
     }
     // What the peak can be: at least what b still has, at most that plus all sent since a.
-    bounds_ = Bounds{b.iteration, *b.ram_remaining_bytes, *b.ram_remaining_bytes + dx,
-                     b.device_remaining_bytes, leftover, a.iteration};
+    bounds_ = Bounds{b.iteration,
+                     *b.ram_remaining_bytes,
+                     *b.ram_remaining_bytes + dx,
+                     b.device_remaining_bytes,
+                     leftover,
+                     a.iteration};
   } else {
     bounds_.reset();
   }

@@ -20,9 +20,9 @@ namespace vmp::watch {
 inline constexpr double kThroughputWindowMs = 3000;
 
 struct IterationRecord {
-  int iteration = 0;                  // QEMU's dirty-sync-count: 1 is the first pass
-  std::optional<double> started_ms;   // the migration's clock at the sync that started it
-  std::optional<double> peak_bytes;   // pending at that sync: RAM plus device state
+  int iteration = 0;                 // QEMU's dirty-sync-count: 1 is the first pass
+  std::optional<double> started_ms;  // the migration's clock at the sync that started it
+  std::optional<double> peak_bytes;  // pending at that sync: RAM plus device state
   // The sync was the only one between two samples: the peak is reconstructed from the bytes sent
   // in between. When several syncs fell between two samples, it is an estimate.
   bool peak_measured = false;

@@ -107,12 +107,18 @@ class Watcher {
 
   static std::string stop_reason(int detail) {
     switch (detail) {
-      case VIR_DOMAIN_EVENT_STOPPED_SHUTDOWN: return "shut down";
-      case VIR_DOMAIN_EVENT_STOPPED_DESTROYED: return "destroyed";
-      case VIR_DOMAIN_EVENT_STOPPED_CRASHED: return "crashed";
-      case VIR_DOMAIN_EVENT_STOPPED_SAVED: return "saved";
-      case VIR_DOMAIN_EVENT_STOPPED_FAILED: return "its emulator failed";
-      default: return "stopped";
+      case VIR_DOMAIN_EVENT_STOPPED_SHUTDOWN:
+        return "shut down";
+      case VIR_DOMAIN_EVENT_STOPPED_DESTROYED:
+        return "destroyed";
+      case VIR_DOMAIN_EVENT_STOPPED_CRASHED:
+        return "crashed";
+      case VIR_DOMAIN_EVENT_STOPPED_SAVED:
+        return "saved";
+      case VIR_DOMAIN_EVENT_STOPPED_FAILED:
+        return "its emulator failed";
+      default:
+        return "stopped";
     }
   }
 
@@ -126,8 +132,9 @@ class Watcher {
       why = "libvirt has no migration job and QEMU's migration status is '" +
             (s.qemu_status.empty() ? std::string("none") : s.qemu_status) + "'";
     } else {
-      why = "libvirt has no migration job (with --no-qmp a migration started through QMP cannot "
-            "be seen)";
+      why =
+          "libvirt has no migration job (with --no-qmp a migration started through QMP cannot "
+          "be seen)";
     }
     summary_.outcome = "none";
     summary_.detail = "domain " + t_.domain + " has no migration running: " + why;
@@ -155,16 +162,18 @@ class Watcher {
     refresh_downtime_limit();
     if (t_.monitor) {
       try {
-        for (const auto& cap : t_.monitor->execute("query-migrate-capabilities", nlohmann::json())) {
-          if (cap.value("capability", "") == "postcopy-ram") postcopy_allowed_ = cap.value("state", false);
+        for (const auto& cap :
+             t_.monitor->execute("query-migrate-capabilities", nlohmann::json())) {
+          if (cap.value("capability", "") == "postcopy-ram")
+            postcopy_allowed_ = cap.value("state", false);
         }
       } catch (const virt::QmpError&) {
         // A QEMU that cannot say leaves post-copy unknown, and so not advised.
       }
     }
     if (o_.profile) {
-      profile_curve_ = at_granularity(curve_from_profile(*o_.profile, o_.curve_policy),
-                                      page_size_, granularity_.bytes);
+      profile_curve_ = at_granularity(curve_from_profile(*o_.profile, o_.curve_policy), page_size_,
+                                      granularity_.bytes);
       zero_pages_ = static_cast<double>(o_.profile->zero_pages.count) *
                     static_cast<double>(o_.profile->page_size_bytes) / page_size_;
     }
@@ -179,7 +188,8 @@ class Watcher {
     v.postcopy_allowed = postcopy_allowed_;
     v.granularity = granularity_;
     v.apply = o_.apply;
-    if (running(s.phase) && s.iteration && s.ram_remaining_bytes && s.phase != Phase::PostcopyActive) {
+    if (running(s.phase) && s.iteration && s.ram_remaining_bytes &&
+        s.phase != Phase::PostcopyActive) {
       model::PrecopyResume r;
       r.pending_bytes = *s.ram_remaining_bytes;
       r.in_first_pass = *s.iteration <= 1;
@@ -223,13 +233,15 @@ class Watcher {
 
   // QEMU syncs when what is left falls to its bandwidth x max downtime.
   double threshold(const Sample& s) const {
-    double bw = s.qemu_bandwidth_bytes_per_s.value_or(tracker_.throughput_bytes_per_s().value_or(0));
+    double bw =
+        s.qemu_bandwidth_bytes_per_s.value_or(tracker_.throughput_bytes_per_s().value_or(0));
     return bw * downtime_limit_ms_.value_or(300) / 1000;
   }
 
   // What QEMU sends in one rate-limit window.
   double window_bytes(const Sample& s) const {
-    double bw = s.qemu_bandwidth_bytes_per_s.value_or(tracker_.throughput_bytes_per_s().value_or(0));
+    double bw =
+        s.qemu_bandwidth_bytes_per_s.value_or(tracker_.throughput_bytes_per_s().value_or(0));
     return bw * model::kRateLimitWindowMs / 1000;
   }
 
@@ -257,12 +269,15 @@ class Watcher {
       }
     }
     // QEMU 7.2 leaves the dirty rate at 0 until it first measures one, after the first pass.
-    if (s.dirty_rate_bytes_per_s && (*s.dirty_rate_bytes_per_s > 0 || s.iteration.value_or(1) > 1)) {
-      job_curve_ = model::DirtyCurve::piecewise_linear({{1000, *s.dirty_rate_bytes_per_s}}, ram_bytes_);
+    if (s.dirty_rate_bytes_per_s &&
+        (*s.dirty_rate_bytes_per_s > 0 || s.iteration.value_or(1) > 1)) {
+      job_curve_ =
+          model::DirtyCurve::piecewise_linear({{1000, *s.dirty_rate_bytes_per_s}}, ram_bytes_);
       curve_origin_ = "QEMU's dirty rate";
       return &*job_curve_;
     }
-    curve_origin_ = "none yet (QEMU reports no dirty rate during the first pass; --profile gives one)";
+    curve_origin_ =
+        "none yet (QEMU reports no dirty rate during the first pass; --profile gives one)";
     return nullptr;
   }
 
@@ -376,8 +391,12 @@ class Watcher {
           t_.control->set_max_downtime(*advice.downtime_limit_ms);
           downtime_limit_ms_ = *advice.downtime_limit_ms;
           break;
-        case Action::Postcopy: t_.control->start_postcopy(libvirt_job); break;
-        case Action::Abort: t_.control->abort(libvirt_job); break;
+        case Action::Postcopy:
+          t_.control->start_postcopy(libvirt_job);
+          break;
+        case Action::Abort:
+          t_.control->abort(libvirt_job);
+          break;
       }
     } catch (const RuntimeError& e) {
       a.ok = false;
@@ -518,7 +537,8 @@ class Watcher {
 
   int interrupted(int sig) {
     summary_.outcome = "interrupted";
-    summary_.detail = "stopped watching (signal " + std::to_string(sig) + "); the migration goes on";
+    summary_.detail =
+        "stopped watching (signal " + std::to_string(sig) + "); the migration goes on";
     return finish(128 + sig);
   }
 

@@ -31,18 +31,18 @@ namespace vmp::watch {
 // Exit statuses of --watch. 1 and 2 keep their meaning (error, usage); 3-5 are the prediction's
 // verdicts and are not used here. Interrupted by SIGINT or SIGTERM: 128 + the signal's number.
 enum WatchExit : int {
-  kWatchCompleted = 0,    // the migration completed
-  kWatchError = 1,        // libvirt or QEMU failed, the domain vanished, the connection dropped
-  kWatchUsage = 2,        // the command line is wrong
-  kWatchNoMigration = 10, // the domain has no migration running: nothing to watch
-  kWatchFailed = 11,      // the migration failed or was cancelled (also by --apply's abort)
+  kWatchCompleted = 0,     // the migration completed
+  kWatchError = 1,         // libvirt or QEMU failed, the domain vanished, the connection dropped
+  kWatchUsage = 2,         // the command line is wrong
+  kWatchNoMigration = 10,  // the domain has no migration running: nothing to watch
+  kWatchFailed = 11,       // the migration failed or was cancelled (also by --apply's abort)
 };
 
 // What libvirt's events said about the domain so far.
 struct DomainEvents {
   // VIR_DOMAIN_EVENT_STOPPED_* once the domain stopped (MIGRATED: it now runs on the destination).
   std::optional<int> stopped_detail;
-  std::optional<JobStats> completed_job;  // the job-completed event's statistics
+  std::optional<JobStats> completed_job;         // the job-completed event's statistics
   std::optional<std::string> connection_closed;  // why, when the connection went away
 };
 
@@ -65,7 +65,7 @@ class MigrationControl {
 struct WatchTarget {
   std::string domain;
   std::string uri;
-  JobStatsReader* job = nullptr;  // libvirt's job statistics
+  JobStatsReader* job = nullptr;     // libvirt's job statistics
   virt::Monitor* monitor = nullptr;  // QMP; null with --no-qmp
   MigrationControl* control = nullptr;
   EventSource* events = nullptr;
@@ -75,10 +75,10 @@ struct WatchTarget {
 struct WatchOptions {
   double interval_ms = 200;
   bool apply = false;
-  double max_downtime_ms = 1000;              // --max-downtime: the most the advice may raise to
-  std::optional<double> link_bytes_per_s;     // --link-speed
-  double deadline_ms = 3600.0 * 1000;         // the rest of the migration, for the model
-  std::optional<probe::DirtyProfile> profile; // --profile: the dirty curve measured before
+  double max_downtime_ms = 1000;               // --max-downtime: the most the advice may raise to
+  std::optional<double> link_bytes_per_s;      // --link-speed
+  double deadline_ms = 3600.0 * 1000;          // the rest of the migration, for the model
+  std::optional<probe::DirtyProfile> profile;  // --profile: the dirty curve measured before
   std::string profile_path;
   model::CurvePolicy curve_policy = model::CurvePolicy::Auto;
   StallRule stall_rule;

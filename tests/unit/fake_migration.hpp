@@ -37,7 +37,7 @@ struct FakeMigration {
   // Pages dirtied again while still dirty add nothing: the bitmap never holds more than this.
   double working_set_bytes = 1e18;
   double page_size = 4096;
-  double started_at_ms = 0;  // on the fake clock
+  double started_at_ms = 0;            // on the fake clock
   std::optional<double> cancel_at_ms;  // another client's migrate_cancel, on the migration's clock
 
   // State, advanced by update(now).
@@ -82,8 +82,7 @@ struct FakeMigration {
   }
 
   void sync() {
-    const double added =
-        dirtied(t - last_sync) * std::max(0.0, 1 - remaining / working_set_bytes);
+    const double added = dirtied(t - last_sync) * std::max(0.0, 1 - remaining / working_set_bytes);
     dirty_rate_bytes_per_s = added / ((t - last_sync) / 1000);
     remaining += added;
     true_peaks.push_back(remaining);
@@ -171,15 +170,16 @@ class FakeJobStats : public watch::JobStatsReader {
       // libvirt's job, while it starts the destination: zeros.
       watch::JobStats s;
       s.type = 2;
-      s.numbers = {{"operation", 5}, {"time_elapsed", c_.now}, {"memory_total", 0},
-                   {"memory_remaining", 0}, {"memory_iteration", 0}, {"memory_page_size", 0}};
+      s.numbers = {{"operation", 5},        {"time_elapsed", c_.now}, {"memory_total", 0},
+                   {"memory_remaining", 0}, {"memory_iteration", 0},  {"memory_page_size", 0}};
       return s;
     }
     if (!completed) return m_.job_stats();
     watch::JobStats s;
     if (m_.status == "completed") {
       s.type = 3;
-      s.numbers = {{"operation", 5}, {"time_elapsed", m_.t + m_.started_at_ms},
+      s.numbers = {{"operation", 5},
+                   {"time_elapsed", m_.t + m_.started_at_ms},
                    {"downtime", m_.downtime_ms},
                    {"memory_iteration", m_.syncs}};
     }

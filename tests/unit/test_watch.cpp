@@ -22,7 +22,9 @@ constexpr double kMiB = 1048576;
 
 // Random writes at `rate` over a working set `wss`: what an iteration of t ms leaves dirty.
 std::function<double(double)> random_writes(double wss_bytes, double rate_bytes_per_s) {
-  return [=](double t_ms) { return wss_bytes * -std::expm1(-rate_bytes_per_s * t_ms / 1000 / wss_bytes); };
+  return [=](double t_ms) {
+    return wss_bytes * -std::expm1(-rate_bytes_per_s * t_ms / 1000 / wss_bytes);
+  };
 }
 
 // Samples of a fake migration every `interval_ms`, starting `phase_ms` in, as QMP reports them.
@@ -75,10 +77,11 @@ TEST(WatchSample, PrefersLibvirtWhenItRunsTheJobAndSaysWhere) {
 
 TEST(WatchSample, TheSystemWideRemainingOfQemu111Wins) {
   // QEMU 11.1 adds `remaining`: RAM and device state (VFIO). It is what a stall is judged on.
-  nlohmann::json q = {{"status", "active"},
-                      {"total-time", 1000},
-                      {"remaining", 300 * kMiB},
-                      {"ram", {{"remaining", 100 * kMiB}, {"transferred", 1}, {"dirty-sync-count", 2}}}};
+  nlohmann::json q = {
+      {"status", "active"},
+      {"total-time", 1000},
+      {"remaining", 300 * kMiB},
+      {"ram", {{"remaining", 100 * kMiB}, {"transferred", 1}, {"dirty-sync-count", 2}}}};
   JobStats lv;
   lv.type = 2;
   lv.numbers = {{"operation", 5}, {"data_remaining", 100 * kMiB}, {"memory_iteration", 2}};
@@ -171,7 +174,10 @@ TEST(StallDetector, FlatPeaksAreAStallSinceTheLastLow) {
 TEST(StallDetector, RecoveryEndsTheStall) {
   StallDetector d;
   int it = 2;
-  auto peak = [&](double mib) { d.add_peak(it, it * 700.0, mib * kMiB); ++it; };
+  auto peak = [&](double mib) {
+    d.add_peak(it, it * 700.0, mib * kMiB);
+    ++it;
+  };
   for (double p : {60.0, 60.0, 60.0, 60.0}) peak(p);
   ASSERT_TRUE(d.stall());
   // Auto-converge throttles the guest, or someone raised the bandwidth: peaks fall again.
@@ -247,8 +253,9 @@ TEST(WatchForecast, AdviceCommandsAreExact) {
   EXPECT_EQ(virsh_command(c, Action::Postcopy), "virsh -c qemu:///system migrate-postcopy 'vm 1'");
   EXPECT_EQ(virsh_command(c, Action::Abort), "virsh -c qemu:///system domjobabort 'vm 1'");
   c.libvirt_job = false;
-  EXPECT_EQ(virsh_command(c, Action::Abort),
-            "virsh -c qemu:///system qemu-monitor-command 'vm 1' '{\"execute\":\"migrate_cancel\"}'");
+  EXPECT_EQ(
+      virsh_command(c, Action::Abort),
+      "virsh -c qemu:///system qemu-monitor-command 'vm 1' '{\"execute\":\"migrate_cancel\"}'");
 }
 
 TEST(WatchForecast, AdviceRaisesTheDowntimeThenPostcopyThenAborts) {
@@ -372,7 +379,9 @@ TEST(WatchLoop, AStalledMigrationIsNoticedAndAdvisedButNotChanged) {
   EXPECT_LE(st.detected_iteration - st.since_iteration, 4);
   EXPECT_LE(st.detected_iteration, 7);
   ASSERT_EQ(rig.out.advice[0].action, Action::RaiseDowntime);
-  EXPECT_EQ(rig.out.advice[0].command.rfind("virsh -c qemu:///system migrate-setmaxdowntime vm1 ", 0), 0u);
+  EXPECT_EQ(
+      rig.out.advice[0].command.rfind("virsh -c qemu:///system migrate-setmaxdowntime vm1 ", 0),
+      0u);
   EXPECT_TRUE(rig.control.actions.empty()) << "nothing changes without --apply";
   EXPECT_EQ(rig.m.status, "active");
 }
