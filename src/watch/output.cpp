@@ -33,7 +33,7 @@ std::string forecast_text(const std::optional<Forecast>& f) {
   if (!f->converges())
     return "does not converge as it is (" + model::to_string(f->rest.outcome) + ")";
   return "completes at " + format_duration(f->total_time_ms()) + ", paused " +
-         format_duration(f->rest.downtime_ms);
+         (f->downtime_upper_bound ? "at most " : "about ") + format_duration(f->rest.downtime_ms);
 }
 
 json opt(const std::optional<double>& v) {
@@ -53,6 +53,7 @@ json forecast_json(const std::optional<Forecast>& f) {
           {"made_at_ms", std::round(f->at_elapsed_ms)},
           {"total_time_ms", f->converges() ? json(std::round(f->total_time_ms())) : json(nullptr)},
           {"downtime_ms", f->converges() ? json(std::round(f->rest.downtime_ms)) : json(nullptr)},
+          {"downtime_upper_bound", f->downtime_upper_bound},
           {"iterations_left", f->rest.iterations}};
 }
 

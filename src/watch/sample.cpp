@@ -180,13 +180,18 @@ Sample merge_sample(double at_ms, const std::optional<JobStats>& job,
   } else if (running(qmp_phase)) {
     s.owner = JobOwner::Qmp;
   }
-  if (libvirt_migrating) from_libvirt(s, *job);
-  if (qmp_phase != Phase::None) {
+  if (libvirt_migrating) {
+    from_libvirt(s, *job);
+    // libvirt's job starts before QEMU's migration does (the destination is being prepared).
+    // Until QEMU reports an iteration it is setting up, whatever QEMU's status says: that is
+    // still the previous migration's, completed or failed.
+    if (s.iteration.value_or(0) < 1) {
+      s.phase = Phase::Setup;
+      return s;
+    }
+    s.phase = qmp_phase != Phase::None ? qmp_phase : Phase::Active;
+  } else {
     s.phase = qmp_phase;
-  } else if (libvirt_migrating) {
-    // libvirt's job starts before QEMU's migration does (the destination is being prepared):
-    // until QEMU reports an iteration, it is setting up.
-    s.phase = s.iteration.value_or(0) >= 1 ? Phase::Active : Phase::Setup;
   }
   if (query_migrate && query_migrate->is_object()) {
     from_qmp(s, *query_migrate, s.owner != JobOwner::Libvirt);

@@ -188,19 +188,26 @@ class Watcher {
     v.postcopy_allowed = postcopy_allowed_;
     v.granularity = granularity_;
     v.apply = o_.apply;
-    if (running(s.phase) && s.iteration && s.ram_remaining_bytes &&
-        s.phase != Phase::PostcopyActive) {
-      model::PrecopyResume r;
-      r.pending_bytes = *s.ram_remaining_bytes;
-      r.in_first_pass = *s.iteration <= 1;
-      r.since_sync_ms = since_sync_at_attach(s);
-      v.forecast = forecast_now(r, migration_time_ms(s), s);
-    }
+    attached_iteration_ = std::max(1, s.iteration.value_or(1));
+    v.forecast = forecast_from_sample(s);
     v.curve_origin = curve_origin_;
     summary_.at_attach = v.forecast;
     forecast_ = v.forecast;
     out_.attached(v);
     out_.sample(view(s));
+  }
+
+  // From where a sample stands, mid-iteration.
+  std::optional<Forecast> forecast_from_sample(const Sample& s) {
+    if (!running(s.phase) || s.phase == Phase::PostcopyActive || !s.iteration ||
+        !s.ram_remaining_bytes) {
+      return std::nullopt;
+    }
+    model::PrecopyResume r;
+    r.pending_bytes = *s.ram_remaining_bytes;
+    r.in_first_pass = *s.iteration <= 1;
+    r.since_sync_ms = since_sync_at_attach(s);
+    return forecast_now(r, migration_time_ms(s), s);
   }
 
   // When attaching mid-iteration, the last sync is not seen. QEMU's expected downtime (7.2 to
@@ -319,6 +326,12 @@ class Watcher {
 
     learn_guest(s);
     for (int k : tracker_.add(s, threshold(s), window_bytes(s))) on_iteration(k, s);
+    if (!summary_.at_attach && s.iteration && *s.iteration == attached_iteration_) {
+      // Attached before any throughput was measured: the prediction "when attached" is the
+      // first one possible in the iteration it attached in.
+      summary_.at_attach = forecast_from_sample(s);
+      if (summary_.at_attach && !forecast_) forecast_ = summary_.at_attach;
+    }
     last_ = s;
     out_.sample(view(s));
     return std::nullopt;
@@ -359,8 +372,9 @@ class Watcher {
     c.postcopy_allowed = postcopy_allowed_;
     c.vfio_devices = t_.facts.vfio_devices;
     c.max_downtime_ms = o_.max_downtime_ms;
+    // The stalled iterations: those after the last low, which did not fall below it.
     for (const auto& [k, rec] : tracker_.iterations()) {
-      if (k >= stall.since_iteration && rec.peak_bytes) {
+      if (k > stall.since_iteration && rec.peak_bytes) {
         c.stalled_peak_bytes = std::max(c.stalled_peak_bytes.value_or(0), *rec.peak_bytes);
       }
     }
@@ -571,6 +585,7 @@ class Watcher {
   std::optional<double> downtime_limit_ms_;
   std::optional<bool> postcopy_allowed_;
   std::optional<Forecast> forecast_;
+  int attached_iteration_ = 0;
   std::optional<Sample> last_;
   std::optional<double> failing_since_;
   WatchSummary summary_;

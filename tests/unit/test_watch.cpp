@@ -357,6 +357,9 @@ TEST(WatchLoop, APredictionFromTheProfileIsCloser) {
   for (double t : {1000.0, 2000.0, 4000.0}) {
     p.dirty_curve.push_back({t, rig.m.dirtied(t), 0, 0});
   }
+  // The fake's first pass sends 150 MiB of the 512: the rest are zero pages.
+  p.zero_pages.count =
+      static_cast<std::uint64_t>((rig.m.ram_bytes - rig.m.first_pass_bytes) / 4096);
   rig.options.profile = p;
   rig.options.profile_path = "p.json";
   ASSERT_EQ(rig.run(), kWatchCompleted);
@@ -364,6 +367,11 @@ TEST(WatchLoop, APredictionFromTheProfileIsCloser) {
   ASSERT_TRUE(s.at_second_iteration);
   EXPECT_NEAR(s.at_second_iteration->total_time_ms(), *s.total_time_ms, 0.05 * *s.total_time_ms);
   EXPECT_EQ(rig.out.attach->curve_origin, "profile p.json");
+  // Attached at the very start, before any throughput: predicted at the first sample with one.
+  ASSERT_TRUE(s.at_attach);
+  ASSERT_TRUE(s.at_attach->converges());
+  EXPECT_LT(s.at_attach->at_elapsed_ms, 1000);
+  EXPECT_NEAR(s.at_attach->total_time_ms(), *s.total_time_ms, 0.10 * *s.total_time_ms);
 }
 
 TEST(WatchLoop, AStalledMigrationIsNoticedAndAdvisedButNotChanged) {
