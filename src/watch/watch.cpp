@@ -98,9 +98,8 @@ class Watcher {
     }
     if (ev.stopped_detail) {
       if (*ev.stopped_detail == VIR_DOMAIN_EVENT_STOPPED_MIGRATED) return completed_by_libvirt();
-      return ended(Phase::Failed, "domain " + t_.domain + " stopped (" +
-                                      stop_reason(*ev.stopped_detail) +
-                                      ") while its migration was running");
+      return ended(Phase::Failed, "the domain stopped (" + stop_reason(*ev.stopped_detail) +
+                                      ") while migrating: the migration failed");
     }
     return std::nullopt;
   }
@@ -320,7 +319,7 @@ class Watcher {
     if (s.phase == Phase::Failed || s.phase == Phase::Cancelled) {
       last_ = s;
       std::string why = s.error.empty() ? "" : ": " + s.error;
-      return ended(s.phase, "the migration of " + t_.domain + " " + to_string(s.phase) + why);
+      return ended(s.phase, "migration " + to_string(s.phase) + why);
     }
     if (s.phase == Phase::None || s.owner == JobOwner::None) return job_gone();
 
@@ -516,14 +515,14 @@ class Watcher {
       }
       if (j.type == VIR_DOMAIN_JOB_FAILED || j.type == VIR_DOMAIN_JOB_CANCELLED) {
         auto f = sample_from_finished_job(clock_.now_ms() - t0_, j);
-        return ended(f.phase, "the migration of " + t_.domain + " " + to_string(f.phase) +
-                                  (f.error.empty() ? "" : ": " + f.error));
+        return ended(f.phase,
+                     "migration " + to_string(f.phase) + (f.error.empty() ? "" : ": " + f.error));
       }
     }
     if (auto end = wait_for_events()) return *end;
-    return ended(Phase::Failed, "the migration of " + t_.domain +
-                                    " ended without completing (cancelled or failed: libvirt kept "
-                                    "no record of which)");
+    return ended(Phase::Failed,
+                 "migration ended without completing (cancelled or failed: libvirt kept no "
+                 "record of which)");
   }
 
   std::optional<int> wait_for_events() {

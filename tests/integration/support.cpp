@@ -35,6 +35,9 @@ constexpr const char* kUri = "qemu:///system";
 char g_virsh[256];
 char g_running_guest[128];
 char g_persistent_domain[128];
+// A domain migrated to another daemon (--watch tests): destroyed there too.
+char g_remote_uri[256];
+char g_remote_domain[128];
 volatile sig_atomic_t g_child_pid = 0;
 
 void copy_name(char* dst, std::size_t size, const std::string& src) {
@@ -44,11 +47,11 @@ void copy_name(char* dst, std::size_t size, const std::string& src) {
 }
 
 // Only async-signal-safe calls: kill, fork, execv, waitpid, sigaction, raise.
-void virsh_in_handler(const char* verb, const char* name) {
+void virsh_in_handler(const char* verb, const char* name, const char* uri = kUri) {
   if (!name[0] || !g_virsh[0]) return;
   pid_t pid = fork();
   if (pid == 0) {
-    const char* argv[] = {g_virsh, "-q", "-c", kUri, verb, name, nullptr};
+    const char* argv[] = {g_virsh, "-q", "-c", uri, verb, name, nullptr};
     execv(g_virsh, const_cast<char* const*>(argv));
     _exit(127);
   }
@@ -63,6 +66,7 @@ void on_fatal_signal(int sig) {
   if (g_child_pid > 0) kill(g_child_pid, SIGKILL);
   virsh_in_handler("destroy", g_running_guest);
   virsh_in_handler("undefine", g_persistent_domain);
+  virsh_in_handler("destroy", g_remote_domain, g_remote_uri);
   struct sigaction sa {};
   sa.sa_handler = SIG_DFL;
   sigaction(sig, &sa, nullptr);
@@ -503,6 +507,14 @@ void register_for_cleanup(const std::string& persistent_domain) {
 }
 
 void unregister_for_cleanup(const std::string&) { g_persistent_domain[0] = '\0'; }
+
+void register_remote_for_cleanup(const std::string& uri, const std::string& domain) {
+  install_cleanup_handlers();
+  copy_name(g_remote_uri, sizeof g_remote_uri, uri);
+  copy_name(g_remote_domain, sizeof g_remote_domain, domain);
+}
+
+void unregister_remote_for_cleanup() { g_remote_domain[0] = '\0'; }
 
 // ------------------------------------------------------------------ files
 

@@ -145,6 +145,9 @@ std::optional<LoadStats> last_load_stats(const Guest& guest);
 // test defines).
 void register_for_cleanup(const std::string& persistent_domain);
 void unregister_for_cleanup(const std::string& persistent_domain);
+// A domain that migrated to the daemon at `uri`: destroyed there if the program is killed.
+void register_remote_for_cleanup(const std::string& uri, const std::string& domain);
+void unregister_remote_for_cleanup();
 
 // The load guest measured once per boot with the options of case 1 (the tool's default
 // measurement time, which is what users get): --json --bandwidth 64MiB/s --save-profile FILE.

@@ -10,6 +10,10 @@
 #include "watch/stall.hpp"
 #include "watch/tracker.hpp"
 #include "watch/watch.hpp"
+#include "cli/cli.hpp"
+
+#include <algorithm>
+#include <sstream>
 
 using namespace vmp;
 using namespace vmp::watch;
@@ -499,4 +503,58 @@ TEST(WatchLoop, AttachedWhileLibvirtStillPreparesTheDestination) {
   ASSERT_TRUE(s.at_second_iteration->converges());
   EXPECT_GT(s.at_second_iteration->rest.downtime_ms, 100);
   EXPECT_NEAR(s.at_second_iteration->total_time_ms(), *s.total_time_ms, 0.25 * *s.total_time_ms);
+}
+
+// ------------------------------------------------------------------------------ command line
+
+namespace {
+
+struct CliRun {
+  int status;
+  std::string out, err;
+};
+
+CliRun cli_run(std::vector<std::string> args) {
+  std::ostringstream out, err;
+  int status = vmp::cli::tool_main(args, out, err);
+  return {status, out.str(), err.str()};
+}
+
+void expect_one_error(const CliRun& r, int status, const std::string& needle) {
+  EXPECT_EQ(r.status, status) << r.err;
+  EXPECT_EQ(r.err.rfind("error: ", 0), 0u) << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  EXPECT_NE(r.err.find(needle), std::string::npos) << r.err;
+}
+
+}  // namespace
+
+TEST(WatchCli, HelpDocumentsWatchAndItsExitStatuses) {
+  auto r = cli_run({"--help"});
+  EXPECT_EQ(r.status, 0);
+  for (const char* s : {"--watch", "--apply", "--interval", "10 the domain has no migration",
+                        "11 the migration failed or was cancelled"}) {
+    EXPECT_NE(r.out.find(s), std::string::npos) << s;
+  }
+}
+
+TEST(WatchCli, WrongCommandLinesAreOneUsageError) {
+  expect_one_error(cli_run({"--watch"}), 2, "--watch needs --domain");
+  expect_one_error(cli_run({"--watch", "-d", "vm1", "--bandwidth", "1Gbit/s", "--table"}), 2,
+                   "--bandwidth, --table do not apply to --watch");
+  expect_one_error(cli_run({"--apply", "-d", "vm1"}), 2, "--apply only applies to --watch");
+  expect_one_error(cli_run({"--interval", "1s", "--profile", "x.json"}), 2,
+                   "--interval only applies to --watch");
+  expect_one_error(cli_run({"--watch", "-d", "vm1", "--interval", "10ms"}), 2, "50ms..60s");
+  expect_one_error(cli_run({"--watch", "-d", "vm1", "--apply", "-r"}), 2, "read-only");
+  expect_one_error(cli_run({"--watch", "-d", "vm1", "--curve", "cubic"}), 2, "--curve");
+  expect_one_error(cli_run({"--watch", "-d", "vm1", "--profile", "/nonexistent.json"}), 1,
+                   "/nonexistent.json");
+  // Offline prediction keeps refusing --domain with --profile.
+  EXPECT_EQ(cli_run({"-d", "vm1", "--profile", "x.json"}).status, 2);
+}
+
+TEST(WatchCli, OnlyQemuDomainsCanBeWatched) {
+  expect_one_error(cli_run({"--watch", "-c", "test:///default", "-d", "test"}), 1,
+                   "not QEMU");
 }
