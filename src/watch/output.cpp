@@ -102,6 +102,12 @@ class HumanOutput : public WatchOutput {
     if (!live_) return;
     const Sample& s = v.sample;
     std::string line;
+    if (s.phase == Phase::Setup) {
+      line = "setting up (libvirt prepares the destination, QEMU has not started sending)";
+      err_ << "\r\033[K" << line << std::flush;
+      shown_ = true;
+      return;
+    }
     if (s.iteration) line += "iter " + std::to_string(*s.iteration) + "  ";
     if (s.phase == Phase::PostcopyActive) line += "post-copy  ";
     if (s.remaining_bytes) line += "remaining " + format_bytes(*s.remaining_bytes) + "  ";

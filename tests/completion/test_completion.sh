@@ -139,6 +139,16 @@ for mode in "${modes[@]}"; do
     expect "$mode" "virt-migrate-predict -d guest-one --domain guest" exactly guest-two
     expect "$mode" "virt-migrate-predict --profile x.json --" lacks --domain --connect --save-profile
     expect "$mode" "virt-migrate-predict -c qemu:///system -r -q --" lacks --connect --readonly --quiet
+    # --watch: its own options, and --profile goes with --domain and --connect.
+    expect "$mode" "virt-migrate-predict --wa" exactly --watch
+    expect "$mode" "virt-migrate-predict --ap" lacks --apply
+    expect "$mode" "virt-migrate-predict --watch --ap" exactly --apply
+    expect "$mode" "virt-migrate-predict --watch -d g --" contains --profile --connect --apply \
+        --interval --max-downtime --json --no-qmp
+    expect "$mode" "virt-migrate-predict --watch -d g --" lacks --bandwidth --table --watch \
+        --domain --save-profile --measure-time
+    expect "$mode" "virt-migrate-predict --watch --profile x.json --" contains --domain --connect
+    expect "$mode" "virt-migrate-predict --watch --interval " exactly 200ms 500ms 1s
     # ":" breaks words: only what follows the last ":" is completed.
     expect "$mode" "virt-migrate-predict --connect qemu:///s" exactly ///system ///session
     expect "$mode" "virt-migrate-predict --connect=qemu:" exactly ///system ///session

@@ -255,8 +255,18 @@ TEST_F(WatchTest, AStalledQmpMigrationIsReportedAndAdvisedAndNotChanged) {
       << "QEMU's migration status: " << qmp(g.name(), "query-migrate").dump() << "\n"
       << dest.log();
   BackgroundTool watch(watch_args(g, {"--max-downtime", "2s"}), within(120s));
+  // Beside it, a watch for people, stopped as Ctrl-C would: a summary, and the migration goes on.
+  RunOptions interrupted = within(60s);
+  interrupted.interrupt_after = 9s;
+  BackgroundTool person({"--watch", "-d", g.name(), "-c", kUri}, interrupted);
   // The first pass takes about 3 s, an iteration about 0.7 s: by 12 s the stall is long seen.
   std::this_thread::sleep_for(12s);
+  const RunResult& p = person.wait();
+  EXPECT_EQ(p.exit_status, 130) << p.describe();
+  EXPECT_NE(p.out.find(g.name() + ": stopped watching (signal 2); the migration goes on"),
+            std::string::npos)
+      << p.out;
+  EXPECT_NE(p.out.find("stall: since iteration"), std::string::npos) << p.out;
   EXPECT_EQ(qmp(g.name(), "query-migrate-parameters")["downtime-limit"], 300)
       << "the watch changed the migration without --apply";
   qmp(g.name(), "migrate_cancel");
