@@ -18,6 +18,7 @@ constexpr double kFinalFiguresWaitMs = 8000;
 // A domain that vanished: libvirt's events say why within moments, if they come at all.
 constexpr double kVanishedWaitMs = 3000;
 constexpr double kEventPollMs = 50;
+constexpr int kFirstJudgedIteration = 3;
 
 class Watcher {
  public:
@@ -355,7 +356,12 @@ class Watcher {
       forecast_ = forecast_now(r, *rec->started_ms, s);
       v.forecast = forecast_;
       if (k == 2) summary_.at_second_iteration = forecast_;
-      if (detector_.add_peak(k, *rec->started_ms, *rec->peak_bytes)) on_stall(r, s);
+      // The second iteration's peak holds what the whole first pass let the guest dirty, a
+      // longer stretch than any later iteration: stalls are judged from the third on, between
+      // iterations of like length.
+      if (k >= kFirstJudgedIteration && detector_.add_peak(k, *rec->started_ms, *rec->peak_bytes)) {
+        on_stall(r, s);
+      }
     }
     v.curve_origin = curve_origin_;
     out_.iteration(v);

@@ -28,6 +28,8 @@ const std::string kUri = "qemu:///system";
 // The bound on the prediction made at the start of the second iteration, from a profile
 // measured before the migration: |predicted - real| / real.
 constexpr double kPredictionBound = 0.15;
+// Without a profile, from the first pass alone (a straight line through what it dirtied).
+constexpr double kJobOnlyPredictionBound = 0.30;
 
 GuestSpec converging_spec() {
   return {.name = "vmp-it-watch",
@@ -110,7 +112,8 @@ json check_completed(const RunResult& r, const std::vector<json>& lines,
 }
 
 // The prediction made at the start of the second iteration against the real total time.
-void check_prediction(const json& summary, const std::string& what) {
+void check_prediction(const json& summary, const std::string& what,
+                      double bound = kPredictionBound) {
   const json& p = summary["predicted_at_second_iteration"];
   ASSERT_TRUE(p.is_object()) << summary.dump();
   ASSERT_EQ(p["converges"], true) << summary.dump();
@@ -123,12 +126,14 @@ void check_prediction(const json& summary, const std::string& what) {
       "iteration 2 (%.0f ms in): %.0f ms (%+.1f%%, bound +-%.0f%%), paused at most %.0f "
       "ms; when attached: %s\n",
       what.c_str(), real, summary["downtime_ms"].get<double>(), p["made_at_ms"].get<double>(),
-      predicted, 100 * error, 100 * kPredictionBound, p["downtime_ms"].get<double>(),
+      predicted, 100 * error, 100 * bound, p["downtime_ms"].get<double>(),
       a.is_object() && a["converges"] == true
-          ? (std::to_string(a["total_time_ms"].get<long long>()) + " ms").c_str()
+          ? (std::to_string(a["total_time_ms"].get<long long>()) + " ms (made " +
+             std::to_string(a["made_at_ms"].get<long long>()) + " ms in)")
+                .c_str()
           : "none");
   std::fflush(stdout);
-  EXPECT_LE(std::abs(error), kPredictionBound) << summary.dump();
+  EXPECT_LE(std::abs(error), bound) << summary.dump();
 }
 
 void check_sources(const std::vector<json>& lines, const std::string& elapsed_source) {
@@ -171,6 +176,7 @@ TEST_F(WatchTest, QmpDrivenMigrationIsFollowedToCompletion) {
       << "QEMU's migration status: " << qmp(g.name(), "query-migrate").dump() << "\n"
       << dest.log();
   BackgroundTool watch(watch_args(g, {"--profile", profile}), within(120s));
+  BackgroundTool without_profile(watch_args(g, {}), within(120s));
   const RunResult& r = watch.wait();
   auto lines = json_lines(r.out);
   json summary = check_completed(r, lines, "qmp");
@@ -182,6 +188,9 @@ TEST_F(WatchTest, QmpDrivenMigrationIsFollowedToCompletion) {
   EXPECT_EQ(first_event(lines, "attach")["run_by"], "qmp");
   check_sources(lines, "qmp:total-time");
   check_prediction(summary, "QMP-driven migration, 32 MiB/s");
+  const RunResult& w = without_profile.wait();
+  check_prediction(check_completed(w, json_lines(w.out), "qmp"),
+                   "QMP-driven migration, 32 MiB/s, no profile", kJobOnlyPredictionBound);
   dest.kill();
   resume_source(g.name());
 }
@@ -193,6 +202,7 @@ TEST_F(WatchTest, LibvirtDrivenMigrationIsFollowedToCompletion) {
   LibvirtMigration migration(g.name(), 32, 300);
   ASSERT_TRUE(wait_for_migration(g.name(), true, 30s)) << migration.wait().describe();
   BackgroundTool watch(watch_args(g, {"--profile", profile}), within(120s));
+  BackgroundTool without_profile(watch_args(g, {}), within(120s));
   const RunResult& r = watch.wait();
   EXPECT_EQ(migration.wait().exit_status, 0) << migration.wait().describe();
   auto lines = json_lines(r.out);
@@ -203,6 +213,9 @@ TEST_F(WatchTest, LibvirtDrivenMigrationIsFollowedToCompletion) {
   EXPECT_GE(summary["total_time_ms"].get<double>(), r.seconds * 1000 - 3000) << summary.dump();
   EXPECT_LE(summary["total_time_ms"].get<double>(), r.seconds * 1000 + 5000) << summary.dump();
   check_prediction(summary, "libvirt-driven migration, 32 MiB/s");
+  const RunResult& w = without_profile.wait();
+  check_prediction(check_completed(w, json_lines(w.out), "libvirt"),
+                   "libvirt-driven migration, 32 MiB/s, no profile", kJobOnlyPredictionBound);
 }
 
 // ------------------------------------------------------------------ the guest that stalls
@@ -219,10 +232,12 @@ StallFigures check_stall(const std::vector<json>& lines, const std::string& doma
   EXPECT_TRUE(stall.is_object()) << events_text(lines);
   if (!stall.is_object()) return {};
   StallFigures f{stall["since_iteration"].get<int>(), stall["detected_iteration"].get<int>()};
-  // The peaks settle at about the working set from the second or third iteration on (the
-  // second carries what the first pass left); the rule fires three iterations after the last
-  // new low.
-  EXPECT_LE(f.since, 3) << stall.dump();
+  // The peaks settle at about the working set from the third iteration on (the second carries
+  // what the whole first pass let the guest dirty and is not judged); the rule fires three
+  // iterations after the last new low: the stall is reported at iteration 6, or 7 when the
+  // third was still well above the plateau.
+  EXPECT_GE(f.since, 3) << stall.dump();
+  EXPECT_LE(f.since, 4) << stall.dump();
   EXPECT_EQ(f.detected - f.since, 3) << stall.dump();
   const json& a = stall["advice"];
   EXPECT_EQ(a["action"], "raise-downtime") << stall.dump();
