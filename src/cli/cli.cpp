@@ -564,7 +564,7 @@ int tool_main(const std::vector<std::string>& args, std::ostream& out, std::ostr
   app.add_flag("--json", raw.json, "Write the report as JSON on stdout");
   bool watch_flag = false;
   app.add_flag("--watch", watch_flag, "Follow the domain's migration under way until it ends: remaining, "
-               "expected downtime, predicted completion, stalls and advice (man page: WATCHING)");
+               "expected downtime, predicted completion, stalls and advice (man page: WATCHING A MIGRATION)");
   app.add_flag("--apply", watch_request.apply,
                "With --watch: take the advised action (once) when the migration stalls");
   app.add_option("--interval", watch_request.interval,
