@@ -112,7 +112,11 @@ class HumanOutput : public WatchOutput {
     if (s.phase == Phase::PostcopyActive) line += "post-copy  ";
     if (s.remaining_bytes) line += "remaining " + format_bytes(*s.remaining_bytes) + "  ";
     if (v.throughput_bytes_per_s) line += rate_text(*v.throughput_bytes_per_s) + "  ";
-    if (s.dirty_rate_bytes_per_s) line += "dirty " + rate_text(*s.dirty_rate_bytes_per_s) + "  ";
+    // QEMU has no dirty rate before the first pass ends: its 0 then means "not yet".
+    if (s.dirty_rate_bytes_per_s &&
+        (*s.dirty_rate_bytes_per_s > 0 || s.iteration.value_or(1) > 1)) {
+      line += "dirty " + rate_text(*s.dirty_rate_bytes_per_s) + "  ";
+    }
     if (v.expected_downtime_ms && std::isfinite(*v.expected_downtime_ms)) {
       line += "downtime ~" + format_duration(*v.expected_downtime_ms);
       if (s.qemu_expected_downtime_ms) {

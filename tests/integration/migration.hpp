@@ -23,7 +23,7 @@ class DestinationQemu {
   DestinationQemu(const DestinationQemu&) = delete;
   DestinationQemu& operator=(const DestinationQemu&) = delete;
   std::string uri() const { return "tcp:127.0.0.1:" + std::to_string(port_); }
-  void kill();  // SIGKILL: the migration loses its destination
+  void kill();              // SIGKILL: the migration loses its destination
   std::string log() const;  // what it printed, for failure messages
 
  private:

@@ -1,19 +1,19 @@
 // --watch without a migration: the tracker, the stall detector and the loop on migrations
 // simulated as QEMU runs them (fake_migration.hpp), on a fake clock.
 #include <gtest/gtest.h>
+#include <libvirt/libvirt.h>
 
+#include <algorithm>
 #include <cmath>
+#include <sstream>
 
+#include "cli/cli.hpp"
 #include "fake_migration.hpp"
 #include "watch/forecast.hpp"
 #include "watch/sample.hpp"
 #include "watch/stall.hpp"
 #include "watch/tracker.hpp"
 #include "watch/watch.hpp"
-#include "cli/cli.hpp"
-
-#include <algorithm>
-#include <sstream>
 
 using namespace vmp;
 using namespace vmp::watch;
@@ -467,6 +467,45 @@ TEST(WatchLoop, AMigrationCancelledWhileWatchedEndsIt) {
   EXPECT_NE(rig.out.summary->detail.find("cancelled"), std::string::npos);
 }
 
+TEST(WatchLoop, ADroppedConnectionIsOneError) {
+  // libvirt's close callback (the daemon went away, or keepalive gave up on it).
+  class Closed : public EventSource {
+   public:
+    DomainEvents events() override {
+      DomainEvents e;
+      if (++calls > 5) e.connection_closed = "the daemon stopped answering (keepalive)";
+      return e;
+    }
+    int calls = 0;
+  };
+  Rig rig(stalling(), true);
+  Closed closed;
+  rig.target.events = &closed;
+  EXPECT_EQ(rig.run(), kWatchError);
+  EXPECT_EQ(rig.out.summary->outcome, "error");
+  EXPECT_EQ(rig.out.summary->detail,
+            "lost the connection to libvirt (qemu:///system): the daemon stopped answering "
+            "(keepalive)");
+}
+
+TEST(WatchLoop, ADestroyedSourceIsAFailedMigration) {
+  class Destroyed : public EventSource {
+   public:
+    DomainEvents events() override {
+      DomainEvents e;
+      if (++calls > 5) e.stopped_detail = VIR_DOMAIN_EVENT_STOPPED_DESTROYED;
+      return e;
+    }
+    int calls = 0;
+  };
+  Rig rig(stalling(), true);
+  Destroyed destroyed;
+  rig.target.events = &destroyed;
+  EXPECT_EQ(rig.run(), kWatchFailed);
+  EXPECT_EQ(rig.out.summary->detail,
+            "the domain stopped (destroyed) while migrating: the migration failed");
+}
+
 TEST(WatchLoop, ReadingsThatKeepFailingEndTheWatch) {
   class Failing : public JobStatsReader {
    public:
@@ -555,6 +594,5 @@ TEST(WatchCli, WrongCommandLinesAreOneUsageError) {
 }
 
 TEST(WatchCli, OnlyQemuDomainsCanBeWatched) {
-  expect_one_error(cli_run({"--watch", "-c", "test:///default", "-d", "test"}), 1,
-                   "not QEMU");
+  expect_one_error(cli_run({"--watch", "-c", "test:///default", "-d", "test"}), 1, "not QEMU");
 }
