@@ -246,6 +246,8 @@ LibvirtMigration::~LibvirtMigration() {
   run({"/usr/bin/virsh", "-q", "-c", dest_uri_, "destroy", domain_}, within(30s));
   unregister_remote_for_cleanup();
   std::remove(xml_path_.c_str());
+  // The console log the guest wrote on the destination side.
+  std::remove((kDestHome + "/bench/" + domain_ + ".console.log").c_str());
 }
 
 bool wait_for_migration(const std::string& domain, bool libvirt_job,
