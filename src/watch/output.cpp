@@ -191,7 +191,8 @@ class HumanOutput : public WatchOutput {
       line += "migration completed";
       if (s.total_time_ms) line += " in " + format_duration(*s.total_time_ms);
       if (s.downtime_ms) line += ", paused " + format_duration(*s.downtime_ms);
-      if (!s.figures_from.empty()) line += " (" + s.figures_from + "'s figures)";
+      if (s.figures_from == "libvirt") line += " (libvirt's figures)";
+      if (s.figures_from == "qmp") line += " (QEMU's figures, from query-migrate)";
     } else if (s.outcome == "interrupted") {
       line += s.detail;
     } else {
