@@ -6,17 +6,17 @@
 #include <functional>
 #include <map>
 #include <mutex>
-#include <thread>
 #include <set>
+#include <thread>
 
 #include "cli/units.hpp"
 #include "error.hpp"
 #include "model/grid.hpp"
 #include "model/precopy.hpp"
 #include "probe/live.hpp"
-#include "virt/connection.hpp"
 #include "report/human.hpp"
 #include "report/json_report.hpp"
+#include "virt/connection.hpp"
 #include "vmp_config.h"
 #include "watch/watch.hpp"
 
@@ -90,13 +90,12 @@ report::Report predict(std::string subject, probe::DirtyProfile profile,
     input.bandwidth_bytes_per_s = *bandwidth;
     input.link_bytes_per_s = r.settings.link_bytes_per_s.value.value_or(0);
     r.prediction = model::simulate_precopy(input, r.curve);
-    r.interval = model::prediction_interval(input, sampling_error(r.profile),
-                                            options.curve_policy);
+    r.interval = model::prediction_interval(input, sampling_error(r.profile), options.curve_policy);
   }
-  r.advice = model::advise(input, r.curve, options.limits,
-                           r.prediction ? std::optional<bool>(r.prediction->converges())
-                                        : std::nullopt,
-                           options.postcopy);
+  r.advice =
+      model::advise(input, r.curve, options.limits,
+                    r.prediction ? std::optional<bool>(r.prediction->converges()) : std::nullopt,
+                    options.postcopy);
   if (options.with_grid || !bandwidth) {
     r.grid = model::build_grid(input, r.curve, bandwidth, input.downtime_limit_ms);
   }
@@ -105,20 +104,24 @@ report::Report predict(std::string subject, probe::DirtyProfile profile,
 
 int exit_status_for(const report::Report& report) {
   switch (report.advice.verdict) {
-    case model::Verdict::Migrate: return kExitConverges;
+    case model::Verdict::Migrate:
+      return kExitConverges;
     case model::Verdict::RaiseDowntime:
     case model::Verdict::MoreBandwidth:
     case model::Verdict::AutoConverge:
-    case model::Verdict::PostCopy: return kExitChangedSettings;
-    case model::Verdict::DoNotMigrate: return kExitNoConvergence;
-    case model::Verdict::NoBandwidth: return kExitNoBandwidth;
+    case model::Verdict::PostCopy:
+      return kExitChangedSettings;
+    case model::Verdict::DoNotMigrate:
+      return kExitNoConvergence;
+    case model::Verdict::NoBandwidth:
+      return kExitNoBandwidth;
   }
   return kExitNoConvergence;
 }
 
 int combined_exit_status(const std::vector<int>& statuses) {
-  for (int s : {kExitError, kExitUsage, kExitNoConvergence, kExitNoBandwidth,
-                kExitChangedSettings}) {
+  for (int s :
+       {kExitError, kExitUsage, kExitNoConvergence, kExitNoBandwidth, kExitChangedSettings}) {
     if (std::find(statuses.begin(), statuses.end(), s) != statuses.end()) return s;
   }
   return kExitConverges;
@@ -179,9 +182,7 @@ struct RawOptions {
   bool json = false;
 };
 
-report::Setting from_command_line(double value) {
-  return {value, report::Source::CommandLine, {}};
-}
+report::Setting from_command_line(double value) { return {value, report::Source::CommandLine, {}}; }
 
 PredictOptions resolve(const RawOptions& raw) {
   PredictOptions o;
@@ -209,7 +210,8 @@ PredictOptions resolve(const RawOptions& raw) {
         parse_time_ms(raw.max_downtime, TimeUnit::Milliseconds, "--max-downtime");
   }
   if (!raw.max_bandwidth.empty()) {
-    o.limits.max_bandwidth_bytes_per_s = parse_rate_bytes_per_s(raw.max_bandwidth, "--max-bandwidth");
+    o.limits.max_bandwidth_bytes_per_s =
+        parse_rate_bytes_per_s(raw.max_bandwidth, "--max-bandwidth");
   }
   auto policy = model::curve_policy_from_string(raw.curve);
   if (!policy) {
@@ -233,8 +235,9 @@ probe::LiveOptions live_options(const RawOptions& raw) {
     }
   }
   if (raw.sample_pages != 0 && raw.no_qmp) {
-    throw UsageError("--sample-pages: libvirt's dirty-rate API (--no-qmp) always samples 512 "
-                     "pages per GiB");
+    throw UsageError(
+        "--sample-pages: libvirt's dirty-rate API (--no-qmp) always samples 512 "
+        "pages per GiB");
   }
   o.sample_pages_per_gib = raw.sample_pages;
   o.mode = raw.mode;
@@ -311,8 +314,8 @@ class Progress {
     if (state_.size() == 1 && done_ == 0) {
       line = state_.begin()->first + ": " + state_.begin()->second;
     } else {
-      line = "measuring " + std::to_string(state_.size()) + " domain(s), " +
-             std::to_string(done_) + " done:";
+      line = "measuring " + std::to_string(state_.size()) + " domain(s), " + std::to_string(done_) +
+             " done:";
       for (const auto& [name, text] : state_) line += " " + name;
     }
     if (line.size() > 100) line = line.substr(0, 97) + "...";
@@ -471,8 +474,7 @@ void write_outcomes(const std::vector<DomainOutcome>& outcomes, bool as_array, b
   }
   // All the verdicts first, a line each, then each domain's details.
   for (const auto& o : outcomes) {
-    out << (o.report ? report::summary_line(*o.report) : o.subject + ": error: " + o.error)
-        << "\n";
+    out << (o.report ? report::summary_line(*o.report) : o.subject + ": error: " + o.error) << "\n";
   }
   for (const auto& o : outcomes) {
     if (!o.report) continue;
@@ -504,14 +506,16 @@ int tool_main(const std::vector<std::string>& args, std::ostream& out, std::ostr
           ->allow_extra_args(false);
   auto* all_opt = app.add_flag("--all-running", raw.all_running,
                                "Measure every running domain of the connection");
-  auto* profile_opt =
-      app.add_option("--profile", raw.profile, "Predict from a saved dirty profile (JSON) instead")
-          ->type_name("FILE");
+  auto* profile_opt = app.add_option("--profile", raw.profile,
+                                     "Predict from a saved dirty profile (JSON) instead; with "
+                                     "--watch, the guest's dirty curve measured before")
+                          ->type_name("FILE");
   if (!watching) domain_opt->excludes(profile_opt);
   all_opt->excludes(profile_opt);
-  auto* connect_opt = app.add_option("-c,--connect", raw.connect,
-                 "libvirt URI (default: $LIBVIRT_DEFAULT_URI, else libvirt's default)")
-      ->type_name("URI");
+  auto* connect_opt =
+      app.add_option("-c,--connect", raw.connect,
+                     "libvirt URI (default: $LIBVIRT_DEFAULT_URI, else libvirt's default)")
+          ->type_name("URI");
   auto* readonly_opt = app.add_flag(
       "-r,--readonly", raw.readonly,
       "Connect read-only, as virsh -r; measuring needs read-write, so this only finds the "
@@ -530,21 +534,24 @@ int tool_main(const std::vector<std::string>& args, std::ostream& out, std::ostr
                  "Give up on a migration that has not converged by then (default 1h)")
       ->type_name("TIME");
   auto* measure_time_opt = app.add_option("--measure-time", raw.measure_time,
-                 "Time spent measuring the dirty rate (default 10s)")
-      ->type_name("TIME");
-  auto* sample_pages_opt = app.add_option("--sample-pages", raw.sample_pages,
-                 "Pages per GiB QEMU hashes (128..16384; default 16384, less above 16 GiB)")
-      ->type_name("N");
-  auto* mode_opt = app.add_option("--mode", raw.mode,
-                 "page-sampling (default), or dirty-bitmap / dirty-ring (KVM only)")
-      ->type_name("MODE")
-      ->check(CLI::IsMember({"page-sampling", "dirty-bitmap", "dirty-ring"}));
-  auto* no_qmp_opt = app.add_flag("--no-qmp", raw.no_qmp,
-               "Measure with libvirt's dirty-rate API: no custom-monitor taint (see below)");
+                                          "Time spent measuring the dirty rate (default 10s)")
+                               ->type_name("TIME");
+  auto* sample_pages_opt =
+      app.add_option("--sample-pages", raw.sample_pages,
+                     "Pages per GiB QEMU hashes (128..16384; default 16384, less above 16 GiB)")
+          ->type_name("N");
+  auto* mode_opt =
+      app.add_option("--mode", raw.mode,
+                     "page-sampling (default), or dirty-bitmap / dirty-ring (KVM only)")
+          ->type_name("MODE")
+          ->check(CLI::IsMember({"page-sampling", "dirty-bitmap", "dirty-ring"}));
+  auto* no_qmp_opt =
+      app.add_flag("--no-qmp", raw.no_qmp,
+                   "Measure with libvirt's dirty-rate API: no custom-monitor taint (see below)");
   auto* quiet_opt = app.add_flag("-q,--quiet", raw.quiet, "No progress display while measuring");
-  auto* save_opt =
-      app.add_option("--save-profile", raw.save_profile, "Keep the measurement, for --profile later")
-          ->type_name("FILE");
+  auto* save_opt = app.add_option("--save-profile", raw.save_profile,
+                                  "Keep the measurement, for --profile later")
+                       ->type_name("FILE");
   app.add_option("--curve", raw.curve,
                  "Dirty curve shape: auto (hybrid), hybrid, saturating, piecewise-linear (the "
                  "2023 RFC rule)")
@@ -563,8 +570,10 @@ int tool_main(const std::vector<std::string>& args, std::ostream& out, std::ostr
   app.add_flag("--table", raw.table, "Also show times for common bandwidths and downtime limits");
   app.add_flag("--json", raw.json, "Write the report as JSON on stdout");
   bool watch_flag = false;
-  app.add_flag("--watch", watch_flag, "Follow the domain's migration under way until it ends: remaining, "
-               "expected downtime, predicted completion, stalls and advice (man page: WATCHING A MIGRATION)");
+  app.add_flag("--watch", watch_flag,
+               "Follow the domain's migration under way until it ends: remaining, "
+               "expected downtime, predicted completion, stalls and advice (man page: WATCHING A "
+               "MIGRATION)");
   app.add_flag("--apply", watch_request.apply,
                "With --watch: take the advised action (once) when the migration stalls");
   app.add_option("--interval", watch_request.interval,
@@ -586,9 +595,9 @@ int tool_main(const std::vector<std::string>& args, std::ostream& out, std::ostr
       }
       // What does not apply to watching is refused by name rather than ignored.
       static const std::set<std::string> kWatchOptions = {
-          "--watch", "--apply",   "--interval", "--domain",       "--connect",  "--readonly",
-          "--no-qmp", "--json",   "--quiet",    "--profile",      "--link-speed",
-          "--max-downtime",       "--deadline", "--curve"};
+          "--watch",      "--apply",        "--interval", "--domain", "--connect",
+          "--readonly",   "--no-qmp",       "--json",     "--quiet",  "--profile",
+          "--link-speed", "--max-downtime", "--deadline", "--curve"};
       for (const CLI::Option* opt : app.get_options()) {
         if (opt->count() > 0 && !kWatchOptions.count(opt->get_name())) {
           watch_request.foreign_options.push_back(opt->get_name());
@@ -634,8 +643,10 @@ int tool_main(const std::vector<std::string>& args, std::ostream& out, std::ostr
     std::vector<DomainOutcome> outcomes;
     if (!raw.profile.empty()) {
       // A profile that cannot be read is the run's error, not a domain's.
-      outcomes.push_back({raw.profile, predict(raw.profile, probe::load_profile(raw.profile),
-                                               options), {}, kExitConverges});
+      outcomes.push_back({raw.profile,
+                          predict(raw.profile, probe::load_profile(raw.profile), options),
+                          {},
+                          kExitConverges});
       outcomes.back().status = exit_status_for(*outcomes.back().report);
     } else {
       outcomes = run_live(raw, options, err, terminal);
