@@ -1,0 +1,300 @@
+#!/usr/bin/python3
+"""Post-copy: the tool's prediction against real libvirt migrations with post-copy.
+
+For each case RATE:SPEED (page writes/s over a 64 MiB random working set in a 512 MiB test
+guest, migration cap in MiB/s, max downtime 300 ms; cases where pre-copy alone does not
+converge, so post-copy is what an operator would use): boot the guest, predict with
+--allow-postcopy and the loopback link's measured speed (post-copy's pages go at the link's
+speed: libvirt sets no post-copy cap unless asked), then migrate for real with
+`virsh migrate --live --postcopy --postcopy-after-precopy` to bench/setup-destination.sh's
+daemon, polling QEMU's query-migrate on the source every 10 ms: when the status turned
+postcopy-active (the switch), total time, downtime, bytes and postcopy-requests (the
+destination's page faults). A migration still running after 300 s is aborted. One JSON line
+per run on stdout (and --out FILE); --summarize FILE... prints the table and median errors.
+
+The destination's QEMU runs as user vmpdest, and post-copy needs userfaultfd there. On this
+host vm.unprivileged_userfaultfd is 0, and QEMU 7.2 opens userfaultfd through the syscall
+(not /dev/userfaultfd, which came in QEMU 8.1), so an unprivileged QEMU cannot. This script
+SETS vm.unprivileged_userfaultfd=1 FOR ITS DURATION ONLY and restores the previous value on
+every exit path (finally, and SIGINT/SIGTERM/SIGHUP turned into an exit that runs it). A
+SIGKILL cannot be caught: check `sysctl vm.unprivileged_userfaultfd` after killing it so.
+
+Run as root, under the VM lock, on a quiet machine:
+  flock /tmp/vmp-vm.lock bench/postcopy.py [--repeat N] [--out FILE] 100000:32 30000:16
+  bench/postcopy.py --summarize bench/results/2026-11-23-vm-2cores-postcopy.jsonl
+"""
+import argparse
+import datetime
+import json
+import os
+import platform
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import bench  # noqa: E402
+
+ROOT = bench.ROOT
+TOOL = bench.TOOL
+UFFD_SYSCTL = "/proc/sys/vm/unprivileged_userfaultfd"
+MEM_MIB, WSS_MIB, DOWNTIME_MS, DEADLINE_S = 512, 64, 300, 300
+
+
+class Interrupted(Exception):
+    pass
+
+
+def on_signal(signum, _frame):
+    raise Interrupted(f"signal {signum}")
+
+
+def predict(name, speed, link, profile_path):
+    r = bench.run([TOOL, "-c", bench.SOURCE_URI, "-d", name, "--json", "-q", "--allow-postcopy",
+                   "--max-downtime", str(DOWNTIME_MS), "--max-bandwidth", f"{speed}MiB/s",
+                   "--deadline", f"{DEADLINE_S}s", "--link-speed", f"{int(link)}B/s",
+                   "--save-profile", profile_path], check=False)
+    if r.returncode not in (0, 3, 4, 5):
+        raise RuntimeError(f"tool failed ({r.returncode}): {r.stderr.strip()}")
+    return json.loads(r.stdout)
+
+
+def predict_offline(profile_path, speed, extra):
+    r = bench.run([TOOL, "--profile", profile_path, "--json", "--allow-postcopy",
+                   "--bandwidth", f"{speed}MiB/s", "--downtime", f"{DOWNTIME_MS}ms",
+                   "--max-downtime", str(DOWNTIME_MS), "--max-bandwidth", f"{speed}MiB/s",
+                   "--deadline", f"{DEADLINE_S}s"] + extra, check=False)
+    return json.loads(r.stdout)
+
+
+PC_KEYS = ("postcopy_started", "total_time_ms", "switchover_ms", "downtime_ms",
+           "postcopy_phase_ms", "postcopy_bytes", "transferred_bytes")
+
+
+def migrate(src, name, dest_uri):
+    import libvirt
+    import libvirt_qemu
+    dom = src.lookupByName(name)
+    xml = dom.XMLDesc(libvirt.VIR_DOMAIN_XML_MIGRATABLE).replace(
+        f"/var/lib/libvirt/vmp-guest/logs/{name}.console.log",
+        f"/home/vmpdest/bench/{name}.console.log")
+    with tempfile.NamedTemporaryFile("w", suffix=".xml", delete=False, dir="/tmp") as f:
+        f.write(xml)
+        xml_path = f.name
+    os.chmod(xml_path, 0o644)
+    # Never an exec: URI: the source QEMU runs with -sandbox spawn=deny.
+    p = subprocess.Popen(["virsh", "-c", bench.SOURCE_URI, "migrate", "--live", "--postcopy",
+                          "--postcopy-after-precopy", name, dest_uri,
+                          "--migrateuri", "tcp://127.0.0.1", "--xml", xml_path],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    t0 = time.monotonic()
+    samples, aborted = [], False
+    try:
+        while p.poll() is None:
+            try:
+                q = json.loads(libvirt_qemu.qemuMonitorCommand(
+                    dom, '{"execute":"query-migrate"}', 0))["return"]
+                samples.append((round((time.monotonic() - t0) * 1000), q))
+            except libvirt.libvirtError:
+                pass  # the source QEMU is gone
+            if not aborted and time.monotonic() - t0 > DEADLINE_S:
+                bench.run(["virsh", "-c", bench.SOURCE_URI, "domjobabort", name], check=False)
+                aborted = True
+            time.sleep(0.01)
+        _, err = p.communicate()
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        os.unlink(xml_path)
+    stats = {}
+    try:
+        stats = dom.jobStats(libvirt.VIR_DOMAIN_JOB_STATS_COMPLETED)
+    except libvirt.libvirtError:
+        pass
+    switch = next((q for _, q in samples if q.get("status") == "postcopy-active"), None)
+    before = [q for _, q in samples if q.get("status") in ("active", "device", "pre-switchover")]
+    done = next((q for _, q in samples if q.get("status") == "completed"), None)
+    last = samples[-1][1] if samples else {}
+    pc = [q for _, q in samples if q.get("status") == "postcopy-active"]
+    series = [[t, q.get("status"), q.get("total-time"), q.get("ram", {}).get("transferred"),
+               q.get("ram", {}).get("remaining"), q.get("ram", {}).get("dirty-sync-count"),
+               q.get("ram", {}).get("mbps"), q.get("ram", {}).get("postcopy-requests"),
+               q.get("downtime")] for t, q in samples]
+    return {
+        "rc": p.returncode, "aborted": aborted, "virsh_error": err.strip()[-300:],
+        "completed": p.returncode == 0 and not aborted,
+        # The switch: QEMU's total-time at the first poll that saw postcopy-active, between the
+        # last poll before it and that one.
+        "switch_seen_ms": switch.get("total-time") if switch else None,
+        "switch_after_ms": before[-1].get("total-time") if before else None,
+        "bytes_at_switch": switch["ram"]["transferred"] if switch else None,
+        "remaining_at_switch": switch["ram"]["remaining"] if switch else None,
+        "syncs_at_switch": switch["ram"].get("dirty-sync-count") if switch else None,
+        "qemu_downtime_ms": (done or (pc[-1] if pc else {})).get("downtime"),
+        "qemu_total_ms": done.get("total-time") if done else (
+            pc[-1].get("total-time") if pc and p.returncode == 0 else None),
+        # QEMU exits soon after completing: without a poll that saw it, the last poll bounds
+        # the total time from below (ram remaining there says how close it was).
+        "qemu_total_is_bound": done is None,
+        "remaining_at_last_poll": (done or last).get("ram", {}).get("remaining"),
+        "transferred_bytes": (done or last).get("ram", {}).get("transferred"),
+        "postcopy_requests": (done or last).get("ram", {}).get("postcopy-requests"),
+        "last_status": last.get("status"),
+        "libvirt_downtime_ms": stats.get("downtime"),
+        "libvirt_memory_processed_bytes": stats.get("memory_processed"),
+        "libvirt_time_elapsed_ms": stats.get("time_elapsed"),
+        "qemu_series": series,
+    }
+
+
+def err_pct(pred, real):
+    return None if pred is None or not real else round(100.0 * (pred - real) / real, 1)
+
+
+def run_case(case, seed, src, dst, dest_uri):
+    import libvirt
+    rate, speed = map(int, case.split(":"))
+    name = "vmpbench-pc"
+    bench.stop_guest(name, dst)
+    bench.start_guest(name, MEM_MIB, WSS_MIB, rate, "random", seed)
+    profile = tempfile.NamedTemporaryFile(suffix=".json", delete=False).name
+    try:
+        dom = src.lookupByName(name)
+        dom.migrateSetMaxSpeed(speed, 0)
+        dom.migrateSetMaxDowntime(DOWNTIME_MS, 0)
+        time.sleep(2)
+        link = bench.measure_link_bytes_per_s()
+        rep = predict(name, speed, link, profile)
+        pc = rep["advice"].get("post_copy")
+        nolink = predict_offline(profile, speed, [])["advice"].get("post_copy")
+        with open(profile) as f:
+            measured = json.load(f)  # kept, to predict these runs again offline
+        real = migrate(src, name, dest_uri)
+    finally:
+        bench.stop_guest(name, dst)
+        os.unlink(profile)
+    pred = {k: pc[k] for k in PC_KEYS} if pc else None
+    row = {"case": case, "seed": seed, "link_mib_s": round(link / 1048576),
+           "precopy_converges": rep["prediction"]["converges"],
+           "predicted": pred,
+           "predicted_without_link": {k: nolink[k] for k in PC_KEYS} if nolink else None,
+           "real": real, "profile": measured}
+    if pred and real["completed"]:
+        row["total_error_pct"] = err_pct(pred["total_time_ms"], real["qemu_total_ms"])
+        row["switch_error_ms"] = (None if real["switch_seen_ms"] is None
+                                  else round(pred["switchover_ms"] - real["switch_seen_ms"]))
+        # QEMU's downtime when a poll saw "completed", else libvirt's (QEMU's, fetched by libvirt
+        # at completion).
+        down = real["qemu_downtime_ms"]
+        down = real["libvirt_downtime_ms"] if down is None else down
+        row["downtime_error_ms"] = None if down is None else round(pred["downtime_ms"] - down)
+        row["bytes_error_pct"] = err_pct(pred["transferred_bytes"], real["transferred_bytes"])
+    return row
+
+
+def print_row(r):
+    p, real = r["predicted"] or {}, r["real"]
+    mib = lambda b: "-" if b is None else f"{b / 1048576:.1f}"  # noqa: E731
+    print(f"{r['case']:<12} seed {r['seed']}: link {r['link_mib_s']} MiB/s, pre-copy alone "
+          f"converges: {r['precopy_converges']}; real rc {real['rc']} {real['last_status']}"
+          f" {real['virsh_error'][:120]}")
+    print(f"  {'':10}{'total ms':>10}{'switch ms':>10}{'pause ms':>10}{'pc ms':>8}"
+          f"{'MiB sent':>10}{'MiB after':>10}{'faults':>8}")
+    print(f"  {'predicted':10}{p.get('total_time_ms', '-'):>10}{p.get('switchover_ms', '-'):>10}"
+          f"{p.get('downtime_ms', '-'):>10}{p.get('postcopy_phase_ms', '-'):>8}"
+          f"{mib(p.get('transferred_bytes')):>10}{mib(p.get('postcopy_bytes')):>10}")
+    sw, tot = real["switch_seen_ms"], real["qemu_total_ms"]
+    after = (None if real["transferred_bytes"] is None or real["bytes_at_switch"] is None
+             else real["transferred_bytes"] - real["bytes_at_switch"])
+    print(f"  {'real':10}{str(tot) + ('<=' if real['qemu_total_is_bound'] else ''):>10}"
+          f"{str(sw):>10}{str(real['qemu_downtime_ms']):>10}"
+          f"{'-' if tot is None or sw is None else tot - sw:>8}"
+          f"{mib(real['transferred_bytes']):>10}{mib(after):>10}"
+          f"{str(real['postcopy_requests']):>8}"
+          f"   (switch after {real['switch_after_ms']} ms; libvirt downtime "
+          f"{real['libvirt_downtime_ms']} ms, elapsed {real['libvirt_time_elapsed_ms']} ms)")
+    print(f"  error: total {r.get('total_error_pct')}%, switch {r.get('switch_error_ms')} ms,"
+          f" pause {r.get('downtime_error_ms')} ms, bytes {r.get('bytes_error_pct')}%")
+
+
+def summary(rows):
+    def med(key):
+        v = [abs(r[key]) for r in rows if r.get(key) is not None]
+        return (round(statistics.median(v), 1), len(v)) if v else (None, 0)
+    out = []
+    for label, key, unit in (("total time", "total_error_pct", "%"),
+                             ("switch to post-copy", "switch_error_ms", " ms"),
+                             ("downtime", "downtime_error_ms", " ms"),
+                             ("bytes sent", "bytes_error_pct", "%")):
+        m, n = med(key)
+        out.append(f"{label:<20} |error| median {m}{unit} over {n} completed runs")
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("cases", nargs="*", default=["100000:32"], help="RATE:SPEED")
+    ap.add_argument("--repeat", type=int, default=1)
+    ap.add_argument("--first-seed", type=int, default=1)
+    ap.add_argument("--out")
+    ap.add_argument("--note", default="")
+    ap.add_argument("--summarize", nargs="+", metavar="FILE")
+    args = ap.parse_args()
+    if args.summarize:
+        rows = []
+        for path in args.summarize:
+            with open(path) as f:
+                rows += [r for r in map(json.loads, f) if "header" not in r]
+        for r in rows:
+            print_row(r)
+        print()
+        for line in summary(rows):
+            print(line)
+        return 0
+
+    import libvirt
+    libvirt.registerErrorHandler(lambda _c, _e: None, None)
+    for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(s, on_signal)
+    with open(UFFD_SYSCTL) as f:
+        previous = f.read().strip()
+    rows = []
+    try:
+        with open(UFFD_SYSCTL, "w") as f:
+            f.write("1")
+        dest_uri = bench.run([os.path.join(ROOT, "bench", "setup-destination.sh")]).stdout.strip()
+        src, dst = libvirt.open(bench.SOURCE_URI), libvirt.open(dest_uri)
+        header = {"date": datetime.datetime.utcnow().isoformat(timespec="seconds") + "Z",
+                  "host": platform.node(), "cpus": os.cpu_count(), "qemu": src.getVersion(),
+                  "libvirt": src.getLibVersion(), "tool": bench.run([TOOL, "--version"]).stdout.strip(),
+                  "note": args.note, "loadavg_at_start": os.getloadavg()}
+        out = open(args.out, "a") if args.out else None
+        if out:
+            out.write(json.dumps({"header": header}) + "\n")
+        for rep in range(args.repeat):
+            for case in args.cases:
+                bench.log(f"postcopy: {case} (repeat {rep + 1}/{args.repeat})")
+                row = run_case(case, args.first_seed + rep, src, dst, dest_uri)
+                rows.append(row)
+                print_row(row)
+                if out:
+                    out.write(json.dumps(row) + "\n")
+                    out.flush()
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        with open(UFFD_SYSCTL, "w") as f:
+            f.write(previous)
+        bench.log(f"postcopy: vm.unprivileged_userfaultfd restored to {previous}")
+    print()
+    for line in summary(rows):
+        print(line)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
