@@ -1,7 +1,9 @@
 // Post-copy live migration, as libvirt runs it with --postcopy --postcopy-after-precopy: pre-copy
 // until the first bitmap sync after setup (libvirt waits for QEMU's second MIGRATION_PASS; the
 // sync comes when the first pass's estimate falls to bandwidth x max downtime, so a little of
-// the first pass may be left), then the switch: the guest stops, QEMU syncs the dirty bitmap,
+// the first pass may be left). The switch comes one rate-limit window (100 ms) after that sync:
+// QEMU's migration thread sees migrate-start-postcopy only when its next iteration starts, so
+// the window under way runs out first, in pre-copy. Then the guest stops, QEMU syncs the bitmap,
 // sends the discard list of the pages still dirty and the device state, and the guest resumes on
 // the destination. From then on the pages it still lacks arrive in the background at the
 // post-copy bandwidth, and each page the guest touches before it arrives is a remote page

@@ -250,12 +250,16 @@ PrecopyResult simulate_precopy(const PrecopyInput& in, const DirtyCurve& curve) 
 
     // The sync: pages dirtied since the last one join the bitmap, less those already in it. A
     // throttled guest gets through less of its workload in the same wall-clock time.
-    const double running_ms = (t - last_sync) * throttle.running_share();
-    double dirtied_pages = t > last_sync ? curve.dirty_bytes(running_ms) / ps : 0;
-    double unscanned = total_pages > 0 ? bitmap.first_pass() / total_pages : 0;
-    double added = std::max(
-        0.0, dirtied_pages * (1 - unscanned - std::min(1.0, bitmap.redirtied / working_set_pages)));
-    bitmap.redirtied += added;
+    auto sync_bitmap = [&] {
+      const double running_ms = (t - last_sync) * throttle.running_share();
+      double dirtied_pages = t > last_sync ? curve.dirty_bytes(running_ms) / ps : 0;
+      double unscanned = total_pages > 0 ? bitmap.first_pass() / total_pages : 0;
+      double added = std::max(0.0, dirtied_pages * (1 - unscanned -
+                                                    std::min(1.0, bitmap.redirtied / working_set_pages)));
+      bitmap.redirtied += added;
+      return added;
+    };
+    const double added = sync_bitmap();
     if (t > last_sync || iteration_sent > 0) {
       ++r.iterations;
       if (r.trace.size() < kMaxTrace) {
@@ -291,6 +295,17 @@ PrecopyResult simulate_precopy(const PrecopyInput& in, const DirtyCurve& curve) 
       return finish(PrecopyOutcome::Converged);
     }
     if (in.stop_after_iteration > 0 && r.iterations >= in.stop_after_iteration) {
+      // The switch to post-copy is asked for at this sync (libvirt, on QEMU's MIGRATION_PASS
+      // event), but QEMU's migration thread looks at the request only when its next iteration
+      // starts, and migrate-start-postcopy does not wake it from the rate limiter's wait: the
+      // window it is in runs out first, its share sent as pre-copy. Then postcopy_start stops
+      // the guest and syncs the bitmap once more (ram_postcopy_send_discard_bitmap), adding
+      // what the guest dirtied in that window.
+      const double sent = bitmap.send_wire(window_wire_bytes);
+      t += sent / bw_per_ms;
+      transferred += sent;
+      sync_bitmap();
+      last_sync = t;
       r.pending_pages_at_stop = bitmap.pages();
       r.pending_wire_bytes_at_stop = bitmap.wire_bytes();
       return finish(PrecopyOutcome::SwitchedOver);

@@ -77,8 +77,9 @@ struct PrecopyInput {
   double deadline_ms = 3600 * 1000;
   double window_ms = kRateLimitWindowMs;
   AutoConverge auto_converge;
-  // Stop pre-copy at the bitmap sync that ends this iteration (0: never), for post-copy's
-  // warm-up; outcome SwitchedOver then, with what the sync left pending.
+  // Stop pre-copy after the bitmap sync that ends this iteration (0: never), for post-copy's
+  // warm-up: the rate-limit window under way at that sync still runs, then a last sync (QEMU's
+  // at the switch to post-copy); outcome SwitchedOver then, with what that sync left pending.
   int stop_after_iteration = 0;
   // A migration already under way (--watch): simulate from now instead of from the start.
   std::optional<PrecopyResume> resume;
