@@ -1,11 +1,12 @@
 #!/usr/bin/python3
 """Post-copy: the tool's prediction against real libvirt migrations with post-copy.
 
-For each case RATE:SPEED (page writes/s over a 64 MiB random working set in a 512 MiB test
-guest, migration cap in MiB/s, max downtime 300 ms; cases where pre-copy alone does not
-converge, so post-copy is what an operator would use): boot the guest, predict with
---allow-postcopy and the loopback link's measured speed (post-copy's pages go at the link's
-speed: libvirt sets no post-copy cap unless asked), then migrate for real with
+For each case RATE:SPEED[:POSTCOPY_SPEED] (page writes/s over a 64 MiB random working set in a
+512 MiB test guest, migration cap in MiB/s, optionally libvirt's post-copy cap in MiB/s: set on
+the domain, where the tool reads it, and given as --postcopy-bandwidth; max downtime 300 ms;
+cases where pre-copy alone does not converge, so post-copy is what an operator would use):
+boot the guest, predict with --allow-postcopy and the loopback link's measured speed
+(post-copy's pages go at the link's speed unless capped), then migrate for real with
 `virsh migrate --live --postcopy --postcopy-after-precopy` to bench/setup-destination.sh's
 daemon, polling QEMU's query-migrate on the source every 10 ms: when the status turned
 postcopy-active (the switch), total time, downtime, bytes and postcopy-requests (the
@@ -18,6 +19,8 @@ host vm.unprivileged_userfaultfd is 0, and QEMU 7.2 opens userfaultfd through th
 SETS vm.unprivileged_userfaultfd=1 FOR ITS DURATION ONLY and restores the previous value on
 every exit path (finally, and SIGINT/SIGTERM/SIGHUP turned into an exit that runs it). A
 SIGKILL cannot be caught: check `sysctl vm.unprivileged_userfaultfd` after killing it so.
+libvirt drives the migration (rather than QMP to a root QEMU started with -incoming) because
+that is the path the model describes: virsh's switch after the first pass, libvirt's caps.
 
 Run as root, under the VM lock, on a quiet machine:
   flock /tmp/vmp-vm.lock bench/postcopy.py [--repeat N] [--out FILE] 100000:32 30000:16
@@ -74,7 +77,7 @@ PC_KEYS = ("postcopy_started", "total_time_ms", "switchover_ms", "downtime_ms",
            "postcopy_phase_ms", "postcopy_bytes", "transferred_bytes")
 
 
-def migrate(src, name, dest_uri):
+def migrate(src, name, dest_uri, postcopy_speed):
     import libvirt
     import libvirt_qemu
     dom = src.lookupByName(name)
@@ -88,7 +91,8 @@ def migrate(src, name, dest_uri):
     # Never an exec: URI: the source QEMU runs with -sandbox spawn=deny.
     p = subprocess.Popen(["virsh", "-c", bench.SOURCE_URI, "migrate", "--live", "--postcopy",
                           "--postcopy-after-precopy", name, dest_uri,
-                          "--migrateuri", "tcp://127.0.0.1", "--xml", xml_path],
+                          "--migrateuri", "tcp://127.0.0.1", "--xml", xml_path]
+                         + (["--postcopy-bandwidth", str(postcopy_speed)] if postcopy_speed else []),
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     t0 = time.monotonic()
     samples, aborted = [], False
@@ -115,39 +119,56 @@ def migrate(src, name, dest_uri):
         stats = dom.jobStats(libvirt.VIR_DOMAIN_JOB_STATS_COMPLETED)
     except libvirt.libvirtError:
         pass
-    switch = next((q for _, q in samples if q.get("status") == "postcopy-active"), None)
-    before = [q for _, q in samples if q.get("status") in ("active", "device", "pre-switchover")]
-    done = next((q for _, q in samples if q.get("status") == "completed"), None)
-    last = samples[-1][1] if samples else {}
-    pc = [q for _, q in samples if q.get("status") == "postcopy-active"]
     series = [[t, q.get("status"), q.get("total-time"), q.get("ram", {}).get("transferred"),
                q.get("ram", {}).get("remaining"), q.get("ram", {}).get("dirty-sync-count"),
                q.get("ram", {}).get("mbps"), q.get("ram", {}).get("postcopy-requests"),
                q.get("downtime")] for t, q in samples]
+    real = {"rc": p.returncode, "aborted": aborted, "virsh_error": err.strip()[-300:],
+            "completed": p.returncode == 0 and not aborted,
+            "libvirt_downtime_ms": stats.get("downtime"),
+            "libvirt_memory_processed_bytes": stats.get("memory_processed"),
+            "libvirt_time_elapsed_ms": stats.get("time_elapsed"),
+            "qemu_series": series}
+    real.update(from_series(series, real["completed"]))
+    return real
+
+
+# qemu_series columns: poll time ms, status, total-time, ram transferred, ram remaining,
+# dirty-sync-count, mbps, postcopy-requests, downtime.
+T, STATUS, TOTAL, XFER, REMAINING, SYNCS, MBPS, REQUESTS, DOWNTIME = range(9)
+
+
+def from_series(series, completed):
+    """The real figures, from QEMU's query-migrate as polled (recomputed by --summarize)."""
+    pc = [x for x in series if x[STATUS] == "postcopy-active"]
+    before = [x for x in series if x[STATUS] in ("active", "device", "pre-switchover")]
+    done = next((x for x in series if x[STATUS] == "completed"), None)
+    last = done or (series[-1] if series else [None] * 9)
+    # QEMU 7.2 sets "completed" before it computes total-time: a poll in between reads 0. Then,
+    # as when QEMU exits before a poll sees it completed, the last poll in post-copy bounds the
+    # total time from below (ram remaining there says how close it was).
+    total_seen = done is not None and bool(done[TOTAL])
+    bound = pc[-1] if pc else None
     return {
-        "rc": p.returncode, "aborted": aborted, "virsh_error": err.strip()[-300:],
-        "completed": p.returncode == 0 and not aborted,
         # The switch: QEMU's total-time at the first poll that saw postcopy-active, between the
         # last poll before it and that one.
-        "switch_seen_ms": switch.get("total-time") if switch else None,
-        "switch_after_ms": before[-1].get("total-time") if before else None,
-        "bytes_at_switch": switch["ram"]["transferred"] if switch else None,
-        "remaining_at_switch": switch["ram"]["remaining"] if switch else None,
-        "syncs_at_switch": switch["ram"].get("dirty-sync-count") if switch else None,
-        "qemu_downtime_ms": (done or (pc[-1] if pc else {})).get("downtime"),
-        "qemu_total_ms": done.get("total-time") if done else (
-            pc[-1].get("total-time") if pc and p.returncode == 0 else None),
-        # QEMU exits soon after completing: without a poll that saw it, the last poll bounds
-        # the total time from below (ram remaining there says how close it was).
-        "qemu_total_is_bound": done is None,
-        "remaining_at_last_poll": (done or last).get("ram", {}).get("remaining"),
-        "transferred_bytes": (done or last).get("ram", {}).get("transferred"),
-        "postcopy_requests": (done or last).get("ram", {}).get("postcopy-requests"),
-        "last_status": last.get("status"),
-        "libvirt_downtime_ms": stats.get("downtime"),
-        "libvirt_memory_processed_bytes": stats.get("memory_processed"),
-        "libvirt_time_elapsed_ms": stats.get("time_elapsed"),
-        "qemu_series": series,
+        "switch_seen_ms": pc[0][TOTAL] if pc else None,
+        "switch_after_ms": before[-1][TOTAL] if before else None,
+        "first_pass_sync_ms": next((x[TOTAL] for x in series if (x[SYNCS] or 0) >= 2), None),
+        "bytes_at_switch": pc[0][XFER] if pc else None,
+        "remaining_at_switch": pc[0][REMAINING] if pc else None,
+        "qemu_downtime_ms": done[DOWNTIME] if done else None,
+        "qemu_total_ms": done[TOTAL] if total_seen else (
+            bound[TOTAL] if bound and completed else None),
+        "qemu_total_is_bound": not total_seen,
+        "remaining_at_last_poll": None if total_seen else (bound[REMAINING] if bound else None),
+        # The post-copy phase's stream, between the first and the last poll in it.
+        "postcopy_stream_bytes_per_s": (
+            round((pc[-1][XFER] - pc[0][XFER]) * 1000 / (pc[-1][TOTAL] - pc[0][TOTAL]))
+            if len(pc) > 1 and pc[-1][TOTAL] > pc[0][TOTAL] else None),
+        "transferred_bytes": last[XFER],
+        "postcopy_requests": last[REQUESTS],
+        "last_status": last[STATUS],
     }
 
 
@@ -155,9 +176,26 @@ def err_pct(pred, real):
     return None if pred is None or not real else round(100.0 * (pred - real) / real, 1)
 
 
+def score(row):
+    pred, real = row["predicted"], row["real"]
+    for key in ("total_error_pct", "switch_error_ms", "downtime_error_ms", "bytes_error_pct"):
+        row.pop(key, None)
+    if not pred or not real["completed"]:
+        return
+    row["total_error_pct"] = err_pct(pred["total_time_ms"], real["qemu_total_ms"])
+    row["switch_error_ms"] = (None if real["switch_seen_ms"] is None
+                              else round(pred["switchover_ms"] - real["switch_seen_ms"]))
+    # QEMU's downtime when a poll saw "completed", else libvirt's (QEMU's, fetched by libvirt at
+    # completion).
+    down = real["qemu_downtime_ms"]
+    down = real["libvirt_downtime_ms"] if down is None else down
+    row["downtime_error_ms"] = None if down is None else round(pred["downtime_ms"] - down)
+    row["bytes_error_pct"] = err_pct(pred["transferred_bytes"], real["transferred_bytes"])
+
+
 def run_case(case, seed, src, dst, dest_uri):
     import libvirt
-    rate, speed = map(int, case.split(":"))
+    rate, speed, postcopy_speed = (list(map(int, case.split(":"))) + [0])[:3]
     name = "vmpbench-pc"
     bench.stop_guest(name, dst)
     bench.start_guest(name, MEM_MIB, WSS_MIB, rate, "random", seed)
@@ -166,6 +204,8 @@ def run_case(case, seed, src, dst, dest_uri):
         dom = src.lookupByName(name)
         dom.migrateSetMaxSpeed(speed, 0)
         dom.migrateSetMaxDowntime(DOWNTIME_MS, 0)
+        if postcopy_speed:  # the domain's post-copy cap, which the tool reads
+            dom.migrateSetMaxSpeed(postcopy_speed, libvirt.VIR_DOMAIN_MIGRATE_MAX_SPEED_POSTCOPY)
         time.sleep(2)
         link = bench.measure_link_bytes_per_s()
         rep = predict(name, speed, link, profile)
@@ -173,7 +213,7 @@ def run_case(case, seed, src, dst, dest_uri):
         nolink = predict_offline(profile, speed, [])["advice"].get("post_copy")
         with open(profile) as f:
             measured = json.load(f)  # kept, to predict these runs again offline
-        real = migrate(src, name, dest_uri)
+        real = migrate(src, name, dest_uri, postcopy_speed)
     finally:
         bench.stop_guest(name, dst)
         os.unlink(profile)
@@ -183,16 +223,7 @@ def run_case(case, seed, src, dst, dest_uri):
            "predicted": pred,
            "predicted_without_link": {k: nolink[k] for k in PC_KEYS} if nolink else None,
            "real": real, "profile": measured}
-    if pred and real["completed"]:
-        row["total_error_pct"] = err_pct(pred["total_time_ms"], real["qemu_total_ms"])
-        row["switch_error_ms"] = (None if real["switch_seen_ms"] is None
-                                  else round(pred["switchover_ms"] - real["switch_seen_ms"]))
-        # QEMU's downtime when a poll saw "completed", else libvirt's (QEMU's, fetched by libvirt
-        # at completion).
-        down = real["qemu_downtime_ms"]
-        down = real["libvirt_downtime_ms"] if down is None else down
-        row["downtime_error_ms"] = None if down is None else round(pred["downtime_ms"] - down)
-        row["bytes_error_pct"] = err_pct(pred["transferred_bytes"], real["transferred_bytes"])
+    score(row)
     return row
 
 
@@ -232,12 +263,38 @@ def summary(rows):
                              ("bytes sent", "bytes_error_pct", "%")):
         m, n = med(key)
         out.append(f"{label:<20} |error| median {m}{unit} over {n} completed runs")
+    done = [r for r in rows if r["real"]["completed"] and r["predicted"]]
+    gap = [r["real"]["switch_seen_ms"] - r["real"]["first_pass_sync_ms"] for r in done
+           if r["real"]["switch_seen_ms"] and r["real"]["first_pass_sync_ms"]]
+    if gap:
+        out.append(f"{'sync to switch':<20} real median {statistics.median(gap)} ms (the first "
+                   f"poll in post-copy after the first poll past the sync; model: one 100 ms "
+                   f"window)")
+    phase = [(r["real"]["qemu_total_ms"] - r["real"]["switch_seen_ms"],
+              r["predicted"]["postcopy_phase_ms"]) for r in done
+             if r["real"]["qemu_total_ms"] and r["real"]["switch_seen_ms"]]
+    if phase:
+        out.append(f"{'post-copy phase':<20} real median {statistics.median(p[0] for p in phase)}"
+                   f" ms (from the first poll in it), predicted median "
+                   f"{statistics.median(p[1] for p in phase)} ms")
+    rate = [(r["real"]["postcopy_stream_bytes_per_s"], r["link_mib_s"]) for r in done
+            if r["real"]["postcopy_stream_bytes_per_s"]]
+    if rate:
+        out.append(f"{'post-copy stream':<20} median "
+                   f"{statistics.median(x[0] for x in rate) / 1048576:.0f} MiB/s (range "
+                   f"{min(x[0] for x in rate) / 1048576:.0f}-{max(x[0] for x in rate) / 1048576:.0f}"
+                   f"); the link (one TCP stream) median {statistics.median(x[1] for x in rate)}"
+                   f" MiB/s")
+    faults = [r["real"]["postcopy_requests"] for r in done if r["real"]["postcopy_requests"] is not None]
+    if faults:
+        out.append(f"{'page requests':<20} {min(faults)}-{max(faults)} per run (postcopy-requests)")
     return out
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("cases", nargs="*", default=["100000:32"], help="RATE:SPEED")
+    ap.add_argument("cases", nargs="*", default=["100000:32"],
+                    help="RATE:SPEED[:POSTCOPY_SPEED] (writes/s, MiB/s, MiB/s)")
     ap.add_argument("--repeat", type=int, default=1)
     ap.add_argument("--first-seed", type=int, default=1)
     ap.add_argument("--out")
@@ -250,6 +307,8 @@ def main():
             with open(path) as f:
                 rows += [r for r in map(json.loads, f) if "header" not in r]
         for r in rows:
+            r["real"].update(from_series(r["real"]["qemu_series"], r["real"]["completed"]))
+            score(r)
             print_row(r)
         print()
         for line in summary(rows):

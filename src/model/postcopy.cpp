@@ -4,6 +4,28 @@
 
 namespace vmp::model {
 
+double postcopy_phase_ms(double wire_bytes, double first_threshold_bytes, double link_bytes_per_s,
+                         double cap_bytes_per_s, const PrecopyInput& precopy) {
+  // QEMU lifts the pre-copy cap at the switch; libvirt's post-copy cap, if any, applies after it.
+  const double rate = cap_bytes_per_s > 0 ? std::min(cap_bytes_per_s, link_bytes_per_s)
+                                          : link_bytes_per_s;
+  if (rate >= link_bytes_per_s) return wire_bytes / link_bytes_per_s * 1000;
+  // Capped: QEMU 7.2's migration thread sends a window's share at a time, and before each window
+  // compares what is left with its threshold (the bandwidth it measured over the last window x
+  // the max downtime; before the first, pre-copy's). Once what is left is within it, it
+  // completes: ram_save_complete sends the rest regardless of the rate limit, at the link's
+  // speed. After a window at the cap, the threshold is the cap x max downtime.
+  const double window_bytes = rate * precopy.window_ms / 1000;
+  const double later_threshold = rate * precopy.downtime_limit_ms / 1000;
+  double left = wire_bytes, threshold = first_threshold_bytes, ms = 0;
+  while (left > threshold && left > window_bytes) {
+    left -= window_bytes;
+    ms += precopy.window_ms;
+    threshold = later_threshold;
+  }
+  return ms + left / link_bytes_per_s * 1000;
+}
+
 PostcopyResult simulate_postcopy(const PostcopyInput& in, const DirtyCurve& curve) {
   PostcopyResult r;
   PrecopyInput warmup = in.precopy;
@@ -19,15 +41,12 @@ PostcopyResult simulate_postcopy(const PostcopyInput& in, const DirtyCurve& curv
   r.postcopy_started = true;
   const double link = in.precopy.link_bytes_per_s > 0 ? in.precopy.link_bytes_per_s
                                                       : in.precopy.bandwidth_bytes_per_s;
-  // QEMU lifts the pre-copy cap at the switch; libvirt's post-copy cap applies after it.
-  const double postcopy_bw =
-      in.postcopy_bandwidth_bytes_per_s > 0 ? std::min(in.postcopy_bandwidth_bytes_per_s, link)
-                                            : link;
   const double pages = r.warmup.pending_pages_at_stop;
   r.switchover_ms = r.warmup.elapsed_ms;
   r.downtime_ms = pages * kDiscardBytesPerDirtyPage / link * 1000;
   r.postcopy_bytes = r.warmup.pending_wire_bytes_at_stop;
-  r.postcopy_phase_ms = r.postcopy_bytes / postcopy_bw * 1000;
+  r.postcopy_phase_ms = postcopy_phase_ms(r.postcopy_bytes, r.warmup.threshold_bytes, link,
+                                          in.postcopy_bandwidth_bytes_per_s, in.precopy);
   r.total_time_ms = r.switchover_ms + r.downtime_ms + r.postcopy_phase_ms;
   r.transferred_bytes = r.warmup.transferred_bytes + r.postcopy_bytes;
   return r;

@@ -6,8 +6,9 @@
 // the window under way runs out first, in pre-copy. Then the guest stops, QEMU syncs the bitmap,
 // sends the discard list of the pages still dirty and the device state, and the guest resumes on
 // the destination. From then on the pages it still lacks arrive in the background at the
-// post-copy bandwidth, and each page the guest touches before it arrives is a remote page
-// fault: the guest runs slowed until the last page is there. A network failure in that phase
+// post-copy bandwidth (a cap holds only until the rest fits cap x max downtime), and each page
+// the guest touches before it arrives is a remote page fault: the guest runs slowed until the
+// last page is there. A network failure in that phase
 // loses the guest (its memory is split between the hosts) unless post-copy recovery is used.
 // Pure: no I/O, no clock.
 #pragma once
@@ -41,5 +42,12 @@ struct PostcopyResult {
 };
 
 PostcopyResult simulate_postcopy(const PostcopyInput& input, const DirtyCurve& curve);
+
+// How long the post-copy phase takes to send `wire_bytes` after the switch. Uncapped, at the
+// link's speed. Capped (libvirt's --postcopy-bandwidth), in rate-limit windows at the cap only
+// until what is left falls within cap x max downtime (the pre-copy threshold before the first
+// window): QEMU then completes and sends the rest at the link's speed.
+double postcopy_phase_ms(double wire_bytes, double first_threshold_bytes, double link_bytes_per_s,
+                         double cap_bytes_per_s, const PrecopyInput& precopy);
 
 }  // namespace vmp::model
