@@ -92,7 +92,8 @@ def migrate(src, name, dest_uri, postcopy_speed):
     p = subprocess.Popen(["virsh", "-c", bench.SOURCE_URI, "migrate", "--live", "--postcopy",
                           "--postcopy-after-precopy", name, dest_uri,
                           "--migrateuri", "tcp://127.0.0.1", "--xml", xml_path]
-                         + (["--postcopy-bandwidth", str(postcopy_speed)] if postcopy_speed else []),
+                         + (["--postcopy-bandwidth", str(postcopy_speed)]
+                            if postcopy_speed else []),
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     t0 = time.monotonic()
     samples, aborted = [], False
@@ -270,22 +271,26 @@ def summary(rows):
         out.append(f"{'sync to switch':<20} real median {statistics.median(gap)} ms (the first "
                    f"poll in post-copy after the first poll past the sync; model: one 100 ms "
                    f"window)")
-    phase = [(r["real"]["qemu_total_ms"] - r["real"]["switch_seen_ms"],
-              r["predicted"]["postcopy_phase_ms"]) for r in done
-             if r["real"]["qemu_total_ms"] and r["real"]["switch_seen_ms"]]
-    if phase:
-        out.append(f"{'post-copy phase':<20} real median {statistics.median(p[0] for p in phase)}"
-                   f" ms (from the first poll in it), predicted median "
-                   f"{statistics.median(p[1] for p in phase)} ms")
-    rate = [(r["real"]["postcopy_stream_bytes_per_s"], r["link_mib_s"]) for r in done
-            if r["real"]["postcopy_stream_bytes_per_s"]]
-    if rate:
-        out.append(f"{'post-copy stream':<20} median "
-                   f"{statistics.median(x[0] for x in rate) / 1048576:.0f} MiB/s (range "
-                   f"{min(x[0] for x in rate) / 1048576:.0f}-{max(x[0] for x in rate) / 1048576:.0f}"
-                   f"); the link (one TCP stream) median {statistics.median(x[1] for x in rate)}"
-                   f" MiB/s")
-    faults = [r["real"]["postcopy_requests"] for r in done if r["real"]["postcopy_requests"] is not None]
+    for label, group in (("uncapped", [r for r in done if r["case"].count(":") == 1]),
+                         ("post-copy capped", [r for r in done if r["case"].count(":") == 2])):
+        phase = [(r["real"]["qemu_total_ms"] - r["real"]["switch_seen_ms"],
+                  r["predicted"]["postcopy_phase_ms"]) for r in group
+                 if r["real"]["qemu_total_ms"] and r["real"]["switch_seen_ms"]]
+        if phase:
+            out.append(f"post-copy phase, {label}: real median "
+                       f"{statistics.median(p[0] for p in phase)} ms (from the first poll in it),"
+                       f" predicted median {statistics.median(p[1] for p in phase)} ms"
+                       f" ({len(phase)} runs)")
+        rate = [(r["real"]["postcopy_stream_bytes_per_s"], r["link_mib_s"]) for r in group
+                if r["real"]["postcopy_stream_bytes_per_s"]]
+        if rate:
+            lo, hi = min(x[0] for x in rate), max(x[0] for x in rate)
+            out.append(f"post-copy stream, {label}: median "
+                       f"{statistics.median(x[0] for x in rate) / 1048576:.0f} MiB/s (range "
+                       f"{lo / 1048576:.0f}-{hi / 1048576:.0f}); the link (one TCP stream) "
+                       f"median {statistics.median(x[1] for x in rate)} MiB/s")
+    faults = [r["real"]["postcopy_requests"] for r in done
+              if r["real"]["postcopy_requests"] is not None]
     if faults:
         out.append(f"{'page requests':<20} {min(faults)}-{max(faults)} per run (postcopy-requests)")
     return out
@@ -329,7 +334,8 @@ def main():
         src, dst = libvirt.open(bench.SOURCE_URI), libvirt.open(dest_uri)
         header = {"date": datetime.datetime.utcnow().isoformat(timespec="seconds") + "Z",
                   "host": platform.node(), "cpus": os.cpu_count(), "qemu": src.getVersion(),
-                  "libvirt": src.getLibVersion(), "tool": bench.run([TOOL, "--version"]).stdout.strip(),
+                  "libvirt": src.getLibVersion(),
+                  "tool": bench.run([TOOL, "--version"]).stdout.strip(),
                   "note": args.note, "loadavg_at_start": os.getloadavg()}
         out = open(args.out, "a") if args.out else None
         if out:
