@@ -7,8 +7,8 @@ namespace vmp::model {
 double postcopy_phase_ms(double wire_bytes, double first_threshold_bytes, double link_bytes_per_s,
                          double cap_bytes_per_s, const PrecopyInput& precopy) {
   // QEMU lifts the pre-copy cap at the switch; libvirt's post-copy cap, if any, applies after it.
-  const double rate = cap_bytes_per_s > 0 ? std::min(cap_bytes_per_s, link_bytes_per_s)
-                                          : link_bytes_per_s;
+  const double rate =
+      cap_bytes_per_s > 0 ? std::min(cap_bytes_per_s, link_bytes_per_s) : link_bytes_per_s;
   if (rate >= link_bytes_per_s) return wire_bytes / link_bytes_per_s * 1000;
   // Capped: QEMU 7.2's migration thread sends a window's share at a time, and before each window
   // compares what is left with its threshold (the bandwidth it measured over the last window x

@@ -254,8 +254,9 @@ PrecopyResult simulate_precopy(const PrecopyInput& in, const DirtyCurve& curve) 
       const double running_ms = (t - last_sync) * throttle.running_share();
       double dirtied_pages = t > last_sync ? curve.dirty_bytes(running_ms) / ps : 0;
       double unscanned = total_pages > 0 ? bitmap.first_pass() / total_pages : 0;
-      double added = std::max(0.0, dirtied_pages * (1 - unscanned -
-                                                    std::min(1.0, bitmap.redirtied / working_set_pages)));
+      double added =
+          std::max(0.0, dirtied_pages *
+                            (1 - unscanned - std::min(1.0, bitmap.redirtied / working_set_pages)));
       bitmap.redirtied += added;
       return added;
     };
