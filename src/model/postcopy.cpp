@@ -47,6 +47,10 @@ PostcopyResult simulate_postcopy(const PostcopyInput& in, const DirtyCurve& curv
   r.postcopy_bytes = r.warmup.pending_wire_bytes_at_stop;
   r.postcopy_phase_ms = postcopy_phase_ms(r.postcopy_bytes, r.warmup.threshold_bytes, link,
                                           in.postcopy_bandwidth_bytes_per_s, in.precopy);
+  // Without a link speed the phase runs at the pre-copy cap, below most links: no bound then.
+  r.postcopy_phase_lower_bound =
+      in.precopy.link_bytes_per_s > 0 &&
+      !(in.postcopy_bandwidth_bytes_per_s > 0 && in.postcopy_bandwidth_bytes_per_s < link);
   r.total_time_ms = r.switchover_ms + r.downtime_ms + r.postcopy_phase_ms;
   r.transferred_bytes = r.warmup.transferred_bytes + r.postcopy_bytes;
   return r;

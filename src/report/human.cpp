@@ -135,8 +135,9 @@ std::string summary_line(const Report& r) {
     case model::Verdict::PostCopy:
       s << "migrate with post-copy: " << format_duration(rec->total_time_ms) << ", "
         << pause_phrase(r, rec->downtime_ms) << ", then "
-        << format_duration(rec->postcopy_phase_ms)
-        << " of remote page faults; " << as_configured_failure(r);
+        << (rec->postcopy_phase_lower_bound ? "at least " : "")
+        << format_duration(rec->postcopy_phase_ms) << " of remote page faults; "
+        << as_configured_failure(r);
       break;
     case model::Verdict::DoNotMigrate:
     case model::Verdict::NoBandwidth:
@@ -227,10 +228,13 @@ std::vector<std::string> advice_lines(const Report& r) {
     if (p.postcopy_started) {
       s << "a pre-copy pass of " << format_duration(p.switchover_ms) << ", paused about "
         << format_duration(p.downtime_ms) << " (device state not counted), then "
-        << format_duration(p.postcopy_phase_ms) << " in which the guest runs on the destination "
+        << (p.postcopy_phase_lower_bound ? "at least " : "") << format_duration(p.postcopy_phase_ms)
+        << " in which the guest runs on the destination "
         << "with remote page faults for " << format_bytes(p.postcopy_bytes)
         << " it still lacks; done in " << format_duration(p.total_time_ms)
-        << ". If the network fails in those " << format_duration(p.postcopy_phase_ms)
+        << ". If the network fails in "
+        << (p.postcopy_phase_lower_bound ? std::string("that time")
+                                         : "those " + format_duration(p.postcopy_phase_ms))
         << " the guest is lost unless post-copy recovery (virsh migrate --postcopy-resume) "
            "succeeds";
     } else {

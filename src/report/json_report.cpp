@@ -75,7 +75,8 @@ json recommended_json(const Report& r) {
           {"downtime_ms", rounded_ms(rec->downtime_ms)},
           {"final_throttle_pct", rec->final_throttle_pct},
           {"throttled_ms", rounded_ms(rec->throttled_ms)},
-          {"postcopy_phase_ms", rounded_ms(rec->postcopy_phase_ms)}};
+          {"postcopy_phase_ms", rounded_ms(rec->postcopy_phase_ms)},
+          {"postcopy_phase_is_lower_bound", rec->postcopy_phase_lower_bound}};
 }
 
 }  // namespace
@@ -193,11 +194,13 @@ json to_json(const Report& r) {
         {"switchover_ms", rounded_ms(p.switchover_ms)},
         {"downtime_ms", rounded_ms(p.downtime_ms)},
         {"postcopy_phase_ms", rounded_ms(p.postcopy_phase_ms)},
+        {"postcopy_phase_is_lower_bound", p.postcopy_phase_lower_bound},
         {"postcopy_bytes", std::llround(p.postcopy_bytes)},
         {"total_time_ms", rounded_ms(p.total_time_ms)},
         {"transferred_bytes", std::llround(p.transferred_bytes)},
-        {"risk", "a network failure during the post-copy phase loses the guest unless post-copy "
-                 "recovery succeeds"}};
+        {"risk",
+         "a network failure during the post-copy phase loses the guest unless post-copy "
+         "recovery succeeds"}};
   }
   if (r.advice.best) {
     const auto& b = *r.advice.best;

@@ -67,6 +67,7 @@ std::optional<Recommendation> recommend(const Report& report) {
       r.total_time_ms = p.total_time_ms;
       r.downtime_ms = p.downtime_ms;
       r.postcopy_phase_ms = p.postcopy_phase_ms;
+      r.postcopy_phase_lower_bound = p.postcopy_phase_lower_bound;
       r.switchover_ms = p.switchover_ms;
       return r;
     }

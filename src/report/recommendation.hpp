@@ -26,6 +26,7 @@ struct Recommendation {
   double throttled_ms = 0;
   // post-copy: how long the guest runs with remote page faults, and when that starts
   double postcopy_phase_ms = 0;
+  bool postcopy_phase_lower_bound = false;  // uncapped: at the link's speed, QEMU may be slower
   double switchover_ms = 0;
 };
 
