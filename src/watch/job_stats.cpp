@@ -43,14 +43,7 @@ void throw_libvirt_failure(const std::string& domain_name, const std::string& do
   throw RuntimeError(who + ": " + doing + " failed: " + why);
 }
 
-JobStats LibvirtJobStats::read(bool completed) {
-  int type = VIR_DOMAIN_JOB_NONE;
-  virTypedParameterPtr params = nullptr;
-  int n = 0;
-  const unsigned int flags = completed ? VIR_DOMAIN_JOB_STATS_COMPLETED : 0;
-  if (virDomainGetJobStats(domain_.get(), &type, &params, &n, flags) < 0) {
-    throw_libvirt_failure(domain_.name(), "reading the job statistics");
-  }
+JobStats job_stats_from_params(int type, const virTypedParameter* params, int n) {
   JobStats s;
   s.type = type;
   for (int i = 0; i < n; ++i) {
@@ -81,6 +74,18 @@ JobStats LibvirtJobStats::read(bool completed) {
         break;
     }
   }
+  return s;
+}
+
+JobStats LibvirtJobStats::read(bool completed) {
+  int type = VIR_DOMAIN_JOB_NONE;
+  virTypedParameterPtr params = nullptr;
+  int n = 0;
+  const unsigned int flags = completed ? VIR_DOMAIN_JOB_STATS_COMPLETED : 0;
+  if (virDomainGetJobStats(domain_.get(), &type, &params, &n, flags) < 0) {
+    throw_libvirt_failure(domain_.name(), "reading the job statistics");
+  }
+  JobStats s = job_stats_from_params(type, params, n);
   virTypedParamsFree(params, n);
   return s;
 }

@@ -2,6 +2,8 @@
 // libvirt call in production, a recorded sequence in tests.
 #pragma once
 
+#include <libvirt/libvirt.h>
+
 #include <map>
 #include <optional>
 #include <string>
@@ -43,6 +45,10 @@ class ConnectionLost : public RuntimeError {
  public:
   explicit ConnectionLost(const std::string& what) : RuntimeError(what) {}
 };
+
+// The job type and libvirt's typed parameters as JobStats: from virDomainGetJobStats, and from
+// the job-completed event, which carries the same parameters.
+JobStats job_stats_from_params(int type, const virTypedParameter* params, int n);
 
 class JobStatsReader {
  public:

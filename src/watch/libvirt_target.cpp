@@ -91,33 +91,7 @@ int LibvirtEvents::on_lifecycle(virConnectPtr, virDomainPtr, int event, int deta
 void LibvirtEvents::on_job_completed(virConnectPtr, virDomainPtr, virTypedParameterPtr params,
                                      int nparams, void* opaque) {
   auto* self = static_cast<LibvirtEvents*>(opaque);
-  JobStats s;
-  s.type = VIR_DOMAIN_JOB_COMPLETED;
-  for (int i = 0; i < nparams; ++i) {
-    const virTypedParameter& p = params[i];
-    switch (p.type) {
-      case VIR_TYPED_PARAM_INT:
-        s.numbers[p.field] = p.value.i;
-        break;
-      case VIR_TYPED_PARAM_UINT:
-        s.numbers[p.field] = p.value.ui;
-        break;
-      case VIR_TYPED_PARAM_LLONG:
-        s.numbers[p.field] = static_cast<double>(p.value.l);
-        break;
-      case VIR_TYPED_PARAM_ULLONG:
-        s.numbers[p.field] = static_cast<double>(p.value.ul);
-        break;
-      case VIR_TYPED_PARAM_DOUBLE:
-        s.numbers[p.field] = p.value.d;
-        break;
-      case VIR_TYPED_PARAM_STRING:
-        if (p.value.s) s.strings[p.field] = p.value.s;
-        break;
-      default:
-        break;
-    }
-  }
+  JobStats s = job_stats_from_params(VIR_DOMAIN_JOB_COMPLETED, params, nparams);
   std::lock_guard<std::mutex> lock(self->mutex_);
   self->events_.completed_job = s;
 }

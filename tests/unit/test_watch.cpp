@@ -5,11 +5,13 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <sstream>
 
 #include "cli/cli.hpp"
 #include "fake_migration.hpp"
 #include "watch/forecast.hpp"
+#include "watch/job_stats.hpp"
 #include "watch/sample.hpp"
 #include "watch/stall.hpp"
 #include "watch/tracker.hpp"
@@ -595,4 +597,30 @@ TEST(WatchCli, WrongCommandLinesAreOneUsageError) {
 
 TEST(WatchCli, OnlyQemuDomainsCanBeWatched) {
   expect_one_error(cli_run({"--watch", "-c", "test:///default", "-d", "test"}), 1, "not QEMU");
+}
+
+// ------------------------------------------------------------------------------ job statistics
+
+TEST(WatchJobStats, TypedParametersBecomeNumbersAndStrings) {
+  // As virDomainGetJobStats and the job-completed event hand them over.
+  virTypedParameter p[4] = {};
+  std::snprintf(p[0].field, sizeof p[0].field, "%s", VIR_DOMAIN_JOB_TIME_ELAPSED);
+  p[0].type = VIR_TYPED_PARAM_ULLONG;
+  p[0].value.ul = 11554;
+  std::snprintf(p[1].field, sizeof p[1].field, "%s", VIR_DOMAIN_JOB_OPERATION);
+  p[1].type = VIR_TYPED_PARAM_INT;
+  p[1].value.i = VIR_DOMAIN_JOB_OPERATION_MIGRATION_OUT;
+  std::snprintf(p[2].field, sizeof p[2].field, "%s", VIR_DOMAIN_JOB_ERRMSG);
+  p[2].type = VIR_TYPED_PARAM_STRING;
+  p[2].value.s = const_cast<char*>("Unable to write to socket");
+  std::snprintf(p[3].field, sizeof p[3].field, "%s", "some_flag");
+  p[3].type = VIR_TYPED_PARAM_BOOLEAN;
+  p[3].value.b = 1;
+  JobStats s = job_stats_from_params(VIR_DOMAIN_JOB_FAILED, p, 4);
+  EXPECT_EQ(s.type, VIR_DOMAIN_JOB_FAILED);
+  EXPECT_EQ(s.number(VIR_DOMAIN_JOB_TIME_ELAPSED), 11554);
+  EXPECT_TRUE(s.migrating_out());
+  EXPECT_EQ(s.string(VIR_DOMAIN_JOB_ERRMSG), "Unable to write to socket");
+  EXPECT_EQ(s.number("some_flag"), 1);
+  EXPECT_FALSE(s.number(VIR_DOMAIN_JOB_DATA_REMAINING));
 }
