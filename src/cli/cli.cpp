@@ -386,14 +386,9 @@ DomainOutcome outcome_of(const std::string& subject, const std::function<report:
 }
 
 virt::Connection open_qemu_connection(const RawOptions& raw) {
-  auto connection = virt::Connection::open(
-      raw.connect.empty() ? std::nullopt : std::optional<std::string>(raw.connect), raw.readonly);
-  std::string driver = connection.driver();
-  if (driver != "QEMU") {
-    throw RuntimeError("the connection " + connection.uri() + " is to the " + driver +
-                       " driver, not QEMU: only QEMU guests can be measured");
-  }
-  return connection;
+  return virt::Connection::open_qemu(
+      raw.connect.empty() ? std::nullopt : std::optional<std::string>(raw.connect), raw.readonly,
+      "guests can be measured");
 }
 
 // Every domain named, and with --all-running every running one, each measured in a thread of

@@ -58,6 +58,17 @@ Connection Connection::open(const std::optional<std::string>& uri, bool read_onl
   return Connection(ConnectHandle(c), read_only);
 }
 
+Connection Connection::open_qemu(const std::optional<std::string>& uri, bool read_only,
+                                 const std::string& what) {
+  Connection connection = open(uri, read_only);
+  const std::string driver = connection.driver();
+  if (driver != "QEMU") {
+    throw RuntimeError("the connection " + connection.uri() + " is to the " + driver +
+                       " driver, not QEMU: only QEMU " + what);
+  }
+  return connection;
+}
+
 std::string Connection::uri() const {
   char* u = virConnectGetURI(handle_.get());
   if (!u) return "";

@@ -31,6 +31,9 @@ class Connection {
   // uri: -c/--connect; when empty, libvirt's own rules (LIBVIRT_DEFAULT_URI, then its default).
   // Authenticates with libvirt's default callback, as virsh does.
   static Connection open(const std::optional<std::string>& uri, bool read_only);
+  // The same, refusing a connection to any driver but QEMU's: "... not QEMU: only QEMU " + what.
+  static Connection open_qemu(const std::optional<std::string>& uri, bool read_only,
+                              const std::string& what);
 
   virConnectPtr get() const { return handle_.get(); }
   std::string uri() const;

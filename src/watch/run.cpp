@@ -96,12 +96,9 @@ int run_watch(const WatchRequest& r, std::ostream& out, std::ostream& err, bool 
   // Declared in this order so that they go in the reverse one: the events before the
   // connection they use, the loop after the connection it serves.
   LibvirtEventLoop loop;
-  auto connection = virt::Connection::open(
-      r.connect.empty() ? std::nullopt : std::optional<std::string>(r.connect), r.readonly);
-  if (connection.driver() != "QEMU") {
-    throw RuntimeError("the connection " + connection.uri() + " is to the " + connection.driver() +
-                       " driver, not QEMU: only QEMU guests' migrations can be watched");
-  }
+  auto connection = virt::Connection::open_qemu(
+      r.connect.empty() ? std::nullopt : std::optional<std::string>(r.connect), r.readonly,
+      "guests' migrations can be watched");
   auto domain = connection.lookup(r.domain);
   auto output = r.json ? json_output(out, err) : human_output(out, err, terminal && !r.quiet);
   if (!domain.is_active()) {
