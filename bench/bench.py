@@ -484,6 +484,15 @@ def summary(rows):
     return lines
 
 
+def load_results(paths):
+    """The runs saved in results files (JSON lines), without their header lines."""
+    rows = []
+    for path in paths:
+        with open(path) as f:
+            rows += [r for r in map(json.loads, f) if "header" not in r]
+    return rows
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--cases", default="all", help="all, ci, or names separated by commas")
@@ -503,11 +512,7 @@ def main():
                     help="fail when a converged case's total-time error exceeds this many %%")
     args = ap.parse_args()
     if args.summarize:
-        rows = []
-        for path in args.summarize:
-            with open(path) as f:
-                rows += [r for r in map(json.loads, f) if "header" not in r]
-        for line in summary(rows):
+        for line in summary(load_results(args.summarize)):
             print(line)
         return 0
 

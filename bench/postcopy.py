@@ -307,10 +307,7 @@ def main():
     ap.add_argument("--summarize", nargs="+", metavar="FILE")
     args = ap.parse_args()
     if args.summarize:
-        rows = []
-        for path in args.summarize:
-            with open(path) as f:
-                rows += [r for r in map(json.loads, f) if "header" not in r]
+        rows = bench.load_results(args.summarize)
         for r in rows:
             r["real"].update(from_series(r["real"]["qemu_series"], r["real"]["completed"]))
             score(r)
