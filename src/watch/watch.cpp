@@ -238,18 +238,19 @@ class Watcher {
 
   // ---------------------------------------------------------------- model
 
+  // The bandwidth QEMU works with: its last window's, else ours over kThroughputWindowMs.
+  double qemu_bandwidth(const Sample& s) const {
+    return s.qemu_bandwidth_bytes_per_s.value_or(tracker_.throughput_bytes_per_s().value_or(0));
+  }
+
   // QEMU syncs when what is left falls to its bandwidth x max downtime.
   double threshold(const Sample& s) const {
-    double bw =
-        s.qemu_bandwidth_bytes_per_s.value_or(tracker_.throughput_bytes_per_s().value_or(0));
-    return bw * downtime_limit_ms_.value_or(300) / 1000;
+    return qemu_bandwidth(s) * downtime_limit_ms_.value_or(300) / 1000;
   }
 
   // What QEMU sends in one rate-limit window.
   double window_bytes(const Sample& s) const {
-    double bw =
-        s.qemu_bandwidth_bytes_per_s.value_or(tracker_.throughput_bytes_per_s().value_or(0));
-    return bw * model::kRateLimitWindowMs / 1000;
+    return qemu_bandwidth(s) * model::kRateLimitWindowMs / 1000;
   }
 
   std::optional<double> throughput(const Sample& s) const {
