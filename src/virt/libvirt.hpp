@@ -4,6 +4,7 @@
 #include <libvirt/libvirt.h>
 #include <libvirt/virterror.h>
 
+#include <map>
 #include <memory>
 #include <string>
 
@@ -25,5 +26,13 @@ void silence_libvirt_stderr();
 // matching name 'vm9'"; "unknown libvirt error" when there is none.
 std::string last_libvirt_error();
 int last_libvirt_error_code();
+
+// libvirt's typed parameters by name: numbers (every integer type, doubles, booleans as 0/1) and
+// strings. One conversion for job statistics, the job-completed event and dirty-rate stats.
+struct TypedParams {
+  std::map<std::string, double> numbers;
+  std::map<std::string, std::string> strings;
+};
+TypedParams typed_params(const virTypedParameter* params, int n);
 
 }  // namespace vmp::virt

@@ -44,37 +44,8 @@ void throw_libvirt_failure(const std::string& domain_name, const std::string& do
 }
 
 JobStats job_stats_from_params(int type, const virTypedParameter* params, int n) {
-  JobStats s;
-  s.type = type;
-  for (int i = 0; i < n; ++i) {
-    const virTypedParameter& p = params[i];
-    switch (p.type) {
-      case VIR_TYPED_PARAM_INT:
-        s.numbers[p.field] = p.value.i;
-        break;
-      case VIR_TYPED_PARAM_UINT:
-        s.numbers[p.field] = p.value.ui;
-        break;
-      case VIR_TYPED_PARAM_LLONG:
-        s.numbers[p.field] = static_cast<double>(p.value.l);
-        break;
-      case VIR_TYPED_PARAM_ULLONG:
-        s.numbers[p.field] = static_cast<double>(p.value.ul);
-        break;
-      case VIR_TYPED_PARAM_DOUBLE:
-        s.numbers[p.field] = p.value.d;
-        break;
-      case VIR_TYPED_PARAM_BOOLEAN:
-        s.numbers[p.field] = p.value.b ? 1 : 0;
-        break;
-      case VIR_TYPED_PARAM_STRING:
-        if (p.value.s) s.strings[p.field] = p.value.s;
-        break;
-      default:
-        break;
-    }
-  }
-  return s;
+  auto t = virt::typed_params(params, n);
+  return JobStats{type, std::move(t.numbers), std::move(t.strings)};
 }
 
 JobStats LibvirtJobStats::read(bool completed) {
