@@ -3,6 +3,7 @@
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <functional>
 #include <map>
 #include <mutex>
@@ -242,6 +243,10 @@ probe::LiveOptions live_options(const RawOptions& raw) {
   o.sample_pages_per_gib = raw.sample_pages;
   o.mode = raw.mode;
   o.use_qmp = !raw.no_qmp;
+  // For the unit tests' transcripts (tests/unit/data/probe/record.sh), not for users.
+  if (const char* dir = std::getenv("VMP_RECORD_EXCHANGES"); dir && *dir) {
+    o.record_directory = dir;
+  }
   return o;
 }
 

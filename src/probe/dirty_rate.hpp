@@ -12,20 +12,35 @@
 
 namespace vmp::virt {
 class Monitor;
-class Domain;
+class DirtyRateCalls;
 }  // namespace vmp::virt
 
 namespace vmp::probe {
 
-inline constexpr std::uint64_t kMinSamplePagesPerGiB = 128;    // QEMU's bounds
+inline constexpr std::uint64_t kMinSamplePagesPerGiB = 128;  // QEMU's bounds
 inline constexpr std::uint64_t kMaxSamplePagesPerGiB = 16384;
 inline constexpr std::uint64_t kQemuDefaultSamplePagesPerGiB = 512;
 
 struct DirtyRateRequest {
   double period_ms = 1000;
-  std::uint64_t sample_pages_per_gib = kMaxSamplePagesPerGiB;
+  std::uint64_t sample_pages_per_gib = kMaxSamplePagesPerGiB;  // page-sampling only
   std::string mode = "page-sampling";
 };
+
+struct DirtyRateResult {
+  double mib_per_s = 0;  // QEMU's dirty-rate: floored to whole MiB/s
+  // The period QEMU measured over, which it reports to the millisecond on QEMU >= 8.2 (a little
+  // longer than asked when hashing the sampled pages outlasts it; QEMU's rate is per this
+  // period); the period asked for where QEMU reports whole seconds only.
+  double period_ms = 0;
+  // Set when the finished measurement cannot be ours (another client's replaced it): what it
+  // was, for the error.
+  std::optional<std::string> not_ours;
+};
+
+// Whether a finished measurement's period (as QEMU reports it, in `unit_ms` units) can be the
+// one asked for: never shorter, and longer only by what hashing the sampled pages may add.
+bool period_matches(double asked_ms, double reported, double unit_ms);
 
 class DirtyRateMeter {
  public:
@@ -40,11 +55,13 @@ class DirtyRateMeter {
   // Starts one measurement. Returns false, having started nothing, when QEMU is already
   // measuring for someone else.
   virtual bool start(const DirtyRateRequest& request) = 0;
-  // QEMU's dirty-rate in MiB/s once our measurement is done; nullopt while it runs.
-  virtual std::optional<double> poll() = 0;
+  // The result once the measurement is done (marked when it is not ours); nullopt while it runs.
+  virtual std::optional<DirtyRateResult> poll() = 0;
 };
 
-// calc-dirty-rate / query-dirty-rate through QMP. `milliseconds` from the QMP schema.
+// calc-dirty-rate / query-dirty-rate through QMP. With `milliseconds` (from the QMP schema: QEMU
+// >= 8.2), both commands name the unit: QEMU answers query-dirty-rate in the unit the query asks
+// for, and in seconds when it names none, whatever unit the measurement was started with.
 class QmpDirtyRateMeter : public DirtyRateMeter {
  public:
   QmpDirtyRateMeter(virt::Monitor& monitor, bool milliseconds)
@@ -54,9 +71,10 @@ class QmpDirtyRateMeter : public DirtyRateMeter {
   bool controls_sample_pages() const override { return true; }
   bool never_measured() override;
   bool start(const DirtyRateRequest& request) override;
-  std::optional<double> poll() override;
+  std::optional<DirtyRateResult> poll() override;
 
  private:
+  nlohmann::json query();
   virt::Monitor& monitor_;
   bool milliseconds_;
   DirtyRateRequest request_;
@@ -65,24 +83,26 @@ class QmpDirtyRateMeter : public DirtyRateMeter {
 // virDomainStartDirtyRateCalc, results from virDomainListGetStats(VIR_DOMAIN_STATS_DIRTYRATE).
 class LibvirtDirtyRateMeter : public DirtyRateMeter {
  public:
-  explicit LibvirtDirtyRateMeter(const virt::Domain& domain) : domain_(domain) {}
+  explicit LibvirtDirtyRateMeter(virt::DirtyRateCalls& calls) : calls_(calls) {}
   std::string interface_name() const override { return "libvirt"; }
   bool supports_milliseconds() const override { return false; }
   bool controls_sample_pages() const override { return false; }
   bool never_measured() override;
   bool start(const DirtyRateRequest& request) override;
-  std::optional<double> poll() override;
+  std::optional<DirtyRateResult> poll() override;
 
  private:
-  int calc_status(long long* period_s, long long* mib_per_s);
-  const virt::Domain& domain_;
+  virt::DirtyRateCalls& calls_;
   DirtyRateRequest request_;
 };
 
-// Does the QMP schema (query-qmp-schema) give calc-dirty-rate a calc-time-unit argument? Only
-// QEMU >= 8.2 does; the schema, not the version number, is the authority.
-bool schema_has_calc_time_unit(const nlohmann::json& schema);
+// What the QMP schema (query-qmp-schema) says; the schema, not the version number, is the
+// authority. calc-dirty-rate and query-dirty-rate take calc-time-unit from QEMU 8.2 on.
 bool schema_has_command(const nlohmann::json& schema, std::string_view command);
+bool schema_command_has_argument(const nlohmann::json& schema, std::string_view command,
+                                 std::string_view argument);
+// Both commands name the unit: periods below a second can be asked for and read back.
+bool schema_has_millisecond_dirty_rate(const nlohmann::json& schema);
 
 // The periods to measure within a budget: short ones for the last iterations of a migration,
 // the longest the budget allows for the first pass. Whole seconds unless `milliseconds`.

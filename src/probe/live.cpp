@@ -10,7 +10,10 @@
 #include "error.hpp"
 #include "report/format.hpp"
 #include "virt/connection.hpp"
+#include "virt/dirty_rate_calls.hpp"
 #include "virt/monitor.hpp"
+#include "virt/transcript.hpp"
+#include "vmp_config.h"
 
 namespace vmp::probe {
 namespace {
@@ -34,8 +37,8 @@ std::string utc_now() {
 }
 
 bool migration_running(const std::string& status) {
-  return status != "none" && status != "completed" && status != "failed" &&
-         status != "cancelled" && !status.empty();
+  return status != "none" && status != "completed" && status != "failed" && status != "cancelled" &&
+         !status.empty();
 }
 
 std::string version_text(const nlohmann::json& v) {
@@ -83,11 +86,14 @@ std::vector<CurvePoint> measure_curve(DirtyRateMeter& meter, Clock& clock,
                                       const std::vector<double>& periods_ms,
                                       std::uint64_t sample_pages_per_gib, const std::string& mode,
                                       std::uint64_t ram_bytes, double budget_ms,
-                                      const ProgressFn& progress) {
+                                      const ProgressFn& progress, bool any_figures) {
   const double give_up_at = clock.now_ms() + budget_ms + kGraceMs;
   const double ram = static_cast<double>(ram_bytes);
-  const auto sampled = static_cast<std::uint64_t>(
-      std::llround(static_cast<double>(sample_pages_per_gib) * ram / (1ull << 30)));
+  // Only page-sampling samples; the other modes count every dirtied page.
+  const auto sampled = mode != "page-sampling"
+                           ? 0
+                           : static_cast<std::uint64_t>(std::llround(
+                                 static_cast<double>(sample_pages_per_gib) * ram / (1ull << 30)));
   auto wait_a_little = [&] { clock.sleep_ms(kPollIntervalMs); };
 
   std::vector<CurvePoint> points;
@@ -108,8 +114,8 @@ std::vector<CurvePoint> measure_curve(DirtyRateMeter& meter, Clock& clock,
     }
     const double started = clock.now_ms();
     clock.sleep_ms(periods_ms[i]);  // QEMU cannot be done before the period is over
-    std::optional<double> mib_per_s;
-    while (!(mib_per_s = meter.poll())) {
+    std::optional<DirtyRateResult> result;
+    while (!(result = meter.poll())) {
       if (clock.now_ms() > give_up_at) {
         throw RuntimeError("QEMU did not finish measuring the dirty rate over " +
                            report::format_duration(periods_ms[i]) + " after " +
@@ -117,15 +123,49 @@ std::vector<CurvePoint> measure_curve(DirtyRateMeter& meter, Clock& clock,
       }
       wait_a_little();
     }
+    if (result->not_ours && !any_figures) {
+      throw RuntimeError("another client's dirty-rate measurement replaced ours (" +
+                         *result->not_ours + ")");
+    }
     CurvePoint p;
-    p.period_ms = periods_ms[i];
-    p.dirty_bytes = std::min(ram, *mib_per_s * 1048576.0 * periods_ms[i] / 1000);
+    p.period_ms = result->period_ms;
+    p.dirty_bytes = std::min(ram, result->mib_per_s * 1048576.0 * result->period_ms / 1000);
     p.sampled_pages = sampled;
     p.dirty_sampled_pages = std::min<std::uint64_t>(
-        sampled, static_cast<std::uint64_t>(std::llround(p.dirty_bytes / ram * sampled)));
+        sampled, static_cast<std::uint64_t>(
+                     std::llround(p.dirty_bytes / ram * static_cast<double>(sampled))));
     points.push_back(p);
   }
   return points;
+}
+
+std::vector<CurvePoint> measure_dirty_curve(DirtyRateMeter& meter, Clock& clock, double budget_ms,
+                                            std::uint64_t sample_pages_per_gib,
+                                            const std::string& mode, std::uint64_t ram_bytes,
+                                            const ProgressFn& progress) {
+  const bool ms = meter.supports_milliseconds();
+  auto periods = plan_periods_ms(budget_ms, ms);
+  if (meter.never_measured()) {
+    if (progress) progress("warming up QEMU's dirty-rate measurement");
+    const double warm_up_ms = ms ? 125 : 1000;
+    // QEMU's first hashing of the sampled pages is slow (QEMU 10.0: a 125 ms period measured
+    // over 1458 ms); its figures go unused, so whatever QEMU reports ends the warm-up.
+    measure_curve(meter, clock, {warm_up_ms}, sample_pages_per_gib, mode, ram_bytes, warm_up_ms, {},
+                  true);
+    periods = plan_periods_ms(budget_ms - warm_up_ms, ms);
+  }
+  return measure_curve(meter, clock, periods, sample_pages_per_gib, mode, ram_bytes, budget_ms,
+                       progress);
+}
+
+std::unique_ptr<DirtyRateMeter> qmp_dirty_rate_meter(virt::Monitor& monitor, const std::string& who,
+                                                     const std::string& qemu_version) {
+  auto schema = monitor.execute("query-qmp-schema");
+  if (!schema_has_command(schema, "calc-dirty-rate")) {
+    throw RuntimeError(who + ": QEMU " + qemu_version +
+                       " cannot measure dirty rates (calc-dirty-rate needs QEMU 5.2 or newer)");
+  }
+  return std::make_unique<QmpDirtyRateMeter>(monitor, schema_has_millisecond_dirty_rate(schema));
 }
 
 void sample_zero_pages(ZeroPageSampler& sampler, Clock& clock, std::uint64_t target_pages,
@@ -142,49 +182,74 @@ LiveResult measure_domain(const virt::Connection& connection, const virt::Domain
                           const LiveOptions& options, Clock& clock) {
   const std::string who = "domain " + domain.name();
   if (connection.read_only()) {
-    throw RuntimeError(who + ": measuring needs a read-write connection (QEMU's dirty-rate "
-                             "measurement and guest memory reads are refused read-only)");
+    throw RuntimeError(who +
+                       ": measuring needs a read-write connection (QEMU's dirty-rate "
+                       "measurement and guest memory reads are refused read-only)");
   }
   LiveResult out;
   out.facts = virt::parse_domain_xml(domain.xml());
   const auto& facts = out.facts;
 
-  std::unique_ptr<virt::Monitor> monitor;
-  if (options.use_qmp) monitor = std::make_unique<virt::LibvirtMonitor>(domain);
+  std::unique_ptr<virt::Transcript> transcript;
+  if (!options.record_directory.empty()) {
+    transcript = std::make_unique<virt::Transcript>(
+        options.record_directory + "/" + domain.name() + ".jsonl",
+        nlohmann::json{{"domain", domain.name()},
+                       {"tool", std::string("virt-migrate-predict ") + VMP_VERSION},
+                       {"hypervisor_version", connection.hypervisor_version()},
+                       {"libvirt_version", connection.libvirt_version()},
+                       {"interface", options.use_qmp ? "qmp" : "libvirt"}});
+  }
+  virt::LibvirtMonitor libvirt_monitor(domain);
+  virt::LibvirtDirtyRateCalls libvirt_calls(domain);
+  std::optional<virt::RecordingMonitor> recording_monitor;
+  std::optional<virt::RecordingDirtyRateCalls> recording_calls;
+  if (transcript) {
+    recording_monitor.emplace(libvirt_monitor, *transcript);
+    recording_calls.emplace(libvirt_calls, *transcript);
+  }
+  virt::Monitor* monitor = nullptr;
+  if (options.use_qmp) {
+    monitor =
+        recording_monitor ? static_cast<virt::Monitor*>(&*recording_monitor) : &libvirt_monitor;
+  }
+  virt::DirtyRateCalls& dirty_rate_calls =
+      recording_calls ? static_cast<virt::DirtyRateCalls&>(*recording_calls) : libvirt_calls;
 
   std::string qemu_version;
   if (monitor) {
     qemu_version = version_text(monitor->execute("query-version"));
     out.accelerator = monitor->execute("query-kvm").value("enabled", false) ? "kvm" : "tcg";
   } else {
-    unsigned long v = 0;
-    if (virConnectGetVersion(connection.get(), &v) == 0) {
-      qemu_version = std::to_string(v / 1000000) + "." + std::to_string(v / 1000 % 1000) + "." +
-                     std::to_string(v % 1000);
-    }
+    qemu_version = connection.hypervisor_version();
     out.accelerator = facts.virt_type == "kvm" ? "kvm" : "tcg";
   }
-  // QEMU 7.2 under TCG segfaults on calc-dirty-rate mode dirty-bitmap, killing the guest: the
+  // Under TCG, calc-dirty-rate mode dirty-bitmap segfaults QEMU 7.2, killing the guest, and reads
+  // 0 MiB/s on QEMU 10.0 whatever the guest writes; dirty-ring needs KVM's dirty ring. The
   // KVM-only modes are refused before QEMU ever sees them.
   if (options.mode != "page-sampling" && out.accelerator != "kvm") {
     throw UsageError(who + " runs under TCG, not KVM: --mode " + options.mode +
-                     " needs KVM (QEMU 7.2 under TCG crashes the guest on it); use page-sampling");
+                     " needs KVM (under TCG, QEMU 7.2 crashes the guest on it and QEMU 10.0 "
+                     "reads 0 MiB/s); use page-sampling");
   }
   if (options.mode == "dirty-ring" && !facts.kvm_dirty_ring) {
-    throw UsageError(who + ": --mode dirty-ring needs the KVM dirty ring, which the domain does "
-                           "not enable (<features><kvm><dirty-ring state='on'/>)");
+    throw UsageError(who +
+                     ": --mode dirty-ring needs the KVM dirty ring, which the domain does "
+                     "not enable (<features><kvm><dirty-ring state='on'/>)");
   }
   if (options.mode == "dirty-bitmap" && facts.kvm_dirty_ring) {
-    throw UsageError(who + ": --mode dirty-bitmap does not work with the KVM dirty ring the "
-                           "domain enables; use dirty-ring or page-sampling");
+    throw UsageError(who +
+                     ": --mode dirty-bitmap does not work with the KVM dirty ring the "
+                     "domain enables; use dirty-ring or page-sampling");
   }
 
   // Never measure during a migration: it would disturb the migration, and the figures would be
   // the migration's as much as the guest's.
   virDomainJobInfo job{};
   if (virDomainGetJobInfo(domain.get(), &job) == 0 && job.type != VIR_DOMAIN_JOB_NONE) {
-    throw RuntimeError(who + " has a job running (a migration, save or dump): not measuring "
-                             "while it runs");
+    throw RuntimeError(who +
+                       " has a job running (a migration, save or dump): not measuring "
+                       "while it runs");
   }
   if (monitor) {
     std::string status = monitor->execute("query-migrate").value("status", "none");
@@ -194,19 +259,11 @@ LiveResult measure_domain(const virt::Connection& connection, const virt::Domain
     }
   }
 
-  out.config = virt::read_migration_config(domain, monitor.get());
+  out.config = virt::read_migration_config(domain, monitor);
 
-  std::unique_ptr<DirtyRateMeter> meter;
-  if (monitor) {
-    auto schema = monitor->execute("query-qmp-schema");
-    if (!schema_has_command(schema, "calc-dirty-rate")) {
-      throw RuntimeError(who + ": QEMU " + qemu_version +
-                         " cannot measure dirty rates (calc-dirty-rate needs QEMU 5.2 or newer)");
-    }
-    meter = std::make_unique<QmpDirtyRateMeter>(*monitor, schema_has_calc_time_unit(schema));
-  } else {
-    meter = std::make_unique<LibvirtDirtyRateMeter>(domain);
-  }
+  std::unique_ptr<DirtyRateMeter> meter =
+      monitor ? qmp_dirty_rate_meter(*monitor, who, qemu_version)
+              : std::make_unique<LibvirtDirtyRateMeter>(dirty_rate_calls);
 
   DirtyProfile& p = out.profile;
   p.taken_at = utc_now();
@@ -230,19 +287,18 @@ LiveResult measure_domain(const virt::Connection& connection, const virt::Domain
   sample_zero_pages(sampler, clock, options.zero_sample_pages, zero_budget_ms);
   const double dirty_budget_ms = options.measure_time_ms - (clock.now_ms() - zero_started);
 
-  auto periods = plan_periods_ms(dirty_budget_ms, meter->supports_milliseconds());
-  if (meter->never_measured()) {
-    // The shortest period, measured and dropped (see DirtyRateMeter::never_measured).
-    if (options.progress) options.progress("warming up QEMU's dirty-rate measurement");
-    const double warm_up_ms = meter->supports_milliseconds() ? 125 : 1000;
-    measure_curve(*meter, clock, {warm_up_ms}, p.measurement.sample_pages_per_gib, options.mode,
-                  p.ram_bytes, warm_up_ms, {});
-    periods = plan_periods_ms(dirty_budget_ms - warm_up_ms, meter->supports_milliseconds());
+  if (transcript) {
+    transcript->record({{"note", "dirty-rate budget"},
+                        {"budget_ms", dirty_budget_ms},
+                        {"sample_pages_per_gib", p.measurement.sample_pages_per_gib},
+                        {"mode", options.mode},
+                        {"ram_bytes", p.ram_bytes}});
   }
   const auto vcpu_before = vcpu_times_ns(domain);
   const double curve_started_ms = clock.now_ms();
-  p.dirty_curve = measure_curve(*meter, clock, periods, p.measurement.sample_pages_per_gib,
-                                options.mode, p.ram_bytes, dirty_budget_ms, options.progress);
+  p.dirty_curve =
+      measure_dirty_curve(*meter, clock, dirty_budget_ms, p.measurement.sample_pages_per_gib,
+                          options.mode, p.ram_bytes, options.progress);
   p.vcpu_busy_fraction =
       busiest_vcpu_fraction(vcpu_before, vcpu_times_ns(domain), clock.now_ms() - curve_started_ms);
 
@@ -274,12 +330,14 @@ LiveResult measure_domain(const virt::Connection& connection, const virt::Domain
     }
   }
   if (!facts.vfio_devices.empty()) {
-    out.warnings.push_back("the guest has VFIO host devices; their state is not modelled and "
-                           "they may block migration");
+    out.warnings.push_back(
+        "the guest has VFIO host devices; their state is not modelled and "
+        "they may block migration");
   }
   if (facts.hugepages) {
-    out.warnings.push_back("guest memory is backed by huge pages: RSS says nothing about zero "
-                           "pages, and some architectures re-send whole huge pages");
+    out.warnings.push_back(
+        "guest memory is backed by huge pages: RSS says nothing about zero "
+        "pages, and some architectures re-send whole huge pages");
   }
   return out;
 }

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -17,6 +18,7 @@
 namespace vmp::virt {
 class Connection;
 class Domain;
+class Monitor;
 }  // namespace vmp::virt
 
 namespace vmp::probe {
@@ -38,6 +40,10 @@ struct LiveOptions {
   std::uint64_t zero_sample_pages = kDefaultZeroSamplePages;
   std::uint64_t seed = 1;
   ProgressFn progress;
+  // Non-empty: every QMP command and libvirt dirty-rate call of the measurement, with what QEMU
+  // and libvirt answered, goes to DIR/DOMAIN.jsonl (virt/transcript.hpp), for the unit tests'
+  // fakes. Set from $VMP_RECORD_EXCHANGES.
+  std::string record_directory;
 };
 
 struct LiveResult {
@@ -53,12 +59,26 @@ struct LiveResult {
 std::uint64_t default_sample_pages_per_gib(std::uint64_t ram_bytes);
 
 // Measures `periods` one after another. Fails when another client keeps QEMU busy, or a
-// measurement does not end, beyond `budget_ms` plus grace; never takes another client's figures.
+// measurement does not end, beyond `budget_ms` plus grace; never takes another client's figures
+// (unless `any_figures`: for a warm-up, whose figures are dropped).
 std::vector<CurvePoint> measure_curve(DirtyRateMeter& meter, Clock& clock,
                                       const std::vector<double>& periods_ms,
                                       std::uint64_t sample_pages_per_gib, const std::string& mode,
                                       std::uint64_t ram_bytes, double budget_ms,
-                                      const ProgressFn& progress);
+                                      const ProgressFn& progress, bool any_figures = false);
+
+// The curve within `budget_ms`: the periods planned for what the meter can ask, after a
+// measurement of the shortest period that is dropped where QEMU never measured before (see
+// DirtyRateMeter::never_measured).
+std::vector<CurvePoint> measure_dirty_curve(DirtyRateMeter& meter, Clock& clock, double budget_ms,
+                                            std::uint64_t sample_pages_per_gib,
+                                            const std::string& mode, std::uint64_t ram_bytes,
+                                            const ProgressFn& progress);
+
+// The QMP meter, in milliseconds where the schema allows. Throws RuntimeError when this QEMU
+// cannot measure dirty rates at all.
+std::unique_ptr<DirtyRateMeter> qmp_dirty_rate_meter(virt::Monitor& monitor, const std::string& who,
+                                                     const std::string& qemu_version);
 
 // Samples clusters until `target_pages` are read or `budget_ms` has passed.
 void sample_zero_pages(ZeroPageSampler& sampler, Clock& clock, std::uint64_t target_pages,

@@ -23,14 +23,22 @@ int Domain::state() const {
 
 std::string Domain::state_text() const {
   switch (state()) {
-    case VIR_DOMAIN_RUNNING: return "running";
-    case VIR_DOMAIN_BLOCKED: return "idle";
-    case VIR_DOMAIN_PAUSED: return "paused";
-    case VIR_DOMAIN_SHUTDOWN: return "in shutdown";
-    case VIR_DOMAIN_SHUTOFF: return "shut off";
-    case VIR_DOMAIN_CRASHED: return "crashed";
-    case VIR_DOMAIN_PMSUSPENDED: return "pmsuspended";
-    default: return "no state";
+    case VIR_DOMAIN_RUNNING:
+      return "running";
+    case VIR_DOMAIN_BLOCKED:
+      return "idle";
+    case VIR_DOMAIN_PAUSED:
+      return "paused";
+    case VIR_DOMAIN_SHUTDOWN:
+      return "in shutdown";
+    case VIR_DOMAIN_SHUTOFF:
+      return "shut off";
+    case VIR_DOMAIN_CRASHED:
+      return "crashed";
+    case VIR_DOMAIN_PMSUSPENDED:
+      return "pmsuspended";
+    default:
+      return "no state";
   }
 }
 
@@ -48,8 +56,8 @@ Connection Connection::open(const std::optional<std::string>& uri, bool read_onl
   silence_libvirt_stderr();
   if (virInitialize() < 0) throw RuntimeError("cannot initialize libvirt: " + last_libvirt_error());
   const char* name = uri && !uri->empty() ? uri->c_str() : nullptr;
-  virConnectPtr c = virConnectOpenAuth(name, virConnectAuthPtrDefault,
-                                       read_only ? VIR_CONNECT_RO : 0);
+  virConnectPtr c =
+      virConnectOpenAuth(name, virConnectAuthPtrDefault, read_only ? VIR_CONNECT_RO : 0);
   if (!c) {
     throw RuntimeError("failed to connect to the hypervisor" +
                        (name ? std::string(" at ") + name : std::string()) + ": " +
@@ -75,6 +83,23 @@ std::string Connection::uri() const {
   std::string out(u);
   std::free(u);
   return out;
+}
+
+namespace {
+std::string version_text(unsigned long v) {
+  return std::to_string(v / 1000000) + "." + std::to_string(v / 1000 % 1000) + "." +
+         std::to_string(v % 1000);
+}
+}  // namespace
+
+std::string Connection::hypervisor_version() const {
+  unsigned long v = 0;
+  return virConnectGetVersion(handle_.get(), &v) == 0 ? version_text(v) : "";
+}
+
+std::string Connection::libvirt_version() const {
+  unsigned long v = 0;
+  return virConnectGetLibVersion(handle_.get(), &v) == 0 ? version_text(v) : "";
 }
 
 std::string Connection::driver() const {

@@ -38,6 +38,9 @@ class Connection {
   virConnectPtr get() const { return handle_.get(); }
   std::string uri() const;
   std::string driver() const;  // "QEMU", "Test", ...
+  // "10.0.2" (virConnectGetVersion), "11.3.0" (virConnectGetLibVersion); "" when not known.
+  std::string hypervisor_version() const;
+  std::string libvirt_version() const;
   bool read_only() const { return read_only_; }
 
   // By id when the text is a number, by UUID when it parses as one, else by name: virsh's order.

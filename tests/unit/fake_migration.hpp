@@ -12,19 +12,12 @@
 #include <string>
 #include <vector>
 
-#include "probe/clock.hpp"
+#include "fake_clock.hpp"
 #include "virt/monitor.hpp"
 #include "watch/job_stats.hpp"
 #include "watch/watch.hpp"
 
 namespace vmp::test {
-
-class FakeClock : public probe::Clock {
- public:
-  double now_ms() override { return now; }
-  void sleep_ms(double ms) override { now += std::max(ms, 1.0); }
-  double now = 0;
-};
 
 struct FakeMigration {
   // The guest and the link.

@@ -1,5 +1,6 @@
-// The measurement against a fake QEMU: a scripted monitor whose calc-dirty-rate state machine
-// runs on a fake clock, so the QEMU >= 8.2 millisecond path is tested on a 7.2 machine.
+// The measurement against QEMU and libvirt as recorded on real stacks (tests/unit/replay.hpp,
+// tests/unit/data/probe/): QEMU 7.2 / libvirt 9.0 (whole seconds) and QEMU 10.0 / libvirt 11.3
+// (milliseconds, asked for in both calc-dirty-rate and query-dirty-rate).
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -8,9 +9,11 @@
 
 #include "cli/cli.hpp"
 #include "error.hpp"
+#include "fake_clock.hpp"
 #include "probe/dirty_rate.hpp"
 #include "probe/live.hpp"
 #include "probe/zero_pages.hpp"
+#include "replay.hpp"
 #include "virt/domain_facts.hpp"
 #include "virt/migration_config.hpp"
 #include "virt/monitor.hpp"
@@ -18,85 +21,195 @@
 using nlohmann::json;
 using namespace vmp;
 using namespace vmp::probe;
+using test::FakeClock;
+using test::Replay;
 
 namespace {
 
-class FakeClock : public Clock {
- public:
-  double now_ms() override { return now; }
-  void sleep_ms(double ms) override { now += std::max(ms, 1.0); }
-  double now = 0;
-};
-
-// QEMU's calc-dirty-rate as a state machine. `milliseconds`: QEMU >= 8.2.
-class FakeQemu : public virt::Monitor {
- public:
-  FakeQemu(FakeClock& clock, bool milliseconds) : clock_(clock), milliseconds_(milliseconds) {}
-
-  json execute(std::string_view command, const json& args) override {
-    calls.push_back({std::string(command), args});
-    settle();
-    if (command == "calc-dirty-rate") {
-      if (status_ == "measuring") {
-        throw virt::QmpError("calc-dirty-rate", "GenericError",
-                             "the dirty rate is already being measured.");
-      }
-      if (args.contains("calc-time-unit") && !milliseconds_) {
-        throw virt::QmpError("calc-dirty-rate", "GenericError",
-                             "Parameter 'calc-time-unit' is unexpected");
-      }
-      bool ms = args.value("calc-time-unit", "second") == "millisecond";
-      double period_ms = args.at("calc-time").get<double>() * (ms ? 1 : 1000);
-      begin(period_ms, args.value("sample-pages", 512ull), ms);
-      return json::object();
-    }
-    if (command == "query-dirty-rate") {
-      json r = {{"status", status_}, {"sample-pages", sample_pages_}, {"mode", "page-sampling"}};
-      if (status_ != "unstarted") {
-        r["calc-time"] = ms_unit_ ? period_ms_ : period_ms_ / 1000;
-        if (milliseconds_) r["calc-time-unit"] = ms_unit_ ? "millisecond" : "second";
-      }
-      if (status_ == "measured") r["dirty-rate"] = rate_for(period_ms_);
-      return r;
-    }
-    throw virt::QmpError(std::string(command), "CommandNotFound", "not in the fake");
-  }
-
-  // Another client's measurement, running from now for period_ms.
-  void foreign(double period_ms) { begin(period_ms, 512, false); }
-
-  // The guest: 1 GiB RAM, a 256 MiB working set written at 20 MiB/s; QEMU floors MiB/s.
-  static double rate_for(double period_ms) {
-    double w = 256, r = 20, t = period_ms / 1000;
-    return std::floor(w * (1 - std::exp(-r * t / w)) / t);
-  }
-
-  std::vector<std::pair<std::string, json>> calls;
-
- private:
-  void begin(double period_ms, std::uint64_t sample_pages, bool ms_unit) {
-    status_ = "measuring";
-    period_ms_ = period_ms;
-    sample_pages_ = sample_pages;
-    ms_unit_ = ms_unit;
-    // Hashing the sampled pages takes a little after the period.
-    done_at_ = clock_.now + period_ms + 30;
-  }
-  void settle() {
-    if (status_ == "measuring" && clock_.now >= done_at_) status_ = "measured";
-  }
-
-  FakeClock& clock_;
-  bool milliseconds_;
-  std::string status_ = "unstarted";
-  double period_ms_ = 0, done_at_ = 0;
-  std::uint64_t sample_pages_ = 0;
-  bool ms_unit_ = false;
-};
-
 constexpr std::uint64_t kGiB = 1ull << 30;
 
+// The stack a recording was made on, e.g. "qemu-10.0.2-libvirt-11.3.0".
+std::string stack_of(const std::filesystem::path& dir) { return dir.filename().string(); }
+
+bool qemu_has_milliseconds(const Replay& replay) {
+  int major = 0, minor = 0;
+  std::sscanf(replay.header()["hypervisor_version"].get<std::string>().c_str(), "%d.%d", &major,
+              &minor);
+  return major > 8 || (major == 8 && minor >= 2);
+}
+
+// The test guest's load, as the header says: random writes over a working set dirty
+// W (1 - e^(-r t / W)) distinct bytes in t.
+double expected_dirty_bytes(const json& guest, double period_ms) {
+  const double w = guest["wss_mib"].get<double>() * 1048576;
+  const double r = guest["rate_pages_per_s"].get<double>() * 4096;
+  return w * (1 - std::exp(-r * period_ms / 1000 / w));
+}
+
+// How far a point may be from the load and still be a true reading: four standard errors of
+// QEMU's page sample, its flooring to whole MiB/s, and 10% for the guest's own writes and the
+// load's pacing under TCG.
+double allowed_error_bytes(const CurvePoint& p, double ram_bytes, double expected) {
+  const double q = std::clamp(expected / ram_bytes, 1e-6, 1.0);
+  const double sample = static_cast<double>(p.sampled_pages);
+  const double sampling = sample > 0 ? 4 * ram_bytes * std::sqrt(q * (1 - q) / sample) : 0;
+  return sampling + 1048576.0 * p.period_ms / 1000 + 0.1 * expected;
+}
+
+std::unique_ptr<DirtyRateMeter> replayed_meter(Replay& replay, test::ReplayMonitor& monitor,
+                                               test::ReplayDirtyRateCalls& calls) {
+  if (replay.header()["interface"] == "libvirt") {
+    return std::make_unique<LibvirtDirtyRateMeter>(calls);
+  }
+  return qmp_dirty_rate_meter(monitor, "domain x", "recorded");
+}
+
+// Runs the measurement the tool ran when it recorded `scenario`, against the recording.
+std::vector<CurvePoint> replay_measurement(Replay& replay, FakeClock& clock) {
+  test::ReplayMonitor monitor(replay);
+  test::ReplayDirtyRateCalls calls(replay);
+  auto meter = replayed_meter(replay, monitor, calls);
+  const json plan = replay.note("dirty-rate budget");
+  return measure_dirty_curve(*meter, clock, plan["budget_ms"].get<double>(),
+                             plan["sample_pages_per_gib"].get<std::uint64_t>(),
+                             plan["mode"].get<std::string>(),
+                             plan["ram_bytes"].get<std::uint64_t>(), {});
+}
+
 }  // namespace
+
+TEST(Recordings, EveryStackIsRecorded) {
+  // Both stacks the project supports; re-record (tests/unit/data/probe/record.sh) when one
+  // changes, and keep the old folder only while the stack is still supported.
+  std::vector<std::string> stacks;
+  for (const auto& d : test::recorded_stacks()) stacks.push_back(stack_of(d));
+  EXPECT_EQ(stacks,
+            (std::vector<std::string>{"qemu-10.0.2-libvirt-11.3.0", "qemu-7.2.22-libvirt-9.0.0"}));
+}
+
+TEST(Measure, RecordedMeasurementsReadTheGuestsLoad) {
+  for (const auto& dir : test::recorded_stacks()) {
+    for (const char* scenario : {"measure-qmp", "measure-libvirt"}) {
+      SCOPED_TRACE(stack_of(dir) + " " + scenario);
+      FakeClock clock;
+      Replay replay(dir / (std::string(scenario) + ".jsonl"), clock);
+      const bool ms = replay.header()["interface"] == "qmp" && qemu_has_milliseconds(replay);
+      std::vector<CurvePoint> points;
+      ASSERT_NO_THROW(points = replay_measurement(replay, clock));
+      EXPECT_TRUE(replay.all_changes_replayed());
+      ASSERT_GE(points.size(), ms ? 5u : 2u);
+      // Sub-second periods where QEMU has them: they are what set the last iterations.
+      EXPECT_EQ(points.front().period_ms < 1000, ms);
+      const double ram = replay.note("dirty-rate budget")["ram_bytes"].get<double>();
+      for (const auto& p : points) {
+        const double expected = expected_dirty_bytes(replay.header()["guest"], p.period_ms);
+        EXPECT_NEAR(p.dirty_bytes, expected, allowed_error_bytes(p, ram, expected))
+            << "period " << p.period_ms << " ms";
+      }
+    }
+  }
+}
+
+TEST(Measure, MillisecondPeriodsAreAskedAndReadInMilliseconds) {
+  for (const auto& dir : test::recorded_stacks()) {
+    SCOPED_TRACE(stack_of(dir));
+    FakeClock clock;
+    Replay replay(dir / "measure-qmp.jsonl", clock);
+    replay_measurement(replay, clock);
+    for (const auto& e : replay.entries()) {
+      if (e.value("execute", "") != "calc-dirty-rate" &&
+          e.value("execute", "") != "query-dirty-rate") {
+        continue;
+      }
+      const json args = e.value("arguments", json::object());
+      EXPECT_EQ(args.value("calc-time-unit", "") == "millisecond", qemu_has_milliseconds(replay))
+          << e.dump();
+      if (e["execute"] == "calc-dirty-rate") {
+        EXPECT_FALSE(args.contains("mode")) << e.dump();  // page-sampling is never named
+      }
+    }
+  }
+}
+
+TEST(Measure, WaitsForAnotherClientsMeasurementAndNeverTakesItsFigures) {
+  for (const auto& dir : test::recorded_stacks()) {
+    SCOPED_TRACE(stack_of(dir));
+    FakeClock clock;
+    Replay replay(dir / "measure-busy-qmp.jsonl", clock);
+    std::vector<CurvePoint> points;
+    ASSERT_NO_THROW(points = replay_measurement(replay, clock));
+    EXPECT_TRUE(replay.all_changes_replayed());
+    // The other client's measurement took 3 s with QEMU's default sample: none of it is ours.
+    int refused = 0;
+    for (const auto& e : replay.entries()) refused += e.contains("error");
+    EXPECT_GT(refused, 0);
+    const double ram = replay.note("dirty-rate budget")["ram_bytes"].get<double>();
+    for (const auto& p : points) {
+      EXPECT_EQ(p.sampled_pages, 16384u);
+      const double expected = expected_dirty_bytes(replay.header()["guest"], p.period_ms);
+      EXPECT_NEAR(p.dirty_bytes, expected, allowed_error_bytes(p, ram, expected));
+    }
+  }
+}
+
+TEST(Measure, GivesUpWhenAnotherClientKeepsQemuBusy) {
+  for (const auto& dir : test::recorded_stacks()) {
+    SCOPED_TRACE(stack_of(dir));
+    FakeClock clock;
+    Replay replay(dir / "measure-blocked-qmp.jsonl", clock);
+    const double budget = replay.note("dirty-rate budget")["budget_ms"].get<double>();
+    try {
+      replay_measurement(replay, clock);
+      FAIL() << "a measurement blocked for 60 s succeeded";
+    } catch (const RuntimeError& e) {
+      EXPECT_NE(std::string(e.what()).find("already being measured"), std::string::npos);
+    }
+    EXPECT_LE(clock.now, budget + 6000);  // the budget plus grace, not a hang
+  }
+}
+
+TEST(Measure, RefusesFiguresThatAreNotOurs) {
+  for (const auto& dir : test::recorded_stacks()) {
+    SCOPED_TRACE(stack_of(dir));
+    FakeClock clock;
+    Replay replay(dir / "measure-qmp.jsonl", clock);
+    // Another client's measurement, finished as soon as ours started: QEMU's real answer to the
+    // recording's longest period, given whatever we asked.
+    json longest;
+    for (const auto& e : replay.entries()) {
+      if (e.value("execute", "") == "query-dirty-rate" && e["return"]["status"] == "measured") {
+        longest = e;
+      }
+    }
+    ASSERT_FALSE(longest.is_null());
+    struct Swapped : virt::Monitor {
+      json reply;
+      json execute(std::string_view command, const json&) override {
+        return command == "query-dirty-rate" ? reply : json::object();
+      }
+    } swapped;
+    swapped.reply = longest["return"];
+    QmpDirtyRateMeter meter(swapped, qemu_has_milliseconds(replay));
+    EXPECT_THROW(measure_curve(meter, clock, {1000}, 16384, "page-sampling", kGiB, 5000, {}),
+                 RuntimeError);
+  }
+}
+
+TEST(Measure, PeriodsQemuMeasuredALittleLongerAreOurs) {
+  // QEMU 10.0 reported 1045 ms and 1001 ms for 1000 ms asked: hashing the sampled pages counts.
+  EXPECT_TRUE(period_matches(1000, 1000, 1));
+  EXPECT_TRUE(period_matches(1000, 1045, 1));
+  EXPECT_TRUE(period_matches(125, 170, 1));
+  EXPECT_FALSE(period_matches(1000, 999, 1));
+  EXPECT_FALSE(period_matches(125, 2000, 1));
+  EXPECT_FALSE(period_matches(1000, 5767, 1));
+  EXPECT_FALSE(period_matches(1000, 60000, 1));
+  // Whole seconds, floored: 2 s asked, measured over 2.3 s, reads 2.
+  EXPECT_TRUE(period_matches(2000, 2, 1000));
+  EXPECT_TRUE(period_matches(2000, 3, 1000));
+  EXPECT_FALSE(period_matches(2000, 1, 1000));
+  EXPECT_FALSE(period_matches(2000, 60, 1000));
+}
 
 TEST(Plan, WholeSecondsOnOldQemu) {
   EXPECT_EQ(plan_periods_ms(10000, false), (std::vector<double>{1000, 2000, 6000}));
@@ -117,107 +230,32 @@ TEST(Plan, WholeSecondsOnOldQemu) {
 }
 
 TEST(Plan, SubSecondPeriodsWhenQemuHasMilliseconds) {
-  EXPECT_EQ(plan_periods_ms(10000, true),
-            (std::vector<double>{125, 250, 500, 1000, 2000, 5125}));
+  EXPECT_EQ(plan_periods_ms(10000, true), (std::vector<double>{125, 250, 500, 1000, 2000, 5125}));
 }
 
-TEST(Schema, DetectsCalcTimeUnit) {
-  json qemu_82 = json::array({
-      {{"name", "calc-dirty-rate"}, {"meta-type", "command"}, {"arg-type", "117"}},
-      {{"name", "117"},
-       {"meta-type", "object"},
-       {"members", json::array({{{"name", "calc-time"}}, {{"name", "calc-time-unit"}}})}},
-  });
-  json qemu_72 = qemu_82;
-  qemu_72[1]["members"] = json::array({{{"name", "calc-time"}}, {{"name", "sample-pages"}}});
-  EXPECT_TRUE(schema_has_calc_time_unit(qemu_82));
-  EXPECT_FALSE(schema_has_calc_time_unit(qemu_72));
-  EXPECT_FALSE(schema_has_calc_time_unit(json::array()));
-  EXPECT_TRUE(schema_has_command(qemu_72, "calc-dirty-rate"));
-  // QEMU before 5.2 has no calc-dirty-rate at all.
-  EXPECT_FALSE(schema_has_command(json::array({qemu_82[1]}), "calc-dirty-rate"));
-}
-
-TEST(Measure, MillisecondPeriodsOnQemu82) {
-  FakeClock clock;
-  FakeQemu qemu(clock, true);
-  QmpDirtyRateMeter meter(qemu, true);
-  EXPECT_TRUE(meter.never_measured());
-  auto periods = plan_periods_ms(10000, true);
-  auto points = measure_curve(meter, clock, periods, 4096, "page-sampling", kGiB, 10000, {});
-  ASSERT_EQ(points.size(), periods.size());
-  for (std::size_t i = 0; i < points.size(); ++i) {
-    EXPECT_EQ(points[i].period_ms, periods[i]);
-    EXPECT_DOUBLE_EQ(points[i].dirty_bytes,
-                     FakeQemu::rate_for(periods[i]) * 1048576.0 * periods[i] / 1000);
-    EXPECT_EQ(points[i].sampled_pages, 4096u);
-  }
-  bool saw_ms = false;
-  for (const auto& [cmd, args] : qemu.calls) {
-    if (cmd != "calc-dirty-rate") continue;
-    EXPECT_EQ(args.at("calc-time-unit"), "millisecond");
-    EXPECT_EQ(args.at("sample-pages"), 4096);
-    EXPECT_FALSE(args.contains("mode"));  // page-sampling is QEMU's default: never named
-    if (args.at("calc-time") == 125) saw_ms = true;
-  }
-  EXPECT_TRUE(saw_ms);
-  EXPECT_FALSE(meter.never_measured());
-}
-
-TEST(Measure, WholeSecondsWithoutCalcTimeUnitOnQemu72) {
-  FakeClock clock;
-  FakeQemu qemu(clock, false);
-  QmpDirtyRateMeter meter(qemu, false);
-  auto points = measure_curve(meter, clock, {1000, 2000}, 512, "page-sampling", kGiB, 5000, {});
-  ASSERT_EQ(points.size(), 2u);
-  for (const auto& [cmd, args] : qemu.calls) {
-    if (cmd == "calc-dirty-rate") {
-      EXPECT_FALSE(args.contains("calc-time-unit"));
+TEST(Schema, MillisecondsFromTheRecordedSchemas) {
+  for (const auto& dir : test::recorded_stacks()) {
+    SCOPED_TRACE(stack_of(dir));
+    FakeClock clock;
+    Replay replay(dir / "measure-qmp.jsonl", clock);
+    json schema;
+    for (const auto& e : replay.entries()) {
+      if (e.value("execute", "") == "query-qmp-schema") schema = e["return"];
     }
-  }
-  EXPECT_EQ(qemu.calls[0].second.at("calc-time"), 1);
-}
-
-TEST(Measure, WaitsForAnotherClientsMeasurementAndNeverTakesItsFigures) {
-  FakeClock clock;
-  FakeQemu qemu(clock, false);
-  qemu.foreign(3000);  // someone else measures for 3 s with other settings
-  QmpDirtyRateMeter meter(qemu, false);
-  auto points = measure_curve(meter, clock, {1000}, 4096, "page-sampling", kGiB, 10000, {});
-  ASSERT_EQ(points.size(), 1u);
-  EXPECT_DOUBLE_EQ(points[0].dirty_bytes, FakeQemu::rate_for(1000) * 1048576.0);
-  EXPECT_GE(clock.now, 3000 + 1000);
-}
-
-TEST(Measure, GivesUpWhenAnotherClientKeepsQemuBusy) {
-  FakeClock clock;
-  FakeQemu qemu(clock, false);
-  qemu.foreign(60000);
-  QmpDirtyRateMeter meter(qemu, false);
-  try {
-    measure_curve(meter, clock, {1000}, 4096, "page-sampling", kGiB, 5000, {});
-    FAIL();
-  } catch (const RuntimeError& e) {
-    EXPECT_NE(std::string(e.what()).find("already being measured"), std::string::npos);
-  }
-  EXPECT_LE(clock.now, 5000 + 6000);  // the budget plus grace, not a hang
-}
-
-TEST(Measure, RefusesFiguresThatAreNotOurs) {
-  FakeClock clock;
-  FakeQemu qemu(clock, false);
-  // A monitor that reports someone else's finished measurement whatever we asked for.
-  struct Swapped : virt::Monitor {
-    json execute(std::string_view command, const json&) override {
-      if (command == "query-dirty-rate") {
-        return {{"status", "measured"}, {"calc-time", 7}, {"sample-pages", 512}, {"dirty-rate", 99}};
-      }
-      return json::object();
+    ASSERT_TRUE(schema.is_array());
+    EXPECT_TRUE(schema_has_command(schema, "calc-dirty-rate"));
+    EXPECT_EQ(schema_has_millisecond_dirty_rate(schema), qemu_has_milliseconds(replay));
+    EXPECT_EQ(schema_command_has_argument(schema, "query-dirty-rate", "calc-time-unit"),
+              qemu_has_milliseconds(replay));
+    // QEMU before 5.2 has no calc-dirty-rate at all.
+    json older = json::array();
+    for (const auto& entry : schema) {
+      if (entry.value("name", "") != "calc-dirty-rate") older.push_back(entry);
     }
-  } swapped;
-  QmpDirtyRateMeter meter(swapped, false);
-  EXPECT_THROW(measure_curve(meter, clock, {1000}, 4096, "page-sampling", kGiB, 5000, {}),
-               RuntimeError);
+    EXPECT_FALSE(schema_has_command(older, "calc-dirty-rate"));
+    EXPECT_FALSE(schema_has_millisecond_dirty_rate(older));
+  }
+  EXPECT_FALSE(schema_has_millisecond_dirty_rate(json::array()));
 }
 
 namespace {

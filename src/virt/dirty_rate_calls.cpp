@@ -1,0 +1,25 @@
+#include "virt/dirty_rate_calls.hpp"
+
+#include "virt/connection.hpp"
+#include "virt/libvirt.hpp"
+
+namespace vmp::virt {
+
+void LibvirtDirtyRateCalls::start(int seconds, unsigned int flags) {
+  if (virDomainStartDirtyRateCalc(domain_.get(), seconds, flags) < 0) {
+    throw LibvirtCallError("virDomainStartDirtyRateCalc", last_libvirt_error());
+  }
+}
+
+std::map<std::string, double> LibvirtDirtyRateCalls::stats() {
+  virDomainPtr doms[] = {domain_.get(), nullptr};
+  virDomainStatsRecordPtr* records = nullptr;
+  int n = virDomainListGetStats(doms, VIR_DOMAIN_STATS_DIRTYRATE, &records, 0);
+  if (n < 0) throw LibvirtCallError("virDomainListGetStats", last_libvirt_error());
+  std::map<std::string, double> fields;
+  if (n > 0) fields = typed_params(records[0]->params, records[0]->nparams).numbers;
+  virDomainStatsRecordListFree(records);
+  return fields;
+}
+
+}  // namespace vmp::virt

@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Records what QEMU and libvirt really answer during measurements, for the unit tests' fakes
+# (tests/unit/replay.hpp): the tool runs against fresh test guests with $VMP_RECORD_EXCHANGES
+# set, and its transcripts land in tests/unit/data/probe/qemu-Q-libvirt-L/ for the stack
+# installed now. Run as root, once on each stack (.ci/install-deps --stack stock|backports),
+# and again whenever a stack changes:
+#
+#   tests/unit/data/probe/record.sh BUILD_DIR
+#
+# Scenarios (each guest 1024 MiB, 256 MiB written at 5000 random pages/s, seed 1):
+#   measure-qmp.jsonl      a fresh guest measured through QMP (the warm-up included)
+#   measure-busy-qmp.jsonl the same guest while another client's 3 s calc-dirty-rate runs
+#   measure-blocked-qmp.jsonl  the same guest while another client measures for 60 s, with
+#                          --measure-time 2s: the tool gives up (exit status 1)
+#   measure-libvirt.jsonl  a second fresh guest measured with --no-qmp (libvirt's API)
+set -euo pipefail
+build=${1:?usage: record.sh BUILD_DIR}
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../../../.." && pwd)
+tool=$(cd "$build" && pwd)/src/virt-migrate-predict
+uri=qemu:///system
+[[ $(id -u) -eq 0 ]] || { echo "record.sh: run as root" >&2; exit 2; }
+
+stack=$(virsh -c $uri version | awk '
+  /^Running hypervisor: QEMU/ {q = $4}
+  /^Using library: libvirt/ {l = $4}
+  END {print "qemu-" q "-libvirt-" l}')
+out=$here/$stack
+scratch=$(mktemp -d)
+trap 'rm -rf "$scratch"; "$root/tests/guest/stop-guest.sh" vmp-rec-a >/dev/null 2>&1 || true;
+      "$root/tests/guest/stop-guest.sh" vmp-rec-b >/dev/null 2>&1 || true' EXIT
+mkdir -p "$out"
+guest='{"mem_mib": 1024, "wss_mib": 256, "rate_pages_per_s": 5000, "pattern": "random"}'
+
+# record SCENARIO EXPECTED-STATUSES DOMAIN TOOL-OPTIONS...: one run of the tool, its transcript
+# kept as SCENARIO.
+record() {
+  local scenario=$1 expected=$2 domain=$3
+  shift 3
+  rm -f "$scratch/$domain.jsonl"
+  local status=0
+  VMP_RECORD_EXCHANGES=$scratch "$tool" -c $uri --domain "$domain" --bandwidth 1Gbit/s -q \
+    --json "$@" >"$scratch/report.json" || status=$?
+  [[ " $expected " == *" $status "* ]] ||
+    { echo "record.sh: $scenario: the tool exited $status, not one of $expected" >&2; exit 1; }
+  # The header says what the guest was doing, which the tests check the figures against.
+  { head -n 1 "$scratch/$domain.jsonl" | jq -c --argjson g "$guest" --arg s "$scenario" \
+      '. + {scenario: $s, guest: $g, recorded: (now | todate)}'
+    tail -n +2 "$scratch/$domain.jsonl"; } >"$out/$scenario.jsonl"
+  echo "record.sh: $out/$scenario.jsonl ($(wc -l <"$out/$scenario.jsonl") lines)" >&2
+}
+
+"$root/tests/guest/start-guest.sh" vmp-rec-a 1024 256 5000 random 1 >/dev/null
+verdicts="0 3 4 5"
+record measure-qmp "$verdicts" vmp-rec-a
+virsh -c $uri qemu-monitor-command vmp-rec-a \
+  '{"execute":"calc-dirty-rate","arguments":{"calc-time":3}}' >/dev/null
+record measure-busy-qmp "$verdicts" vmp-rec-a
+virsh -c $uri qemu-monitor-command vmp-rec-a \
+  '{"execute":"calc-dirty-rate","arguments":{"calc-time":60}}' >/dev/null
+record measure-blocked-qmp 1 vmp-rec-a --measure-time 2s
+"$root/tests/guest/stop-guest.sh" vmp-rec-a
+
+"$root/tests/guest/start-guest.sh" vmp-rec-b 1024 256 5000 random 1 >/dev/null
+record measure-libvirt "$verdicts" vmp-rec-b --no-qmp
+"$root/tests/guest/stop-guest.sh" vmp-rec-b
+
+# Large replies (QEMU's schema) are stored once, by content.
+mv -n "$scratch"/*-*.json "$out"/ 2>/dev/null || true
+ls -l "$out" >&2
