@@ -484,6 +484,13 @@ def summary(rows):
     return lines
 
 
+def stack_name(qemu, libvirt_version):
+    """'QEMU 10.0.2 / libvirt 11.3.0' from libvirt's version numbers."""
+    def text(v):
+        return f"{v // 1000000}.{v // 1000 % 1000}.{v % 1000}"
+    return f"QEMU {text(qemu)} / libvirt {text(libvirt_version)}"
+
+
 def load_results(paths):
     """The runs saved in results files (JSON lines), without their header lines."""
     rows = []
@@ -534,6 +541,8 @@ def main():
               "tool": run([TOOL, "--version"]).stdout.strip(), "note": args.note,
               "loadavg_at_start": os.getloadavg()}
     print(json.dumps(header))
+    # Every figure names the stack it was measured on.
+    stack = stack_name(header["qemu"], header["libvirt"])
     rows = []
     out = open(args.out, "a") if args.out else None
     if out:
@@ -549,13 +558,13 @@ def main():
                 out.flush()
     print()
     for line in summary(rows):
-        print(line)
+        print(f"[{stack}] {line}")
     failed = [r for r in rows if not r["verdict_right"]]
     if args.max_error is not None:
         failed += [r for r in rows
                    if r["time_error_pct"] is not None and abs(r["time_error_pct"]) > args.max_error]
     if failed:
-        print("bench: FAILED: " + ", ".join(sorted({r["case"] for r in failed})))
+        print(f"[{stack}] bench: FAILED: " + ", ".join(sorted({r["case"] for r in failed})))
         return 1
     return 0
 
