@@ -93,10 +93,19 @@ report::Report predict(std::string subject, probe::DirtyProfile profile,
     r.prediction = model::simulate_precopy(input, r.curve);
     r.interval = model::prediction_interval(input, sampling_error(r.profile), options.curve_policy);
   }
-  r.advice =
-      model::advise(input, r.curve, options.limits,
-                    r.prediction ? std::optional<bool>(r.prediction->converges()) : std::nullopt,
-                    options.postcopy);
+  if (r.prediction && r.prediction->converges() && !r.interval->high.converges()) {
+    // Converging by the measurement but not at its unfavourable end: the sampling error alone
+    // could make "migrate" wrong, so the advice is searched where it does not converge.
+    const auto end =
+        model::interval_end(input, sampling_error(r.profile), options.curve_policy, true);
+    r.advice = model::advise(end.input, end.curve, options.limits, false, options.postcopy);
+    r.advice.within_sampling_error = true;
+  } else {
+    r.advice =
+        model::advise(input, r.curve, options.limits,
+                      r.prediction ? std::optional<bool>(r.prediction->converges()) : std::nullopt,
+                      options.postcopy);
+  }
   if (options.with_grid || !bandwidth) {
     r.grid = model::build_grid(input, r.curve, bandwidth, input.downtime_limit_ms);
   }

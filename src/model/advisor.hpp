@@ -13,8 +13,8 @@
 namespace vmp::model {
 
 struct AdviceLimits {
-  double max_downtime_ms = 1000;                       // the largest pause the service tolerates
-  std::optional<double> max_bandwidth_bytes_per_s;     // the most the network can give; none: any
+  double max_downtime_ms = 1000;                    // the largest pause the service tolerates
+  std::optional<double> max_bandwidth_bytes_per_s;  // the most the network can give; none: any
   // Off by default, as in OpenStack and KubeVirt: auto-converge slows the guest, post-copy can
   // lose it if the network fails. Computed either way; advised only when allowed.
   bool allow_auto_converge = false;
@@ -23,15 +23,15 @@ struct AdviceLimits {
 
 // What the guest itself rules out or sets for post-copy.
 struct PostcopyConstraints {
-  std::size_t vfio_devices = 0;               // post-copy cannot move assigned devices
-  double bandwidth_bytes_per_s = 0;           // libvirt's post-copy cap; 0: none
+  std::size_t vfio_devices = 0;      // post-copy cannot move assigned devices
+  double bandwidth_bytes_per_s = 0;  // libvirt's post-copy cap; 0: none
 };
 
 inline constexpr double kMaxAdvisedBandwidthBytesPerS = 400e9 / 8;  // 400 Gbit/s
 
 struct DowntimeAdvice {
-  double downtime_limit_ms;   // the smallest limit that converges
-  PrecopyResult result;       // with it
+  double downtime_limit_ms;  // the smallest limit that converges
+  PrecopyResult result;      // with it
   // Beyond this limit a larger one shortens the migration by less than 5%.
   double no_gain_beyond_ms;
 };
@@ -74,12 +74,16 @@ std::string to_string(Verdict verdict);
 
 struct Advice {
   Verdict verdict = Verdict::DoNotMigrate;
-  std::optional<DowntimeAdvice> raise_downtime;    // within the limits, when it helps
-  std::optional<BandwidthAdvice> more_bandwidth;   // within the limits, when it helps
-  std::optional<AutoConvergeAdvice> auto_converge; // when it converges, allowed or not
-  std::optional<PostcopyAdvice> post_copy;         // when possible, allowed or not
-  std::string post_copy_refused;                   // why post-copy is ruled out, if it is
-  std::optional<BestEffort> best;                  // with do-not-migrate
+  std::optional<DowntimeAdvice> raise_downtime;     // within the limits, when it helps
+  std::optional<BandwidthAdvice> more_bandwidth;    // within the limits, when it helps
+  std::optional<AutoConvergeAdvice> auto_converge;  // when it converges, allowed or not
+  std::optional<PostcopyAdvice> post_copy;          // when possible, allowed or not
+  std::string post_copy_refused;                    // why post-copy is ruled out, if it is
+  std::optional<BestEffort> best;                   // with do-not-migrate
+  // As configured it converges by the measurement but not at the unfavourable end of the
+  // measurement's sampling error (its 95% interval): the advice was searched there, because a
+  // wrong "migrate" is the worst answer the tool can give.
+  bool within_sampling_error = false;
 };
 
 // `in` holds the settings in effect (bandwidth 0 when unknown) and the guest's auto-converge

@@ -14,10 +14,8 @@ Share wilson_interval(double k, double n, double z) {
   return {std::max(0.0, centre - half), std::min(1.0, centre + half)};
 }
 
-namespace {
-
-PrecopyResult simulate_end(const PrecopyInput& input, const SamplingError& e, CurvePolicy policy,
-                           bool high) {
+IntervalEnd interval_end(const PrecopyInput& input, const SamplingError& e, CurvePolicy policy,
+                         bool high) {
   const double total_pages = std::floor(e.ram_bytes / e.page_size_bytes);
   std::vector<DirtyPoint> points;
   double max_dirty = 0;
@@ -45,8 +43,15 @@ PrecopyResult simulate_end(const PrecopyInput& input, const SamplingError& e, Cu
 
   PrecopyInput in = input;
   in.zero_pages = zero;
-  const auto curve = build_curve(points, ceiling, choose_curve(points, ceiling, policy));
-  return simulate_precopy(in, curve);
+  return {in, build_curve(points, ceiling, choose_curve(points, ceiling, policy))};
+}
+
+namespace {
+
+PrecopyResult simulate_end(const PrecopyInput& input, const SamplingError& e, CurvePolicy policy,
+                           bool high) {
+  const auto end = interval_end(input, e, policy, high);
+  return simulate_precopy(end.input, end.curve);
 }
 
 }  // namespace

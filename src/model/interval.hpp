@@ -27,8 +27,8 @@ inline constexpr double kIntervalZ = 1.96;
 
 struct SampledPoint {
   double period_ms = 0;
-  double dirty_bytes = 0;        // as QEMU reported it, scaled to all of RAM
-  double sampled_pages = 0;      // n; 0: unknown, no sampling error counted
+  double dirty_bytes = 0;           // as QEMU reported it, scaled to all of RAM
+  double sampled_pages = 0;         // n; 0: unknown, no sampling error counted
   double dirty_sampled_pages = -1;  // k; < 0: unknown, taken as dirty_bytes / RAM x n
 };
 
@@ -57,5 +57,15 @@ struct PredictionInterval {
 
 PredictionInterval prediction_interval(const PrecopyInput& input, const SamplingError& error,
                                        CurvePolicy policy);
+
+// The measurement at one end of its sampling error: the input with that end's zero pages, and
+// the curve rebuilt from that end's points. The advice is searched on the unfavourable end when
+// the measurement converges and that end does not.
+struct IntervalEnd {
+  PrecopyInput input;
+  DirtyCurve curve;
+};
+IntervalEnd interval_end(const PrecopyInput& input, const SamplingError& error, CurvePolicy policy,
+                         bool unfavourable);
 
 }  // namespace vmp::model

@@ -11,10 +11,14 @@ namespace vmp::report {
 
 std::string to_string(Source source) {
   switch (source) {
-    case Source::CommandLine: return "command line";
-    case Source::Domain: return "domain";
-    case Source::Default: return "default";
-    case Source::None: return "none";
+    case Source::CommandLine:
+      return "command line";
+    case Source::Domain:
+      return "domain";
+    case Source::Default:
+      return "default";
+    case Source::None:
+      return "none";
   }
   return "none";
 }
@@ -64,9 +68,9 @@ void write_grid(std::ostream& out, const model::Grid& grid) {
     if (row.in_effect) label = "*" + label;
     out << padded(label, first);
     for (const auto& cell_result : row.cells) {
-      out << right(cell_result.converges() ? format_duration_compact(cell_result.total_time_ms)
-                                           : "-",
-                   cell + 1);
+      out << right(
+          cell_result.converges() ? format_duration_compact(cell_result.total_time_ms) : "-",
+          cell + 1);
     }
     out << "\n";
   }
@@ -83,6 +87,20 @@ std::string pause_word(const Report& r) {
 // "does not converge within 1h (64.0 MiB/s (537 Mbit/s), max downtime 300 ms)"
 std::string as_configured_failure(const Report& r) {
   const auto& p = *r.prediction;
+  if (r.advice.within_sampling_error) {
+    const auto& high = r.interval->high;
+    std::string s = "as configured (" + settings_phrase(r) + ") it converges by the measurement (" +
+                    format_duration(p.total_time_ms) + ") but not at the unfavourable end of its " +
+                    "sampling error";
+    if (high.outcome == model::PrecopyOutcome::Deadline) {
+      s += " (not within " + format_duration(*r.settings.deadline_ms.value) + ")";
+    }
+    if (r.profile.measurement.interface == "libvirt") {
+      s += "; measuring through QMP (without --no-qmp) samples up to 32 times more pages, which "
+           "narrows it";
+    }
+    return s;
+  }
   std::string s = "as configured (" + settings_phrase(r) + ") it does not converge";
   if (p.outcome == model::PrecopyOutcome::Deadline) {
     s += " within " + format_duration(*r.settings.deadline_ms.value);
@@ -111,20 +129,19 @@ std::string summary_line(const Report& r) {
   const auto rec = recommend(r);
   switch (r.advice.verdict) {
     case model::Verdict::Migrate:
-      s << "migrate: " << format_duration(p.total_time_ms) << ", "
-        << pause_phrase(r, p.downtime_ms) << ", " << format_bytes(p.transferred_bytes)
-        << " sent in " << p.iterations << (p.iterations == 1 ? " iteration" : " iterations")
-        << " (" << settings_phrase(r) << ")";
+      s << "migrate: " << format_duration(p.total_time_ms) << ", " << pause_phrase(r, p.downtime_ms)
+        << ", " << format_bytes(p.transferred_bytes) << " sent in " << p.iterations
+        << (p.iterations == 1 ? " iteration" : " iterations") << " (" << settings_phrase(r) << ")";
       break;
     case model::Verdict::RaiseDowntime:
       s << "raise the max downtime to " << format_duration(rec->downtime_limit_ms) << ": "
-        << format_duration(rec->total_time_ms) << ", " << pause_phrase(r, rec->downtime_ms)
-        << "; " << as_configured_failure(r);
+        << format_duration(rec->total_time_ms) << ", " << pause_phrase(r, rec->downtime_ms) << "; "
+        << as_configured_failure(r);
       break;
     case model::Verdict::MoreBandwidth:
       s << "give it " << format_rate(rec->bandwidth_bytes_per_s) << ": "
-        << format_duration(rec->total_time_ms) << ", " << pause_phrase(r, rec->downtime_ms)
-        << "; " << as_configured_failure(r);
+        << format_duration(rec->total_time_ms) << ", " << pause_phrase(r, rec->downtime_ms) << "; "
+        << as_configured_failure(r);
       break;
     case model::Verdict::AutoConverge:
       s << "migrate with auto-converge: " << format_duration(rec->total_time_ms) << ", "
@@ -140,12 +157,15 @@ std::string summary_line(const Report& r) {
         << as_configured_failure(r);
       break;
     case model::Verdict::DoNotMigrate:
-    case model::Verdict::NoBandwidth:
+    case model::Verdict::NoBandwidth: {
+      // Where the verdict was found: the unfavourable end when the sampling error decided it.
+      const auto& worst = r.advice.within_sampling_error ? r.interval->high : p;
       s << "do not migrate: " << as_configured_failure(r)
         << ", and nothing allowed converges; every iteration leaves at least "
-        << format_bytes(p.min_pending_bytes) << " dirty where the max downtime allows "
-        << format_bytes(p.threshold_bytes);
+        << format_bytes(worst.min_pending_bytes) << " dirty where the max downtime allows "
+        << format_bytes(worst.threshold_bytes);
       break;
+    }
   }
   return s.str();
 }
@@ -197,9 +217,9 @@ std::vector<std::string> advice_lines(const Report& r) {
     const auto& p = a.auto_converge->result;
     std::ostringstream s;
     s << mark(model::Verdict::AutoConverge)
-      << "auto-converge (virsh migrate --live --auto-converge " << dom
-      << " ...): converges in " << format_duration(p.total_time_ms) << ", paused "
-      << pause_word(r) << format_duration(p.downtime_ms);
+      << "auto-converge (virsh migrate --live --auto-converge " << dom << " ...): converges in "
+      << format_duration(p.total_time_ms) << ", paused " << pause_word(r)
+      << format_duration(p.downtime_ms);
     if (p.final_throttle_pct > 0) {
       s << "; QEMU throttles the vCPUs from " << format_duration(p.throttle_started_ms)
         << " on, up to " << format_percent(p.final_throttle_pct / 100) << ", for "
@@ -223,8 +243,7 @@ std::vector<std::string> advice_lines(const Report& r) {
     const auto& p = a.post_copy->result;
     std::ostringstream s;
     s << mark(model::Verdict::PostCopy)
-      << "post-copy (virsh migrate --live --postcopy --postcopy-after-precopy " << dom
-      << " ...): ";
+      << "post-copy (virsh migrate --live --postcopy --postcopy-after-precopy " << dom << " ...): ";
     if (p.postcopy_started) {
       s << "a pre-copy pass of " << format_duration(p.switchover_ms) << ", paused about "
         << format_duration(p.downtime_ms) << " (device state not counted), then "
@@ -254,8 +273,8 @@ std::vector<std::string> advice_lines(const Report& r) {
     if (!r.limits.allow_auto_converge || !r.limits.allow_postcopy) s << " and nothing else allowed";
     s << " converges before the deadline";
     if (a.best) {
-      s << "; the closest: with " << format_rate(a.best->bandwidth_bytes_per_s)
-        << ", max downtime " << format_duration(a.best->downtime_limit_ms)
+      s << "; the closest: with " << format_rate(a.best->bandwidth_bytes_per_s) << ", max downtime "
+        << format_duration(a.best->downtime_limit_ms)
         << (a.best->auto_converge ? " and auto-converge" : "") << ", every iteration leaves "
         << "at least " << format_bytes(a.best->result.min_pending_bytes) << " dirty where "
         << format_bytes(a.best->result.threshold_bytes) << " would do";
@@ -375,7 +394,10 @@ void write_human(std::ostream& out, const Report& r) {
       out << "QEMU:         capabilities on:";
       bool any = false;
       for (const auto& [name, on] : c.qemu_capabilities) {
-        if (on) { out << " " << name; any = true; }
+        if (on) {
+          out << " " << name;
+          any = true;
+        }
       }
       if (!any) out << " none";
       out << "\n";

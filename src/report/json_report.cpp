@@ -138,8 +138,7 @@ json to_json(const Report& r) {
         {"interface", prof.measurement.interface},
         {"sample_pages_per_gib", prof.measurement.sample_pages_per_gib},
         {"taken_at", prof.taken_at},
-        {"qemu_version",
-         prof.qemu_version.empty() ? json(nullptr) : json(prof.qemu_version)}}},
+        {"qemu_version", prof.qemu_version.empty() ? json(nullptr) : json(prof.qemu_version)}}},
       {"curve", curve},
       {"settings", settings},
       {"prediction", r.prediction ? precopy_json(*r.prediction, true) : json(nullptr)},
@@ -152,21 +151,22 @@ json to_json(const Report& r) {
     p["converges_interval"] = {{"low", r.interval->low.converges()},
                                {"high", r.interval->high.converges()}};
   }
-  json advice = {{"verdict", model::to_string(r.advice.verdict)},
-                 {"recommended", recommended_json(r)},
-                 {"allowed",
-                  {{"max_downtime_ms", r.limits.max_downtime_ms},
-                   {"max_bandwidth_bytes_per_s", optional_number(r.limits.max_bandwidth_bytes_per_s)},
-                   {"auto_converge", r.limits.allow_auto_converge},
-                   {"post_copy", r.limits.allow_postcopy}}},
-                 {"raise_downtime", nullptr},
-                 {"more_bandwidth", nullptr},
-                 {"auto_converge", nullptr},
-                 {"post_copy", nullptr},
-                 {"post_copy_refused", r.advice.post_copy_refused.empty()
-                                           ? json(nullptr)
-                                           : json(r.advice.post_copy_refused)},
-                 {"best", nullptr}};
+  json advice = {
+      {"verdict", model::to_string(r.advice.verdict)},
+      {"within_sampling_error", r.advice.within_sampling_error},
+      {"recommended", recommended_json(r)},
+      {"allowed",
+       {{"max_downtime_ms", r.limits.max_downtime_ms},
+        {"max_bandwidth_bytes_per_s", optional_number(r.limits.max_bandwidth_bytes_per_s)},
+        {"auto_converge", r.limits.allow_auto_converge},
+        {"post_copy", r.limits.allow_postcopy}}},
+      {"raise_downtime", nullptr},
+      {"more_bandwidth", nullptr},
+      {"auto_converge", nullptr},
+      {"post_copy", nullptr},
+      {"post_copy_refused",
+       r.advice.post_copy_refused.empty() ? json(nullptr) : json(r.advice.post_copy_refused)},
+      {"best", nullptr}};
   if (r.advice.raise_downtime) {
     const auto& d = *r.advice.raise_downtime;
     advice["raise_downtime"] = {{"downtime_limit_ms", d.downtime_limit_ms},
@@ -182,7 +182,8 @@ json to_json(const Report& r) {
     const auto& p = r.advice.auto_converge->result;
     json j = precopy_json(p, false);
     j["final_throttle_pct"] = p.final_throttle_pct;
-    j["throttle_started_ms"] = p.final_throttle_pct > 0 ? json(p.throttle_started_ms) : json(nullptr);
+    j["throttle_started_ms"] =
+        p.final_throttle_pct > 0 ? json(p.throttle_started_ms) : json(nullptr);
     j["throttled_ms"] = p.throttled_ms;
     advice["auto_converge"] = {{"prediction", j}, {"allowed", r.limits.allow_auto_converge}};
   }

@@ -4,8 +4,9 @@
 #include <sstream>
 
 #include "cli/cli.hpp"
-#include "report/json_report.hpp"
 #include "probe/profile.hpp"
+#include "report/human.hpp"
+#include "report/json_report.hpp"
 #include "report/recommendation.hpp"
 
 using nlohmann::json;
@@ -75,8 +76,9 @@ TEST(Cli, JsonContract) {
   EXPECT_DOUBLE_EQ(j["settings"]["deadline"]["ms"].get<double>(), 3600000);
   EXPECT_FALSE(j.contains("grid"));
   EXPECT_TRUE(j["settings"]["link_speed"]["bytes_per_s"].is_null());
-  auto fast = json::parse(run({"--profile", kExample, "--bandwidth", "1Gbit/s", "--downtime",
-                               "500", "--link-speed", "10Gbit/s", "--json"}).out);
+  auto fast = json::parse(run({"--profile", kExample, "--bandwidth", "1Gbit/s", "--downtime", "500",
+                               "--link-speed", "10Gbit/s", "--json"})
+                              .out);
   EXPECT_DOUBLE_EQ(fast["settings"]["link_speed"]["bytes_per_s"].get<double>(), 1.25e9);
   EXPECT_LT(fast["prediction"]["downtime_ms"].get<double>(), p["downtime_ms"].get<double>() / 5);
 }
@@ -105,8 +107,8 @@ TEST(Cli, NotConvergingExitsThreeWithNullTimeAndAdvice) {
 }
 
 TEST(Cli, NothingAllowedConvergesExitsFour) {
-  auto r = run({"--profile", kExample, "--bandwidth", "100Mbit/s", "--max-bandwidth",
-                "100Mbit/s", "--json"});
+  auto r = run({"--profile", kExample, "--bandwidth", "100Mbit/s", "--max-bandwidth", "100Mbit/s",
+                "--json"});
   EXPECT_EQ(r.status, kExitNoConvergence);
   auto j = json::parse(r.out);
   EXPECT_EQ(j["advice"]["verdict"], "do-not-migrate");
@@ -117,15 +119,15 @@ TEST(Cli, NothingAllowedConvergesExitsFour) {
   EXPECT_FALSE(best["prediction"]["converges"].get<bool>());
   EXPECT_GT(best["prediction"]["min_pending_bytes"].get<double>(),
             best["prediction"]["switchover_threshold_bytes"].get<double>());
-  auto human = run({"--profile", kExample, "--bandwidth", "100Mbit/s", "--max-bandwidth",
-                    "100Mbit/s"});
+  auto human =
+      run({"--profile", kExample, "--bandwidth", "100Mbit/s", "--max-bandwidth", "100Mbit/s"});
   EXPECT_EQ(human.out.rfind(kExample + ": do not migrate: ", 0), 0u) << human.out;
   EXPECT_NE(human.out.find("the closest: "), std::string::npos) << human.out;
 }
 
 // Auto-converge and post-copy are computed either way, and advised only when allowed.
 TEST(Cli, AutoConvergeAndPostcopyOnlyWhenAllowed) {
-  const std::vector<std::string> base{"--profile", kExample, "--bandwidth", "10MiB/s",
+  const std::vector<std::string> base{"--profile",       kExample,  "--bandwidth",    "10MiB/s",
                                       "--max-bandwidth", "10MiB/s", "--max-downtime", "300",
                                       "--json"};
   auto j = json::parse(run(base).out);
@@ -164,8 +166,8 @@ TEST(Cli, AutoConvergeAndPostcopyOnlyWhenAllowed) {
   const double pc_ms = both["advice"]["post_copy"]["total_time_ms"].get<double>();
   EXPECT_EQ(both["advice"]["verdict"], pc_ms < ac_ms ? "post-copy" : "auto-converge");
 
-  auto human = run({"--profile", kExample, "--bandwidth", "10MiB/s", "--max-bandwidth",
-                    "10MiB/s", "--max-downtime", "300", "--allow-postcopy"});
+  auto human = run({"--profile", kExample, "--bandwidth", "10MiB/s", "--max-bandwidth", "10MiB/s",
+                    "--max-downtime", "300", "--allow-postcopy"});
   EXPECT_EQ(human.out.rfind(kExample + ": migrate with post-copy: ", 0), 0u) << human.out;
   EXPECT_NE(human.out.find("remote page faults"), std::string::npos) << human.out;
   EXPECT_NE(human.out.find("[not advised without --allow-auto-converge]"), std::string::npos);
@@ -269,4 +271,42 @@ TEST(Cli, RecommendedCommandsQuoteTheDomainName) {
   EXPECT_EQ(vmp::report::to_json(r)["summary"].get<std::string>().rfind(
                 "x: raise the max downtime to ", 0),
             0u);
+}
+
+// A real --no-qmp measurement (QEMU 10.0.2, libvirt's API: 512 sample pages per GiB) of a guest
+// writing 256 MiB at 20000 random pages/s, which never converged in 120 s at 64 MiB/s and
+// 300 ms. By the measurement it converges in about 18 s; within its sampling error it does not,
+// and "migrate" would have been the worst answer the tool can give.
+TEST(Cli, NoMigrateVerdictWhereTheSamplingErrorAloneCouldMakeItWrong) {
+  const std::string profile =
+      std::string(VMP_SOURCE_ROOT) + "/tests/unit/data/profiles/no-qmp-never-converges.json";
+  PredictOptions o;
+  o.settings.bandwidth_bytes_per_s = {64 * 1048576.0, vmp::report::Source::CommandLine, {}};
+  o.settings.downtime_limit_ms = {300, vmp::report::Source::Default, {}};
+  o.settings.deadline_ms = {kDefaultDeadlineMs, vmp::report::Source::Default, {}};
+  auto r = predict("nc", vmp::probe::load_profile(profile), o);
+  ASSERT_TRUE(r.prediction && r.interval);
+  EXPECT_TRUE(r.prediction->converges());  // the measurement alone says it would
+  EXPECT_FALSE(r.interval->high.converges());
+  EXPECT_NE(r.advice.verdict, vmp::model::Verdict::Migrate);
+  EXPECT_TRUE(r.advice.within_sampling_error);
+  EXPECT_NE(exit_status_for(r), kExitConverges);
+  const std::string summary = vmp::report::summary_line(r);
+  EXPECT_NE(summary.find("but not at the unfavourable end of its sampling error"),
+            std::string::npos)
+      << summary;
+  EXPECT_NE(summary.find("without --no-qmp"), std::string::npos) << summary;
+  EXPECT_EQ(vmp::report::to_json(r)["advice"]["within_sampling_error"], true);
+  // Whatever it advises converges at that end.
+  if (r.advice.raise_downtime) {
+    EXPECT_TRUE(r.advice.raise_downtime->result.converges());
+  }
+
+  // With the sampling error out of the question (the same figures as an exact count), the
+  // verdict is the measurement's again.
+  auto exact = vmp::probe::load_profile(profile);
+  for (auto& p : exact.dirty_curve) p.sampled_pages = 0;
+  exact.zero_pages.method = "none";
+  auto e = predict("nc", exact, o);
+  EXPECT_FALSE(e.advice.within_sampling_error);
 }
