@@ -15,6 +15,7 @@
 #include "model/grid.hpp"
 #include "model/precopy.hpp"
 #include "probe/live.hpp"
+#include "report/format.hpp"
 #include "report/human.hpp"
 #include "report/json_report.hpp"
 #include "virt/connection.hpp"
@@ -78,8 +79,11 @@ report::Report predict(std::string subject, probe::DirtyProfile profile,
   model::PrecopyInput input;
   input.ram_bytes = static_cast<double>(r.profile.ram_bytes);
   input.page_size_bytes = static_cast<double>(r.profile.page_size_bytes);
-  input.zero_pages = static_cast<double>(r.profile.zero_pages.count);
-  input.zero_page_layout = r.profile.zero_pages.layout;
+  if (options.zero_page_detection) {
+    input.zero_pages = static_cast<double>(r.profile.zero_pages.count);
+    input.zero_page_layout = r.profile.zero_pages.layout;
+  }
+  input.switchover_bandwidth_bytes_per_s = options.switchover_bandwidth_bytes_per_s;
   input.downtime_limit_ms = *options.settings.downtime_limit_ms.value;
   input.deadline_ms = *options.settings.deadline_ms.value;
   input.auto_converge = options.auto_converge;
@@ -291,6 +295,10 @@ void apply_guest_constraints(PredictOptions& o, const virt::MigrationConfig& c,
   if (q.contains("cpu-throttle-tailslow") && q.at("cpu-throttle-tailslow").is_boolean()) {
     o.auto_converge.tailslow = q.at("cpu-throttle-tailslow").get<bool>();
   }
+  number("avail-switchover-bandwidth", o.switchover_bandwidth_bytes_per_s);
+  if (q.contains("zero-page-detection") && q.at("zero-page-detection").is_string()) {
+    o.zero_page_detection = q.at("zero-page-detection").get<std::string>() != "none";
+  }
   o.postcopy.vfio_devices = facts.vfio_devices.size();
   o.postcopy.bandwidth_bytes_per_s = c.postcopy_speed_bytes_per_s.value_or(0);
 }
@@ -373,6 +381,16 @@ report::Report measure_and_predict(const virt::Connection& connection, const std
 
   apply_domain_settings(options.settings, measured.config);
   apply_guest_constraints(options, measured.config, measured.facts);
+  if (options.switchover_bandwidth_bytes_per_s > 0) {
+    measured.warnings.push_back(
+        "QEMU's avail-switchover-bandwidth is " +
+        report::format_rate(options.switchover_bandwidth_bytes_per_s) +
+        ": the switchover decision uses it instead of the throughput QEMU measures (modelled)");
+  }
+  if (!options.zero_page_detection) {
+    measured.warnings.push_back(
+        "QEMU's zero-page-detection is none: zero pages are sent whole (modelled)");
+  }
   auto r = predict(domain.name(), std::move(measured.profile), options);
   r.facts = std::move(measured.facts);
   r.migration_config = std::move(measured.config);

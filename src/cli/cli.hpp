@@ -14,15 +14,15 @@ namespace vmp::cli {
 
 // Documented in --help and the man page; scripts depend on them.
 enum ExitStatus : int {
-  kExitConverges = 0,       // converges with the settings in effect
-  kExitError = 1,           // the run failed: libvirt/QEMU error, domain not running, bad profile
-  kExitUsage = 2,           // the command line is wrong
-  kExitChangedSettings = 3, // converges only with changed settings (the advice says which)
-  kExitNoConvergence = 4,   // nothing allowed converges: do not migrate
-  kExitNoBandwidth = 5,     // no verdict: no migration bandwidth known
+  kExitConverges = 0,        // converges with the settings in effect
+  kExitError = 1,            // the run failed: libvirt/QEMU error, domain not running, bad profile
+  kExitUsage = 2,            // the command line is wrong
+  kExitChangedSettings = 3,  // converges only with changed settings (the advice says which)
+  kExitNoConvergence = 4,    // nothing allowed converges: do not migrate
+  kExitNoBandwidth = 5,      // no verdict: no migration bandwidth known
 };
 
-inline constexpr double kDefaultDowntimeLimitMs = 300;   // QEMU's and libvirt's default
+inline constexpr double kDefaultDowntimeLimitMs = 300;       // QEMU's and libvirt's default
 inline constexpr double kDefaultDeadlineMs = 3600.0 * 1000;  // as the 2023 RFC predictor
 
 struct PredictOptions {
@@ -34,6 +34,11 @@ struct PredictOptions {
   // caps post-copy; a saved profile knows neither, and gets the defaults.
   model::AutoConverge auto_converge;
   model::PostcopyConstraints postcopy;
+  // QEMU's own parameters that change pre-copy itself (read from a live domain; a saved profile
+  // knows neither): avail-switchover-bandwidth, and zero-page-detection none, which sends zero
+  // pages whole.
+  double switchover_bandwidth_bytes_per_s = 0;
+  bool zero_page_detection = true;
 };
 
 // With no cap on the migration, the link's speed is what it gets.

@@ -8,10 +8,14 @@ namespace vmp::model {
 
 std::string to_string(PrecopyOutcome outcome) {
   switch (outcome) {
-    case PrecopyOutcome::Converged: return "converged";
-    case PrecopyOutcome::Deadline: return "deadline";
-    case PrecopyOutcome::Stalled: return "stalled";
-    case PrecopyOutcome::SwitchedOver: return "switched-over";
+    case PrecopyOutcome::Converged:
+      return "converged";
+    case PrecopyOutcome::Deadline:
+      return "deadline";
+    case PrecopyOutcome::Stalled:
+      return "stalled";
+    case PrecopyOutcome::SwitchedOver:
+      return "switched-over";
   }
   return "deadline";
 }
@@ -122,7 +126,8 @@ class Bitmap {
     if (it == cum_wire_.end()) return total_;
     auto k = static_cast<std::size_t>(std::max<std::ptrdiff_t>(0, (it - cum_wire_.begin()) - 1));
     const double slope = (cum_wire_[k + 1] - cum_wire_[k]) / region_pages_;
-    double x = static_cast<double>(k) * region_pages_ + (slope > 0 ? (w - cum_wire_[k]) / slope : 0);
+    double x =
+        static_cast<double>(k) * region_pages_ + (slope > 0 ? (w - cum_wire_[k]) / slope : 0);
     return std::clamp(x, cursor_, total_);
   }
 
@@ -195,9 +200,11 @@ PrecopyResult simulate_precopy(const PrecopyInput& in, const DirtyCurve& curve) 
   const double bw_per_ms = rate / 1000;
   const double link_per_ms = link / 1000;
   const double total_pages = std::floor(in.ram_bytes / ps);
+  const double switchover_rate =
+      in.switchover_bandwidth_bytes_per_s > 0 ? in.switchover_bandwidth_bytes_per_s : rate;
   const double threshold = std::isinf(in.downtime_limit_ms)
                                ? std::numeric_limits<double>::infinity()
-                               : rate * in.downtime_limit_ms / 1000;
+                               : switchover_rate * in.downtime_limit_ms / 1000;
   const double threshold_pages = threshold / ps;
   const double window_wire_bytes = bw_per_ms * in.window_ms;
   // Working set in pages: pages dirtied in a window that are already in the bitmap add nothing.
@@ -314,8 +321,8 @@ PrecopyResult simulate_precopy(const PrecopyInput& in, const DirtyCurve& curve) 
     // Past the first pass the state after a sync is the whole state: if it repeats, so will
     // everything after it, unless auto-converge may still slow the guest down.
     bool first_pass_done = bitmap.first_pass() == 0;
-    if (first_pass_done && previous_after_sync >= 0 && !throttle_changed &&
-        !throttle.can_rise() && std::abs(pending - previous_after_sync) <= 1e-9 * pending) {
+    if (first_pass_done && previous_after_sync >= 0 && !throttle_changed && !throttle.can_rise() &&
+        std::abs(pending - previous_after_sync) <= 1e-9 * pending) {
       return finish(PrecopyOutcome::Stalled);
     }
     if (first_pass_done) previous_after_sync = pending;

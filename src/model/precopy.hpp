@@ -72,6 +72,9 @@ struct PrecopyInput {
   // switchover runs at it: QEMU lifts the bandwidth cap once the guest is paused. 0: unknown,
   // taken as the bandwidth, which makes the downtime an upper bound.
   double link_bytes_per_s = 0;
+  // QEMU's avail-switchover-bandwidth (8.2+): when non-zero, the switchover threshold is it x
+  // the downtime limit instead of the throughput QEMU measures. 0: not set (QEMU's default).
+  double switchover_bandwidth_bytes_per_s = 0;
   // Infinity means no limit: the VM stops at once and everything is copied while paused.
   double downtime_limit_ms = 300;
   double deadline_ms = 3600 * 1000;
@@ -86,13 +89,13 @@ struct PrecopyInput {
 };
 
 struct IterationTrace {
-  int iteration = 0;            // 1 is the first pass over all of RAM
+  int iteration = 0;  // 1 is the first pass over all of RAM
   double start_ms = 0;
   double duration_ms = 0;
-  double pending_bytes = 0;     // dirty pages x page size when the iteration started
-  double sent_bytes = 0;        // on the wire during the iteration
-  double dirtied_bytes = 0;     // newly dirty pages x page size found by the sync that ends it
-  double throttle_pct = 0;      // the vCPU throttle in force during the iteration
+  double pending_bytes = 0;  // dirty pages x page size when the iteration started
+  double sent_bytes = 0;     // on the wire during the iteration
+  double dirtied_bytes = 0;  // newly dirty pages x page size found by the sync that ends it
+  double throttle_pct = 0;   // the vCPU throttle in force during the iteration
 };
 
 enum class PrecopyOutcome { Converged, Deadline, Stalled, SwitchedOver };
@@ -101,15 +104,15 @@ std::string to_string(PrecopyOutcome outcome);
 struct PrecopyResult {
   PrecopyOutcome outcome = PrecopyOutcome::Deadline;
   bool converges() const { return outcome == PrecopyOutcome::Converged; }
-  double total_time_ms = 0;          // to the end of the downtime; meaningful when it converges
-  double downtime_ms = 0;            // meaningful when it converges
-  int iterations = 0;                // pre-copy iterations before the switchover
-  double transferred_bytes = 0;      // on the wire, including the downtime; up to the end
-  double threshold_bytes = 0;        // bandwidth x downtime limit
+  double total_time_ms = 0;      // to the end of the downtime; meaningful when it converges
+  double downtime_ms = 0;        // meaningful when it converges
+  int iterations = 0;            // pre-copy iterations before the switchover
+  double transferred_bytes = 0;  // on the wire, including the downtime; up to the end
+  double threshold_bytes = 0;    // bandwidth x downtime limit
   double switchover_pending_bytes = 0;
   // The least dirty memory any sync left: how close a non-converging migration came.
   double min_pending_bytes = 0;
-  double elapsed_ms = 0;             // simulated time when it ended (deadline, stall, switch)
+  double elapsed_ms = 0;  // simulated time when it ended (deadline, stall, switch)
   // Auto-converge: the throttle the guest ends up under, when it started and how long the
   // guest ran slowed (to the end of the pre-copy phase: QEMU lifts it when the VM stops).
   double final_throttle_pct = 0;

@@ -356,8 +356,13 @@ void write_human(std::ostream& out, const Report& r) {
 
   if (r.prediction) {
     const auto& p = *r.prediction;
+    const bool switchover_bandwidth_set =
+        r.migration_config &&
+        r.migration_config->qemu_parameters.value("avail-switchover-bandwidth", 0.0) > 0;
     out << "Iterations:   switchover when at most " << format_bytes(p.threshold_bytes)
-        << " is dirty (bandwidth x max downtime)\n";
+        << " is dirty ("
+        << (switchover_bandwidth_set ? "QEMU's avail-switchover-bandwidth" : "bandwidth")
+        << " x max downtime)\n";
     out << "              " << right("#", 5) << right("start", 10) << right("length", 10)
         << right("dirty", 11) << right("sent", 11) << right("redirtied", 11) << "\n";
     // People read the start and the end; --json has every iteration.
@@ -383,6 +388,8 @@ void write_human(std::ostream& out, const Report& r) {
           << " sent while paused\n";
     }
     if (r.interval) out << interval_line(*r.interval);
+    out << "Scope:        one migration stream, as virsh migrate without --parallel (multifd), "
+           "--compressed or XBZRLE, which are not modelled\n";
   }
   if (r.migration_config) {
     const auto& c = *r.migration_config;

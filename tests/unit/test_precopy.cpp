@@ -366,8 +366,8 @@ TEST(PrecopyResume, AtAnIterationStartIsTheRestOfTheMigration) {
   for (std::size_t i = 1; i < whole.trace.size(); ++i) {
     const auto& it = whole.trace[i];
     auto from = in;
-    from.resume = PrecopyResume{.pending_bytes = it.pending_bytes, .in_first_pass = false,
-                                .since_sync_ms = 0};
+    from.resume = PrecopyResume{
+        .pending_bytes = it.pending_bytes, .in_first_pass = false, .since_sync_ms = 0};
     auto rest = simulate_precopy(from, curve);
     ASSERT_TRUE(rest.converges()) << "iteration " << it.iteration;
     const double expected = whole.total_time_ms - it.start_ms;
@@ -387,7 +387,8 @@ TEST(PrecopyResume, PagesDirtiedSinceTheLastSyncComeAtTheNext) {
   // last sync decides whether the guest pauses now.
   auto in = guest(1 * kGiB, 64 * kMiB);  // threshold 19.2 MiB
   auto curve = constant_rate(32 * kMiB);
-  in.resume = PrecopyResume{.pending_bytes = 4 * kMiB, .in_first_pass = false, .since_sync_ms = 100};
+  in.resume =
+      PrecopyResume{.pending_bytes = 4 * kMiB, .in_first_pass = false, .since_sync_ms = 100};
   auto soon = simulate_precopy(in, curve);
   ASSERT_TRUE(soon.converges());
   EXPECT_EQ(soon.iterations, 1);
@@ -395,4 +396,19 @@ TEST(PrecopyResume, PagesDirtiedSinceTheLastSyncComeAtTheNext) {
   in.resume->since_sync_ms = 1000;  // 32 MiB dirtied meanwhile: over the threshold
   auto later = simulate_precopy(in, curve);
   EXPECT_GT(later.iterations, 1);
+}
+
+TEST(Precopy, AvailSwitchoverBandwidthSetsTheThreshold) {
+  // 64 MiB rewritten all the time at 128 MiB/s, 300 ms: 38.4 MiB allowed, never converges. QEMU
+  // 8.2+ told that 512 MiB/s is available at the switchover allows 153.6 MiB: it converges,
+  // as soon as the first pass leaves that much, and the pause sends it at the rate it really has.
+  auto hot = DirtyCurve::saturating(64 * kMiB, 1e12, 1 * kGiB);
+  auto in = guest(1 * kGiB, 128 * kMiB);
+  in.switchover_bandwidth_bytes_per_s = 512 * kMiB;
+  auto r = simulate_precopy(in, hot);
+  ASSERT_TRUE(r.converges());
+  EXPECT_DOUBLE_EQ(r.threshold_bytes, 512 * kMiB * 0.3);
+  EXPECT_GT(r.downtime_ms, 300);  // QEMU trusted a bandwidth the link does not give
+  EXPECT_LE(r.switchover_pending_bytes, r.threshold_bytes);
+  EXPECT_NEAR(r.downtime_ms, 1000 * r.switchover_pending_bytes / (128 * kMiB), 20);
 }

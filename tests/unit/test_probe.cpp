@@ -82,13 +82,13 @@ TEST(Recordings, EveryStackIsRecorded) {
   // Both stacks the project supports; re-record (tests/unit/data/probe/record.sh) when one
   // changes, and keep the old folder only while the stack is still supported.
   std::vector<std::string> stacks;
-  for (const auto& d : test::recorded_stacks()) stacks.push_back(stack_of(d));
+  for (const auto& d : test::recorded_stacks("probe")) stacks.push_back(stack_of(d));
   EXPECT_EQ(stacks,
             (std::vector<std::string>{"qemu-10.0.2-libvirt-11.3.0", "qemu-7.2.22-libvirt-9.0.0"}));
 }
 
 TEST(Measure, RecordedMeasurementsReadTheGuestsLoad) {
-  for (const auto& dir : test::recorded_stacks()) {
+  for (const auto& dir : test::recorded_stacks("probe")) {
     for (const char* scenario : {"measure-qmp", "measure-libvirt"}) {
       SCOPED_TRACE(stack_of(dir) + " " + scenario);
       FakeClock clock;
@@ -111,7 +111,7 @@ TEST(Measure, RecordedMeasurementsReadTheGuestsLoad) {
 }
 
 TEST(Measure, MillisecondPeriodsAreAskedAndReadInMilliseconds) {
-  for (const auto& dir : test::recorded_stacks()) {
+  for (const auto& dir : test::recorded_stacks("probe")) {
     SCOPED_TRACE(stack_of(dir));
     FakeClock clock;
     Replay replay(dir / "measure-qmp.jsonl", clock);
@@ -132,7 +132,7 @@ TEST(Measure, MillisecondPeriodsAreAskedAndReadInMilliseconds) {
 }
 
 TEST(Measure, WaitsForAnotherClientsMeasurementAndNeverTakesItsFigures) {
-  for (const auto& dir : test::recorded_stacks()) {
+  for (const auto& dir : test::recorded_stacks("probe")) {
     SCOPED_TRACE(stack_of(dir));
     FakeClock clock;
     Replay replay(dir / "measure-busy-qmp.jsonl", clock);
@@ -153,7 +153,7 @@ TEST(Measure, WaitsForAnotherClientsMeasurementAndNeverTakesItsFigures) {
 }
 
 TEST(Measure, GivesUpWhenAnotherClientKeepsQemuBusy) {
-  for (const auto& dir : test::recorded_stacks()) {
+  for (const auto& dir : test::recorded_stacks("probe")) {
     SCOPED_TRACE(stack_of(dir));
     FakeClock clock;
     Replay replay(dir / "measure-blocked-qmp.jsonl", clock);
@@ -169,7 +169,7 @@ TEST(Measure, GivesUpWhenAnotherClientKeepsQemuBusy) {
 }
 
 TEST(Measure, RefusesFiguresThatAreNotOurs) {
-  for (const auto& dir : test::recorded_stacks()) {
+  for (const auto& dir : test::recorded_stacks("probe")) {
     SCOPED_TRACE(stack_of(dir));
     FakeClock clock;
     Replay replay(dir / "measure-qmp.jsonl", clock);
@@ -234,7 +234,7 @@ TEST(Plan, SubSecondPeriodsWhenQemuHasMilliseconds) {
 }
 
 TEST(Schema, MillisecondsFromTheRecordedSchemas) {
-  for (const auto& dir : test::recorded_stacks()) {
+  for (const auto& dir : test::recorded_stacks("probe")) {
     SCOPED_TRACE(stack_of(dir));
     FakeClock clock;
     Replay replay(dir / "measure-qmp.jsonl", clock);
@@ -465,4 +465,29 @@ TEST(MigrationSettings, CommandLineWinsThenTheDomain) {
   cli::apply_domain_settings(none, unlimited);
   EXPECT_FALSE(none.bandwidth_bytes_per_s.value);
   EXPECT_NE(none.bandwidth_bytes_per_s.note.find("no cap"), std::string::npos);
+}
+
+// QEMU's parameters as the real stacks report them: QEMU 10.0 has avail-switchover-bandwidth 0
+// and zero-page-detection multifd, which without multifd detects zero pages as 7.2 does.
+TEST(MigrationSettings, QemuParametersThatChangePrecopyFromTheRecordings) {
+  for (const auto& dir : test::recorded_stacks("probe")) {
+    SCOPED_TRACE(stack_of(dir));
+    FakeClock clock;
+    Replay replay(dir / "measure-qmp.jsonl", clock);
+    test::ReplayMonitor monitor(replay);
+    virt::MigrationConfig config;
+    config.qemu_parameters = monitor.execute("query-migrate-parameters", nullptr);
+    cli::PredictOptions o;
+    cli::apply_guest_constraints(o, config, virt::DomainFacts{});
+    EXPECT_EQ(o.switchover_bandwidth_bytes_per_s, 0);
+    EXPECT_TRUE(o.zero_page_detection);
+    EXPECT_EQ(config.qemu_parameters.contains("zero-page-detection"),
+              qemu_has_milliseconds(replay));
+
+    config.qemu_parameters["avail-switchover-bandwidth"] = 1e9;
+    config.qemu_parameters["zero-page-detection"] = "none";
+    cli::apply_guest_constraints(o, config, virt::DomainFacts{});
+    EXPECT_EQ(o.switchover_bandwidth_bytes_per_s, 1e9);
+    EXPECT_FALSE(o.zero_page_detection);
+  }
 }
