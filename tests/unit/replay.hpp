@@ -181,11 +181,11 @@ class ReplayDirtyRateCalls : public virt::DirtyRateCalls {
   Replay& replay_;
 };
 
-// The recorded stacks: tests/unit/data/probe/qemu-Q-libvirt-L/.
-inline std::vector<std::filesystem::path> recorded_stacks() {
+// The stacks recorded in tests/unit/data/WHAT/qemu-Q-libvirt-L/ ("probe", "watch").
+inline std::vector<std::filesystem::path> recorded_stacks(const std::string& what) {
   std::vector<std::filesystem::path> stacks;
-  for (const auto& d : std::filesystem::directory_iterator(std::filesystem::path(VMP_SOURCE_ROOT) /
-                                                           "tests" / "unit" / "data" / "probe")) {
+  const auto data = std::filesystem::path(VMP_SOURCE_ROOT) / "tests" / "unit" / "data" / what;
+  for (const auto& d : std::filesystem::directory_iterator(data)) {
     if (d.is_directory()) stacks.push_back(d.path());
   }
   std::sort(stacks.begin(), stacks.end());

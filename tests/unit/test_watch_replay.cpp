@@ -1,14 +1,15 @@
-// The watch on recorded migrations (tests/unit/data/watch, recorded with record.py there): real
-// QEMU 7.2 / libvirt 9.0 job statistics and query-migrate replies, every 200 ms, replayed on a
-// fake clock. They pin the stall detector on what QEMU really reports: a converging sawtooth, a
-// stall, and a recovery (bandwidth raised mid-stall) that stalls again until the max downtime is
-// raised.
+// The watch on recorded migrations (tests/unit/data/watch/STACK, recorded with record-all.sh
+// there): real job statistics and query-migrate replies, every 200 ms, on QEMU 7.2 / libvirt 9.0
+// and QEMU 10.0 / libvirt 11.3, replayed on a fake clock. They pin the stall detector on what QEMU
+// really reports: a converging sawtooth, a stall, and a recovery (bandwidth raised mid-stall) that
+// stalls again until the max downtime is raised.
 #include <gtest/gtest.h>
 #include <libvirt/libvirt.h>
 
 #include <fstream>
 
 #include "fake_migration.hpp"
+#include "replay.hpp"
 #include "watch/watch.hpp"
 
 using namespace vmp;
@@ -25,9 +26,10 @@ struct Recording {
   std::vector<json> events;   // {"t_ms", "event", ...}
 };
 
-Recording load(const std::string& name) {
-  std::ifstream in(std::string(VMP_SOURCE_ROOT) + "/tests/unit/data/watch/" + name);
+Recording load(const std::filesystem::path& stack, const std::string& name) {
+  std::ifstream in(stack / name);
   Recording r;
+  if (!in) throw std::runtime_error("cannot read " + (stack / name).string());
   std::string line;
   bool first = true;
   while (std::getline(in, line)) {
@@ -169,87 +171,105 @@ json last_query_migrate(const Recording& r) {
 }  // namespace
 
 TEST(WatchReplay, ConvergingSawtoothCompletesWithoutAFalseStall) {
-  const Recording r = load("sawtooth-qmp.jsonl");
-  // The sawtooth: remaining rises from one sample to the next at every sync.
-  int rises = 0;
-  double prev = 0;
-  for (const auto& s : r.samples) {
-    if (s["query_migrate"].is_null() || !s["query_migrate"].contains("ram")) continue;
-    double rem = s["query_migrate"]["ram"]["remaining"].get<double>();
-    if (rem > prev && prev > 0) ++rises;
-    prev = rem;
-  }
-  EXPECT_GE(rises, 3);
-
-  auto run = replay(r);
-  EXPECT_EQ(run->status, kWatchCompleted);
-  const auto& s = *run->out.summary;
-  EXPECT_EQ(s.outcome, "completed");
-  EXPECT_TRUE(run->out.stalls.empty()) << "a converging sawtooth is no stall";
-  const json q = last_query_migrate(r);
-  ASSERT_EQ(q["status"], "completed");
-  EXPECT_DOUBLE_EQ(*s.total_time_ms, q["total-time"].get<double>());
-  EXPECT_DOUBLE_EQ(*s.downtime_ms, q["downtime"].get<double>());
-  // Every peak the samples allowed, and QEMU's own expected downtime x bandwidth agree.
-  for (const auto& it : run->out.iterations) {
-    if (it.record.iteration >= 3 && it.record.peak_measured) {
-      EXPECT_GT(*it.record.peak_bytes, 0);
+  for (const auto& stack : test::recorded_stacks("watch")) {
+    SCOPED_TRACE(stack.filename().string());
+    const Recording r = load(stack, "sawtooth-qmp.jsonl");
+    // The sawtooth: remaining rises from one sample to the next at every sync.
+    int rises = 0;
+    double prev = 0;
+    for (const auto& s : r.samples) {
+      if (s["query_migrate"].is_null() || !s["query_migrate"].contains("ram")) continue;
+      double rem = s["query_migrate"]["ram"]["remaining"].get<double>();
+      if (rem > prev && prev > 0) ++rises;
+      prev = rem;
     }
+    EXPECT_GE(rises, 3);
+
+    auto run = replay(r);
+    EXPECT_EQ(run->status, kWatchCompleted);
+    const auto& s = *run->out.summary;
+    EXPECT_EQ(s.outcome, "completed");
+    EXPECT_TRUE(run->out.stalls.empty()) << "a converging sawtooth is no stall";
+    const json q = last_query_migrate(r);
+    ASSERT_EQ(q["status"], "completed");
+    EXPECT_DOUBLE_EQ(*s.total_time_ms, q["total-time"].get<double>());
+    EXPECT_DOUBLE_EQ(*s.downtime_ms, q["downtime"].get<double>());
+    // Every peak the samples allowed, and QEMU's own expected downtime x bandwidth agree.
+    for (const auto& it : run->out.iterations) {
+      if (it.record.iteration >= 3 && it.record.peak_measured) {
+        EXPECT_GT(*it.record.peak_bytes, 0);
+      }
+    }
+    // Without a profile, the prediction at the start of iteration 2 rests on the first pass alone.
+    ASSERT_TRUE(s.at_second_iteration);
+    ASSERT_TRUE(s.at_second_iteration->converges());
+    EXPECT_NEAR(s.at_second_iteration->total_time_ms(), *s.total_time_ms, 0.25 * *s.total_time_ms);
   }
-  // Without a profile, the prediction at the start of iteration 2 rests on the first pass alone.
-  ASSERT_TRUE(s.at_second_iteration);
-  ASSERT_TRUE(s.at_second_iteration->converges());
-  EXPECT_NEAR(s.at_second_iteration->total_time_ms(), *s.total_time_ms, 0.25 * *s.total_time_ms);
 }
 
 TEST(WatchReplay, AStallIsReportedWithinThreeIterationsOfItsStart) {
-  const Recording r = load("stall-libvirt.jsonl");
-  WatchOptions o;
-  o.max_downtime_ms = 2000;
-  auto run = replay(r, o);
-  // Cancelled by the recorder at 12 s: libvirt's job is gone and QEMU says cancelled.
-  EXPECT_EQ(run->status, kWatchFailed);
-  EXPECT_EQ(run->out.summary->outcome, "cancelled");
-  ASSERT_EQ(run->out.stalls.size(), 1u);
-  const Stall& st = run->out.stalls[0];
-  // The peaks settle at about 63 MiB from iteration 3 on (iteration 2 carries the first pass's
-  // extra, and is not judged): the last low is iteration 3, the rule fires three iterations
-  // after it.
-  EXPECT_EQ(st.since_iteration, 3);
-  EXPECT_EQ(st.detected_iteration, st.since_iteration + 3);
-  EXPECT_NEAR(st.last_peak_bytes, 63.5 * kMiB, 1.5 * kMiB);
-  const StallAdvice& a = run->out.advice[0];
-  ASSERT_EQ(a.action, Action::RaiseDowntime);
-  // 63.5 MiB at 64 MiB/s: about 1 s, with headroom.
-  EXPECT_GE(*a.least_converging_ms, 980);
-  EXPECT_LE(*a.least_converging_ms, 1050);
-  EXPECT_EQ(a.command, "virsh -c qemu:///system migrate-setmaxdowntime vmpw-rec " +
-                           std::to_string(static_cast<long long>(*a.downtime_limit_ms)));
-  EXPECT_TRUE(run->control.actions.empty());
+  for (const auto& stack : test::recorded_stacks("watch")) {
+    SCOPED_TRACE(stack.filename().string());
+    const Recording r = load(stack, "stall-libvirt.jsonl");
+    WatchOptions o;
+    o.max_downtime_ms = 2000;
+    auto run = replay(r, o);
+    // Cancelled by the recorder at 12 s: libvirt's job is gone and QEMU says cancelled.
+    EXPECT_EQ(run->status, kWatchFailed);
+    EXPECT_EQ(run->out.summary->outcome, "cancelled");
+    ASSERT_EQ(run->out.stalls.size(), 1u);
+    const Stall& st = run->out.stalls[0];
+    // The peaks settle at about 63 MiB from iteration 3 on (iteration 2 carries the first pass's
+    // extra, and is not judged): the last low is iteration 3, the rule fires three iterations
+    // after it.
+    EXPECT_EQ(st.since_iteration, 3);
+    EXPECT_EQ(st.detected_iteration, st.since_iteration + 3);
+    EXPECT_NEAR(st.last_peak_bytes, 63.5 * kMiB, 1.5 * kMiB);
+    const StallAdvice& a = run->out.advice[0];
+    ASSERT_EQ(a.action, Action::RaiseDowntime);
+    // 63.5 MiB at 64 MiB/s: about 1 s, with headroom.
+    EXPECT_GE(*a.least_converging_ms, 980);
+    EXPECT_LE(*a.least_converging_ms, 1050);
+    EXPECT_EQ(a.command, "virsh -c qemu:///system migrate-setmaxdowntime vmpw-rec " +
+                             std::to_string(static_cast<long long>(*a.downtime_limit_ms)));
+    EXPECT_TRUE(run->control.actions.empty());
+  }
 }
 
 TEST(WatchReplay, RecoveryEndsTheStallAndTheRaisedDowntimeFinishesIt) {
-  const Recording r = load("recovery-libvirt.jsonl");
-  WatchOptions o;
-  o.max_downtime_ms = 2000;
-  auto run = replay(r, o);
-  EXPECT_EQ(run->status, kWatchCompleted);
-  const auto& s = *run->out.summary;
-  EXPECT_EQ(s.figures_from, "libvirt");
-  // Stalled at about 63 MiB; the bandwidth raised to 128 MiB/s at 8 s brings the peaks down to
-  // about 53 MiB (a recovery), where they stall again.
-  ASSERT_EQ(run->out.stalls.size(), 2u);
-  EXPECT_LT(run->out.stalls[0].detected_ms, 8000);
-  EXPECT_GT(run->out.stalls[1].detected_ms, 8000);
-  EXPECT_NEAR(run->out.stalls[1].last_peak_bytes, 53 * kMiB, 2 * kMiB);
-  // The second advice: the lower plateau at twice the bandwidth needs less.
-  ASSERT_EQ(run->out.advice[1].action, Action::RaiseDowntime);
-  EXPECT_LT(*run->out.advice[1].least_converging_ms, *run->out.advice[0].least_converging_ms);
-  // The end: libvirt's job-completed event.
-  double elapsed = 0;
-  for (const auto& e : r.events) {
-    if (e["event"] == "job-completed") elapsed = e["stats"]["time_elapsed"].get<double>();
+  for (const auto& stack : test::recorded_stacks("watch")) {
+    SCOPED_TRACE(stack.filename().string());
+    const Recording r = load(stack, "recovery-libvirt.jsonl");
+    WatchOptions o;
+    o.max_downtime_ms = 2000;
+    auto run = replay(r, o);
+    EXPECT_EQ(run->status, kWatchCompleted);
+    const auto& s = *run->out.summary;
+    EXPECT_EQ(s.figures_from, "libvirt");
+    // Stalled at about 63 MiB; the bandwidth raised to 128 MiB/s at 8 s brings the peaks down to
+    // about 53 MiB (a recovery), where they stall again.
+    ASSERT_EQ(run->out.stalls.size(), 2u);
+    EXPECT_LT(run->out.stalls[0].detected_ms, 8000);
+    EXPECT_GT(run->out.stalls[1].detected_ms, 8000);
+    EXPECT_NEAR(run->out.stalls[1].last_peak_bytes, 53 * kMiB, 2 * kMiB);
+    // The second advice: the lower plateau at twice the bandwidth needs less.
+    ASSERT_EQ(run->out.advice[1].action, Action::RaiseDowntime);
+    EXPECT_LT(*run->out.advice[1].least_converging_ms, *run->out.advice[0].least_converging_ms);
+    // The end: libvirt's job-completed event.
+    double elapsed = 0;
+    for (const auto& e : r.events) {
+      if (e["event"] == "job-completed") elapsed = e["stats"]["time_elapsed"].get<double>();
+    }
+    ASSERT_GT(elapsed, 0);
+    EXPECT_DOUBLE_EQ(*s.total_time_ms, elapsed);
   }
-  ASSERT_GT(elapsed, 0);
-  EXPECT_DOUBLE_EQ(*s.total_time_ms, elapsed);
+}
+
+TEST(WatchReplay, EveryStackIsRecorded) {
+  // Both stacks the project supports (record-all.sh); QEMU 10.0's query-migrate has no
+  // ram.skipped, libvirt 11.3's job statistics hold the same fields as 9.0's.
+  std::vector<std::string> stacks;
+  for (const auto& d : test::recorded_stacks("watch")) stacks.push_back(d.filename().string());
+  EXPECT_EQ(stacks, (std::vector<std::string>{"qemu-10.0.2-libvirt-11.3.0",
+                                              "qemu-7.2.22-libvirt-9.0.0"}));
 }
