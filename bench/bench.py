@@ -380,6 +380,9 @@ def run_case(case, seed, args, src_conn, dest_conn, dest_uri):
         "naive_ms": naive_ms,
         "real": real,
         "verdict_right": pred["converges"] == real["completed"],
+        # What the operator acts on: the advice's verdict ("migrate" only when it converges
+        # also at the unfavourable end of the interval).
+        "advice_verdict": report["advice"]["verdict"],
         "rfc_verdict_right": rfc["converges"] == real["completed"],
         "time_error_pct": pct_error(pred["total_time_ms"], real_ms) if real["completed"] else None,
         "rfc_time_error_pct": (pct_error(rfc["total_time_ms"], real_ms)
@@ -457,6 +460,11 @@ def summary(rows):
         lines.append(f"{label:<22} total time |error| median {fmt(med, '%')}, p90 {fmt(p90, '%')}"
                      f" over {n} converged runs"
                      + (f"; verdicts right {right}/{len(rows)}" if verdict else ""))
+    advised = [r for r in rows if "advice_verdict" in r]
+    if advised:
+        wrong = sum(1 for r in advised if r["advice_verdict"] == "migrate" and not r["real"]["completed"])
+        lines.append(f"{'verdict as advised':<22} 'migrate' {sum(1 for r in advised if r['advice_verdict'] == 'migrate')}"
+                     f"/{len(advised)}, of which wrong (did not converge): {wrong}")
     dt = [abs(r["predicted"]["downtime_ms"] - r["real"]["libvirt_downtime_ms"]) for r in rows
           if r["real"]["completed"] and r["predicted"]["downtime_ms"] is not None
           and r["real"]["libvirt_downtime_ms"] is not None]
