@@ -13,7 +13,9 @@ Run as root, under the VM lock, on a quiet machine:
 """
 import json, os, subprocess, sys, time, tempfile
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import bench, libvirt, libvirt_qemu
+import atexit, bench, host_memory, libvirt, libvirt_qemu
+if host_memory.warm():
+    atexit.register(host_memory.restore)
 libvirt.registerErrorHandler(lambda _c, _e: None, None)
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TOOL = os.path.join(ROOT, "build", "src", "virt-migrate-predict")

@@ -27,6 +27,7 @@ import datetime
 import json
 import os
 import platform
+import signal
 import socket
 import statistics
 import subprocess
@@ -37,6 +38,8 @@ import time
 
 import libvirt
 import libvirt_qemu
+
+import host_memory
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TOOL = os.environ.get("VMP_TOOL", os.path.join(ROOT, "build", "src", "virt-migrate-predict"))
@@ -543,6 +546,14 @@ def main():
     unknown = set(names) - {c[0] for c in cases}
     if unknown:
         sys.exit(f"bench.py: unknown cases: {', '.join(sorted(unknown))}")
+    # SIGTERM and SIGHUP end the run as SIGINT does, so that the host's settings are restored.
+    for s in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(s, signal.default_int_handler)
+    with host_memory.warmed():
+        return migrate_cases(args, cases)
+
+
+def migrate_cases(args, cases):
 
     # python-libvirt prints every error it raises; the ones that matter are raised and handled.
     libvirt.registerErrorHandler(lambda _ctx, _err: None, None)
@@ -553,7 +564,8 @@ def main():
               "host": platform.node(), "cpus": os.cpu_count(),
               "qemu": src_conn.getVersion(), "libvirt": src_conn.getLibVersion(),
               "tool": run([TOOL, "--version"]).stdout.strip(), "note": args.note,
-              "loadavg_at_start": os.getloadavg()}
+              "loadavg_at_start": os.getloadavg(),
+              "host_memory": "free page reporting off, memory touched once (host_memory.py)"}
     print(json.dumps(header))
     # Every figure names the stack it was measured on.
     stack = stack_name(header["qemu"], header["libvirt"])

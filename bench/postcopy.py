@@ -40,6 +40,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench  # noqa: E402
+import host_memory  # noqa: E402
 
 ROOT = bench.ROOT
 TOOL = bench.TOOL
@@ -324,7 +325,9 @@ def main():
     with open(UFFD_SYSCTL) as f:
         previous = f.read().strip()
     rows = []
+    warmed_here = False
     try:
+        warmed_here = host_memory.warm()
         with open(UFFD_SYSCTL, "w") as f:
             f.write("1")
         dest_uri = bench.run([os.path.join(ROOT, "bench", "setup-destination.sh")]).stdout.strip()
@@ -352,6 +355,8 @@ def main():
         with open(UFFD_SYSCTL, "w") as f:
             f.write(previous)
         bench.log(f"postcopy: vm.unprivileged_userfaultfd restored to {previous}")
+        if warmed_here:
+            host_memory.restore()
     print()
     for line in summary(rows):
         print(line)
