@@ -18,7 +18,7 @@ if host_memory.warm():
     atexit.register(host_memory.restore)
 libvirt.registerErrorHandler(lambda _c, _e: None, None)
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TOOL = os.path.join(ROOT, "build", "src", "virt-migrate-predict")
+TOOL = bench.TOOL  # $VMP_TOOL, else build/src/virt-migrate-predict
 dest_uri = bench.run([os.path.join(ROOT, "bench", "setup-destination.sh")]).stdout.strip()
 src = libvirt.open("qemu:///system"); dst = libvirt.open(dest_uri)
 cases = [(a) for a in sys.argv[1:]] or ["30000:32"]
