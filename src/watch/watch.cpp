@@ -276,7 +276,8 @@ class Watcher {
         return &*job_curve_;
       }
     }
-    // QEMU 7.2 leaves the dirty rate at 0 until it first measures one, after the first pass.
+    // QEMU leaves the dirty rate at 0 until it first measures one, after the first pass (7.2
+    // and 10.0 alike: tests/unit/data/watch).
     if (s.dirty_rate_bytes_per_s &&
         (*s.dirty_rate_bytes_per_s > 0 || s.iteration.value_or(1) > 1)) {
       job_curve_ =
