@@ -36,9 +36,11 @@ PrecopyResult with_bandwidth(PrecopyInput in, const DirtyCurve& curve, double by
 
 // Smallest x in [lo, hi] (geometric bisection to 1%) for which converges(x), given converges(hi).
 // More downtime or more bandwidth never makes QEMU's loop converge later, so the search is sound.
+// At most 64 halvings of the log-interval: ends even if lo is 0 or the interval is huge.
 template <typename F>
 double smallest_converging(double lo, double hi, F converges) {
-  while (hi / lo > 1.01) {
+  lo = std::max(lo, hi * 1e-12);
+  for (int step = 0; step < 64 && hi / lo > 1.01; ++step) {
     double mid = std::sqrt(lo * hi);
     (converges(mid) ? hi : lo) = mid;
   }
@@ -52,12 +54,14 @@ double smallest_converging(double lo, double hi, F converges) {
 template <typename F>
 std::pair<double, PrecopyResult> checked_setting(double candidate, double limit, double unit,
                                                  F simulate) {
-  double v = std::min(limit, std::ceil(candidate / unit - 1e-9) * unit);
-  for (;;) {
+  double v = std::min(limit, std::max(unit, std::ceil(candidate / unit - 1e-9) * unit));
+  // Each step rises by at least one unit and at least 1%, so at most a few thousand to any limit.
+  for (int step = 0; step < 4096; ++step) {
     auto r = simulate(v);
     if (r.converges() || v >= limit) return {v, r};
-    v = std::min(limit, std::ceil(v * 1.01 / unit) * unit);
+    v = std::min(limit, std::max(v + unit, std::ceil(v * 1.01 / unit) * unit));
   }
+  return {limit, simulate(limit)};
 }
 
 inline constexpr double kVirshDowntimeUnitMs = 1;             // migrate-setmaxdowntime: ms
@@ -78,7 +82,9 @@ std::optional<DowntimeAdvice> search_downtime(const PrecopyInput& in, const Dirt
   DowntimeAdvice a{limit_ms, result, limit_ms};
   // Walk up the limits: the knee is where going all the way to the tolerated maximum would
   // save less than 5% more.
-  for (double d = a.downtime_limit_ms; d <= limits.max_downtime_ms; d *= 1.1) {
+  int walked = 0;
+  for (double d = a.downtime_limit_ms; d <= limits.max_downtime_ms && walked < 400;
+       d *= 1.1, ++walked) {
     auto r = with_downtime(in, curve, d);
     if (r.converges() && at_max.total_time_ms >= 0.95 * r.total_time_ms) {
       a.no_gain_beyond_ms = std::ceil(d);

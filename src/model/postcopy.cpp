@@ -1,6 +1,7 @@
 #include "model/postcopy.hpp"
 
 #include <algorithm>
+#include <cmath>
 
 namespace vmp::model {
 
@@ -17,11 +18,18 @@ double postcopy_phase_ms(double wire_bytes, double first_threshold_bytes, double
   // speed. After a window at the cap, the threshold is the cap x max downtime.
   const double window_bytes = rate * precopy.window_ms / 1000;
   const double later_threshold = rate * precopy.downtime_limit_ms / 1000;
-  double left = wire_bytes, threshold = first_threshold_bytes, ms = 0;
-  while (left > threshold && left > window_bytes) {
+  double left = wire_bytes, ms = 0;
+  if (left > first_threshold_bytes && left > window_bytes) {
     left -= window_bytes;
     ms += precopy.window_ms;
-    threshold = later_threshold;
+    // Then a window at a time while more than both the threshold and a window are left: in
+    // closed form, so that a tiny cap on a large rest costs no more than a large one.
+    const double floor_bytes = std::max(later_threshold, window_bytes);
+    if (left > floor_bytes) {
+      const double windows = std::ceil((left - floor_bytes) / window_bytes);
+      left = std::max(0.0, left - windows * window_bytes);
+      ms += windows * precopy.window_ms;
+    }
   }
   return ms + left / link_bytes_per_s * 1000;
 }

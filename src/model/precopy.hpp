@@ -98,7 +98,9 @@ struct IterationTrace {
   double throttle_pct = 0;   // the vCPU throttle in force during the iteration
 };
 
-enum class PrecopyOutcome { Converged, Deadline, Stalled, SwitchedOver };
+// IterationLimit: kMaxIterations bitmap syncs without an end; no real migration on record comes
+// near it (QEMU's own loop has no such limit), so it marks a degenerate corner of the inputs.
+enum class PrecopyOutcome { Converged, Deadline, Stalled, SwitchedOver, IterationLimit };
 std::string to_string(PrecopyOutcome outcome);
 
 struct PrecopyResult {
@@ -127,6 +129,7 @@ struct PrecopyResult {
 };
 
 inline constexpr std::size_t kMaxTrace = 1000;
+inline constexpr int kMaxIterations = 100000;
 
 PrecopyResult simulate_precopy(const PrecopyInput& input, const DirtyCurve& curve);
 

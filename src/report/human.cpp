@@ -104,6 +104,10 @@ std::string as_configured_failure(const Report& r) {
   std::string s = "as configured (" + settings_phrase(r) + ") it does not converge";
   if (p.outcome == model::PrecopyOutcome::Deadline) {
     s += " within " + format_duration(*r.settings.deadline_ms.value);
+  } else if (p.outcome == model::PrecopyOutcome::IterationLimit) {
+    s += " within " + std::to_string(model::kMaxIterations) +
+         " bitmap syncs (a degenerate corner: the dirty set stays under a window's worth but over "
+         "the threshold, as for a guest of a few pages)";
   }
   return s;
 }

@@ -101,20 +101,20 @@ check "  virsh migrate --live alone, with the options after --" \
 wrap more-bandwidth 300 16 -c qemu:///system vm1 "$dest"
 check "more bandwidth needed, allowed: 0" test "$status" -eq 0
 check "  the speed the advice names, then the migration" test "$(ran more-bandwidth)" = \
-    "$c migrate-setspeed vm1 22
+    "$c migrate-setspeed vm1 19
 $c migrate --live vm1 $dest"
 
 VIRSH_FAIL=migrate wrap failed-migration 300 16 -c qemu:///system vm1 "$dest"
 check "the migration fails: 6" test "$status" -eq 6
 check "  the speed is set back to its cap" test "$(ran failed-migration)" = \
-    "$c migrate-setspeed vm1 22
+    "$c migrate-setspeed vm1 19
 $c migrate --live vm1 $dest
 $c migrate-setspeed vm1 16"
 
 VIRSH_FAIL=migrate-setspeed wrap failed-setting 300 16 vm1 "$dest"
 check "a setting cannot be changed: 6" test "$status" -eq 6
 check "  no migration; the speed set back" test "$(ran failed-setting)" = \
-    "migrate-setspeed vm1 22
+    "migrate-setspeed vm1 19
 migrate-setspeed vm1 16"
 
 VIRSH_FAIL=migrate wrap failed-uncapped 300 "" --bandwidth 16MiB/s vm1 "$dest"
