@@ -461,7 +461,9 @@ TEST(Precopy, EverySimulationEndsWithinItsBound) {
     ++outcomes[static_cast<int>(r.outcome)];
     EXPECT_LE(r.iterations, kMaxIterations) << i;
     EXPECT_TRUE(std::isfinite(r.elapsed_ms)) << i;
-    if (r.converges()) EXPECT_LE(r.switchover_pending_bytes, r.threshold_bytes) << i;
+    if (r.converges()) {
+      EXPECT_LE(r.switchover_pending_bytes, r.threshold_bytes) << i;
+    }
   }
   std::printf("[figure] outcomes: converged %d, deadline %d, stalled %d, iteration-limit %d\n",
               outcomes[0], outcomes[1], outcomes[2], outcomes[4]);
