@@ -362,6 +362,7 @@ struct DomainOutcome {
   std::optional<report::Report> report;
   std::string error;
   int status = kExitConverges;
+  std::string error_key;
 };
 
 report::Report measure_and_predict(const virt::Connection& connection, const std::string& name,
@@ -370,7 +371,8 @@ report::Report measure_and_predict(const virt::Connection& connection, const std
   auto domain = connection.lookup(name);
   if (domain.state() != VIR_DOMAIN_RUNNING) {
     throw RuntimeError("domain " + domain.name() + " is " + domain.state_text() +
-                       ": only a running guest can be measured");
+                       ": only a running guest can be measured",
+                       "domain-not-running");
   }
   auto live = live_options(raw);
   // Keyed by the name as given, which is what the caller marks done.
@@ -400,18 +402,21 @@ report::Report measure_and_predict(const virt::Connection& connection, const std
 }
 
 DomainOutcome outcome_of(const std::string& subject, const std::function<report::Report()>& run) {
-  DomainOutcome o{subject, std::nullopt, {}, kExitConverges};
+  DomainOutcome o{subject, std::nullopt, {}, kExitConverges, {}};
   try {
     o.report = run();
     o.status = exit_status_for(*o.report);
   } catch (const UsageError& e) {
-    o.error = e.what();
+    o.error = report::one_line(e.what());
+    o.error_key = e.key();
     o.status = kExitUsage;
   } catch (const RuntimeError& e) {
-    o.error = e.what();
+    o.error = report::one_line(e.what());
+    o.error_key = e.key();
     o.status = kExitError;
   } catch (const std::exception& e) {
-    o.error = std::string("internal error: ") + e.what();
+    o.error = report::one_line(std::string("internal error: ") + e.what());
+    o.error_key = "internal";
     o.status = kExitError;
   }
   return o;
@@ -477,13 +482,10 @@ void write_outcomes(const std::vector<DomainOutcome>& outcomes, bool as_array, b
     auto doc = nlohmann::json::array();
     for (const auto& o : outcomes) {
       doc.push_back(o.report ? report::to_json(*o.report)
-                             : report::error_json(o.subject, o.error, o.status));
+                             : report::error_json(o.subject, o.error, o.status, o.error_key));
     }
-    if (as_array) {
-      out << doc.dump(2) << "\n";
-    } else if (outcomes.front().report) {
-      out << doc.front().dump(2) << "\n";
-    }
+    // One domain or a profile: its report, or its error, as one object; several: an array.
+    out << (as_array ? doc : doc.front()).dump(2) << "\n";
     return;
   }
   for (const auto& o : outcomes) {
@@ -501,7 +503,9 @@ void write_outcomes(const std::vector<DomainOutcome>& outcomes, bool as_array, b
   }
   // All the verdicts first, a line each, then each domain's details.
   for (const auto& o : outcomes) {
-    out << (o.report ? report::summary_line(*o.report) : o.subject + ": error: " + o.error) << "\n";
+    out << (o.report ? report::summary_line(*o.report)
+                     : report::printable(o.subject) + ": error: " + o.error)
+        << "\n";
   }
   for (const auto& o : outcomes) {
     if (!o.report) continue;
@@ -612,10 +616,81 @@ int tool_main(const std::vector<std::string>& args, std::ostream& out, std::ostr
                           no_qmp_opt, quiet_opt, save_opt}) {
     if (!watching) profile_opt->excludes(live_only);
   }
-  sample_pages_opt->check(CLI::Range(probe::kMinSamplePagesPerGiB, probe::kMaxSamplePagesPerGiB));
+  sample_pages_opt->check([](const std::string& v) -> std::string {
+    if (v.empty()) return "empty value";
+    const bool digits = !v.empty() && v.size() <= 9 &&
+                        std::all_of(v.begin(), v.end(), [](unsigned char c) { return std::isdigit(c); });
+    if (!digits) return "'" + report::printable(v) + "' is not a whole number of pages";
+    const auto n = std::stoull(v);
+    if (n < probe::kMinSamplePagesPerGiB || n > probe::kMaxSamplePagesPerGiB) {
+      return "'" + v + "' is not in " + std::to_string(probe::kMinSamplePagesPerGiB) + ".." +
+             std::to_string(probe::kMaxSamplePagesPerGiB);
+    }
+    return {};
+  });
+
+  // With --json, every ending is one JSON object on stdout, an error too (man page, "ERRORS IN
+  // JSON"): a script that parses the output always has something to parse.
+  const bool json_requested = std::find(args.begin(), args.end(), "--json") != args.end();
+  auto failed = [&](const std::string& subject, const std::string& message,
+                    const std::string& key, int status, bool see_help = false) {
+    const std::string line = report::one_line(message);
+    if (json_requested && watching) {
+      // The watch's stream ends in a summary event, also when the command line is wrong.
+      watch::WatchSummary s;
+      s.domain = subject;
+      s.outcome = "error";
+      s.detail = line + (see_help ? " (see --help)" : "");
+      s.error_key = key;
+      s.exit_status = status;
+      watch::json_output(out, err)->finished(s);
+      return status;
+    }
+    err << "error: " << line << (see_help ? " (see --help)" : "") << "\n";
+    if (json_requested) {
+      out << report::error_json(subject, line, status, key).dump(2) << "\n";
+    }
+    return status;
+  };
 
   try {
-    app.parse(reversed(args));
+    // "--profile=" is an empty value, not "take the next argument".
+    for (const auto& a : args) {
+      if (a.size() > 3 && a.rfind("--", 0) == 0 && a.back() == '=') {
+        throw CLI::ValidationError(a.substr(0, a.size() - 1) + ": empty value");
+      }
+    }
+    try {
+      app.parse(reversed(args));
+    } catch (const CLI::ExtrasError&) {
+      // CLI11's own message lists them last-first (it parses the reversed list); name them as
+      // typed, the unknown options first.
+      std::vector<std::string> options, others;
+      for (const auto& e : app.remaining()) {
+        (e.size() > 1 && e.front() == '-' ? options : others).push_back(report::printable(e));
+      }
+      auto listed = [](const std::vector<std::string>& v) {
+        std::string list;
+        for (const auto& e : v) list += (list.empty() ? "" : " ") + e;
+        return list;
+      };
+      std::string message;
+      if (!options.empty()) {
+        message = "unknown option" + std::string(options.size() == 1 ? " " : "s ") + listed(options);
+      }
+      if (!others.empty()) {
+        message += (message.empty() ? "unexpected argument" : "; unexpected argument") +
+                   std::string(others.size() == 1 ? " " : "s ") + listed(others);
+      }
+      throw CLI::ValidationError(message);
+    }
+    // An option given an empty value ('--downtime ""') is an error, not the default.
+    for (const CLI::Option* opt : app.get_options()) {
+      if (opt->count() == 0 || opt->get_expected_min() == 0) continue;
+      for (const auto& v : opt->results()) {
+        if (v.empty()) throw CLI::ValidationError(opt->get_name() + ": empty value");
+      }
+    }
     if (watching) {
       if (raw.domains.size() > 1) {
         throw CLI::ValidationError("--watch follows one domain's migration: give one --domain");
@@ -647,10 +722,10 @@ int tool_main(const std::vector<std::string>& args, std::ostream& out, std::ostr
     out << app.version() << "\n";
     return kExitConverges;
   } catch (const CLI::ParseError& e) {
-    err << "error: " << e.what() << " (see --help)\n";
-    return kExitUsage;
+    return failed("", e.what(), "usage", kExitUsage, true);
   }
 
+  std::string subject;
   try {
     if (watching) {
       watch_request.domain = raw.domains.empty() ? std::string() : raw.domains.front();
@@ -666,6 +741,8 @@ int tool_main(const std::vector<std::string>& args, std::ostream& out, std::ostr
       watch_request.curve = raw.curve;
       return watch::run_watch(watch_request, out, err, terminal);
     }
+    subject = raw.profile.empty() ? (raw.domains.size() == 1 ? raw.domains.front() : "")
+                                  : raw.profile;
     PredictOptions options = resolve(raw);
     std::vector<DomainOutcome> outcomes;
     if (!raw.profile.empty()) {
@@ -673,7 +750,8 @@ int tool_main(const std::vector<std::string>& args, std::ostream& out, std::ostr
       outcomes.push_back({raw.profile,
                           predict(raw.profile, probe::load_profile(raw.profile), options),
                           {},
-                          kExitConverges});
+                          kExitConverges,
+                          {}});
       outcomes.back().status = exit_status_for(*outcomes.back().report);
     } else {
       outcomes = run_live(raw, options, err, terminal);
@@ -684,14 +762,11 @@ int tool_main(const std::vector<std::string>& args, std::ostream& out, std::ostr
     for (const auto& o : outcomes) statuses.push_back(o.status);
     return combined_exit_status(statuses);
   } catch (const UsageError& e) {
-    err << "error: " << e.what() << "\n";
-    return kExitUsage;
+    return failed(subject, e.what(), e.key(), kExitUsage);
   } catch (const RuntimeError& e) {
-    err << "error: " << e.what() << "\n";
-    return kExitError;
+    return failed(subject, e.what(), e.key(), kExitError);
   } catch (const std::exception& e) {
-    err << "error: internal error: " << e.what() << "\n";
-    return kExitError;
+    return failed(subject, std::string("internal error: ") + e.what(), "internal", kExitError);
   }
 }
 

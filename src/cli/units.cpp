@@ -32,6 +32,7 @@ constexpr Unit kRateUnits[] = {
     {"KiB/s", 1024.0},           {"MiB/s", 1048576.0},
     {"GiB/s", 1073741824.0},     {"TiB/s", 1099511627776.0},
     {"Mbps", 1e6 / 8},           {"Gbps", 1e9 / 8},
+    {"PB/s", 1e15},              {"Pbit/s", 1e15 / 8},
 };
 
 constexpr Unit kTimeUnits[] = {

@@ -108,7 +108,8 @@ std::vector<CurvePoint> measure_curve(DirtyRateMeter& meter, Clock& clock,
       if (clock.now_ms() > give_up_at) {
         throw RuntimeError(
             "another client is measuring the dirty rate (QEMU: the dirty rate is already being "
-            "measured) and did not finish within the measurement time; try again later");
+            "measured) and did not finish within the measurement time; try again later",
+            "busy");
       }
       wait_a_little();
     }
@@ -125,7 +126,8 @@ std::vector<CurvePoint> measure_curve(DirtyRateMeter& meter, Clock& clock,
     }
     if (result->not_ours && !any_figures) {
       throw RuntimeError("another client's dirty-rate measurement replaced ours (" +
-                         *result->not_ours + ")");
+                             *result->not_ours + ")",
+                         "busy");
     }
     CurvePoint p;
     p.period_ms = result->period_ms;
@@ -163,7 +165,8 @@ std::unique_ptr<DirtyRateMeter> qmp_dirty_rate_meter(virt::Monitor& monitor, con
   auto schema = monitor.execute("query-qmp-schema");
   if (!schema_has_command(schema, "calc-dirty-rate")) {
     throw RuntimeError(who + ": QEMU " + qemu_version +
-                       " cannot measure dirty rates (calc-dirty-rate needs QEMU 5.2 or newer)");
+                       " cannot measure dirty rates (calc-dirty-rate needs QEMU 5.2 or newer)",
+                       "qemu-unsupported");
   }
   return std::make_unique<QmpDirtyRateMeter>(monitor, schema_has_millisecond_dirty_rate(schema));
 }
@@ -184,7 +187,8 @@ LiveResult measure_domain(const virt::Connection& connection, const virt::Domain
   if (connection.read_only()) {
     throw RuntimeError(who +
                        ": measuring needs a read-write connection (QEMU's dirty-rate "
-                       "measurement and guest memory reads are refused read-only)");
+                       "measurement and guest memory reads are refused read-only)",
+                       "read-only");
   }
   LiveResult out;
   out.facts = virt::parse_domain_xml(domain.xml());
@@ -249,13 +253,15 @@ LiveResult measure_domain(const virt::Connection& connection, const virt::Domain
   if (virDomainGetJobInfo(domain.get(), &job) == 0 && job.type != VIR_DOMAIN_JOB_NONE) {
     throw RuntimeError(who +
                        " has a job running (a migration, save or dump): not measuring "
-                       "while it runs");
+                       "while it runs",
+                       "busy");
   }
   if (monitor) {
     std::string status = monitor->execute("query-migrate").value("status", "none");
     if (migration_running(status)) {
       throw RuntimeError(who + " is migrating (QEMU migration status: " + status +
-                         "): not measuring while it runs");
+                         "): not measuring while it runs",
+                         "busy");
     }
   }
 

@@ -24,7 +24,7 @@ class Reader {
   }
 
   [[noreturn]] void fail(const std::string& field, const std::string& what) const {
-    throw RuntimeError("profile " + std::string(source_) + ": " + field + ": " + what);
+    throw RuntimeError("profile " + std::string(source_) + ": " + field + ": " + what, "profile");
   }
 
   std::string field(std::string_view key) const {
@@ -70,7 +70,10 @@ class Reader {
       if (d > static_cast<double>(max)) fail(field(key), "is too large (at most " + std::to_string(max) + ")");
       return static_cast<std::uint64_t>(d);
     }
-    if (v.is_number_integer() && !v.is_number_unsigned()) fail(field(key), "must not be negative");
+    // -0 is zero, as it is for number(): only a value below zero is negative.
+    if (v.is_number_integer() && !v.is_number_unsigned() && v.get<std::int64_t>() < 0) {
+      fail(field(key), "must not be negative");
+    }
     auto u = v.get<std::uint64_t>();
     if (u > max) fail(field(key), "is too large (at most " + std::to_string(max) + ")");
     return u;
@@ -105,13 +108,22 @@ bool is_power_of_two(std::uint64_t v) { return v && !(v & (v - 1)); }
 DirtyProfile parse_profile(std::string_view text, std::string_view source) {
   json doc;
   try {
-    doc = json::parse(text);
+    // A profile nests four levels deep; a document nested far deeper is not one, and parsing
+    // it whole could take a second and hundreds of MB (a 16 MiB file of nested arrays).
+    doc = json::parse(text, [&](int depth, json::parse_event_t, json&) {
+      if (depth > kMaxJsonDepth) {
+        throw RuntimeError("profile " + std::string(source) + ": nested more than " +
+                               std::to_string(kMaxJsonDepth) + " levels deep: not a dirty profile",
+                           "profile");
+      }
+      return true;
+    });
   } catch (const json::exception& e) {
     // nlohmann's messages start with "[json.exception.parse_error.101] "; keep what follows.
     std::string what = e.what();
     auto pos = what.find("] ");
     throw RuntimeError("profile " + std::string(source) + ": not valid JSON: " +
-                       (pos == std::string::npos ? what : what.substr(pos + 2)));
+                       (pos == std::string::npos ? what : what.substr(pos + 2)), "profile");
   }
   Reader top(doc, "", source);
   if (top.string("format") != kProfileFormat) {
@@ -201,10 +213,10 @@ DirtyProfile parse_profile(std::string_view text, std::string_view source) {
 DirtyProfile load_profile(const std::string& path) {
   std::error_code ec;
   if (std::filesystem::is_directory(path, ec)) {
-    throw RuntimeError("cannot read profile " + path + ": is a directory");
+    throw RuntimeError("cannot read profile " + path + ": is a directory", "profile");
   }
   std::ifstream in(path, std::ios::binary);
-  if (!in) throw RuntimeError("cannot read profile " + path + ": " + std::strerror(errno));
+  if (!in) throw RuntimeError("cannot read profile " + path + ": " + std::strerror(errno), "profile");
   // Bounded, so that a device such as /dev/zero given by mistake ends in an error, not a hang.
   std::string text;
   char buf[65536];
@@ -212,10 +224,10 @@ DirtyProfile load_profile(const std::string& path) {
     text.append(buf, static_cast<std::size_t>(in.gcount()));
     if (text.size() > kMaxProfileBytes) {
       throw RuntimeError("profile " + path + ": larger than " +
-                         std::to_string(kMaxProfileBytes >> 20) + " MiB: not a dirty profile");
+                         std::to_string(kMaxProfileBytes >> 20) + " MiB: not a dirty profile", "profile");
     }
   }
-  if (in.bad()) throw RuntimeError("cannot read profile " + path + ": " + std::strerror(errno));
+  if (in.bad()) throw RuntimeError("cannot read profile " + path + ": " + std::strerror(errno), "profile");
   return parse_profile(text, path);
 }
 
@@ -254,10 +266,10 @@ nlohmann::json profile_to_json(const DirtyProfile& p) {
 
 void save_profile(const DirtyProfile& profile, const std::string& path) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  if (!out) throw RuntimeError("cannot write profile " + path + ": " + std::strerror(errno));
+  if (!out) throw RuntimeError("cannot write profile " + path + ": " + std::strerror(errno), "output");
   out << profile_to_json(profile).dump(2) << "\n";
   out.close();
-  if (!out) throw RuntimeError("cannot write profile " + path + ": " + std::strerror(errno));
+  if (!out) throw RuntimeError("cannot write profile " + path + ": " + std::strerror(errno), "output");
 }
 
 }  // namespace vmp::probe

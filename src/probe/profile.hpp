@@ -15,6 +15,8 @@ namespace vmp::probe {
 
 inline constexpr std::string_view kProfileFormat = "virt-migrate-predict/dirty-profile";
 inline constexpr int kProfileVersion = 1;
+// Deeper than any profile nests (four levels): a document beyond it is refused unparsed.
+inline constexpr int kMaxJsonDepth = 32;
 // 64 TiB: beyond the largest guest QEMU/KVM runs today, small enough to stay exact as a double.
 inline constexpr std::uint64_t kMaxRamBytes = std::uint64_t{1} << 46;
 

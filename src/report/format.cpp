@@ -88,4 +88,38 @@ std::string format_duration_compact(double ms) {
 
 std::string format_percent(double fraction) { return printf_string("%.1f%%", fraction * 100); }
 
+namespace {
+
+std::string escaped(const std::string& text, const char* line_break) {
+  std::string out;
+  out.reserve(text.size());
+  static const char kHex[] = "0123456789abcdef";
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if (c == '\r' || c == '\n') {
+      while (!out.empty() && out.back() == ' ') out.pop_back();
+      while (i + 1 < text.size() && (text[i + 1] == '\n' || text[i + 1] == '\r' ||
+                                     text[i + 1] == ' ' || text[i + 1] == '\t')) {
+        ++i;
+      }
+      if (!out.empty() && i + 1 < text.size()) out += line_break;
+    } else if (c == '\t') {
+      out += ' ';
+    } else if (c < 0x20 || c == 0x7f) {
+      out += "\\x";
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string printable(const std::string& text) { return escaped(text, " "); }
+
+std::string one_line(const std::string& text) { return escaped(text, "; "); }
+
 }  // namespace vmp::report

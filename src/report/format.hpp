@@ -13,4 +13,11 @@ std::string format_duration(double ms);            // "850 ms", "6.9 s", "1m39s"
 std::string format_duration_compact(double ms);    // the table's: "850ms", "6.9s", "1m39s"
 std::string format_percent(double fraction);       // "70.1%"
 
+// Text from outside (a profile, domain XML, QEMU, libvirt) as a terminal may show it: control
+// characters and DEL as \xNN, so that an ESC cannot drive the terminal and a NUL or a newline
+// cannot forge a line; a line break (libvirt's multi-line messages) folds into one space.
+std::string printable(const std::string& text);
+// The same, for one "error: ..." line: line breaks and the spaces around them fold into "; ".
+std::string one_line(const std::string& text);
+
 }  // namespace vmp::report

@@ -118,7 +118,44 @@ std::string pause_phrase(const Report& r, double downtime_ms) {
 
 }  // namespace
 
-std::string summary_line(const Report& r) {
+namespace {
+
+// The report with every string that came from outside (the profile, the domain XML, QEMU)
+// made printable: no terminal control, no forged lines.
+Report sanitized(const Report& in) {
+  Report r = in;
+  for (auto* text : {&r.subject, &r.profile.domain, &r.profile.qemu_version, &r.profile.taken_at,
+                     &r.profile.measurement.mode, &r.profile.measurement.interface,
+                     &r.profile.zero_pages.method, &r.accelerator}) {
+    *text = printable(*text);
+  }
+  for (auto& w : r.warnings) w = printable(w);
+  if (r.facts) {
+    for (auto* text : {&r.facts->name, &r.facts->uuid, &r.facts->virt_type, &r.facts->machine,
+                       &r.facts->arch}) {
+      *text = printable(*text);
+    }
+    for (auto& d : r.facts->disks) {
+      d.target = printable(d.target);
+      d.source = printable(d.source);
+    }
+    for (auto& v : r.facts->vfio_devices) v = printable(v);
+  }
+  return r;
+}
+
+std::string summary_line_of(const Report& r);
+void write_human_of(std::ostream& out, const Report& r);
+
+}  // namespace
+
+std::string summary_line(const Report& r) { return summary_line_of(sanitized(r)); }
+
+void write_human(std::ostream& out, const Report& r) { write_human_of(out, sanitized(r)); }
+
+namespace {
+
+std::string summary_line_of(const Report& r) {
   std::ostringstream s;
   s << r.subject << ": ";
   if (!r.prediction) {
@@ -173,6 +210,8 @@ std::string summary_line(const Report& r) {
   }
   return s.str();
 }
+
+}  // namespace
 
 static std::string interval_line(const model::PredictionInterval& in) {
   std::ostringstream s;
@@ -288,8 +327,10 @@ std::vector<std::string> advice_lines(const Report& r) {
   return lines;
 }
 
-void write_human(std::ostream& out, const Report& r) {
-  out << summary_line(r) << "\n";
+namespace {
+
+void write_human_of(std::ostream& out, const Report& r) {
+  out << summary_line_of(r) << "\n";
   const auto options = advice_lines(r);
   if (!options.empty()) {
     out << "What would converge (* the advice):\n";
@@ -419,5 +460,7 @@ void write_human(std::ostream& out, const Report& r) {
   }
   if (r.grid) write_grid(out, *r.grid);
 }
+
+}  // namespace
 
 }  // namespace vmp::report

@@ -81,11 +81,13 @@ json recommended_json(const Report& r) {
 
 }  // namespace
 
-json error_json(const std::string& subject, const std::string& message, int exit_status) {
+json error_json(const std::string& subject, const std::string& message, int exit_status,
+                const std::string& error_key) {
   return {{"report_version", kReportVersion},
           {"tool", {{"name", "virt-migrate-predict"}, {"version", VMP_VERSION}}},
           {"subject", subject},
           {"error", message},
+          {"error_key", error_key},
           {"exit_status", exit_status}};
 }
 

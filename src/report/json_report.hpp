@@ -11,8 +11,9 @@ namespace vmp::report {
 inline constexpr int kReportVersion = 1;
 
 nlohmann::json to_json(const Report& report);
-// A domain that could not be measured, in the array several domains give.
+// A run or a domain that ended in an error: the object --json writes alone (one domain, a
+// profile, a usage error) or in the array several domains give. `error_key` is the machine key.
 nlohmann::json error_json(const std::string& subject, const std::string& message,
-                          int exit_status);
+                          int exit_status, const std::string& error_key);
 
 }  // namespace vmp::report

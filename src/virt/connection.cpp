@@ -54,14 +54,17 @@ std::string Domain::xml(unsigned int flags) const {
 
 Connection Connection::open(const std::optional<std::string>& uri, bool read_only) {
   silence_libvirt_stderr();
-  if (virInitialize() < 0) throw RuntimeError("cannot initialize libvirt: " + last_libvirt_error());
+  if (virInitialize() < 0) {
+    throw RuntimeError("cannot initialize libvirt: " + last_libvirt_error(), "connection");
+  }
   const char* name = uri && !uri->empty() ? uri->c_str() : nullptr;
   virConnectPtr c =
       virConnectOpenAuth(name, virConnectAuthPtrDefault, read_only ? VIR_CONNECT_RO : 0);
   if (!c) {
     throw RuntimeError("failed to connect to the hypervisor" +
                        (name ? std::string(" at ") + name : std::string()) + ": " +
-                       last_libvirt_error());
+                       last_libvirt_error(),
+                       "connection");
   }
   return Connection(ConnectHandle(c), read_only);
 }
@@ -72,7 +75,8 @@ Connection Connection::open_qemu(const std::optional<std::string>& uri, bool rea
   const std::string driver = connection.driver();
   if (driver != "QEMU") {
     throw RuntimeError("the connection " + connection.uri() + " is to the " + driver +
-                       " driver, not QEMU: only QEMU " + what);
+                       " driver, not QEMU: only QEMU " + what,
+                       "driver");
   }
   return connection;
 }
@@ -119,7 +123,8 @@ Domain Connection::lookup(const std::string& text) const {
   }
   if (!d) d = virDomainLookupByName(handle_.get(), text.c_str());
   if (!d) {
-    throw RuntimeError("failed to get domain '" + text + "': " + last_libvirt_error());
+    throw RuntimeError("failed to get domain '" + text + "': " + last_libvirt_error(),
+                       "domain-not-found");
   }
   const char* name = virDomainGetName(d);
   return Domain(DomainHandle(d), name ? name : text);

@@ -43,7 +43,7 @@ class DomainGone : public RuntimeError {
 // The connection to libvirt is gone (the daemon went away, the network dropped, keepalive).
 class ConnectionLost : public RuntimeError {
  public:
-  explicit ConnectionLost(const std::string& what) : RuntimeError(what) {}
+  explicit ConnectionLost(const std::string& what) : RuntimeError(what, "connection") {}
 };
 
 // The job type and libvirt's typed parameters as JobStats: from virDomainGetJobStats, and from

@@ -310,6 +310,7 @@ class JsonOutput : public WatchOutput {
           {"domain", s.domain},
           {"outcome", s.outcome},
           {"detail", s.detail},
+          {"error_key", s.outcome == "error" ? json(s.error_key) : json(nullptr)},
           {"exit_status", s.exit_status},
           {"total_time_ms", opt_ms(s.total_time_ms)},
           {"downtime_ms", opt_ms(s.downtime_ms)},

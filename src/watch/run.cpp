@@ -86,7 +86,38 @@ WatchOptions resolve(const WatchRequest& r) {
 
 }  // namespace
 
+namespace {
+
+int watch_or_throw(const WatchRequest& r, std::ostream& out, std::ostream& err, bool terminal);
+
+}  // namespace
+
+// With --json, an error that ends the watch before it started still ends in the summary event
+// the man page promises (outcome "error"), so that a consumer of the stream always gets one.
 int run_watch(const WatchRequest& r, std::ostream& out, std::ostream& err, bool terminal) {
+  if (!r.json) return watch_or_throw(r, out, err, terminal);
+  auto ended = [&](const std::string& message, const std::string& key, int status) {
+    WatchSummary s;
+    s.domain = r.domain;
+    s.outcome = "error";
+    s.detail = message;
+    s.error_key = key;
+    s.exit_status = status;
+    json_output(out, err)->finished(s);
+    return status;
+  };
+  try {
+    return watch_or_throw(r, out, err, terminal);
+  } catch (const UsageError& e) {
+    return ended(e.what(), e.key(), kWatchUsage);
+  } catch (const RuntimeError& e) {
+    return ended(e.what(), e.key(), kWatchError);
+  }
+}
+
+namespace {
+
+int watch_or_throw(const WatchRequest& r, std::ostream& out, std::ostream& err, bool terminal) {
   WatchOptions o = resolve(r);
   if (!r.profile.empty()) {
     o.profile = probe::load_profile(r.profile);
@@ -133,5 +164,7 @@ int run_watch(const WatchRequest& r, std::ostream& out, std::ostream& err, bool 
   probe::SystemClock clock;
   return watch_migration(t, o, clock, *output, &g_stop_signal);
 }
+
+}  // namespace
 
 }  // namespace vmp::watch

@@ -33,9 +33,9 @@ class Watcher {
     } catch (const DomainGone& e) {
       return vanished(e.what());
     } catch (const ConnectionLost& e) {
-      return error(e.what());
+      return error(e.what(), "connection");
     } catch (const RuntimeError& e) {
-      return error(e.what());
+      return error(e.what(), e.key());
     }
   }
 
@@ -95,7 +95,8 @@ class Watcher {
     if (!t_.events) return std::nullopt;
     DomainEvents ev = t_.events->events();
     if (ev.connection_closed) {
-      return error("lost the connection to libvirt (" + t_.uri + "): " + *ev.connection_closed);
+      return error("lost the connection to libvirt (" + t_.uri + "): " + *ev.connection_closed,
+                   "connection");
     }
     if (ev.stopped_detail) {
       if (*ev.stopped_detail == VIR_DOMAIN_EVENT_STOPPED_MIGRATED) return completed_by_libvirt();
@@ -546,7 +547,8 @@ class Watcher {
   int vanished(const std::string& what) {
     // A transient domain that migrated away is gone from this host: the events say so.
     if (auto end = wait_for_events()) return *end;
-    return error(what + " (it vanished while its migration was being watched)");
+    return error(what + " (it vanished while its migration was being watched)",
+                 "domain-not-found");
   }
 
   int ended(Phase phase, const std::string& detail) {
@@ -563,9 +565,10 @@ class Watcher {
     return finish(128 + sig);
   }
 
-  int error(const std::string& what) {
+  int error(const std::string& what, const std::string& key) {
     summary_.outcome = "error";
     summary_.detail = what;
+    summary_.error_key = key;
     return finish(kWatchError);
   }
 

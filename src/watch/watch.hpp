@@ -136,6 +136,7 @@ struct WatchSummary {
   // vanished, libvirt failed).
   std::string outcome;
   std::string detail;  // one line: why it failed, what the error was
+  std::string error_key;  // outcome "error": the machine key of the error (man page)
   std::optional<double> total_time_ms;
   std::optional<double> downtime_ms;
   std::string figures_from;  // "libvirt" or "qmp"

@@ -198,6 +198,16 @@ check "  at the gate, on $dom" \
 check "  before any migration" test "$(grep -c "TASK \[Migrate\]" "$tmp/ansible-refuse.out")" -eq 0
 check "  nothing changed ($before)" test "$(settings)" = "$before"
 
+# A domain whose pre-flight fails is told apart from one that must not migrate: the tool's JSON
+# error object (error_key) reaches the gate.
+play ansible-no-domain -e '{"vmp_domains": ["vmp-examples-no-such-domain"]}'
+check "ansible, a domain that does not exist: the play fails" test "$status" -ne 0
+check "  at the gate, as a failed pre-flight, with the tool's key" \
+    grep -q "failed: \[localhost\] (item=vmp-examples-no-such-domain: error)" \
+    "$tmp/ansible-no-domain.out"
+check "  naming why" grep -q "pre-flight failed (domain-not-found): failed to get domain" \
+    "$tmp/ansible-no-domain.out"
+
 # For real: to the session libvirtd of user vmpdest (bench/setup-destination.sh), over TCP on
 # loopback, with the serial console written where that user may write it.
 if dest_uri=$("$root/bench/setup-destination.sh"); then

@@ -336,6 +336,19 @@ void expect_one_error_line(const RunResult& r, int status, const std::string& mu
   std::fflush(stdout);
 }
 
+// With --json the same error is also one JSON object on stdout, with its machine key.
+void expect_json_error(const RunResult& r, int status, const std::string& key) {
+  EXPECT_EQ(r.exit_status, status) << r.describe();
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.describe();
+  json doc = json::parse(r.out, nullptr, false);
+  ASSERT_TRUE(doc.is_object()) << r.describe();
+  EXPECT_EQ(doc.value("error_key", ""), key) << r.describe();
+  EXPECT_EQ(doc.value("exit_status", -1), status) << r.describe();
+  EXPECT_EQ("error: " + doc.value("error", "") + "\n", r.err) << r.describe();
+  std::printf("[figure] --json: exit %d, error_key %s\n", r.exit_status, key.c_str());
+  std::fflush(stdout);
+}
+
 // Case 6. Bad inputs: one error line and the documented status, never a hang (each run is
 // bounded by the helper's timeout).
 TEST_F(LoadGuest, BadInputsGiveOneErrorLineAndTheDocumentedStatus) {
@@ -369,7 +382,12 @@ TEST_F(LoadGuest, BadInputsGiveOneErrorLineAndTheDocumentedStatus) {
     } undefine{def, name};
     expect_one_error_line(
         run_tool({"--domain", name, "-c", kUri, "--bandwidth", "64MiB/s"}, quick), 1, "shut off");
+    expect_json_error(run_tool({"--domain", name, "-c", kUri, "--json"}, quick), 1,
+                      "domain-not-running");
   }
+  expect_json_error(run_tool({"--domain", "vmp-it-no-such-domain", "-c", kUri, "--json"}, quick),
+                    1, "domain-not-found");
+  expect_json_error(tool({"-r", "--json"}, quick), 1, "read-only");
 
   expect_one_error_line(
       run_tool({"-c", "test:///default", "--domain", "test", "--bandwidth", "64MiB/s"}, quick), 1,

@@ -1,7 +1,9 @@
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
+#include <fstream>
 #include <sstream>
+#include <tuple>
 
 #include "cli/cli.hpp"
 #include "probe/profile.hpp"
@@ -309,4 +311,134 @@ TEST(Cli, NoMigrateVerdictWhereTheSamplingErrorAloneCouldMakeItWrong) {
   exact.zero_pages.method = "none";
   auto e = predict("nc", exact, o);
   EXPECT_FALSE(e.advice.within_sampling_error);
+}
+
+// An empty value is an error, not the default: '--downtime ""' in a script whose variable is
+// unset must not predict with 300 ms. '--profile=' must not take the next argument as the file.
+TEST(Cli, EmptyValuesAreUsageErrors) {
+  const std::vector<std::vector<std::string>> cases = {
+      {"--profile", kExample, "--bandwidth", ""},
+      {"--profile", kExample, "--link-speed", ""},
+      {"--profile", kExample, "--downtime", ""},
+      {"--profile", kExample, "--deadline", ""},
+      {"--profile", kExample, "--max-downtime", ""},
+      {"--profile", kExample, "--max-bandwidth", ""},
+      {"--profile", kExample, "--curve", ""},
+      {"--profile", ""},
+      {"--domain", ""},
+      {"--domain", "vm1", "--connect", ""},
+      {"--domain", "vm1", "--measure-time", ""},
+      {"--domain", "vm1", "--sample-pages", ""},
+      {"--domain", "vm1", "--save-profile", ""},
+      {"--watch", "--domain", "vm1", "--interval", ""},
+      {"--profile=", "--json"},
+      {"--profile", kExample, "--downtime=", "--json"},
+  };
+  for (const auto& args : cases) {
+    auto r = run(args);
+    EXPECT_EQ(r.status, kExitUsage) << args.front() << " " << args.back() << "\n" << r.err;
+    EXPECT_NE(r.err.find("empty value"), std::string::npos) << r.err;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  }
+}
+
+TEST(Cli, OptionMessagesSayWhatIsWrong) {
+  auto r = run({"--domain", "vm1", "--sample-pages", "1e3"});
+  expect_one_error_line(r, "'1e3' is not a whole number of pages");
+  r = run({"--domain", "vm1", "--sample-pages", "100"});
+  expect_one_error_line(r, "'100' is not in 128..16384");
+  // The limit the message names is a value the parser takes.
+  EXPECT_EQ(run({"--profile", kExample, "--bandwidth", "1PB/s"}).status, kExitConverges);
+  expect_one_error_line(run({"--profile", kExample, "--bandwidth", "2PB/s"}),
+                        "beyond the largest value 1 PB/s");
+  // As typed, not last-first.
+  expect_one_error_line(run({"--profile", kExample, "--band", "1Gbit/s"}),
+                        "unknown option --band; unexpected argument 1Gbit/s");
+  expect_one_error_line(run({"--profile", kExample, "stray", "extra"}),
+                        "unexpected arguments stray extra");
+}
+
+// With --json an error is still one JSON object on stdout, with a machine key beside the
+// message, so that an Ansible task that registers the output has something to parse.
+TEST(Cli, WithJsonAnErrorIsOneObjectOnStdout) {
+  struct Case {
+    std::vector<std::string> args;
+    std::string key;
+    int status;
+  };
+  const std::string deep = testing::TempDir() + "/vmp-deep.json";
+  {
+    std::ofstream f(deep);
+    f << "{\"x\": " << std::string(1000, '[') << std::string(1000, ']') << "}";
+  }
+  for (const auto& c : std::vector<Case>{
+           {{"--json"}, "usage", kExitUsage},
+           {{"--json", "--profile", kExample, "--bandwidth", "0"}, "usage", kExitUsage},
+           {{"--json", "--profile", "/nonexistent.json"}, "profile", kExitError},
+           {{"--json", "--profile", deep}, "profile", kExitError},
+           {{"--json", "-c", "test:///default", "--domain", "test"}, "driver", kExitError},
+       }) {
+    auto r = run(c.args);
+    EXPECT_EQ(r.status, c.status) << r.err;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+    json doc;
+    ASSERT_NO_THROW(doc = json::parse(r.out)) << r.out;
+    ASSERT_TRUE(doc.is_object()) << r.out;
+    EXPECT_EQ(doc.value("error_key", ""), c.key) << r.out;
+    EXPECT_EQ(doc.value("exit_status", -1), c.status) << r.out;
+    EXPECT_EQ("error: " + doc.value("error", "") + "\n", r.err.substr(0, r.err.find(" (see")) +
+                                                          (r.err.find(" (see") == std::string::npos ? "" : "\n"));
+  }
+  // A libvirt message that spans lines (a test:/// file that is not XML) is one line, in both.
+  const std::string not_xml = testing::TempDir() + "/vmp-not-xml";
+  {
+    std::ofstream f(not_xml);
+    f << "not\nxml\n";
+  }
+  auto r = run({"--json", "-c", "test://" + not_xml, "--domain", "x"});
+  EXPECT_EQ(r.status, kExitError);
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  EXPECT_EQ(json::parse(r.out).value("error_key", ""), "connection") << r.out;
+  EXPECT_EQ(json::parse(r.out).value("error", "").find('\n'), std::string::npos);
+}
+
+// --watch --json is a stream of events ending in a summary: an error before anything was
+// watched ends it too (the man page promises the summary "also when ... an error ended it").
+TEST(Cli, WatchJsonErrorsEndInASummary) {
+  for (const auto& [args, key, status] :
+       std::vector<std::tuple<std::vector<std::string>, std::string, int>>{
+           {{"--watch", "--json"}, "usage", kExitUsage},
+           {{"--watch", "--json", "--domain", "vm1", "--interval", ""}, "usage", kExitUsage},
+           {{"--watch", "--json", "-c", "test:///default", "--domain", "test"}, "driver", 1}}) {
+    auto r = run(args);
+    EXPECT_EQ(r.status, status) << r.err;
+    json summary;
+    ASSERT_NO_THROW(summary = json::parse(r.out)) << r.out;
+    EXPECT_EQ(summary.value("event", ""), "summary") << r.out;
+    EXPECT_EQ(summary.value("outcome", ""), "error") << r.out;
+    EXPECT_EQ(summary.value("error_key", ""), key) << r.out;
+    EXPECT_EQ(summary.value("exit_status", -1), status) << r.out;
+  }
+}
+
+// A profile is a file from anywhere: its strings must not drive the terminal or forge lines.
+TEST(Cli, StringsFromAProfileAreEscapedInTheHumanReport) {
+  std::ifstream in(kExample);
+  json doc = json::parse(in);
+  doc["qemu_version"] = std::string("7.2\x1b[2J") + '\0' + "x\nforged: line";
+  doc["domain"] = "dom\x1b]0;title\x07";
+  const std::string path = testing::TempDir() + "/vmp-escapes.json";
+  {
+    std::ofstream f(path);
+    f << doc.dump();
+  }
+  auto r = run({"--profile", path, "--bandwidth", "1Gbit/s"});
+  EXPECT_EQ(r.status, kExitConverges) << r.err;
+  EXPECT_EQ(r.out.find('\x1b'), std::string::npos);
+  EXPECT_EQ(r.out.find('\0'), std::string::npos);
+  EXPECT_EQ(r.out.find("\nforged: line"), std::string::npos);
+  EXPECT_NE(r.out.find("QEMU 7.2\\x1b[2J\\x00x forged: line"), std::string::npos) << r.out;
+  // JSON stays JSON: the string as it was, escaped by JSON's rules.
+  auto j = json::parse(run({"--profile", path, "--bandwidth", "1Gbit/s", "--json"}).out);
+  EXPECT_EQ(j["measurement"].value("qemu_version", ""), doc["qemu_version"].get<std::string>());
 }

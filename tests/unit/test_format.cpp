@@ -31,3 +31,14 @@ TEST(Format, Rates) {
   EXPECT_EQ(format_page_size(4096), "4 KiB");
   EXPECT_EQ(format_page_size(2097152), "2 MiB");
 }
+
+TEST(Format, PrintableEscapesControlsAndOneLineFoldsLines) {
+  using vmp::report::one_line;
+  using vmp::report::printable;
+  EXPECT_EQ(printable("plain text"), "plain text");
+  EXPECT_EQ(printable(std::string("a\x1b[2Jb") + '\0' + "c\x7f"), "a\\x1b[2Jb\\x00c\\x7f");
+  EXPECT_EQ(printable("two\nlines"), "two lines");
+  EXPECT_EQ(one_line("/tmp/x:1: Start tag expected\nnot\n^\n"), "/tmp/x:1: Start tag expected; not; ^");
+  EXPECT_EQ(one_line("a  \n\n  b\tc"), "a; b c");
+  EXPECT_EQ(printable("UTF-8 stays: é"), "UTF-8 stays: é");
+}
