@@ -485,7 +485,11 @@ void write_outcomes(const std::vector<DomainOutcome>& outcomes, bool as_array, b
                              : report::error_json(o.subject, o.error, o.status, o.error_key));
     }
     // One domain or a profile: its report, or its error, as one object; several: an array.
-    out << (as_array ? doc : doc.front()).dump(2) << "\n";
+    // Text from outside may hold bytes that are not UTF-8 (a profile's, quoted in an error):
+    // replaced (U+FFFD), not thrown on.
+    out << (as_array ? doc : doc.front())
+                .dump(2, ' ', false, nlohmann::json::error_handler_t::replace)
+        << "\n";
     return;
   }
   for (const auto& o : outcomes) {
@@ -648,7 +652,9 @@ int tool_main(const std::vector<std::string>& args, std::ostream& out, std::ostr
     }
     err << "error: " << line << (see_help ? " (see --help)" : "") << "\n";
     if (json_requested) {
-      out << report::error_json(subject, line, status, key).dump(2) << "\n";
+      out << report::error_json(subject, line, status, key)
+                 .dump(2, ' ', false, nlohmann::json::error_handler_t::replace)
+          << "\n";
     }
     return status;
   };

@@ -90,6 +90,23 @@ std::string format_percent(double fraction) { return printf_string("%.1f%%", fra
 
 namespace {
 
+// The length of the well-formed UTF-8 sequence starting at text[i] (a byte >= 0x80), or 0.
+std::size_t utf8_sequence_length(const std::string& text, std::size_t i) {
+  const auto b = [&](std::size_t k) { return static_cast<unsigned char>(text[k]); };
+  const unsigned char c = b(i);
+  std::size_t n = c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3 : c >= 0xf0 && c <= 0xf4 ? 4 : 0;
+  if (n == 0 || i + n > text.size()) return 0;
+  for (std::size_t k = 1; k < n; ++k) {
+    if ((b(i + k) & 0xc0) != 0x80) return 0;
+  }
+  // No overlong forms, surrogates or code points beyond U+10FFFF.
+  if (c == 0xe0 && b(i + 1) < 0xa0) return 0;
+  if (c == 0xed && b(i + 1) > 0x9f) return 0;
+  if (c == 0xf0 && b(i + 1) < 0x90) return 0;
+  if (c == 0xf4 && b(i + 1) > 0x8f) return 0;
+  return n;
+}
+
 std::string escaped(const std::string& text, const char* line_break) {
   std::string out;
   out.reserve(text.size());
@@ -109,8 +126,16 @@ std::string escaped(const std::string& text, const char* line_break) {
       out += "\\x";
       out += kHex[c >> 4];
       out += kHex[c & 15];
-    } else {
+    } else if (c < 0x80) {
       out += static_cast<char>(c);
+    } else if (std::size_t n = utf8_sequence_length(text, i); n > 0) {
+      out.append(text, i, n);
+      i += n - 1;
+    } else {
+      // Not UTF-8: shown as its byte, as control characters are.
+      out += "\\x";
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
     }
   }
   return out;

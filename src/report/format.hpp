@@ -14,7 +14,8 @@ std::string format_duration_compact(double ms);    // the table's: "850ms", "6.9
 std::string format_percent(double fraction);       // "70.1%"
 
 // Text from outside (a profile, domain XML, QEMU, libvirt) as a terminal may show it: control
-// characters and DEL as \xNN, so that an ESC cannot drive the terminal and a NUL or a newline
+// characters, DEL and bytes that are not UTF-8 as \xNN, so that an ESC cannot drive the
+// terminal, the text is valid UTF-8 (and so valid in JSON), and a NUL or a newline
 // cannot forge a line; a line break (libvirt's multi-line messages) folds into one space.
 std::string printable(const std::string& text);
 // The same, for one "error: ..." line: line breaks and the spaces around them fold into "; ".

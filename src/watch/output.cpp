@@ -327,7 +327,9 @@ class JsonOutput : public WatchOutput {
   }
 
  private:
-  void emit(const json& j) { out_ << j.dump() << "\n" << std::flush; }
+  void emit(const json& j) {
+    out_ << j.dump(-1, ' ', false, json::error_handler_t::replace) << "\n" << std::flush;
+  }
   std::ostream& out_;
   std::ostream& err_;
 };

@@ -376,6 +376,11 @@ TEST(Cli, WithJsonAnErrorIsOneObjectOnStdout) {
            {{"--json", "--profile", kExample, "--bandwidth", "0"}, "usage", kExitUsage},
            {{"--json", "--profile", "/nonexistent.json"}, "profile", kExitError},
            {{"--json", "--profile", deep}, "profile", kExitError},
+           // The message quotes bytes that are not UTF-8: JSON gets U+FFFD, not an exception.
+           {{"--json", "--profile",
+             std::string(VMP_SOURCE_ROOT) + "/tests/fuzz/corpus/invalid-utf8-in-string.json"},
+            "profile",
+            kExitError},
            {{"--json", "-c", "test:///default", "--domain", "test"}, "driver", kExitError},
        }) {
     auto r = run(c.args);

@@ -40,5 +40,8 @@ TEST(Format, PrintableEscapesControlsAndOneLineFoldsLines) {
   EXPECT_EQ(printable("two\nlines"), "two lines");
   EXPECT_EQ(one_line("/tmp/x:1: Start tag expected\nnot\n^\n"), "/tmp/x:1: Start tag expected; not; ^");
   EXPECT_EQ(one_line("a  \n\n  b\tc"), "a; b c");
-  EXPECT_EQ(printable("UTF-8 stays: é"), "UTF-8 stays: é");
+  EXPECT_EQ(printable("UTF-8 stays: é €"), "UTF-8 stays: é €");
+  EXPECT_EQ(printable("not UTF-8: \xff\xc3(\xe2\x82"), "not UTF-8: \\xff\\xc3(\\xe2\\x82");
+  EXPECT_EQ(printable("overlong \xc0\xaf, surrogate \xed\xa0\x80"),
+            "overlong \\xc0\\xaf, surrogate \\xed\\xa0\\x80");
 }
