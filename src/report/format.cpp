@@ -27,10 +27,11 @@ std::string minutes_seconds(double ms) {
                   static_cast<int>(total_s) % 60);
     return buf;
   }
+  // In doubles: a duration of years (a tiny bandwidth's first pass) overflows an int.
   double total_min = std::round(ms / 60000);
-  char buf[48];
-  std::snprintf(buf, sizeof buf, "%dh%02dm", static_cast<int>(total_min) / 60,
-                static_cast<int>(total_min) % 60);
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.0fh%02.0fm", std::floor(total_min / 60),
+                std::fmod(total_min, 60));
   return buf;
 }
 

@@ -24,6 +24,7 @@
 
 #include "cli/cli.hpp"
 #include "error.hpp"
+#include "option_sets.hpp"
 #include "probe/profile.hpp"
 
 namespace fs = std::filesystem;
@@ -62,16 +63,7 @@ std::string replay(const fs::path& path) {
 // on this 2-core one, for any valid profile and options).
 constexpr double kTimeLimitMs = 1000;
 
-const std::vector<std::vector<std::string>> kOptionSets = {
-    {"--bandwidth", "1Gbit/s"},
-    {"--table"},
-    {"--bandwidth", "2Gbit/s", "--table"},
-    {"--bandwidth", "1kbit/s"},
-    {"--bandwidth", "1Gbit/s", "--downtime", "1us", "--allow-auto-converge"},
-    {"--bandwidth", "10Gbit/s", "--downtime", "10us", "--allow-postcopy", "--json"},
-    {"--bandwidth", "64MiB/s", "--max-downtime", "30d", "--max-bandwidth", "1PB/s",
-     "--deadline", "30d"},
-};
+using vmp::fuzz::kOptionSets;
 
 // Returns an empty string when every prediction from the file ends in time with a documented
 // status; the slowest run's time goes to `slowest_ms`.

@@ -2,7 +2,9 @@
 // throw vmp::RuntimeError: any other exception escapes and aborts, and crashes, leaks and
 // undefined behaviour are caught by the sanitizers. A profile it accepts must also survive the
 // round trip through profile_to_json(), the writer of --save-profile: what the tool writes, it
-// must read back unchanged.
+// must read back unchanged. Then the whole offline prediction runs on it (tool_main with
+// --profile, under one of option_sets.hpp's sets, chosen by the input's hash) and must end with
+// a documented exit status; run with -timeout=N, libFuzzer fails on an input that takes longer.
 //
 // Build: CXX=clang++ meson setup build-fuzz -Dfuzz=true -Db_sanitize=address,undefined
 // See tests/fuzz/README.md.
@@ -16,7 +18,14 @@
 
 #include <nlohmann/json.hpp>
 
+#include <fstream>
+#include <functional>
+#include <sstream>
+#include <unistd.h>
+
+#include "cli/cli.hpp"
 #include "error.hpp"
+#include "option_sets.hpp"
 #include "probe/profile.hpp"
 
 namespace {
@@ -46,5 +55,18 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   } catch (const vmp::RuntimeError& e) {
     fail("the written profile is rejected", std::string(e.what()) + "\n" + written);
   }
+
+  static const std::string path = "/tmp/vmp-profile-fuzzer-" + std::to_string(getpid()) + ".json";
+  {
+    std::ofstream f(path, std::ios::binary | std::ios::trunc);
+    f.write(text.data(), static_cast<std::streamsize>(text.size()));
+  }
+  const auto& options =
+      vmp::fuzz::kOptionSets[std::hash<std::string_view>{}(text) % vmp::fuzz::kOptionSets.size()];
+  std::vector<std::string> args{"--profile", path};
+  args.insert(args.end(), options.begin(), options.end());
+  std::ostringstream out, err;
+  const int status = vmp::cli::tool_main(args, out, err);
+  if (status < 0 || status > 5) fail("the prediction's exit status", std::to_string(status));
   return 0;
 }

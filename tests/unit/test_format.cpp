@@ -45,3 +45,9 @@ TEST(Format, PrintableEscapesControlsAndOneLineFoldsLines) {
   EXPECT_EQ(printable("overlong \xc0\xaf, surrogate \xed\xa0\x80"),
             "overlong \\xc0\\xaf, surrogate \\xed\\xa0\\x80");
 }
+
+// A tiny bandwidth's migration can take years: no int overflow (UBSan found it by fuzzing).
+TEST(Format, DurationsOfYears) {
+  EXPECT_EQ(vmp::report::format_duration(3600.0 * 1000 * 2 + 60000 * 3), "2h03m");
+  EXPECT_EQ(vmp::report::format_duration(9.3825e9 * 60000), "156375000h00m");
+}
