@@ -182,3 +182,15 @@ TEST(Profile, MinusZeroIsZeroEverywhere) {
   EXPECT_CONTAINS(error_for_text(std::string(text).replace(text.find("-0"), 2, "-1")),
                   "must not be negative");
 }
+
+// --save-profile to a full disk is an error with the key "output", not a silent success.
+TEST(Profile, SavingToAFullDiskFails) {
+  auto p = parse_profile(example().dump(), "p.json");
+  try {
+    save_profile(p, "/dev/full");
+    FAIL() << "saved to /dev/full";
+  } catch (const RuntimeError& e) {
+    EXPECT_CONTAINS(e.what(), "cannot write profile /dev/full");
+    EXPECT_EQ(e.key(), "output");
+  }
+}
