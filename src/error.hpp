@@ -30,4 +30,17 @@ class RuntimeError : public std::runtime_error {
   std::string key_;
 };
 
+// SIGINT or SIGTERM stopped the run (exit status 128 + the signal's number, as a shell reports
+// it); the message says what was left as it was.
+class Interrupted : public RuntimeError {
+ public:
+  Interrupted(int signal, const std::string& what)
+      : RuntimeError(what, "interrupted"), signal_(signal) {}
+  int signal() const { return signal_; }
+  int exit_status() const { return 128 + signal_; }
+
+ private:
+  int signal_;
+};
+
 }  // namespace vmp

@@ -2,6 +2,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <iostream>
@@ -20,6 +21,9 @@ bool fd_open(int fd) { return fcntl(fd, F_GETFD) != -1 || errno != EBADF; }
 // stderr, never a silent 0 a wrapper would act on (man page, EXIT STATUS).
 int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
+  // A write to a closed socket (libvirtd gone mid-call) or pipe is an error the code reports in
+  // its own words (EPIPE), not a silent death by SIGPIPE.
+  std::signal(SIGPIPE, SIG_IGN);
   if (!fd_open(STDOUT_FILENO)) {
     // Refused before anything runs: a file or socket opened later would take descriptor 1 and
     // receive the report.

@@ -3,6 +3,7 @@
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cmath>
+#include <csignal>
 #include <cstdlib>
 #include <functional>
 #include <map>
@@ -18,7 +19,9 @@
 #include "report/format.hpp"
 #include "report/human.hpp"
 #include "report/json_report.hpp"
+#include "stop_signals.hpp"
 #include "virt/connection.hpp"
+#include "virt/events.hpp"
 #include "vmp_config.h"
 #include "watch/watch.hpp"
 
@@ -134,8 +137,9 @@ int exit_status_for(const report::Report& report) {
 }
 
 int combined_exit_status(const std::vector<int>& statuses) {
-  for (int s :
-       {kExitError, kExitUsage, kExitNoConvergence, kExitNoBandwidth, kExitChangedSettings}) {
+  for (int s : std::initializer_list<int>{kExitInterrupted + SIGINT, kExitInterrupted + SIGTERM,
+                                          kExitError, kExitUsage, kExitNoConvergence,
+                                          kExitNoBandwidth, kExitChangedSettings}) {
     if (std::find(statuses.begin(), statuses.end(), s) != statuses.end()) return s;
   }
   return kExitConverges;
@@ -154,7 +158,9 @@ const char* kExitStatusHelp =
     "  4  do not migrate: nothing allowed converges (see --max-downtime, --max-bandwidth,\n"
     "     --allow-auto-converge, --allow-postcopy)\n"
     "  5  no verdict: no migration bandwidth is known (give --bandwidth or --link-speed)\n"
-    "With several domains, the most serious status of any: 1, 2, 4, 5, 3, then 0.\n"
+    "  130, 143  interrupted by SIGINT, SIGTERM: the measurement stops, QEMU is left as it was\n"
+    "     (the error says whether a dirty-rate period it had started still runs)\n"
+    "With several domains, the most serious status of any: 130, 143, 1, 2, 4, 5, 3, then 0.\n"
     "With --watch (following a migration under way until it ends):\n"
     "  0  the migration completed\n"
     "  1  error: libvirt or QEMU failed, the domain vanished or the connection dropped\n"
@@ -365,16 +371,20 @@ struct DomainOutcome {
   std::string error_key;
 };
 
-report::Report measure_and_predict(const virt::Connection& connection, const std::string& name,
+report::Report measure_and_predict(const virt::Connection& connection,
+                                   const virt::LifecycleLog* events, const std::string& name,
                                    const RawOptions& raw, PredictOptions options,
                                    Progress& progress) {
   auto domain = connection.lookup(name);
   if (domain.state() != VIR_DOMAIN_RUNNING) {
     throw RuntimeError("domain " + domain.name() + " is " + domain.state_text() +
-                       ": only a running guest can be measured",
+                           ": only a running guest can be measured",
                        "domain-not-running");
   }
   auto live = live_options(raw);
+  live.stop = &stop_signal();
+  live.events = events;
+  live.claim_directory = probe::default_claim_directory();
   // Keyed by the name as given, which is what the caller marks done.
   live.progress = [&](const std::string& text) { progress.show(name, text); };
   probe::SystemClock clock;
@@ -406,6 +416,10 @@ DomainOutcome outcome_of(const std::string& subject, const std::function<report:
   try {
     o.report = run();
     o.status = exit_status_for(*o.report);
+  } catch (const Interrupted& e) {
+    o.error = report::one_line(e.what());
+    o.error_key = e.key();
+    o.status = e.exit_status();
   } catch (const UsageError& e) {
     o.error = report::one_line(e.what());
     o.error_key = e.key();
@@ -433,7 +447,14 @@ virt::Connection open_qemu_connection(const RawOptions& raw) {
 std::vector<DomainOutcome> run_live(const RawOptions& raw, const PredictOptions& options,
                                     std::ostream& err, bool terminal) {
   live_options(raw);  // option errors before anything connects
+  // SIGINT/SIGTERM end the measurements at their next check, each leaving QEMU as it was
+  // (probe/guard.hpp); a second signal exits at once.
+  StopSignals signals;
+  // Lifecycle events (a guest paused or stopped mid-measurement) and the connection's closing
+  // are noticed at once; the loop must exist before the connection.
+  virt::LibvirtEventLoop loop;
   auto connection = open_qemu_connection(raw);
+  virt::LifecycleLog events(connection);
   std::vector<std::string> names = raw.domains;
   if (raw.all_running) {
     for (auto& n : connection.running_domain_names()) {
@@ -452,8 +473,12 @@ std::vector<DomainOutcome> run_live(const RawOptions& raw, const PredictOptions&
         if (next == names.size()) return;
         i = next++;
       }
-      outcomes[i] = outcome_of(names[i], [&] {
-        return measure_and_predict(connection, names[i], raw, options, progress);
+      outcomes[i] = outcome_of(names[i], [&]() -> report::Report {
+        if (int sig = stop_signal().load()) {
+          throw Interrupted(sig, std::string("interrupted (") + signal_name(sig) +
+                                     ") before domain " + names[i] + " was measured");
+        }
+        return measure_and_predict(connection, &events, names[i], raw, options, progress);
       });
       progress.done(names[i]);
     }
@@ -488,7 +513,7 @@ void write_outcomes(const std::vector<DomainOutcome>& outcomes, bool as_array, b
     // Text from outside may hold bytes that are not UTF-8 (a profile's, quoted in an error):
     // replaced (U+FFFD), not thrown on.
     out << (as_array ? doc : doc.front())
-                .dump(2, ' ', false, nlohmann::json::error_handler_t::replace)
+               .dump(2, ' ', false, nlohmann::json::error_handler_t::replace)
         << "\n";
     return;
   }
@@ -622,8 +647,9 @@ int tool_main(const std::vector<std::string>& args, std::ostream& out, std::ostr
   }
   sample_pages_opt->check([](const std::string& v) -> std::string {
     if (v.empty()) return "empty value";
-    const bool digits = !v.empty() && v.size() <= 9 &&
-                        std::all_of(v.begin(), v.end(), [](unsigned char c) { return std::isdigit(c); });
+    const bool digits =
+        !v.empty() && v.size() <= 9 &&
+        std::all_of(v.begin(), v.end(), [](unsigned char c) { return std::isdigit(c); });
     if (!digits) return "'" + report::printable(v) + "' is not a whole number of pages";
     const auto n = std::stoull(v);
     if (n < probe::kMinSamplePagesPerGiB || n > probe::kMaxSamplePagesPerGiB) {
@@ -636,8 +662,8 @@ int tool_main(const std::vector<std::string>& args, std::ostream& out, std::ostr
   // With --json, every ending is one JSON object on stdout, an error too (man page, "ERRORS IN
   // JSON"): a script that parses the output always has something to parse.
   const bool json_requested = std::find(args.begin(), args.end(), "--json") != args.end();
-  auto failed = [&](const std::string& subject, const std::string& message,
-                    const std::string& key, int status, bool see_help = false) {
+  auto failed = [&](const std::string& subject, const std::string& message, const std::string& key,
+                    int status, bool see_help = false) {
     const std::string line = report::one_line(message);
     if (json_requested && watching) {
       // The watch's stream ends in a summary event, also when the command line is wrong.
@@ -682,7 +708,8 @@ int tool_main(const std::vector<std::string>& args, std::ostream& out, std::ostr
       };
       std::string message;
       if (!options.empty()) {
-        message = "unknown option" + std::string(options.size() == 1 ? " " : "s ") + listed(options);
+        message =
+            "unknown option" + std::string(options.size() == 1 ? " " : "s ") + listed(options);
       }
       if (!others.empty()) {
         message += (message.empty() ? "unexpected argument" : "; unexpected argument") +
@@ -747,8 +774,8 @@ int tool_main(const std::vector<std::string>& args, std::ostream& out, std::ostr
       watch_request.curve = raw.curve;
       return watch::run_watch(watch_request, out, err, terminal);
     }
-    subject = raw.profile.empty() ? (raw.domains.size() == 1 ? raw.domains.front() : "")
-                                  : raw.profile;
+    subject =
+        raw.profile.empty() ? (raw.domains.size() == 1 ? raw.domains.front() : "") : raw.profile;
     PredictOptions options = resolve(raw);
     std::vector<DomainOutcome> outcomes;
     if (!raw.profile.empty()) {
@@ -769,6 +796,8 @@ int tool_main(const std::vector<std::string>& args, std::ostream& out, std::ostr
     return combined_exit_status(statuses);
   } catch (const UsageError& e) {
     return failed(subject, e.what(), e.key(), kExitUsage);
+  } catch (const Interrupted& e) {
+    return failed(subject, e.what(), e.key(), e.exit_status());
   } catch (const RuntimeError& e) {
     return failed(subject, e.what(), e.key(), kExitError);
   } catch (const std::exception& e) {

@@ -20,6 +20,7 @@ enum ExitStatus : int {
   kExitChangedSettings = 3,  // converges only with changed settings (the advice says which)
   kExitNoConvergence = 4,    // nothing allowed converges: do not migrate
   kExitNoBandwidth = 5,      // no verdict: no migration bandwidth known
+  kExitInterrupted = 128,    // + the signal's number: 130 SIGINT, 143 SIGTERM
 };
 
 inline constexpr double kDefaultDowntimeLimitMs = 300;       // QEMU's and libvirt's default

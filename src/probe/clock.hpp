@@ -1,6 +1,8 @@
 // Time comes in through this, so that tests of the measurement run instantly and exactly.
 #pragma once
 
+#include <time.h>
+
 #include <chrono>
 #include <thread>
 
@@ -11,6 +13,17 @@ class Clock {
   virtual ~Clock() = default;
   virtual double now_ms() = 0;
   virtual void sleep_ms(double ms) = 0;
+  // The host's wall clock and monotonic clock, in seconds: QEMU dates a dirty-rate measurement
+  // by one of them (start-time: the wall clock on QEMU 10.0, the monotonic clock on 7.2).
+  virtual double epoch_s() { return seconds_of(CLOCK_REALTIME); }
+  virtual double monotonic_s() { return seconds_of(CLOCK_MONOTONIC); }
+
+ private:
+  static double seconds_of(clockid_t id) {
+    timespec t{};
+    clock_gettime(id, &t);
+    return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_nsec) / 1e9;
+  }
 };
 
 class SystemClock : public Clock {

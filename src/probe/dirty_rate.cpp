@@ -23,11 +23,25 @@ bool is_already_measuring(const std::string& message) {
 constexpr double kHashingAllowanceMs = 1000;
 
 std::string period_text(double reported, double unit_ms) {
-  return unit_ms == 1 ? std::to_string(std::llround(reported)) + " ms"
-                      : std::to_string(std::llround(reported)) + " s";
+  const long long ms = std::llround(reported * unit_ms);
+  if (ms < 1000 || ms % 1000 != 0) return std::to_string(ms) + " ms";
+  return std::to_string(ms / 1000) + " s";
 }
 
 }  // namespace
+
+std::optional<double> measurement_ends_in_ms(double start_s, double period_ms, double epoch_s,
+                                             double monotonic_s) {
+  constexpr double kDayS = 86400;
+  for (double now_s : {epoch_s, monotonic_s}) {
+    // A measurement lasts at most 60 s; a day either way tells the clocks apart (the monotonic
+    // clock counts from boot, the wall clock from 1970).
+    if (start_s > now_s - kDayS && start_s < now_s + kDayS) {
+      return std::max(0.0, (start_s - now_s) * 1000 + period_ms);
+    }
+  }
+  return std::nullopt;
+}
 
 bool period_matches(double asked_ms, double reported, double unit_ms) {
   // Whole seconds are floored: a 1 s period measured over 1.04 s reads 1.
@@ -130,6 +144,24 @@ std::optional<DirtyRateResult> QmpDirtyRateMeter::poll() {
   return result;
 }
 
+std::optional<RunningMeasurement> QmpDirtyRateMeter::running(double epoch_s, double monotonic_s) {
+  auto r = query();
+  if (r.value("status", "") != "measuring") return std::nullopt;
+  const double unit_ms = r.value("calc-time-unit", "second") == "millisecond" ? 1 : 1000;
+  const double reported = r.value("calc-time", 0.0);
+  RunningMeasurement m;
+  m.what =
+      r.value("mode", std::string("page-sampling")) + " over " + period_text(reported, unit_ms);
+  if (r.contains("sample-pages") && r.value("mode", "page-sampling") == "page-sampling") {
+    m.what += ", sample-pages " + std::to_string(r.value("sample-pages", 0ull));
+  }
+  if (r.contains("start-time") && r["start-time"].is_number()) {
+    m.ends_in_ms = measurement_ends_in_ms(r["start-time"].get<double>(), reported * unit_ms,
+                                          epoch_s, monotonic_s);
+  }
+  return m;
+}
+
 bool LibvirtDirtyRateMeter::start(const DirtyRateRequest& request) {
   const int seconds = static_cast<int>(std::max(1LL, std::llround(request.period_ms / 1000)));
   unsigned int flags = 0;
@@ -177,6 +209,23 @@ std::optional<DirtyRateResult> LibvirtDirtyRateMeter::poll() {
   return result;
 }
 
+std::optional<RunningMeasurement> LibvirtDirtyRateMeter::running(double epoch_s,
+                                                                 double monotonic_s) {
+  auto stats = calls_.stats();
+  if (field(stats, "dirtyrate.calc_status", -1) !=
+      static_cast<double>(VIR_DOMAIN_DIRTYRATE_MEASURING)) {
+    return std::nullopt;
+  }
+  const double period_s = field(stats, "dirtyrate.calc_period", 0);
+  RunningMeasurement m;
+  m.what = "over " + period_text(period_s, 1000);
+  const double start_s = field(stats, "dirtyrate.calc_start_time", -1);
+  if (start_s > 0) {
+    m.ends_in_ms = measurement_ends_in_ms(start_s, period_s * 1000, epoch_s, monotonic_s);
+  }
+  return m;
+}
+
 std::vector<double> plan_periods_ms(double budget_ms, bool milliseconds) {
   // A tenth of the budget stays for QEMU's hashing, polling and the reads between periods.
   const double usable = budget_ms * 0.9;
@@ -191,8 +240,11 @@ std::vector<double> plan_periods_ms(double budget_ms, bool milliseconds) {
   }
   if (periods.empty()) return {first};
   // What is left lengthens the longest period: reach matters most for the first pass.
+  // In whole quarter seconds where QEMU takes milliseconds: a plan that does not move with a
+  // few milliseconds of polling (a wait for another client's measurement comes off the budget).
   double extra = usable - used;
-  if (!milliseconds) extra = std::floor(extra / 1000) * 1000;
+  const double step = milliseconds ? 250 : 1000;
+  extra = std::floor(extra / step) * step;
   periods.back() = std::min(longest, periods.back() + extra);
   return periods;
 }

@@ -38,6 +38,20 @@ struct DirtyRateResult {
   std::optional<std::string> not_ours;
 };
 
+// A measurement QEMU is running for someone else, as QEMU describes it.
+struct RunningMeasurement {
+  std::string what;  // "page-sampling over 30 s, sample-pages 512"
+  // Until it ends, from QEMU's start-time (whole seconds: up to a second early) and period;
+  // nullopt when QEMU does not say.
+  std::optional<double> ends_in_ms;
+};
+
+// How long until a measurement QEMU started at `start_s` (its start-time: wall-clock seconds on
+// QEMU 10.0, the host's monotonic clock on 7.2, told apart by which one it is near) over
+// `period_ms` ends; nullopt when it is near neither clock. Never negative.
+std::optional<double> measurement_ends_in_ms(double start_s, double period_ms, double epoch_s,
+                                             double monotonic_s);
+
 // Whether a finished measurement's period (as QEMU reports it, in `unit_ms` units) can be the
 // one asked for: never shorter, and longer only by what hashing the sampled pages may add.
 bool period_matches(double asked_ms, double reported, double unit_ms);
@@ -57,6 +71,8 @@ class DirtyRateMeter {
   virtual bool start(const DirtyRateRequest& request) = 0;
   // The result once the measurement is done (marked when it is not ours); nullopt while it runs.
   virtual std::optional<DirtyRateResult> poll() = 0;
+  // The measurement QEMU is running now, whoever started it; nullopt when it is not measuring.
+  virtual std::optional<RunningMeasurement> running(double epoch_s, double monotonic_s) = 0;
 };
 
 // calc-dirty-rate / query-dirty-rate through QMP. With `milliseconds` (from the QMP schema: QEMU
@@ -72,6 +88,7 @@ class QmpDirtyRateMeter : public DirtyRateMeter {
   bool never_measured() override;
   bool start(const DirtyRateRequest& request) override;
   std::optional<DirtyRateResult> poll() override;
+  std::optional<RunningMeasurement> running(double epoch_s, double monotonic_s) override;
 
  private:
   nlohmann::json query();
@@ -90,6 +107,7 @@ class LibvirtDirtyRateMeter : public DirtyRateMeter {
   bool never_measured() override;
   bool start(const DirtyRateRequest& request) override;
   std::optional<DirtyRateResult> poll() override;
+  std::optional<RunningMeasurement> running(double epoch_s, double monotonic_s) override;
 
  private:
   virt::DirtyRateCalls& calls_;

@@ -9,8 +9,11 @@
 
 #include "error.hpp"
 #include "report/format.hpp"
+#include "stop_signals.hpp"
 #include "virt/connection.hpp"
 #include "virt/dirty_rate_calls.hpp"
+#include "virt/events.hpp"
+#include "virt/libvirt.hpp"
 #include "virt/monitor.hpp"
 #include "virt/transcript.hpp"
 #include "vmp_config.h"
@@ -74,6 +77,96 @@ std::optional<double> busiest_vcpu_fraction(const std::optional<std::vector<std:
   return std::min(busiest, 1.0);
 }
 
+// The guard of a live measurement: the stop signal, the connection's lifecycle events (a pause
+// and resume between two looks at the state included), and the domain's state read at least
+// every kStatePollMs (a lost connection, a vanished domain).
+class LiveGuard : public MeasurementGuard {
+ public:
+  LiveGuard(const virt::Domain& domain, const LiveOptions& options, Clock& clock)
+      : domain_(domain),
+        stop_(options.stop),
+        events_(options.events),
+        clock_(clock),
+        started_ms_(clock.now_ms()),
+        events_at_start_(events_ ? events_->count(domain.name()) : 0) {}
+
+  // Where the stops go, for the unit tests' replays (their time is what a replay re-enacts).
+  void record_to(virt::Transcript* transcript) { transcript_ = transcript; }
+
+  void check() override {
+    try {
+      check_or_throw();
+    } catch (const RuntimeError& e) {
+      if (transcript_) transcript_->record({{"note", "stopped"}, {"key", e.key()}});
+      throw;
+    }
+  }
+
+  void check_or_throw() {
+    if (stop_) {
+      if (int sig = stop_->load()) {
+        throw Interrupted(sig, std::string("interrupted (") + signal_name(sig) +
+                                   ") while measuring domain " + domain_.name());
+      }
+    }
+    if (events_) {
+      if (auto why = events_->closed()) lost(*why);
+      if (auto e = events_->event(domain_.name(), events_at_start_)) {
+        gone_ = e->ends_qemu();
+        changed(e->text);
+      }
+    }
+    if (clock_.now_ms() - last_poll_ms_ < kStatePollMs) return;
+    last_poll_ms_ = clock_.now_ms();
+    int state = VIR_DOMAIN_NOSTATE, reason = 0;
+    if (virDomainGetState(domain_.get(), &state, &reason, 0) < 0) {
+      if (virt::last_libvirt_error_code() == VIR_ERR_NO_DOMAIN) {
+        gone_ = true;
+        changed("vanished (destroyed or undefined)");
+      }
+      if (virt::last_error_is_connection_failure()) lost(virt::last_libvirt_error());
+      throw RuntimeError(
+          "domain " + domain_.name() +
+          ": cannot read its state during the measurement: " + virt::last_libvirt_error());
+    }
+    if (state != VIR_DOMAIN_RUNNING) {
+      gone_ = state != VIR_DOMAIN_PAUSED && state != VIR_DOMAIN_PMSUSPENDED;
+      changed("is " + domain_.state_text());
+    }
+  }
+
+  bool qemu_reachable() override { return !lost_ && !gone_; }
+
+ private:
+  static constexpr double kStatePollMs = 500;
+
+  [[noreturn]] void lost(const std::string& why) {
+    lost_ = true;
+    throw virt::ConnectionLost("lost the connection to libvirt while measuring domain " +
+                               domain_.name() + ": " + why);
+  }
+
+  [[noreturn]] void changed(const std::string& what) {
+    char at[32];
+    std::snprintf(at, sizeof at, "%.1f s", (clock_.now_ms() - started_ms_) / 1000);
+    throw RuntimeError("domain " + domain_.name() + " " + what + " " + at +
+                           " into the measurement: the dirty rate of a guest whose run state "
+                           "changed is not its running load, so nothing is predicted; measure "
+                           "again while it runs",
+                       "domain-not-running");
+  }
+
+  const virt::Domain& domain_;
+  const std::atomic<int>* stop_;
+  const virt::LifecycleLog* events_;
+  Clock& clock_;
+  double started_ms_;
+  std::size_t events_at_start_;
+  double last_poll_ms_ = -1e18;
+  bool lost_ = false, gone_ = false;
+  virt::Transcript* transcript_ = nullptr;
+};
+
 }  // namespace
 
 std::uint64_t default_sample_pages_per_gib(std::uint64_t ram_bytes) {
@@ -82,11 +175,143 @@ std::uint64_t default_sample_pages_per_gib(std::uint64_t ram_bytes) {
   return std::clamp<std::uint64_t>(per_gib, kQemuDefaultSamplePagesPerGiB, kMaxSamplePagesPerGiB);
 }
 
+namespace {
+
+// Sleeps `ms`, checking the guard at least every kGuardIntervalMs.
+void wait_checked(Clock& clock, double ms, MeasurementGuard* guard) {
+  const double until = clock.now_ms() + ms;
+  for (;;) {
+    if (guard) guard->check();
+    const double left = until - clock.now_ms();
+    if (left <= 0) return;
+    clock.sleep_ms(std::min(left, kGuardIntervalMs));
+  }
+}
+
+std::string seconds_text(double ms) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f s", std::max(0.0, ms) / 1000);
+  return buf;
+}
+
+// Who has QEMU measuring, and until when, for the error and the notes.
+std::string other_measurement_text(const RunningMeasurement& other, const Safeguards& safe,
+                                   Clock& clock) {
+  std::optional<LeftRunning> left;
+  if (safe.claim) left = safe.claim->left_by_previous_run(clock.epoch_s());
+  // The previous run's word counts when QEMU's measurement ends when it said it would.
+  const bool previous_run =
+      left && other.ends_in_ms &&
+      std::abs(clock.epoch_s() + *other.ends_in_ms / 1000 - left->until_epoch_s) < 3;
+  std::string text = previous_run
+                         ? "the measurement an interrupted run of virt-migrate-predict (pid " +
+                               std::to_string(left->pid) + ") left running (" + other.what + ")"
+                         : "another client's dirty-rate measurement (" + other.what + ")";
+  return text;
+}
+
+[[noreturn]] void throw_busy(DirtyRateMeter& meter, Clock& clock, const Safeguards& safe) {
+  auto other = meter.running(clock.epoch_s(), clock.monotonic_s());
+  if (!other) {
+    throw RuntimeError(
+        "another client started a dirty-rate measurement between the tool's periods (QEMU: "
+        "the dirty rate is already being measured); QEMU measures one at a time: try again later",
+        "busy");
+  }
+  throw RuntimeError(
+      "QEMU is busy with " + other_measurement_text(*other, safe, clock) +
+          (other->ends_in_ms ? ", which ends in about " + seconds_text(*other->ends_in_ms + 500)
+                             : std::string(", and does not say when it ends")) +
+          "; QEMU measures one at a time: try again " + (other->ends_in_ms ? "then" : "later"),
+      "busy");
+}
+
+// Before the first period: another client's measurement that ends within `max_wait_ms` is
+// waited for (noted), a longer one refused at once. Returns the time waited.
+double wait_for_other_client(DirtyRateMeter& meter, Clock& clock, double max_wait_ms,
+                             const ProgressFn& progress, const Safeguards& safe) {
+  auto other = meter.running(clock.epoch_s(), clock.monotonic_s());
+  if (!other) return 0;
+  // QEMU's start-time is whole seconds, floored: the end may be up to a second later.
+  if (!other->ends_in_ms || *other->ends_in_ms + 1000 > max_wait_ms) throw_busy(meter, clock, safe);
+  const std::string what = other_measurement_text(*other, safe, clock);
+  if (progress) progress("waiting for " + what + " to end");
+  const double started = clock.now_ms();
+  wait_checked(clock, *other->ends_in_ms, safe.guard);
+  while (meter.running(clock.epoch_s(), clock.monotonic_s())) {
+    if (clock.now_ms() - started > max_wait_ms) throw_busy(meter, clock, safe);
+    wait_checked(clock, kPollIntervalMs, safe.guard);
+  }
+  const double waited = clock.now_ms() - started;
+  if (safe.notes) {
+    safe.notes->push_back("waited " + seconds_text(waited) + " for " + what +
+                          " to end before measuring (QEMU measures one at a time)");
+  }
+  return waited;
+}
+
+bool stops_the_measurement(const RuntimeError& e) {
+  return e.key() == "interrupted" || e.key() == "domain-not-running" || e.key() == "connection";
+}
+
+// A stop (the guard's) while QEMU measures a period the tool started: the period is waited out
+// when it ends within kWaitOutMs and QEMU can still be asked, else left to end on its own (the
+// claim tells the next run); the error is rethrown saying which.
+[[noreturn]] void settle_and_rethrow(const RuntimeError& stop, DirtyRateMeter& meter, Clock& clock,
+                                     double period_ends_at_ms, const Safeguards& safe) {
+  std::string what;
+  const double left_ms = period_ends_at_ms - clock.now_ms();
+  if (safe.guard && !safe.guard->qemu_reachable()) {
+    // A guest that stopped took its QEMU with it; a lost connection cannot ask.
+    if (stop.key() == "connection" && left_ms > 0) {
+      what =
+          "; the guest goes on running, and QEMU ends the dirty-rate period the tool had "
+          "started (" +
+          seconds_text(left_ms) + " more) on its own";
+    }
+  } else if (left_ms <= kWaitOutMs) {
+    const double started = clock.now_ms();
+    bool ended = false;
+    // No guard here: the stop is already decided, and a second signal exits at once.
+    while (clock.now_ms() - started < std::max(left_ms, 0.0) + kGraceMs) {
+      try {
+        if (meter.poll()) {
+          ended = true;
+          break;
+        }
+      } catch (const std::exception&) {
+        break;
+      }
+      clock.sleep_ms(kPollIntervalMs);
+    }
+    const double waited = clock.now_ms() - started;
+    what = ended ? (waited < 50 ? std::string("; QEMU had ended the dirty-rate period the tool "
+                                              "started: nothing is left running")
+                                : "; waited " + seconds_text(waited) +
+                                      " for QEMU to end the dirty-rate period the tool had "
+                                      "started: nothing is left running")
+                 : "; QEMU did not end the dirty-rate period the tool had started within " +
+                       seconds_text(clock.now_ms() - started) + ": it ends on its own";
+  } else {
+    if (safe.claim) safe.claim->leave_running(clock.epoch_s() + left_ms / 1000);
+    what = "; QEMU goes on measuring the dirty rate for about " + seconds_text(left_ms) +
+           " more (a calc-dirty-rate cannot be cancelled; the next run knows it is this one's)";
+  }
+  const std::string message = stop.what() + what;
+  if (const auto* i = dynamic_cast<const Interrupted*>(&stop)) {
+    throw Interrupted(i->signal(), message);
+  }
+  throw RuntimeError(message, stop.key());
+}
+
+}  // namespace
+
 std::vector<CurvePoint> measure_curve(DirtyRateMeter& meter, Clock& clock,
                                       const std::vector<double>& periods_ms,
                                       std::uint64_t sample_pages_per_gib, const std::string& mode,
                                       std::uint64_t ram_bytes, double budget_ms,
-                                      const ProgressFn& progress, bool any_figures) {
+                                      const ProgressFn& progress, bool any_figures,
+                                      const Safeguards& safe) {
   const double give_up_at = clock.now_ms() + budget_ms + kGraceMs;
   const double ram = static_cast<double>(ram_bytes);
   // Only page-sampling samples; the other modes count every dirtied page.
@@ -94,7 +319,6 @@ std::vector<CurvePoint> measure_curve(DirtyRateMeter& meter, Clock& clock,
                            ? 0
                            : static_cast<std::uint64_t>(std::llround(
                                  static_cast<double>(sample_pages_per_gib) * ram / (1ull << 30)));
-  auto wait_a_little = [&] { clock.sleep_ms(kPollIntervalMs); };
 
   std::vector<CurvePoint> points;
   for (std::size_t i = 0; i < periods_ms.size(); ++i) {
@@ -104,29 +328,27 @@ std::vector<CurvePoint> measure_curve(DirtyRateMeter& meter, Clock& clock,
                std::to_string(periods_ms.size()) + " (" + report::format_duration(periods_ms[i]) +
                ")");
     }
-    while (!meter.start(request)) {
-      if (clock.now_ms() > give_up_at) {
-        throw RuntimeError(
-            "another client is measuring the dirty rate (QEMU: the dirty rate is already being "
-            "measured) and did not finish within the measurement time; try again later",
-            "busy");
-      }
-      wait_a_little();
-    }
+    if (safe.guard) safe.guard->check();
+    if (!meter.start(request)) throw_busy(meter, clock, safe);
     const double started = clock.now_ms();
-    clock.sleep_ms(periods_ms[i]);  // QEMU cannot be done before the period is over
     std::optional<DirtyRateResult> result;
-    while (!(result = meter.poll())) {
-      if (clock.now_ms() > give_up_at) {
-        throw RuntimeError("QEMU did not finish measuring the dirty rate over " +
-                           report::format_duration(periods_ms[i]) + " after " +
-                           report::format_duration(clock.now_ms() - started));
+    try {
+      wait_checked(clock, periods_ms[i], safe.guard);  // QEMU cannot be done before then
+      while (!(result = meter.poll())) {
+        if (clock.now_ms() > give_up_at) {
+          throw RuntimeError("QEMU did not finish measuring the dirty rate over " +
+                             report::format_duration(periods_ms[i]) + " after " +
+                             report::format_duration(clock.now_ms() - started));
+        }
+        wait_checked(clock, kPollIntervalMs, safe.guard);
       }
-      wait_a_little();
+    } catch (const RuntimeError& e) {
+      if (!stops_the_measurement(e)) throw;
+      settle_and_rethrow(e, meter, clock, started + periods_ms[i], safe);
     }
     if (result->not_ours && !any_figures) {
       throw RuntimeError("another client's dirty-rate measurement replaced ours (" +
-                             *result->not_ours + ")",
+                             *result->not_ours + "); QEMU measures one at a time: try again later",
                          "busy");
     }
     CurvePoint p;
@@ -144,8 +366,9 @@ std::vector<CurvePoint> measure_curve(DirtyRateMeter& meter, Clock& clock,
 std::vector<CurvePoint> measure_dirty_curve(DirtyRateMeter& meter, Clock& clock, double budget_ms,
                                             std::uint64_t sample_pages_per_gib,
                                             const std::string& mode, std::uint64_t ram_bytes,
-                                            const ProgressFn& progress) {
+                                            const ProgressFn& progress, const Safeguards& safe) {
   const bool ms = meter.supports_milliseconds();
+  budget_ms -= wait_for_other_client(meter, clock, budget_ms * kWaitForOthersShare, progress, safe);
   auto periods = plan_periods_ms(budget_ms, ms);
   if (meter.never_measured()) {
     if (progress) progress("warming up QEMU's dirty-rate measurement");
@@ -153,11 +376,11 @@ std::vector<CurvePoint> measure_dirty_curve(DirtyRateMeter& meter, Clock& clock,
     // QEMU's first hashing of the sampled pages is slow (QEMU 10.0: a 125 ms period measured
     // over 1458 ms); its figures go unused, so whatever QEMU reports ends the warm-up.
     measure_curve(meter, clock, {warm_up_ms}, sample_pages_per_gib, mode, ram_bytes, warm_up_ms, {},
-                  true);
+                  true, safe);
     periods = plan_periods_ms(budget_ms - warm_up_ms, ms);
   }
   return measure_curve(meter, clock, periods, sample_pages_per_gib, mode, ram_bytes, budget_ms,
-                       progress);
+                       progress, false, safe);
 }
 
 std::unique_ptr<DirtyRateMeter> qmp_dirty_rate_meter(virt::Monitor& monitor, const std::string& who,
@@ -165,16 +388,17 @@ std::unique_ptr<DirtyRateMeter> qmp_dirty_rate_meter(virt::Monitor& monitor, con
   auto schema = monitor.execute("query-qmp-schema");
   if (!schema_has_command(schema, "calc-dirty-rate")) {
     throw RuntimeError(who + ": QEMU " + qemu_version +
-                       " cannot measure dirty rates (calc-dirty-rate needs QEMU 5.2 or newer)",
+                           " cannot measure dirty rates (calc-dirty-rate needs QEMU 5.2 or newer)",
                        "qemu-unsupported");
   }
   return std::make_unique<QmpDirtyRateMeter>(monitor, schema_has_millisecond_dirty_rate(schema));
 }
 
 void sample_zero_pages(ZeroPageSampler& sampler, Clock& clock, std::uint64_t target_pages,
-                       double budget_ms) {
+                       double budget_ms, MeasurementGuard* guard) {
   const double stop_at = clock.now_ms() + budget_ms;
   while (sampler.sampled() < target_pages && clock.now_ms() < stop_at) {
+    if (guard) guard->check();
     sampler.sample_cluster();
     // Holes in the memory map fail; a guest whose memory cannot be read at all fails always.
     if (sampler.failed() > 50 && sampler.failed() > 4 * (sampler.sampled() / 16)) return;
@@ -186,10 +410,14 @@ LiveResult measure_domain(const virt::Connection& connection, const virt::Domain
   const std::string who = "domain " + domain.name();
   if (connection.read_only()) {
     throw RuntimeError(who +
-                       ": measuring needs a read-write connection (QEMU's dirty-rate "
-                       "measurement and guest memory reads are refused read-only)",
+                           ": measuring needs a read-write connection (QEMU's dirty-rate "
+                           "measurement and guest memory reads are refused read-only)",
                        "read-only");
   }
+  LiveGuard guard(domain, options, clock);
+  guard.check();
+  // Before QEMU is asked anything: a second run of the tool on this domain refuses here.
+  MeasurementClaim claim(options.claim_directory, domain.uuid(), domain.name());
   LiveResult out;
   out.facts = virt::parse_domain_xml(domain.xml());
   const auto& facts = out.facts;
@@ -204,6 +432,7 @@ LiveResult measure_domain(const virt::Connection& connection, const virt::Domain
                        {"libvirt_version", connection.libvirt_version()},
                        {"interface", options.use_qmp ? "qmp" : "libvirt"}});
   }
+  guard.record_to(transcript.get());
   virt::LibvirtMonitor libvirt_monitor(domain);
   virt::LibvirtDirtyRateCalls libvirt_calls(domain);
   std::optional<virt::RecordingMonitor> recording_monitor;
@@ -252,15 +481,15 @@ LiveResult measure_domain(const virt::Connection& connection, const virt::Domain
   virDomainJobInfo job{};
   if (virDomainGetJobInfo(domain.get(), &job) == 0 && job.type != VIR_DOMAIN_JOB_NONE) {
     throw RuntimeError(who +
-                       " has a job running (a migration, save or dump): not measuring "
-                       "while it runs",
+                           " has a job running (a migration, save or dump): not measuring "
+                           "while it runs",
                        "busy");
   }
   if (monitor) {
     std::string status = monitor->execute("query-migrate").value("status", "none");
     if (migration_running(status)) {
       throw RuntimeError(who + " is migrating (QEMU migration status: " + status +
-                         "): not measuring while it runs",
+                             "): not measuring while it runs",
                          "busy");
     }
   }
@@ -290,7 +519,7 @@ LiveResult measure_domain(const virt::Connection& connection, const virt::Domain
   if (options.progress) options.progress("sampling guest memory for zero pages");
   const double zero_budget_ms = options.measure_time_ms * kZeroSampleTimeShare;
   const double zero_started = clock.now_ms();
-  sample_zero_pages(sampler, clock, options.zero_sample_pages, zero_budget_ms);
+  sample_zero_pages(sampler, clock, options.zero_sample_pages, zero_budget_ms, &guard);
   const double dirty_budget_ms = options.measure_time_ms - (clock.now_ms() - zero_started);
 
   if (transcript) {
@@ -302,9 +531,10 @@ LiveResult measure_domain(const virt::Connection& connection, const virt::Domain
   }
   const auto vcpu_before = vcpu_times_ns(domain);
   const double curve_started_ms = clock.now_ms();
-  p.dirty_curve =
-      measure_dirty_curve(*meter, clock, dirty_budget_ms, p.measurement.sample_pages_per_gib,
-                          options.mode, p.ram_bytes, options.progress);
+  p.dirty_curve = measure_dirty_curve(*meter, clock, dirty_budget_ms,
+                                      p.measurement.sample_pages_per_gib, options.mode, p.ram_bytes,
+                                      options.progress, Safeguards{&guard, &claim, &out.warnings});
+  guard.check();  // a change at the very end of the last period
   p.vcpu_busy_fraction =
       busiest_vcpu_fraction(vcpu_before, vcpu_times_ns(domain), clock.now_ms() - curve_started_ms);
 
@@ -324,6 +554,9 @@ LiveResult measure_domain(const virt::Connection& connection, const virt::Domain
   auto dirty_pages = static_cast<std::uint64_t>(std::ceil(max_dirty / p.page_size_bytes));
   p.zero_pages.count = std::min(p.zero_pages.count, ram_pages - std::min(ram_pages, dirty_pages));
 
+  if (auto contradiction = curve_contradiction(p.dirty_curve, p.ram_bytes)) {
+    out.warnings.push_back(*contradiction);
+  }
   if (monitor) {
     out.warnings.push_back("measured through QMP: libvirt now marks " + domain.name() +
                            " tainted (custom-monitor); --no-qmp avoids that");
@@ -346,6 +579,41 @@ LiveResult measure_domain(const virt::Connection& connection, const virt::Domain
         "pages, and some architectures re-send whole huge pages");
   }
   return out;
+}
+
+std::optional<std::string> curve_contradiction(const std::vector<CurvePoint>& curve,
+                                               std::uint64_t ram_bytes) {
+  const double ram = static_cast<double>(ram_bytes);
+  // One point's reading and how far off it may be: three standard errors of QEMU's page sample
+  // (none where every page is counted) and QEMU's flooring of the rate to whole MiB/s.
+  auto tolerance = [&](const CurvePoint& p) {
+    double t = 1048576.0 * p.period_ms / 1000;
+    if (p.sampled_pages > 0) {
+      const double n = static_cast<double>(p.sampled_pages);
+      const double q = std::clamp(p.dirty_bytes / ram, 0.5 / n, 1.0);
+      t += 3 * ram * std::sqrt(q * (1 - q) / n);
+    }
+    return t;
+  };
+  for (std::size_t i = 0; i < curve.size(); ++i) {
+    for (std::size_t j = 0; j < curve.size(); ++j) {
+      const auto &shorter = curve[i], &longer = curve[j];
+      if (longer.period_ms <= shorter.period_ms) continue;
+      const double gap = shorter.dirty_bytes - longer.dirty_bytes;
+      if (gap <= 0.2 * shorter.dirty_bytes ||
+          gap <= std::hypot(tolerance(shorter), tolerance(longer))) {
+        continue;
+      }
+      return "the dirty curve contradicts itself: " + report::format_duration(longer.period_ms) +
+             " dirtied " + report::format_bytes(longer.dirty_bytes) + " but " +
+             report::format_duration(shorter.period_ms) + " dirtied " +
+             report::format_bytes(shorter.dirty_bytes) +
+             ", which a steady guest cannot do: its load changed (or it was paused) during the "
+             "measurement, and the prediction follows a curve that may not be the guest's; "
+             "measure again";
+    }
+  }
+  return std::nullopt;
 }
 
 }  // namespace vmp::probe

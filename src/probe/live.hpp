@@ -3,13 +3,17 @@
 // parameter, capability, speed or downtime, and never pauses the guest.
 #pragma once
 
+#include <atomic>
 #include <functional>
+#include <optional>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "probe/claim.hpp"
 #include "probe/clock.hpp"
 #include "probe/dirty_rate.hpp"
+#include "probe/guard.hpp"
 #include "probe/profile.hpp"
 #include "probe/zero_pages.hpp"
 #include "virt/domain_facts.hpp"
@@ -17,6 +21,7 @@
 
 namespace vmp::virt {
 class Connection;
+class LifecycleLog;
 class Domain;
 class Monitor;
 }  // namespace vmp::virt
@@ -44,6 +49,27 @@ struct LiveOptions {
   // and libvirt answered, goes to DIR/DOMAIN.jsonl (virt/transcript.hpp), for the unit tests'
   // fakes. Set from $VMP_RECORD_EXCHANGES.
   std::string record_directory;
+  // What ends a measurement early (see guard.hpp): the stop signal (SIGINT/SIGTERM) and the
+  // connection's lifecycle events; none when null.
+  const std::atomic<int>* stop = nullptr;
+  const virt::LifecycleLog* events = nullptr;
+  // Where runs of the tool claim the domains they measure (claim.hpp); "" for none.
+  std::string claim_directory;
+};
+
+// A QEMU period the tool started and was stopped in: waited out when it ends within this, else
+// left to end on its own (QEMU cannot cancel a calc-dirty-rate) and the next run told.
+inline constexpr double kWaitOutMs = 3000;
+// Of the dirty-rate budget, the most spent waiting for another client's measurement to end
+// before the first period; a longer one is refused at once, with when it ends.
+inline constexpr double kWaitForOthersShare = 0.25;
+
+// What a measurement watches while it waits for QEMU, and what it tells the next run and the
+// report. Every part may be null.
+struct Safeguards {
+  MeasurementGuard* guard = nullptr;
+  MeasurementClaim* claim = nullptr;
+  std::vector<std::string>* notes = nullptr;  // warnings for the report
 };
 
 struct LiveResult {
@@ -58,22 +84,28 @@ struct LiveResult {
 // under ~1 GiB of reads at each end of a period.
 std::uint64_t default_sample_pages_per_gib(std::uint64_t ram_bytes);
 
-// Measures `periods` one after another. Fails when another client keeps QEMU busy, or a
-// measurement does not end, beyond `budget_ms` plus grace; never takes another client's figures
-// (unless `any_figures`: for a warm-up, whose figures are dropped).
+// Measures `periods` one after another. Fails at once (key "busy") when another client has
+// QEMU measuring, and when a measurement does not end within `budget_ms` plus grace; never
+// takes another client's figures (unless `any_figures`: for a warm-up, whose figures are
+// dropped). Stopped by the guard within kGuardIntervalMs: a period of its own still running in
+// QEMU is waited out when it ends within kWaitOutMs, else left and the claim told, and the
+// error says which.
 std::vector<CurvePoint> measure_curve(DirtyRateMeter& meter, Clock& clock,
                                       const std::vector<double>& periods_ms,
                                       std::uint64_t sample_pages_per_gib, const std::string& mode,
                                       std::uint64_t ram_bytes, double budget_ms,
-                                      const ProgressFn& progress, bool any_figures = false);
+                                      const ProgressFn& progress, bool any_figures = false,
+                                      const Safeguards& safe = {});
 
 // The curve within `budget_ms`: the periods planned for what the meter can ask, after a
 // measurement of the shortest period that is dropped where QEMU never measured before (see
-// DirtyRateMeter::never_measured).
+// DirtyRateMeter::never_measured). Another client's measurement running at the start is waited
+// for (noted) when it ends within kWaitForOthersShare of the budget, else refused at once.
 std::vector<CurvePoint> measure_dirty_curve(DirtyRateMeter& meter, Clock& clock, double budget_ms,
                                             std::uint64_t sample_pages_per_gib,
                                             const std::string& mode, std::uint64_t ram_bytes,
-                                            const ProgressFn& progress);
+                                            const ProgressFn& progress,
+                                            const Safeguards& safe = {});
 
 // The QMP meter, in milliseconds where the schema allows. Throws RuntimeError when this QEMU
 // cannot measure dirty rates at all.
@@ -82,7 +114,14 @@ std::unique_ptr<DirtyRateMeter> qmp_dirty_rate_meter(virt::Monitor& monitor, con
 
 // Samples clusters until `target_pages` are read or `budget_ms` has passed.
 void sample_zero_pages(ZeroPageSampler& sampler, Clock& clock, std::uint64_t target_pages,
-                       double budget_ms);
+                       double budget_ms, MeasurementGuard* guard = nullptr);
+
+// Where a curve contradicts itself: a longer period that dirtied clearly less than a shorter
+// one (beyond QEMU's sampling error and its flooring to whole MiB/s), which a steady guest
+// cannot do: its load changed, or it was paused, during the measurement. The warning, or
+// nullopt.
+std::optional<std::string> curve_contradiction(const std::vector<CurvePoint>& curve,
+                                               std::uint64_t ram_bytes);
 
 LiveResult measure_domain(const virt::Connection& connection, const virt::Domain& domain,
                           const LiveOptions& options, Clock& clock);

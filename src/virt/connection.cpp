@@ -1,5 +1,8 @@
 #include "virt/connection.hpp"
 
+#include <pwd.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
@@ -52,6 +55,37 @@ std::string Domain::xml(unsigned int flags) const {
   return out;
 }
 
+std::string Domain::uuid() const {
+  char buf[VIR_UUID_STRING_BUFLEN] = {};
+  return virDomainGetUUIDString(handle_.get(), buf) == 0 ? buf : "";
+}
+
+std::string access_hint(const std::string& uri, bool read_only, const std::string& why) {
+  if (geteuid() == 0) return "";
+  const passwd* pw = getpwuid(geteuid());
+  const std::string user = pw && pw->pw_name ? pw->pw_name : "uid " + std::to_string(geteuid());
+  const bool system = uri.find("/system") != std::string::npos;
+  if (uri.empty() && why.find("runtime directory") != std::string::npos) {
+    return " (as " + user +
+           ", not root, libvirt's default is qemu:///session, the user's own "
+           "guests; the host's guests are at -c qemu:///system)";
+  }
+  if (!system) return "";
+  std::string hint =
+      " (as " + user +
+      ", not root: qemu:///system needs membership of the group "
+      "'libvirt', which Debian's polkit rule lets in, or a polkit rule granting " +
+      std::string(read_only ? "org.libvirt.unix.monitor" : "org.libvirt.unix.manage") +
+      (read_only ? "" : "; measuring needs that read-write access") + "; or run as root";
+  if (why.find("system bus") != std::string::npos) {
+    hint += "; libvirt could not ask polkit here: the D-Bus system bus is not running";
+  } else if (why.find("polkit") != std::string::npos ||
+             why.find("authentication") != std::string::npos) {
+    hint += "; polkit refused " + user;
+  }
+  return hint + ")";
+}
+
 Connection Connection::open(const std::optional<std::string>& uri, bool read_only) {
   silence_libvirt_stderr();
   if (virInitialize() < 0) {
@@ -61,9 +95,10 @@ Connection Connection::open(const std::optional<std::string>& uri, bool read_onl
   virConnectPtr c =
       virConnectOpenAuth(name, virConnectAuthPtrDefault, read_only ? VIR_CONNECT_RO : 0);
   if (!c) {
+    const std::string why = last_libvirt_error();
     throw RuntimeError("failed to connect to the hypervisor" +
-                       (name ? std::string(" at ") + name : std::string()) + ": " +
-                       last_libvirt_error(),
+                           (name ? std::string(" at ") + name : std::string()) + ": " + why +
+                           access_hint(name ? name : "", read_only, why),
                        "connection");
   }
   return Connection(ConnectHandle(c), read_only);
@@ -75,7 +110,7 @@ Connection Connection::open_qemu(const std::optional<std::string>& uri, bool rea
   const std::string driver = connection.driver();
   if (driver != "QEMU") {
     throw RuntimeError("the connection " + connection.uri() + " is to the " + driver +
-                       " driver, not QEMU: only QEMU " + what,
+                           " driver, not QEMU: only QEMU " + what,
                        "driver");
   }
   return connection;

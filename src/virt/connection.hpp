@@ -20,11 +20,16 @@ class Domain {
   std::string state_text() const;
   int state() const;  // virDomainState
   std::string xml(unsigned int flags = 0) const;
+  std::string uuid() const;  // "" when libvirt cannot say
 
  private:
   DomainHandle handle_;
   std::string name_;
 };
+
+// For a connection refused to a user who is not root: what access is missing and how to get it
+// (" (as alice, not root: ...)"); "" when that is not the likely cause.
+std::string access_hint(const std::string& uri, bool read_only, const std::string& why);
 
 class Connection {
  public:

@@ -51,3 +51,25 @@ TypedParams typed_params(const virTypedParameter* params, int n) {
 }
 
 }  // namespace vmp::virt
+
+namespace vmp::virt {
+
+bool last_error_is_connection_failure() {
+  const int code = last_libvirt_error_code();
+  return code == VIR_ERR_SYSTEM_ERROR || code == VIR_ERR_RPC || code == VIR_ERR_NO_CONNECT ||
+         code == VIR_ERR_INVALID_CONN;
+}
+
+void throw_libvirt_failure(const std::string& domain_name, const std::string& doing) {
+  const int code = last_libvirt_error_code();
+  const std::string why = last_libvirt_error();
+  const std::string who = "domain " + domain_name;
+  if (code == VIR_ERR_NO_DOMAIN) throw DomainGone(who + " no longer exists (" + why + ")");
+  if (last_error_is_connection_failure()) {
+    throw ConnectionLost("lost the connection to libvirt while " + doing + " of " + who + ": " +
+                         why);
+  }
+  throw RuntimeError(who + ": " + doing + " failed: " + why);
+}
+
+}  // namespace vmp::virt

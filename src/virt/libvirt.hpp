@@ -8,6 +8,8 @@
 #include <memory>
 #include <string>
 
+#include "error.hpp"
+
 namespace vmp::virt {
 
 struct ConnectCloser {
@@ -34,5 +36,26 @@ struct TypedParams {
   std::map<std::string, std::string> strings;
 };
 TypedParams typed_params(const virTypedParameter* params, int n);
+
+// The domain no longer exists on the connection (libvirt: "Domain not found").
+class DomainGone : public RuntimeError {
+ public:
+  explicit DomainGone(const std::string& what, std::string key = "failed")
+      : RuntimeError(what, std::move(key)) {}
+};
+
+// The connection to libvirt is gone (the daemon went away, the network dropped, keepalive).
+class ConnectionLost : public RuntimeError {
+ public:
+  explicit ConnectionLost(const std::string& what) : RuntimeError(what, "connection") {}
+};
+
+// Whether libvirt's last error says the connection itself failed (a daemon gone, a broken
+// socket), not the call.
+bool last_error_is_connection_failure();
+
+// Turns libvirt's last error, after a failed call on `domain_name`, into the exception that says
+// what happened: DomainGone, ConnectionLost, or RuntimeError with `doing` and libvirt's words.
+[[noreturn]] void throw_libvirt_failure(const std::string& domain_name, const std::string& doing);
 
 }  // namespace vmp::virt

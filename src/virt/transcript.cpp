@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <cstdio>
+#include <ctime>
 #include <filesystem>
 
 namespace vmp::virt {
@@ -34,6 +35,13 @@ Transcript::Transcript(const std::string& path, nlohmann::json header)
       opened_(std::chrono::steady_clock::now()) {
   if (!out_) throw RuntimeError("cannot write the transcript " + path);
   header["transcript"] = 1;
+  // The host's clocks at t_ms 0: QEMU's start-time of a dirty-rate measurement is read against
+  // them (wall-clock seconds on QEMU 10.0, the monotonic clock's on 7.2).
+  timespec wall{}, mono{};
+  clock_gettime(CLOCK_REALTIME, &wall);
+  clock_gettime(CLOCK_MONOTONIC, &mono);
+  header["epoch_s_at_t0"] = static_cast<double>(wall.tv_sec) + wall.tv_nsec / 1e9;
+  header["monotonic_s_at_t0"] = static_cast<double>(mono.tv_sec) + mono.tv_nsec / 1e9;
   out_ << header.dump() << "\n" << std::flush;
 }
 

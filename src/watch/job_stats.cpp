@@ -30,19 +30,6 @@ bool JobStats::migrating_in() const {
   return op && *op == static_cast<double>(VIR_DOMAIN_JOB_OPERATION_MIGRATION_IN);
 }
 
-void throw_libvirt_failure(const std::string& domain_name, const std::string& doing) {
-  const int code = virt::last_libvirt_error_code();
-  const std::string why = virt::last_libvirt_error();
-  const std::string who = "domain " + domain_name;
-  if (code == VIR_ERR_NO_DOMAIN) throw DomainGone(who + " no longer exists (" + why + ")");
-  if (code == VIR_ERR_SYSTEM_ERROR || code == VIR_ERR_RPC || code == VIR_ERR_NO_CONNECT ||
-      code == VIR_ERR_INVALID_CONN) {
-    throw ConnectionLost("lost the connection to libvirt while " + doing + " of " + who + ": " +
-                         why);
-  }
-  throw RuntimeError(who + ": " + doing + " failed: " + why);
-}
-
 JobStats job_stats_from_params(int type, const virTypedParameter* params, int n) {
   auto t = virt::typed_params(params, n);
   return JobStats{type, std::move(t.numbers), std::move(t.strings)};

@@ -10,6 +10,7 @@
 #include <string_view>
 
 #include "error.hpp"
+#include "virt/libvirt.hpp"
 
 namespace vmp::virt {
 class Domain;
@@ -34,17 +35,9 @@ struct JobStats {
   bool migrating_in() const;
 };
 
-// The domain no longer exists on the connection (libvirt: "Domain not found").
-class DomainGone : public RuntimeError {
- public:
-  explicit DomainGone(const std::string& what) : RuntimeError(what) {}
-};
-
-// The connection to libvirt is gone (the daemon went away, the network dropped, keepalive).
-class ConnectionLost : public RuntimeError {
- public:
-  explicit ConnectionLost(const std::string& what) : RuntimeError(what, "connection") {}
-};
+using virt::ConnectionLost;
+using virt::DomainGone;
+using virt::throw_libvirt_failure;
 
 // The job type and libvirt's typed parameters as JobStats: from virDomainGetJobStats, and from
 // the job-completed event, which carries the same parameters.
@@ -67,9 +60,5 @@ class LibvirtJobStats : public JobStatsReader {
  private:
   const virt::Domain& domain_;
 };
-
-// Turns libvirt's last error, after a failed call on `domain_name`, into the exception that says
-// what happened: DomainGone, ConnectionLost, or RuntimeError with `doing` and libvirt's words.
-[[noreturn]] void throw_libvirt_failure(const std::string& domain_name, const std::string& doing);
 
 }  // namespace vmp::watch

@@ -8,51 +8,12 @@
 
 namespace vmp::watch {
 
-// ------------------------------------------------------------------ event loop
-
-LibvirtEventLoop::LibvirtEventLoop() {
-  if (virEventRegisterDefaultImpl() < 0) {
-    throw RuntimeError("cannot start libvirt's event loop: " + virt::last_libvirt_error());
-  }
-  thread_ = std::thread([this] {
-    while (!stop_.load()) {
-      if (virEventRunDefaultImpl() < 0) break;
-    }
-  });
-}
-
-LibvirtEventLoop::~LibvirtEventLoop() {
-  stop_.store(true);
-  // A timer due at once wakes the loop from its poll, so that it sees the flag.
-  int timer = virEventAddTimeout(
-      0, [](int, void*) {}, nullptr, nullptr);
-  thread_.join();
-  if (timer >= 0) virEventRemoveTimeout(timer);
-}
-
 // ------------------------------------------------------------------ events
 
 namespace {
-
-// Keepalive: a daemon that stops answering is given up after about interval x (count + 1).
-constexpr int kKeepAliveIntervalS = 2;
-constexpr unsigned kKeepAliveCount = 3;
-
-std::string close_reason(int reason) {
-  switch (reason) {
-    case VIR_CONNECT_CLOSE_REASON_ERROR:
-      return "a read or write error";
-    case VIR_CONNECT_CLOSE_REASON_EOF:
-      return "the daemon closed the connection";
-    case VIR_CONNECT_CLOSE_REASON_KEEPALIVE:
-      return "the daemon stopped answering (keepalive)";
-    case VIR_CONNECT_CLOSE_REASON_CLIENT:
-      return "closed by the client";
-    default:
-      return "closed";
-  }
-}
-
+using virt::kKeepAliveCount;
+using virt::kKeepAliveIntervalS;
+std::string close_reason(int reason) { return virt::close_reason_text(reason); }
 }  // namespace
 
 LibvirtEvents::LibvirtEvents(const virt::Connection& connection, const virt::Domain& domain)

@@ -7,24 +7,13 @@
 #include <thread>
 
 #include "virt/connection.hpp"
+#include "virt/events.hpp"
 #include "virt/monitor.hpp"
 #include "watch/watch.hpp"
 
 namespace vmp::watch {
 
-// libvirt's default event loop in a thread of its own. Must exist before the connection is
-// opened (libvirt wants the loop registered first) and outlive it.
-class LibvirtEventLoop {
- public:
-  LibvirtEventLoop();
-  ~LibvirtEventLoop();
-  LibvirtEventLoop(const LibvirtEventLoop&) = delete;
-  LibvirtEventLoop& operator=(const LibvirtEventLoop&) = delete;
-
- private:
-  std::atomic<bool> stop_{false};
-  std::thread thread_;
-};
+using virt::LibvirtEventLoop;
 
 // Lifecycle and job-completed events of one domain, the connection's closing, and keepalive so
 // that a daemon that went away is noticed instead of waited for.

@@ -1,10 +1,9 @@
 // --watch from the command line: checks the options, connects, wires libvirt, and runs the loop.
-#include <signal.h>
-
 #include <ostream>
 
 #include "cli/units.hpp"
 #include "error.hpp"
+#include "stop_signals.hpp"
 #include "virt/connection.hpp"
 #include "virt/domain_facts.hpp"
 #include "virt/monitor.hpp"
@@ -15,32 +14,6 @@ namespace vmp::watch {
 namespace {
 
 constexpr double kMinIntervalMs = 50, kMaxIntervalMs = 60000;
-
-std::atomic<int> g_stop_signal{0};
-
-void on_stop_signal(int sig) { g_stop_signal.store(sig); }
-
-// SIGINT and SIGTERM end the watch with a summary instead of killing it mid-line; the previous
-// handlers come back afterwards (tool_main may run in a test process).
-class StopSignals {
- public:
-  StopSignals() {
-    g_stop_signal.store(0);
-    struct sigaction sa {};
-    sa.sa_handler = on_stop_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, &old_int_);
-    sigaction(SIGTERM, &sa, &old_term_);
-  }
-  ~StopSignals() {
-    sigaction(SIGINT, &old_int_, nullptr);
-    sigaction(SIGTERM, &old_term_, nullptr);
-  }
-
- private:
-  struct sigaction old_int_ {
-  }, old_term_{};
-};
 
 WatchOptions resolve(const WatchRequest& r) {
   if (!r.foreign_options.empty()) {
@@ -151,6 +124,10 @@ int watch_or_throw(const WatchRequest& r, std::ostream& out, std::ostream& err, 
   t.job = &job;
   // QMP sees migrations libvirt does not run; it needs read-write and taints the domain.
   std::optional<virt::LibvirtMonitor> monitor;
+  if (r.readonly) {
+    t.no_monitor_reason =
+        "with -r a migration started through QMP cannot be seen: QMP needs read-write";
+  }
   if (!r.no_qmp && !r.readonly) {
     monitor.emplace(domain);
     t.monitor = &*monitor;
@@ -162,7 +139,7 @@ int watch_or_throw(const WatchRequest& r, std::ostream& out, std::ostream& err, 
 
   StopSignals signals;
   probe::SystemClock clock;
-  return watch_migration(t, o, clock, *output, &g_stop_signal);
+  return watch_migration(t, o, clock, *output, &stop_signal());
 }
 
 }  // namespace

@@ -133,9 +133,7 @@ class Watcher {
       why = "libvirt has no migration job and QEMU's migration status is '" +
             (s.qemu_status.empty() ? std::string("none") : s.qemu_status) + "'";
     } else {
-      why =
-          "libvirt has no migration job (with --no-qmp a migration started through QMP cannot "
-          "be seen)";
+      why = "libvirt has no migration job (" + t_.no_monitor_reason + ")";
     }
     summary_.outcome = "none";
     summary_.detail = "domain " + t_.domain + " has no migration running: " + why;

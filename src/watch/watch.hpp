@@ -67,6 +67,8 @@ struct WatchTarget {
   std::string uri;
   JobStatsReader* job = nullptr;     // libvirt's job statistics
   virt::Monitor* monitor = nullptr;  // QMP; null with --no-qmp
+  // Why there is no monitor, for messages.
+  std::string no_monitor_reason = "with --no-qmp a migration started through QMP cannot be seen";
   MigrationControl* control = nullptr;
   EventSource* events = nullptr;
   virt::DomainFacts facts;

@@ -62,6 +62,15 @@ class Replay {
     }
     throw std::runtime_error("the transcript has no note " + name);
   }
+  // Replays from the recording's time `recorded_ms` on (what came before was not the code under
+  // test's, e.g. a replay that starts at the dirty-rate measurement).
+  void begin_at(double recorded_ms) {
+    offset_ms_ = clock_.now - recorded_ms;
+    aligned_ = true;
+    sync_clock();
+  }
+  // The recording's time that the clock's now stands for.
+  double recorded_now() const { return clock_.now - offset_ms_; }
   // Whether every change of state recorded was asked for again.
   bool all_changes_replayed() const {
     for (std::size_t i = cursor_; i < entries_.size(); ++i) {
@@ -75,6 +84,7 @@ class Replay {
     if (!aligned_) {
       offset_ms_ = clock_.now - (entries_.empty() ? 0 : entries_.front()["t_ms"].get<double>());
       aligned_ = true;
+      sync_clock();
     }
     std::size_t next_change = cursor_;
     while (next_change < entries_.size() && !is_change(entries_[next_change])) ++next_change;
@@ -102,10 +112,19 @@ class Replay {
     }
     cursor_ = next_change + 1;
     offset_ms_ = clock_.now - entries_[next_change]["t_ms"].get<double>();
+    sync_clock();
     return entries_[next_change];
   }
 
  private:
+  // The host's clocks as the recording's were at the same recorded time (QEMU's start-time of a
+  // measurement is read against them).
+  void sync_clock() {
+    if (header_.contains("epoch_s_at_t0")) {
+      clock_.epoch_at_zero = header_["epoch_s_at_t0"].get<double>() - offset_ms_ / 1000;
+      clock_.monotonic_at_zero = header_["monotonic_s_at_t0"].get<double>() - offset_ms_ / 1000;
+    }
+  }
   // Of the exchanges like `key` before `end` since the last change, the latest recorded at or
   // before `recorded_now`, else the earliest; null when there is none.
   const nlohmann::json* recorded_at(const nlohmann::json& key, std::size_t end,

@@ -9,10 +9,14 @@
 #
 # Scenarios (each guest 1024 MiB, 256 MiB written at 5000 random pages/s, seed 1):
 #   measure-qmp.jsonl      a fresh guest measured through QMP (the warm-up included)
-#   measure-busy-qmp.jsonl the same guest while another client's 3 s calc-dirty-rate runs
+#   measure-busy-qmp.jsonl the same guest while another client's 3 s calc-dirty-rate runs: the
+#                          tool waits for its end (it ends within a quarter of the budget)
+#   measure-interrupted-qmp.jsonl  the same guest, --measure-time 4s, SIGINT after 3 s: the
+#                          tool waits out the period QEMU is measuring (exit status 130)
 #   measure-blocked-qmp.jsonl  the same guest while another client measures for 60 s, with
-#                          --measure-time 2s: the tool gives up (exit status 1)
+#                          --measure-time 2s: the tool refuses at once (exit status 1)
 #   measure-libvirt.jsonl  a second fresh guest measured with --no-qmp (libvirt's API)
+#   measure-busy-libvirt.jsonl  the same, while virsh domdirtyrate-calc measures for 3 s
 set -euo pipefail
 build=${1:?usage: record.sh BUILD_DIR}
 here=$(cd "$(dirname "$0")" && pwd)
@@ -40,7 +44,10 @@ record() {
   rm -f "$scratch/$domain.jsonl"
   local status=0
   VMP_RECORD_EXCHANGES=$scratch "$tool" -c $uri --domain "$domain" --bandwidth 1Gbit/s -q \
-    --json "$@" >"$scratch/report.json" || status=$?
+    --json "$@" >"$scratch/report.json" &
+  local pid=$!
+  if [[ -n ${interrupt_after:-} ]]; then sleep "$interrupt_after"; kill -INT $pid; fi
+  wait $pid || status=$?
   [[ " $expected " == *" $status "* ]] ||
     { echo "record.sh: $scenario: the tool exited $status, not one of $expected" >&2; exit 1; }
   # The header says what the guest was doing, which the tests check the figures against.
@@ -56,6 +63,8 @@ record measure-qmp "$verdicts" vmp-rec-a
 virsh -c $uri qemu-monitor-command vmp-rec-a \
   '{"execute":"calc-dirty-rate","arguments":{"calc-time":3}}' >/dev/null
 record measure-busy-qmp "$verdicts" vmp-rec-a
+interrupt_after=3 record measure-interrupted-qmp 130 vmp-rec-a --measure-time 4s
+sleep 2
 virsh -c $uri qemu-monitor-command vmp-rec-a \
   '{"execute":"calc-dirty-rate","arguments":{"calc-time":60}}' >/dev/null
 record measure-blocked-qmp 1 vmp-rec-a --measure-time 2s
@@ -63,6 +72,8 @@ record measure-blocked-qmp 1 vmp-rec-a --measure-time 2s
 
 "$root/tests/guest/start-guest.sh" vmp-rec-b 1024 256 5000 random 1 >/dev/null
 record measure-libvirt "$verdicts" vmp-rec-b --no-qmp
+virsh -c $uri domdirtyrate-calc vmp-rec-b --seconds 3 >/dev/null
+record measure-busy-libvirt "$verdicts" vmp-rec-b --no-qmp
 "$root/tests/guest/stop-guest.sh" vmp-rec-b
 
 # Large replies (QEMU's schema) are stored once, by content.
