@@ -261,7 +261,7 @@ bool stops_the_measurement(const RuntimeError& e) {
                                      double period_ends_at_ms, const Safeguards& safe) {
   std::string what;
   const double left_ms = period_ends_at_ms - clock.now_ms();
-  if (safe.guard && !safe.guard->qemu_reachable()) {
+  if (stop.key() == "connection" || (safe.guard && !safe.guard->qemu_reachable())) {
     // A guest that stopped took its QEMU with it; a lost connection cannot ask.
     if (stop.key() == "connection" && left_ms > 0) {
       what =

@@ -74,7 +74,8 @@ std::optional<std::string> lifecycle_text(int event, int detail) {
           return "stopped";
       }
     case VIR_DOMAIN_EVENT_SHUTDOWN:
-      return "began shutting down";
+      return detail == VIR_DOMAIN_EVENT_SHUTDOWN_GUEST ? "shut down from inside"
+                                                       : "stopped (its QEMU shut down)";
     case VIR_DOMAIN_EVENT_CRASHED:
       return "crashed";
     case VIR_DOMAIN_EVENT_PMSUSPENDED:

@@ -5,6 +5,7 @@
 #include <cstdlib>
 
 #include "virt/connection.hpp"
+#include "virt/libvirt.hpp"
 
 namespace vmp::virt {
 
@@ -26,13 +27,16 @@ nlohmann::json qmp_return(std::string_view command, const std::string& reply) {
   return j["return"];
 }
 
-nlohmann::json LibvirtMonitor::execute(std::string_view command,
-                                       const nlohmann::json& arguments) {
+nlohmann::json LibvirtMonitor::execute(std::string_view command, const nlohmann::json& arguments) {
   nlohmann::json request = {{"execute", command}};
   if (!arguments.is_null()) request["arguments"] = arguments;
   char* reply = nullptr;
   if (virDomainQemuMonitorCommand(domain_.get(), request.dump().c_str(), &reply, 0) < 0) {
     std::string why = last_libvirt_error();
+    if (last_error_is_connection_failure()) {
+      throw ConnectionLost("lost the connection to libvirt while asking QEMU " +
+                           std::string(command) + " for domain " + domain_.name() + ": " + why);
+    }
     // libvirt reports QEMU's own error as a libvirt error on some versions.
     throw QmpError(std::string(command), "libvirt", why);
   }

@@ -255,7 +255,11 @@ RunResult run(const std::vector<std::string>& argv, const RunOptions& options) {
   while (open_fds > 0) {
     auto now = elapsed();
     if (options.interrupt_after && !interrupted && now >= *options.interrupt_after) {
-      kill(pid, SIGINT);
+      if (options.at_interrupt) {
+        options.at_interrupt();
+      } else {
+        kill(pid, options.interrupt_signal);
+      }
       interrupted = true;
     }
     if (now >= options.timeout) {
@@ -316,8 +320,23 @@ RunResult run_tool(const std::vector<std::string>& args, const RunOptions& optio
 
 // ------------------------------------------------------------------ libvirt
 
+namespace {
+virConnectPtr g_conn = nullptr;
+// A test that kills libvirtd must see the failed call, not die of SIGPIPE on the dead socket.
+const bool g_sigpipe_ignored = [] {
+  signal(SIGPIPE, SIG_IGN);
+  return true;
+}();
+}  // namespace
+
+void reconnect_libvirt() {
+  if (g_conn) virConnectClose(g_conn);
+  g_conn = nullptr;
+}
+
 virConnectPtr libvirt() {
-  static virConnectPtr conn = nullptr;
+  virConnectPtr& conn = g_conn;
+  if (conn && virConnectIsAlive(conn) != 1) reconnect_libvirt();
   if (!conn) {
     virSetErrorFunc(nullptr, silent_libvirt_errors);
     conn = virConnectOpen(kUri);

@@ -5,7 +5,10 @@
 
 #include <libvirt/libvirt.h>
 
+#include <signal.h>
+
 #include <chrono>
+#include <functional>
 #include <cstdint>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -30,8 +33,12 @@ std::string guest_dir();  // $VMP_GUEST_DIR or /var/lib/libvirt/vmp-guest, as st
 
 struct RunOptions {
   std::chrono::milliseconds timeout{std::chrono::seconds(120)};
-  // Sends SIGINT this long after the start (an interrupted run, as Ctrl-C would).
+  // Sends SIGINT this long after the start (an interrupted run, as Ctrl-C would): or
+  // `interrupt_signal`, or runs `at_interrupt` instead (a fault injected mid-run: the guest
+  // paused, the daemon killed).
   std::optional<std::chrono::milliseconds> interrupt_after;
+  int interrupt_signal = SIGINT;
+  std::function<void()> at_interrupt;
   std::vector<std::string> extra_env;  // NAME=VALUE
 };
 
@@ -61,8 +68,11 @@ RunResult run_tool(const std::vector<std::string>& args, const RunOptions& optio
 
 // ------------------------------------------------------------------ libvirt
 
-// qemu:///system, opened once, errors silenced on stderr (they are returned instead).
+// qemu:///system, opened once (again after the daemon restarted), errors silenced on stderr
+// (they are returned instead).
 virConnectPtr libvirt();
+// Drops that connection (the daemon was restarted): the next libvirt() opens a new one.
+void reconnect_libvirt();
 std::string libvirt_error();
 
 // A domain looked up by name; freed on destruction.
