@@ -1,8 +1,7 @@
 #include "support.hpp"
 
-#include <gtest/gtest.h>
-
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <libvirt/libvirt-qemu.h>
 #include <libvirt/virterror.h>
 #include <poll.h>
@@ -151,8 +150,8 @@ std::string missing_prerequisite() {
   if (tool_path().empty() || access(tool_path().c_str(), X_OK) != 0) {
     return "VMP_BINARY does not name the virt-migrate-predict binary (run through meson test)";
   }
-  if (source_root().empty() || access((source_root() + "/tests/guest/start-guest.sh").c_str(),
-                                      X_OK) != 0) {
+  if (source_root().empty() ||
+      access((source_root() + "/tests/guest/start-guest.sh").c_str(), X_OK) != 0) {
     return "VMP_SOURCE_ROOT does not hold tests/guest/start-guest.sh (run through meson test)";
   }
   if (geteuid() != 0) {
@@ -268,9 +267,10 @@ RunResult run(const std::vector<std::string>& argv, const RunOptions& options) {
       break;
     }
     auto next = options.timeout - now;
-    if (options.interrupt_after && !interrupted) next = std::min(next, *options.interrupt_after - now);
-    int wait_ms = static_cast<int>(
-        std::chrono::duration_cast<std::chrono::milliseconds>(next).count()) + 1;
+    if (options.interrupt_after && !interrupted)
+      next = std::min(next, *options.interrupt_after - now);
+    int wait_ms =
+        static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(next).count()) + 1;
     int n = poll(fds, 2, std::min(wait_ms, 1000));
     if (n < 0 && errno != EINTR) break;
     for (int i = 0; i < 2; ++i) {
@@ -445,9 +445,8 @@ Guest& Guests::get(const GuestSpec& spec, bool fresh) {
   while (!log.empty() && (log.back() == '\n' || log.back() == '\r')) log.pop_back();
   guest->console_log_ = log.substr(log.rfind('\n') == std::string::npos ? 0 : log.rfind('\n') + 1);
   guest->boot_ = ++boots;
-  std::string ready = r.err.substr(r.err.find("ready after") == std::string::npos
-                                       ? 0
-                                       : r.err.find("ready after"));
+  std::string ready =
+      r.err.substr(r.err.find("ready after") == std::string::npos ? 0 : r.err.find("ready after"));
   std::printf("[guest] started %s (%d MiB, WSS %d MiB, %d %s writes/s) in %.1f s: %s",
               spec.name.c_str(), spec.mem_mib, spec.wss_mib, spec.rate, spec.pattern.c_str(),
               r.seconds, ready.c_str());
@@ -469,13 +468,23 @@ void Guests::stop_all() {
 GuestSpec load_guest_spec() {
   // vmp.stats=1: the load program reports its writes and missed writes every second, so a test
   // can tell a starved vCPU from a measurement error.
-  return {.name = "vmp-it-load", .mem_mib = 512, .wss_mib = 64, .rate = 2000,
-          .pattern = "random", .seed = 1, .extra_cmdline = "vmp.stats=1"};
+  return {.name = "vmp-it-load",
+          .mem_mib = 512,
+          .wss_mib = 64,
+          .rate = 2000,
+          .pattern = "random",
+          .seed = 1,
+          .extra_cmdline = "vmp.stats=1"};
 }
 
 GuestSpec idle_guest_spec() {
-  return {.name = "vmp-it-idle", .mem_mib = 512, .wss_mib = 64, .rate = 0,
-          .pattern = "random", .seed = 2, .extra_cmdline = ""};
+  return {.name = "vmp-it-idle",
+          .mem_mib = 512,
+          .wss_mib = 64,
+          .rate = 0,
+          .pattern = "random",
+          .seed = 2,
+          .extra_cmdline = ""};
 }
 
 std::optional<LoadStats> last_load_stats(const Guest& guest) {

@@ -1,7 +1,7 @@
 #include <gtest/gtest.h>
 
-#include <nlohmann/json.hpp>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <tuple>
 
@@ -183,6 +183,9 @@ TEST(Cli, SeveralDomainsGiveTheMostSeriousStatus) {
   EXPECT_EQ(combined_exit_status({kExitNoBandwidth, kExitNoConvergence}), kExitNoConvergence);
   EXPECT_EQ(combined_exit_status({kExitNoConvergence, kExitUsage}), kExitUsage);
   EXPECT_EQ(combined_exit_status({kExitConverges, kExitError, kExitUsage}), kExitError);
+  // An interrupted run says so above all: the others' verdicts are not the whole answer.
+  EXPECT_EQ(combined_exit_status({kExitConverges, kExitError, 130}), 130);
+  EXPECT_EQ(combined_exit_status({143, kExitNoConvergence}), 143);
 }
 
 TEST(Cli, WithoutBandwidthShowsTheTableAndGivesNoVerdict) {
@@ -391,8 +394,9 @@ TEST(Cli, WithJsonAnErrorIsOneObjectOnStdout) {
     ASSERT_TRUE(doc.is_object()) << r.out;
     EXPECT_EQ(doc.value("error_key", ""), c.key) << r.out;
     EXPECT_EQ(doc.value("exit_status", -1), c.status) << r.out;
-    EXPECT_EQ("error: " + doc.value("error", "") + "\n", r.err.substr(0, r.err.find(" (see")) +
-                                                          (r.err.find(" (see") == std::string::npos ? "" : "\n"));
+    EXPECT_EQ("error: " + doc.value("error", "") + "\n",
+              r.err.substr(0, r.err.find(" (see")) +
+                  (r.err.find(" (see") == std::string::npos ? "" : "\n"));
   }
   // A libvirt message that spans lines (a test:/// file that is not XML) is one line, in both.
   const std::string not_xml = testing::TempDir() + "/vmp-not-xml";

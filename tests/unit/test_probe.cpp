@@ -2,7 +2,6 @@
 // tests/unit/data/probe/): QEMU 7.2 / libvirt 9.0 (whole seconds) and QEMU 10.0 / libvirt 11.3
 // (milliseconds, asked for in both calc-dirty-rate and query-dirty-rate).
 #include <gtest/gtest.h>
-
 #include <unistd.h>
 
 #include <cmath>
