@@ -667,14 +667,8 @@ int tool_main(const std::vector<std::string>& args, std::ostream& out, std::ostr
     const std::string line = report::one_line(message);
     if (json_requested && watching) {
       // The watch's stream ends in a summary event, also when the command line is wrong.
-      watch::WatchSummary s;
-      s.domain = subject;
-      s.outcome = "error";
-      s.detail = line + (see_help ? " (see --help)" : "");
-      s.error_key = key;
-      s.exit_status = status;
-      watch::json_output(out, err)->finished(s);
-      return status;
+      return watch::json_error_summary(out, err, subject, line + (see_help ? " (see --help)" : ""),
+                                       key, status);
     }
     err << "error: " << line << (see_help ? " (see --help)" : "") << "\n";
     if (json_requested) {

@@ -65,19 +65,24 @@ int watch_or_throw(const WatchRequest& r, std::ostream& out, std::ostream& err, 
 
 }  // namespace
 
+int json_error_summary(std::ostream& out, std::ostream& err, const std::string& domain,
+                       const std::string& detail, const std::string& error_key, int status) {
+  WatchSummary s;
+  s.domain = domain;
+  s.outcome = "error";
+  s.detail = detail;
+  s.error_key = error_key;
+  s.exit_status = status;
+  json_output(out, err)->finished(s);
+  return status;
+}
+
 // With --json, an error that ends the watch before it started still ends in the summary event
 // the man page promises (outcome "error"), so that a consumer of the stream always gets one.
 int run_watch(const WatchRequest& r, std::ostream& out, std::ostream& err, bool terminal) {
   if (!r.json) return watch_or_throw(r, out, err, terminal);
   auto ended = [&](const std::string& message, const std::string& key, int status) {
-    WatchSummary s;
-    s.domain = r.domain;
-    s.outcome = "error";
-    s.detail = message;
-    s.error_key = key;
-    s.exit_status = status;
-    json_output(out, err)->finished(s);
-    return status;
+    return json_error_summary(out, err, r.domain, message, key, status);
   };
   try {
     return watch_or_throw(r, out, err, terminal);

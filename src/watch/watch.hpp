@@ -189,6 +189,12 @@ struct WatchRequest {
 // Throws UsageError for a wrong command line; RuntimeError when libvirt fails before watching.
 int run_watch(const WatchRequest& request, std::ostream& out, std::ostream& err, bool terminal);
 
+// --json: the watch ended by an error before or instead of watching, as the stream's last
+// event (a summary with outcome "error" and the error's key), so that a consumer always gets
+// one. Returns `status`.
+int json_error_summary(std::ostream& out, std::ostream& err, const std::string& domain,
+                       const std::string& detail, const std::string& error_key, int status);
+
 // Human output: the live line on a terminal (err), events and the summary on `out`.
 std::unique_ptr<WatchOutput> human_output(std::ostream& out, std::ostream& err, bool live_line);
 // --json: one JSON object per line on `out`: attach, sample, iteration, stall, applied, summary.

@@ -70,7 +70,8 @@ std::unique_ptr<DirtyRateMeter> replayed_meter(Replay& replay, test::ReplayMonit
 }
 
 // Runs the measurement the tool ran when it recorded `scenario`, against the recording.
-std::vector<CurvePoint> replay_measurement(Replay& replay, FakeClock& clock) {
+std::vector<CurvePoint> replay_measurement(Replay& replay, FakeClock& clock,
+                                           const Safeguards& safe = {}) {
   test::ReplayMonitor monitor(replay);
   test::ReplayDirtyRateCalls calls(replay);
   auto meter = replayed_meter(replay, monitor, calls);
@@ -79,7 +80,7 @@ std::vector<CurvePoint> replay_measurement(Replay& replay, FakeClock& clock) {
   return measure_dirty_curve(*meter, clock, plan["budget_ms"].get<double>(),
                              plan["sample_pages_per_gib"].get<std::uint64_t>(),
                              plan["mode"].get<std::string>(),
-                             plan["ram_bytes"].get<std::uint64_t>(), {});
+                             plan["ram_bytes"].get<std::uint64_t>(), {}, safe);
 }
 
 }  // namespace
@@ -143,17 +144,10 @@ TEST(Measure, WaitsForAnotherClientsShortMeasurementAndNeverTakesItsFigures) {
       SCOPED_TRACE(stack_of(dir) + " " + scenario);
       FakeClock clock;
       Replay replay(dir / (std::string(scenario) + ".jsonl"), clock);
-      test::ReplayMonitor monitor(replay);
-      test::ReplayDirtyRateCalls calls(replay);
-      auto meter = replayed_meter(replay, monitor, calls);
       const json plan = replay.note("dirty-rate budget");
-      replay.begin_at(plan["t_ms"].get<double>());
       std::vector<std::string> notes;
       std::vector<CurvePoint> points;
-      ASSERT_NO_THROW(points = measure_dirty_curve(
-                          *meter, clock, plan["budget_ms"].get<double>(),
-                          plan["sample_pages_per_gib"].get<std::uint64_t>(), plan["mode"],
-                          plan["ram_bytes"].get<std::uint64_t>(), {}, {nullptr, nullptr, &notes}));
+      ASSERT_NO_THROW(points = replay_measurement(replay, clock, {nullptr, nullptr, &notes}));
       EXPECT_TRUE(replay.all_changes_replayed());
       // The other client's 3 s measurement, waited for and said so; none of its figures kept.
       ASSERT_EQ(notes.size(), 1u);
@@ -211,16 +205,9 @@ TEST(Measure, AnInterruptWaitsOutThePeriodQemuMeasuresAndSaysSo) {
     SCOPED_TRACE(stack_of(dir));
     FakeClock clock;
     Replay replay(dir / "measure-interrupted-qmp.jsonl", clock);
-    test::ReplayMonitor monitor(replay);
-    test::ReplayDirtyRateCalls calls(replay);
-    auto meter = replayed_meter(replay, monitor, calls);
-    const json plan = replay.note("dirty-rate budget");
-    replay.begin_at(plan["t_ms"].get<double>());
     ReplayedStop stop(replay, replay.note("stopped")["t_ms"].get<double>());
     try {
-      measure_dirty_curve(*meter, clock, plan["budget_ms"].get<double>(),
-                          plan["sample_pages_per_gib"].get<std::uint64_t>(), plan["mode"],
-                          plan["ram_bytes"].get<std::uint64_t>(), {}, {&stop, nullptr, nullptr});
+      replay_measurement(replay, clock, {&stop, nullptr, nullptr});
       FAIL() << "an interrupted measurement ended normally";
     } catch (const Interrupted& e) {
       EXPECT_EQ(e.exit_status(), 130);
