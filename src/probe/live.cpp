@@ -405,6 +405,40 @@ void sample_zero_pages(ZeroPageSampler& sampler, Clock& clock, std::uint64_t tar
   }
 }
 
+namespace {
+
+// Where the guest's RAM is, to sample zero pages from: QEMU's own map through the monitor, else
+// the x86 table; empty, with the reason in `why_not`, when it cannot be known.
+std::vector<PhysicalRange> guest_ram_map(virt::Monitor* monitor, std::uint64_t ram_bytes,
+                                         const virt::DomainFacts& facts, std::string& why_not) {
+  if (!monitor) {
+    auto ranges = guest_ram_ranges(ram_bytes, facts.machine, facts.arch);
+    if (ranges.empty()) {
+      why_not = "without QMP (--no-qmp) the tool cannot ask QEMU where RAM sits in a " +
+                facts.arch + " guest, and does not guess";
+    }
+    return ranges;
+  }
+  std::optional<std::vector<PhysicalRange>> ranges;
+  try {
+    auto text = monitor->execute("human-monitor-command", {{"command-line", "info mtree -f"}});
+    if (text.is_string()) ranges = ram_ranges_from_flat_view(text.get<std::string>());
+  } catch (const virt::QmpError&) {
+  }
+  double mapped = 0;
+  if (ranges) {
+    for (const auto& r : *ranges) mapped += static_cast<double>(r.length);
+  }
+  // More than the domain's memory would be a block the tool mistook for RAM.
+  if (!ranges || ranges->empty() || mapped > static_cast<double>(ram_bytes) * 1.001) {
+    why_not = "QEMU's memory map (info mtree -f) shows no RAM block the tool knows";
+    return {};
+  }
+  return *ranges;
+}
+
+}  // namespace
+
 LiveResult measure_domain(const virt::Connection& connection, const virt::Domain& domain,
                           const LiveOptions& options, Clock& clock) {
   const std::string who = "domain " + domain.name();
@@ -513,9 +547,11 @@ LiveResult measure_domain(const virt::Connection& connection, const virt::Domain
       : options.sample_pages_per_gib > 0 ? options.sample_pages_per_gib
                                          : default_sample_pages_per_gib(p.ram_bytes);
 
+  // Only RAM is ever read: a device's memory (the VGA window, say) answers a read by acting.
+  std::string no_ram_map;
+  const auto ram_ranges = guest_ram_map(monitor, p.ram_bytes, facts, no_ram_map);
   LibvirtGuestMemory memory(domain);
-  ZeroPageSampler sampler(memory, guest_ram_ranges(p.ram_bytes, facts.machine), p.page_size_bytes,
-                          options.seed);
+  ZeroPageSampler sampler(memory, ram_ranges, p.page_size_bytes, options.seed);
   if (options.progress) options.progress("sampling guest memory for zero pages");
   const double zero_budget_ms = options.measure_time_ms * kZeroSampleTimeShare;
   const double zero_started = clock.now_ms();
@@ -544,9 +580,11 @@ LiveResult measure_domain(const virt::Connection& connection, const virt::Domain
                     sampler.standard_error_pages(ram_pages), sampler.layout(kZeroLayoutRegions)};
   } else if (std::uint64_t rss = domain_rss_bytes(domain); rss > 0) {
     p.zero_pages = {zero_pages_from_rss(p.ram_bytes, rss, p.page_size_bytes), "rss", 0, {}, {}};
-    out.warnings.push_back("guest memory could not be read (" + std::to_string(sampler.failed()) +
-                           " reads failed): zero pages estimated from the QEMU process's RSS, "
-                           "a lower bound");
+    out.warnings.push_back((no_ram_map.empty()
+                                ? "guest memory could not be read (" +
+                                      std::to_string(sampler.failed()) + " reads failed)"
+                                : "guest memory was not read: " + no_ram_map) +
+                           ": zero pages estimated from the QEMU process's RSS, a lower bound");
   }
   // The pages measured as dirtied hold data: the zero estimate cannot claim them.
   double max_dirty = 0;

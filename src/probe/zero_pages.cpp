@@ -4,22 +4,79 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <random>
+#include <sstream>
 
 #include "virt/connection.hpp"
 
 namespace vmp::probe {
 
-std::vector<PhysicalRange> guest_ram_ranges(std::uint64_t ram_bytes, const std::string& machine) {
+std::vector<PhysicalRange> guest_ram_ranges(std::uint64_t ram_bytes, const std::string& machine,
+                                            const std::string& arch) {
+  if (arch != "x86_64" && arch != "i686") return {};
   constexpr std::uint64_t GiB = std::uint64_t{1} << 30;
+  constexpr std::uint64_t kLegacyHoleStart = 0xa0000, kLegacyHoleEnd = 0x100000;
   std::uint64_t below_4g = ram_bytes;
   if (machine.find("q35") != std::string::npos) {
     if (ram_bytes >= 0xb0000000ull) below_4g = 2 * GiB;
   } else if (ram_bytes >= 0xe0000000ull) {
     below_4g = 3 * GiB;
   }
-  std::vector<PhysicalRange> ranges{{0, below_4g}};
+  std::vector<PhysicalRange> ranges{{0, std::min(below_4g, kLegacyHoleStart)}};
+  if (below_4g > kLegacyHoleEnd) ranges.push_back({kLegacyHoleEnd, below_4g - kLegacyHoleEnd});
   if (ram_bytes > below_4g) ranges.push_back({4 * GiB, ram_bytes - below_4g});
+  return ranges;
+}
+
+namespace {
+
+// libvirt's names for the guest's RAM (QEMU's default for the machine when libvirt gives none).
+bool is_guest_ram_block(const std::string& name) {
+  return name == "pc.ram" || name == "mach-virt.ram" || name == "ppc_spapr.ram" ||
+         name == "s390.ram" || name.rfind("ram-node", 0) == 0 || name.rfind("memdimm", 0) == 0;
+}
+
+}  // namespace
+
+std::optional<std::vector<PhysicalRange>> ram_ranges_from_flat_view(const std::string& mtree) {
+  std::istringstream in(mtree);
+  std::string line;
+  bool in_memory_view = false, seen = false;
+  std::vector<PhysicalRange> ranges;
+  while (std::getline(in, line)) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();  // HMP ends lines with CR LF
+    if (line.rfind("FlatView #", 0) == 0) {
+      if (in_memory_view) break;  // the next view
+      continue;
+    }
+    if (line.find(" AS \"memory\"") == 0) {
+      in_memory_view = seen = true;
+      continue;
+    }
+    if (!in_memory_view) continue;
+    // "  0000000000100000-000000001fffffff (prio 0, ram): pc.ram @0000000000100000 KVM"
+    unsigned long long first = 0, last = 0;
+    char kind[16] = {};
+    int prio = 0;
+    if (std::sscanf(line.c_str(), " %llx-%llx (prio %d, %15[a-z])", &first, &last, &prio, kind) !=
+        4) {
+      continue;
+    }
+    const std::string k = kind;
+    if ((k != "ram" && k != "rom") || last < first) continue;
+    const auto colon = line.find("): ");
+    if (colon == std::string::npos) continue;
+    std::string name = line.substr(colon + 3);
+    name = name.substr(0, name.find(' '));
+    if (!is_guest_ram_block(name)) continue;
+    if (!ranges.empty() && ranges.back().start + ranges.back().length == first) {
+      ranges.back().length += last - first + 1;  // the same RAM, split by its mapping
+    } else {
+      ranges.push_back({first, last - first + 1});
+    }
+  }
+  if (!seen) return std::nullopt;
   return ranges;
 }
 

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -20,10 +21,19 @@ struct PhysicalRange {
   std::uint64_t length;
 };
 
-// Where guest RAM sits in guest physical memory on x86 PC machines: RAM up to the 32-bit PCI hole
-// (pc/i440fx: 3.5 GiB unless RAM reaches it, then 3 GiB; q35: 2 GiB beyond 2.75 GiB), the rest
-// from 4 GiB up.
-std::vector<PhysicalRange> guest_ram_ranges(std::uint64_t ram_bytes, const std::string& machine);
+// Where guest RAM sits in guest physical memory on x86 PC machines, for when QEMU cannot be
+// asked (--no-qmp): RAM up to the 32-bit PCI hole (pc/i440fx: 3.5 GiB unless RAM reaches it,
+// then 3 GiB; q35: 2 GiB beyond 2.75 GiB), the rest from 4 GiB up, leaving out 640 KiB - 1 MiB
+// (the VGA window, whose reads drive the VGA device, and the ROMs). Empty for any other
+// architecture: its map is not guessed.
+std::vector<PhysicalRange> guest_ram_ranges(std::uint64_t ram_bytes, const std::string& machine,
+                                            const std::string& arch);
+
+// Guest RAM as QEMU maps it: the "ram" (and read-only "rom") ranges of the guest's RAM blocks
+// (pc.ram, mach-virt.ram, ram-nodeN, memdimmN: what libvirt names them) in the flat view of the
+// "memory" address space, from HMP's `info mtree -f`. Devices' memory (VGA windows, video RAM,
+// ROMs, flash) is never among them. nullopt when the text has no such view.
+std::optional<std::vector<PhysicalRange>> ram_ranges_from_flat_view(const std::string& mtree);
 
 class GuestMemory {
  public:
@@ -51,8 +61,8 @@ class ZeroPageSampler {
  public:
   static constexpr std::uint64_t kClusterBytes = 65536;  // virDomainMemoryPeek's limit
 
-  ZeroPageSampler(GuestMemory& memory, std::vector<PhysicalRange> ranges,
-                  std::uint64_t page_size, std::uint64_t seed);
+  ZeroPageSampler(GuestMemory& memory, std::vector<PhysicalRange> ranges, std::uint64_t page_size,
+                  std::uint64_t seed);
   // Reads one more random cluster; returns false when it could not be read (a hole).
   bool sample_cluster();
   std::uint64_t sampled() const { return sampled_; }

@@ -8,6 +8,7 @@
 #include <csignal>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <functional>
 #include <map>
 
@@ -413,7 +414,7 @@ class FakeMemory : public GuestMemory {
 
 TEST(ZeroPages, SamplingEstimatesTheZeroShare) {
   FakeMemory memory(kGiB, 0.3);
-  ZeroPageSampler sampler(memory, guest_ram_ranges(kGiB, "pc-i440fx-7.2"), 4096, 1);
+  ZeroPageSampler sampler(memory, guest_ram_ranges(kGiB, "pc-i440fx-7.2", "x86_64"), 4096, 1);
   FakeClock clock;
   sample_zero_pages(sampler, clock, 8192, 1e9);
   EXPECT_EQ(sampler.sampled(), 8192u);
@@ -429,7 +430,7 @@ TEST(ZeroPages, AnyPrefixOfTheSampleIsSpreadOverRam) {
   FakeMemory memory(kGiB, 0.3);
   FakeClock clock;
   for (std::uint64_t seed : {1, 2, 3, 4, 5}) {
-    ZeroPageSampler sampler(memory, guest_ram_ranges(kGiB, "pc"), 4096, seed);
+    ZeroPageSampler sampler(memory, guest_ram_ranges(kGiB, "pc", "x86_64"), 4096, seed);
     for (std::uint64_t clusters : {10u, 37u, 100u}) {
       while (sampler.sampled() < clusters * 16) sampler.sample_cluster();
       double share = static_cast<double>(sampler.zero()) / static_cast<double>(sampler.sampled());
@@ -443,7 +444,7 @@ TEST(ZeroPages, StandardErrorReflectsTheLayoutNotIndependentDraws) {
   // one cluster's share, and the successive-difference error says so: one jump among m clusters
   // gives sqrt(1 / (2 m (m - 1))) of RAM, far below the binomial sqrt(p (1 - p) / m).
   FakeMemory memory(kGiB, 0.3);
-  ZeroPageSampler sampler(memory, guest_ram_ranges(kGiB, "pc"), 4096, 1);
+  ZeroPageSampler sampler(memory, guest_ram_ranges(kGiB, "pc", "x86_64"), 4096, 1);
   FakeClock clock;
   sample_zero_pages(sampler, clock, 8192, 1e9);
   const double pages = kGiB / 4096, m = 512;
@@ -455,14 +456,14 @@ TEST(ZeroPages, StandardErrorReflectsTheLayoutNotIndependentDraws) {
   const double error = static_cast<double>(sampler.estimate(kGiB / 4096)) - 0.7 * pages;
   EXPECT_LE(std::abs(error), 4 * sampler.standard_error_pages(kGiB / 4096) + 16);
 
-  ZeroPageSampler empty(memory, guest_ram_ranges(kGiB, "pc"), 4096, 1);
+  ZeroPageSampler empty(memory, guest_ram_ranges(kGiB, "pc", "x86_64"), 4096, 1);
   EXPECT_EQ(empty.standard_error_pages(kGiB / 4096), 0);
   EXPECT_TRUE(empty.layout(32).empty());
 }
 
 TEST(ZeroPages, LayoutFollowsAddressOrder) {
   FakeMemory memory(kGiB, 0.25);
-  ZeroPageSampler sampler(memory, guest_ram_ranges(kGiB, "pc"), 4096, 7);
+  ZeroPageSampler sampler(memory, guest_ram_ranges(kGiB, "pc", "x86_64"), 4096, 7);
   FakeClock clock;
   sample_zero_pages(sampler, clock, 8192, 1e9);
   auto layout = sampler.layout(8);
@@ -472,7 +473,7 @@ TEST(ZeroPages, LayoutFollowsAddressOrder) {
   for (std::size_t k = 2; k < 8; ++k) EXPECT_EQ(layout[k], 1) << k;
 
   // Fewer clusters than regions: the empty regions borrow their nearest neighbour's share.
-  ZeroPageSampler few(memory, guest_ram_ranges(kGiB, "pc"), 4096, 7);
+  ZeroPageSampler few(memory, guest_ram_ranges(kGiB, "pc", "x86_64"), 4096, 7);
   few.sample_cluster();
   auto sparse = few.layout(64);
   ASSERT_EQ(sparse.size(), 64u);
@@ -481,33 +482,92 @@ TEST(ZeroPages, LayoutFollowsAddressOrder) {
 
 TEST(ZeroPages, SkipsHolesAndGivesUpOnUnreadableMemory) {
   FakeMemory holey(kGiB, 0.5, 0, kGiB / 4);
-  ZeroPageSampler sampler(holey, guest_ram_ranges(kGiB, "pc"), 4096, 2);
+  ZeroPageSampler sampler(holey, guest_ram_ranges(kGiB, "pc", "x86_64"), 4096, 2);
   FakeClock clock;
   sample_zero_pages(sampler, clock, 4096, 1e9);
   EXPECT_EQ(sampler.sampled(), 4096u);
   EXPECT_GT(sampler.failed(), 0u);
 
   FakeMemory unreadable(kGiB, 0.5, 0, kGiB);
-  ZeroPageSampler none(unreadable, guest_ram_ranges(kGiB, "pc"), 4096, 3);
+  ZeroPageSampler none(unreadable, guest_ram_ranges(kGiB, "pc", "x86_64"), 4096, 3);
   sample_zero_pages(none, clock, 4096, 1e9);
   EXPECT_EQ(none.sampled(), 0u);
   EXPECT_LE(unreadable.reads, 60);
 }
 
-TEST(ZeroPages, PcAndQ35MemoryMaps) {
-  auto pc = guest_ram_ranges(4 * kGiB, "pc-i440fx-7.2");
-  ASSERT_EQ(pc.size(), 2u);
-  EXPECT_EQ(pc[0].length, 3 * kGiB);
-  EXPECT_EQ(pc[1].start, 4 * kGiB);
-  EXPECT_EQ(pc[1].length, kGiB);
-  auto q35 = guest_ram_ranges(4 * kGiB, "pc-q35-7.2");
-  EXPECT_EQ(q35[0].length, 2 * kGiB);
-  EXPECT_EQ(q35[1].length, 2 * kGiB);
-  auto small = guest_ram_ranges(kGiB / 2, "pc");
-  ASSERT_EQ(small.size(), 1u);
-  EXPECT_EQ(small[0].length, kGiB / 2);
+TEST(ZeroPages, PcAndQ35MemoryMapsWithoutTheLegacyHole) {
+  constexpr std::uint64_t kHole = 0xa0000, kMiB = 1 << 20;
+  auto pc = guest_ram_ranges(4 * kGiB, "pc-i440fx-7.2", "x86_64");
+  ASSERT_EQ(pc.size(), 3u);
+  EXPECT_EQ(pc[0].start, 0u);
+  EXPECT_EQ(pc[0].length, kHole);  // the VGA window and the ROMs above it are never read
+  EXPECT_EQ(pc[1].start, kMiB);
+  EXPECT_EQ(pc[1].length, 3 * kGiB - kMiB);
+  EXPECT_EQ(pc[2].start, 4 * kGiB);
+  EXPECT_EQ(pc[2].length, kGiB);
+  auto q35 = guest_ram_ranges(4 * kGiB, "pc-q35-7.2", "x86_64");
+  EXPECT_EQ(q35[1].length, 2 * kGiB - kMiB);
+  EXPECT_EQ(q35[2].length, 2 * kGiB);
+  auto small = guest_ram_ranges(kGiB / 2, "pc", "x86_64");
+  ASSERT_EQ(small.size(), 2u);
+  EXPECT_EQ(small[1].start + small[1].length, kGiB / 2);
+  // Another architecture's map is not guessed (aarch64 virt: flash and devices below 1 GiB).
+  EXPECT_TRUE(guest_ram_ranges(kGiB, "virt-7.2", "aarch64").empty());
   EXPECT_EQ(zero_pages_from_rss(kGiB, kGiB / 4, 4096), (kGiB * 3 / 4) / 4096);
   EXPECT_EQ(zero_pages_from_rss(kGiB, 2 * kGiB, 4096), 0u);
+}
+
+TEST(ZeroPages, RamFromQemusFlatViewOnly) {
+  // Recorded on both stacks: HMP's `info mtree -f` of the test guest, and of the same guest with
+  // a VGA card (tests/unit/data/mtree/).
+  const auto dir = std::filesystem::path(VMP_SOURCE_ROOT) / "tests/unit/data/mtree";
+  int files = 0;
+  for (const auto& f : std::filesystem::directory_iterator(dir)) {
+    if (f.path().extension() != ".txt") continue;
+    ++files;
+    SCOPED_TRACE(f.path().filename().string());
+    std::ifstream in(f.path());
+    const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    auto ranges = ram_ranges_from_flat_view(text);
+    ASSERT_TRUE(ranges);
+    const bool vga = f.path().filename().string().find("-vga") != std::string::npos;
+    std::uint64_t total = 0;
+    for (const auto& r : *ranges) {
+      total += r.length;
+      // Never the VGA card's window (where the guest has one: without one it is RAM), never
+      // anything in the 32-bit hole (video RAM, BIOS, devices).
+      if (vga) {
+        EXPECT_FALSE(r.start < 0xc0000 && r.start + r.length > 0xa0000) << std::hex << r.start;
+      }
+      EXPECT_FALSE(r.start >= 0xe0000000 && r.start < 4 * kGiB) << std::hex << r.start;
+    }
+    // Every read the sampler makes stays inside those ranges.
+    struct Recording : GuestMemory {
+      std::vector<PhysicalRange> reads;
+      bool read(std::uint64_t address, std::size_t length, unsigned char* buffer) override {
+        reads.push_back({address, length});
+        std::fill(buffer, buffer + length, 0);
+        return true;
+      }
+    } memory;
+    ZeroPageSampler sampler(memory, *ranges, 4096, 1);
+    FakeClock clock;
+    sample_zero_pages(sampler, clock, 8192, 1e9);
+    ASSERT_EQ(memory.reads.size(), 512u);
+    for (const auto& read : memory.reads) {
+      EXPECT_TRUE(std::any_of(ranges->begin(), ranges->end(),
+                              [&](const PhysicalRange& r) {
+                                return read.start >= r.start &&
+                                       read.start + read.length <= r.start + r.length;
+                              }))
+          << std::hex << read.start;
+    }
+    // The guests have 512 MiB: all of it is mapped, less the VGA window where there is one.
+    EXPECT_LE(total, 512u << 20);
+    EXPECT_GE(total, (512u << 20) - 0x20000);
+  }
+  EXPECT_GE(files, 4);  // two guests on each of two stacks
+  EXPECT_FALSE(ram_ranges_from_flat_view("not a memory tree"));
 }
 
 TEST(SamplePages, AsManyAsQemuAllowsExceptOnHugeGuests) {
