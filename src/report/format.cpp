@@ -1,7 +1,10 @@
 #include "report/format.hpp"
 
+#include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <cstdio>
+#include <string_view>
 
 namespace vmp::report {
 namespace {
@@ -64,7 +67,8 @@ std::string format_link_rate(double bytes_per_s) {
 }
 
 std::string format_page_size(double bytes) {
-  if (bytes >= 1048576 && std::fmod(bytes, 1048576) == 0) return printf_string("%.0f MiB", bytes / 1048576);
+  if (bytes >= 1048576 && std::fmod(bytes, 1048576) == 0)
+    return printf_string("%.0f MiB", bytes / 1048576);
   if (bytes >= 1024 && std::fmod(bytes, 1024) == 0) return printf_string("%.0f KiB", bytes / 1024);
   return format_bytes(bytes);
 }
@@ -95,7 +99,10 @@ namespace {
 std::size_t utf8_sequence_length(const std::string& text, std::size_t i) {
   const auto b = [&](std::size_t k) { return static_cast<unsigned char>(text[k]); };
   const unsigned char c = b(i);
-  std::size_t n = c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3 : c >= 0xf0 && c <= 0xf4 ? 4 : 0;
+  std::size_t n = c >= 0xc2 && c <= 0xdf   ? 2
+                  : c >= 0xe0 && c <= 0xef ? 3
+                  : c >= 0xf0 && c <= 0xf4 ? 4
+                                           : 0;
   if (n == 0 || i + n > text.size()) return 0;
   for (std::size_t k = 1; k < n; ++k) {
     if ((b(i + k) & 0xc0) != 0x80) return 0;
@@ -147,5 +154,16 @@ std::string escaped(const std::string& text, const char* line_break) {
 std::string printable(const std::string& text) { return escaped(text, " "); }
 
 std::string one_line(const std::string& text) { return escaped(text, "; "); }
+
+std::string shell_quoted(const std::string& word) {
+  const bool plain = !word.empty() && std::all_of(word.begin(), word.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) ||
+           std::string_view("_.:/+=@%-,").find(c) != std::string_view::npos;
+  });
+  if (plain) return word;
+  std::string out = "'";
+  for (char c : word) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
 
 }  // namespace vmp::report

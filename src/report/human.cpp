@@ -131,8 +131,8 @@ Report sanitized(const Report& in) {
   }
   for (auto& w : r.warnings) w = printable(w);
   if (r.facts) {
-    for (auto* text : {&r.facts->name, &r.facts->uuid, &r.facts->virt_type, &r.facts->machine,
-                       &r.facts->arch}) {
+    for (auto* text :
+         {&r.facts->name, &r.facts->uuid, &r.facts->virt_type, &r.facts->machine, &r.facts->arch}) {
       *text = printable(*text);
     }
     for (auto& d : r.facts->disks) {
@@ -252,8 +252,8 @@ std::vector<std::string> advice_lines(const Report& r) {
     std::ostringstream s;
     s << mark(model::Verdict::MoreBandwidth) << "give it at least "
       << format_rate(b.bandwidth_bytes_per_s) << " (virsh migrate-setspeed " << dom << " "
-      << static_cast<long long>(std::ceil(b.bandwidth_bytes_per_s / 1048576 - 1e-9))
-      << "): converges in " << format_duration(b.result.total_time_ms);
+      << virsh_mib_per_s(b.bandwidth_bytes_per_s) << "): converges in "
+      << format_duration(b.result.total_time_ms);
     lines.push_back(s.str());
   }
   if (a.auto_converge) {

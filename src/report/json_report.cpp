@@ -68,7 +68,7 @@ json recommended_json(const Report& r) {
   return {{"verdict", model::to_string(rec->verdict)},
           {"downtime_limit_ms", rec->downtime_limit_ms},
           {"bandwidth_bytes_per_s", rec->bandwidth_bytes_per_s},
-          {"bandwidth_mib_per_s", std::ceil(rec->bandwidth_bytes_per_s / 1048576 - 1e-9)},
+          {"bandwidth_mib_per_s", static_cast<double>(virsh_mib_per_s(rec->bandwidth_bytes_per_s))},
           {"virsh_migrate_flags", rec->migrate_flags},
           {"commands", rec->commands},
           {"total_time_ms", rounded_ms(rec->total_time_ms)},

@@ -2,12 +2,10 @@
 
 #include <cmath>
 
+#include "report/format.hpp"
+
 namespace vmp::report {
 namespace {
-
-long long virsh_mib_per_s(double bytes_per_s) {
-  return static_cast<long long>(std::ceil(bytes_per_s / 1048576 - 1e-9));
-}
 
 void from_precopy(Recommendation& r, const model::PrecopyResult& p) {
   r.total_time_ms = p.total_time_ms;
@@ -18,19 +16,12 @@ void from_precopy(Recommendation& r, const model::PrecopyResult& p) {
 
 }  // namespace
 
+long long virsh_mib_per_s(double bytes_per_s) {
+  return static_cast<long long>(std::ceil(bytes_per_s / 1048576 - 1e-9));
+}
+
 std::string domain_word(const Report& report) {
-  if (!report.facts) return "DOMAIN";
-  // A command a user pastes into a shell: a name with anything but the plain characters is
-  // single-quoted (libvirt allows spaces and more in domain names).
-  const std::string& name = report.facts->name;
-  if (!name.empty() &&
-      name.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-+:@") ==
-          std::string::npos) {
-    return name;
-  }
-  std::string quoted = "'";
-  for (char c : name) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return quoted + "'";
+  return report.facts ? shell_quoted(report.facts->name) : "DOMAIN";
 }
 
 std::optional<Recommendation> recommend(const Report& report) {
@@ -72,7 +63,8 @@ std::optional<Recommendation> recommend(const Report& report) {
       return r;
     }
     case model::Verdict::DoNotMigrate:
-    case model::Verdict::NoBandwidth: return std::nullopt;
+    case model::Verdict::NoBandwidth:
+      return std::nullopt;
   }
   return std::nullopt;
 }

@@ -13,14 +13,14 @@ namespace vmp::report {
 
 struct Recommendation {
   model::Verdict verdict = model::Verdict::Migrate;
-  double downtime_limit_ms = 0;        // the max downtime to migrate with
-  double bandwidth_bytes_per_s = 0;    // the max speed to migrate with
+  double downtime_limit_ms = 0;      // the max downtime to migrate with
+  double bandwidth_bytes_per_s = 0;  // the max speed to migrate with
   // Options for `virsh migrate` beyond --live: --auto-converge, --postcopy ...
   std::vector<std::string> migrate_flags;
   // What to run before migrating, in order (empty when nothing changes).
   std::vector<std::string> commands;
   double total_time_ms = 0;
-  double downtime_ms = 0;               // the guest's pause
+  double downtime_ms = 0;  // the guest's pause
   // auto-converge: how hard and how long the guest is slowed
   double final_throttle_pct = 0;
   double throttled_ms = 0;
@@ -32,6 +32,10 @@ struct Recommendation {
 
 // Absent for do-not-migrate and when no bandwidth is known.
 std::optional<Recommendation> recommend(const Report& report);
+
+// A bandwidth as virsh migrate-setspeed takes it: whole MiB/s, rounded up (never less than
+// advised).
+long long virsh_mib_per_s(double bytes_per_s);
 
 // A migration flag or command line names the domain; offline (a profile) it is DOMAIN.
 std::string domain_word(const Report& report);

@@ -111,32 +111,11 @@ std::string to_string(Action action) {
   return "abort";
 }
 
-namespace {
-
-std::string shell_quoted(const std::string& s) {
-  bool plain = !s.empty() && std::all_of(s.begin(), s.end(), [](char c) {
-    return std::isalnum(static_cast<unsigned char>(c)) ||
-           std::string_view("_.:/+=@%-,").find(c) != std::string_view::npos;
-  });
-  if (plain) return s;
-  std::string out = "'";
-  for (char c : s) {
-    if (c == '\'') {
-      out += "'\\''";
-    } else {
-      out += c;
-    }
-  }
-  return out + "'";
-}
-
-}  // namespace
-
 std::string virsh_command(const AdviceContext& c, Action action,
                           std::optional<double> downtime_limit_ms) {
   std::string v = "virsh";
-  if (!c.uri.empty()) v += " -c " + shell_quoted(c.uri);
-  const std::string dom = shell_quoted(c.domain);
+  if (!c.uri.empty()) v += " -c " + report::shell_quoted(c.uri);
+  const std::string dom = report::shell_quoted(c.domain);
   switch (action) {
     case Action::RaiseDowntime:
       return v + " migrate-setmaxdowntime " + dom + " " +
