@@ -77,6 +77,12 @@ std::optional<double> busiest_vcpu_fraction(const std::optional<std::vector<std:
   return std::min(busiest, 1.0);
 }
 
+std::string seconds_text(double ms) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f s", std::max(0.0, ms) / 1000);
+  return buf;
+}
+
 // The guard of a live measurement: the stop signal, the connection's lifecycle events (a pause
 // and resume between two looks at the state included), and the domain's state read at least
 // every kStatePollMs (a lost connection, a vanished domain).
@@ -147,9 +153,8 @@ class LiveGuard : public MeasurementGuard {
   }
 
   [[noreturn]] void changed(const std::string& what) {
-    char at[32];
-    std::snprintf(at, sizeof at, "%.1f s", (clock_.now_ms() - started_ms_) / 1000);
-    throw RuntimeError("domain " + domain_.name() + " " + what + " " + at +
+    throw RuntimeError("domain " + domain_.name() + " " + what + " " +
+                           seconds_text(clock_.now_ms() - started_ms_) +
                            " into the measurement: the dirty rate of a guest whose run state "
                            "changed is not its running load, so nothing is predicted; measure "
                            "again while it runs",
@@ -188,12 +193,6 @@ void wait_checked(Clock& clock, double ms, MeasurementGuard* guard) {
   }
 }
 
-std::string seconds_text(double ms) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.1f s", std::max(0.0, ms) / 1000);
-  return buf;
-}
-
 // Who has QEMU measuring, and until when, for the error and the notes.
 std::string other_measurement_text(const RunningMeasurement& other, const Safeguards& safe,
                                    Clock& clock) {
@@ -203,11 +202,9 @@ std::string other_measurement_text(const RunningMeasurement& other, const Safegu
   const bool previous_run =
       left && other.ends_in_ms &&
       std::abs(clock.epoch_s() + *other.ends_in_ms / 1000 - left->until_epoch_s) < 3;
-  std::string text = previous_run
-                         ? "the measurement an interrupted run of virt-migrate-predict (pid " +
-                               std::to_string(left->pid) + ") left running (" + other.what + ")"
-                         : "another client's dirty-rate measurement (" + other.what + ")";
-  return text;
+  return previous_run ? "the measurement an interrupted run of virt-migrate-predict (pid " +
+                            std::to_string(left->pid) + ") left running (" + other.what + ")"
+                      : "another client's dirty-rate measurement (" + other.what + ")";
 }
 
 [[noreturn]] void throw_busy(DirtyRateMeter& meter, Clock& clock, const Safeguards& safe) {
@@ -291,7 +288,7 @@ bool stops_the_measurement(const RuntimeError& e) {
                                       " for QEMU to end the dirty-rate period the tool had "
                                       "started: nothing is left running")
                  : "; QEMU did not end the dirty-rate period the tool had started within " +
-                       seconds_text(clock.now_ms() - started) + ": it ends on its own";
+                       seconds_text(waited) + ": it ends on its own";
   } else {
     if (safe.claim) safe.claim->leave_running(clock.epoch_s() + left_ms / 1000);
     what = "; QEMU goes on measuring the dirty rate for about " + seconds_text(left_ms) +
