@@ -35,8 +35,12 @@ report::Settings with_link_as_bandwidth(report::Settings s) {
   return s;
 }
 
-model::SamplingError sampling_error(const probe::DirtyProfile& profile) {
+// What the measurement leaves unknown: its sampling error, and the spread of libvirt's steps.
+model::SamplingError sampling_error(const probe::DirtyProfile& profile,
+                                    const model::LibvirtSteps& steps) {
   model::SamplingError e;
+  e.start_low_ms = steps.low_ms();
+  e.start_high_ms = steps.high_ms();
   e.ram_bytes = static_cast<double>(profile.ram_bytes);
   e.page_size_bytes = static_cast<double>(profile.page_size_bytes);
   for (const auto& p : profile.dirty_curve) {
@@ -79,7 +83,11 @@ report::Report predict(std::string subject, probe::DirtyProfile profile,
                    .warnings = {}};
   r.curve = model::build_curve(points, ceiling, r.curve_choice);
 
+  r.libvirt_steps = model::libvirt_steps(r.profile.qemu_version,
+                                         static_cast<double>(r.profile.ram_bytes),
+                                         r.profile.memory_preallocated);
   model::PrecopyInput input;
+  input.start_ms = r.libvirt_steps.ms();
   input.ram_bytes = static_cast<double>(r.profile.ram_bytes);
   input.page_size_bytes = static_cast<double>(r.profile.page_size_bytes);
   if (options.zero_page_detection) {
@@ -98,13 +106,13 @@ report::Report predict(std::string subject, probe::DirtyProfile profile,
     input.bandwidth_bytes_per_s = *bandwidth;
     input.link_bytes_per_s = r.settings.link_bytes_per_s.value.value_or(0);
     r.prediction = model::simulate_precopy(input, r.curve);
-    r.interval = model::prediction_interval(input, sampling_error(r.profile), options.curve_policy);
+    r.interval = model::prediction_interval(input, sampling_error(r.profile, r.libvirt_steps), options.curve_policy);
   }
   if (r.prediction && r.prediction->converges() && !r.interval->high.converges()) {
     // Converging by the measurement but not at its unfavourable end: the sampling error alone
     // could make "migrate" wrong, so the advice is searched where it does not converge.
     const auto end =
-        model::interval_end(input, sampling_error(r.profile), options.curve_policy, true);
+        model::interval_end(input, sampling_error(r.profile, r.libvirt_steps), options.curve_policy, true);
     r.advice = model::advise(end.input, end.curve, options.limits, false, options.postcopy);
     r.advice.within_sampling_error = true;
   } else {

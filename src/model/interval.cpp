@@ -43,6 +43,8 @@ IntervalEnd interval_end(const PrecopyInput& input, const SamplingError& e, Curv
 
   PrecopyInput in = input;
   in.zero_pages = zero;
+  const double start = high ? e.start_high_ms : e.start_low_ms;
+  if (start >= 0) in.start_ms = start;
   return {in, build_curve(points, ceiling, choose_curve(points, ceiling, policy))};
 }
 

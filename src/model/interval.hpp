@@ -40,6 +40,10 @@ struct SamplingError {
   double zero_pages_standard_error = 0;
   double rate_floor_bytes_per_s = kDirtyRateFloorBytesPerS;
   double z = kIntervalZ;
+  // libvirt's steps before QEMU starts (PrecopyInput::start_ms) at the favourable and the
+  // unfavourable end of their measured spread; < 0: the input's start_ms at both ends.
+  double start_low_ms = -1;
+  double start_high_ms = -1;
 };
 
 // Wilson's score interval for a binomial share k/n at z standard errors.

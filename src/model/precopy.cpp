@@ -237,7 +237,7 @@ PrecopyResult simulate_precopy(const PrecopyInput& in, const DirtyCurve& curve) 
   Throttle throttle(in.auto_converge);
   auto finish = [&](PrecopyOutcome outcome) {
     r.outcome = outcome;
-    r.elapsed_ms = t;
+    r.elapsed_ms = in.start_ms + t;
     r.transferred_bytes = transferred;
     r.final_throttle_pct = throttle.pct();
     return r;
@@ -259,7 +259,7 @@ PrecopyResult simulate_precopy(const PrecopyInput& in, const DirtyCurve& curve) 
     // Send until the estimate drops to the threshold, in whole windows (the check runs once a
     // window), or until the bitmap is empty (then the check runs at once).
     if (whole_pages() > threshold_pages) {
-      if (t >= in.deadline_ms) return finish(PrecopyOutcome::Deadline);
+      if (in.start_ms + t >= in.deadline_ms) return finish(PrecopyOutcome::Deadline);
       double needed_wire =
           bitmap.wire_for_pages(std::max(0.0, bitmap.pages() - threshold_pages));
       double windows = std::max(1.0, std::ceil(needed_wire / window_wire_bytes));
@@ -312,7 +312,8 @@ PrecopyResult simulate_precopy(const PrecopyInput& in, const DirtyCurve& curve) 
       r.downtime_ms = wire / link_per_ms;
       t += r.downtime_ms;
       transferred += wire;
-      r.total_time_ms = t;
+      r.qemu_total_time_ms = t;
+      r.total_time_ms = in.start_ms + t;
       return finish(PrecopyOutcome::Converged);
     }
     if (in.stop_after_iteration > 0 && r.iterations >= in.stop_after_iteration) {

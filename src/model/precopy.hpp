@@ -86,6 +86,10 @@ struct PrecopyInput {
   int stop_after_iteration = 0;
   // A migration already under way (--watch): simulate from now instead of from the start.
   std::optional<PrecopyResume> resume;
+  // libvirt's steps before QEMU's migration starts (model/libvirt_steps.hpp): the time from the
+  // start of libvirt's migration job to QEMU's. Added to total_time_ms and elapsed_ms and counted
+  // against the deadline; times inside the result (trace, throttle) count from QEMU's start.
+  double start_ms = 0;
 };
 
 struct IterationTrace {
@@ -106,7 +110,11 @@ std::string to_string(PrecopyOutcome outcome);
 struct PrecopyResult {
   PrecopyOutcome outcome = PrecopyOutcome::Deadline;
   bool converges() const { return outcome == PrecopyOutcome::Converged; }
-  double total_time_ms = 0;      // to the end of the downtime; meaningful when it converges
+  // To the end of the downtime, from the start of libvirt's job (start_ms included): what
+  // `virsh domjobinfo --completed` reports as its time elapsed. Meaningful when it converges.
+  double total_time_ms = 0;
+  // The same end from the start of QEMU's migration: QEMU's own total-time (query-migrate).
+  double qemu_total_time_ms = 0;
   double downtime_ms = 0;        // meaningful when it converges
   int iterations = 0;            // pre-copy iterations before the switchover
   double transferred_bytes = 0;  // on the wire, including the downtime; up to the end
@@ -114,7 +122,7 @@ struct PrecopyResult {
   double switchover_pending_bytes = 0;
   // The least dirty memory any sync left: how close a non-converging migration came.
   double min_pending_bytes = 0;
-  double elapsed_ms = 0;  // simulated time when it ended (deadline, stall, switch)
+  double elapsed_ms = 0;  // simulated time when it ended (deadline, stall, switch), start_ms included
   // Auto-converge: the throttle the guest ends up under, when it started and how long the
   // guest ran slowed (to the end of the pre-copy phase: QEMU lifts it when the VM stops).
   double final_throttle_pct = 0;

@@ -536,6 +536,8 @@ LiveResult measure_domain(const virt::Connection& connection, const virt::Domain
   p.domain = domain.name();
   p.qemu_version = qemu_version;
   p.ram_bytes = facts.memory_bytes;
+  // libvirt preallocates huge pages whatever <allocation> says.
+  p.memory_preallocated = facts.preallocated || facts.hugepages;
   p.page_size_bytes = 4096;
   p.measurement.mode = options.mode;
   p.measurement.interface = meter->interface_name();

@@ -89,6 +89,12 @@ class Reader {
     return d;
   }
 
+  bool boolean(std::string_view key) const {
+    const json& v = get(key);
+    if (!v.is_boolean()) fail(field(key), "must be true or false");
+    return v.get<bool>();
+  }
+
   Reader object(std::string_view key) const { return Reader(get(key), field(key), source_); }
 
  private:
@@ -154,6 +160,7 @@ DirtyProfile parse_profile(std::string_view text, std::string_view source) {
   if (p.ram_bytes < p.page_size_bytes) g.fail(g.field("ram_bytes"), "must hold at least one page");
   const double ram = static_cast<double>(p.ram_bytes);
   if (g.has("vcpu_busy_fraction")) p.vcpu_busy_fraction = g.number("vcpu_busy_fraction", 1);
+  if (g.has("memory_preallocated")) p.memory_preallocated = g.boolean("memory_preallocated");
 
   Reader z = top.object("zero_pages");
   p.zero_pages.method = z.one_of("method", {"memory-peek", "rss", "none"});
@@ -259,6 +266,7 @@ nlohmann::json profile_to_json(const DirtyProfile& p) {
   }
   if (!p.zero_pages.layout.empty()) doc["zero_pages"]["layout"] = p.zero_pages.layout;
   if (p.vcpu_busy_fraction) doc["guest"]["vcpu_busy_fraction"] = *p.vcpu_busy_fraction;
+  if (p.memory_preallocated) doc["guest"]["memory_preallocated"] = true;
   if (!p.domain.empty()) doc["domain"] = p.domain;
   if (!p.qemu_version.empty()) doc["qemu_version"] = p.qemu_version;
   return doc;

@@ -60,6 +60,10 @@ struct DirtyProfile {
   // CPU time over wall time). It tells how hard QEMU must throttle before the workload has less
   // CPU than it uses (auto-converge). Absent: unknown.
   std::optional<double> vcpu_busy_fraction;
+  // The destination QEMU allocates all of the guest's RAM before it answers (libvirt's
+  // <allocation mode='immediate'/>, or huge pages): libvirt's job takes longer before QEMU's
+  // migration starts (model/libvirt_steps.hpp). Absent in a profile: false.
+  bool memory_preallocated = false;
 
   // RAM that holds data: what the guest can dirty and what a pass sends as whole pages.
   double nonzero_ram_bytes() const {

@@ -213,6 +213,27 @@ std::string summary_line_of(const Report& r) {
 
 }  // namespace
 
+// What libvirt's job adds before QEMU's migration starts, which every total time includes.
+static std::string libvirt_steps_line(const Report& r) {
+  const auto& l = r.libvirt_steps;
+  std::ostringstream s;
+  s << "libvirt:      " << format_duration(l.ms())
+    << " before QEMU starts migrating: libvirt starts the destination QEMU";
+  if (l.preallocation_ms > 0) {
+    s << " (" << format_duration(l.preallocation_ms) << " to preallocate "
+      << format_bytes(static_cast<double>(r.profile.ram_bytes)) << ")";
+  }
+  s << " and sets up both;\n              every time shown includes it (measured on "
+    << l.measured_on << ": " << format_duration(l.low_ms()) << " to "
+    << format_duration(l.high_ms()) << ")\n";
+  if (r.prediction && r.prediction->converges()) {
+    s << "              QEMU's own migration (its total-time): "
+      << format_duration(r.prediction->qemu_total_time_ms)
+      << "; the iterations count from its start\n";
+  }
+  return s.str();
+}
+
 static std::string interval_line(const model::PredictionInterval& in) {
   std::ostringstream s;
   const int pct = static_cast<int>(std::lround(100 * std::erf(in.z / std::sqrt(2.0))));
@@ -226,8 +247,8 @@ static std::string interval_line(const model::PredictionInterval& in) {
       << ", paused " << format_duration(in.low.downtime_ms) << " to "
       << (in.high.converges() ? format_duration(in.high.downtime_ms) : std::string("-"));
   }
-  s << " (" << pct << "%: the sampling error of the dirty and zero pages, and query-dirty-rate's "
-    << "whole MiB/s)\n";
+  s << " (" << pct << "%: the sampling error of the dirty and zero pages, query-dirty-rate's "
+    << "whole MiB/s, and libvirt's steps)\n";
   return s.str();
 }
 
@@ -398,6 +419,7 @@ void write_human_of(std::ostream& out, const Report& r) {
       << to_string(st.downtime_limit_ms.source) << "]\n";
   out << "              deadline " << format_duration(*st.deadline_ms.value) << " ["
       << to_string(st.deadline_ms.source) << "]\n";
+  out << libvirt_steps_line(r);
 
   if (r.prediction) {
     const auto& p = *r.prediction;

@@ -23,6 +23,7 @@ json precopy_json(const model::PrecopyResult& p, bool with_trace) {
       {"converges", p.converges()},
       {"outcome", model::to_string(p.outcome)},
       {"total_time_ms", p.converges() ? rounded_ms(p.total_time_ms) : json(nullptr)},
+      {"qemu_total_time_ms", p.converges() ? rounded_ms(p.qemu_total_time_ms) : json(nullptr)},
       {"downtime_ms", p.converges() ? rounded_ms(p.downtime_ms) : json(nullptr)},
       {"iterations", p.iterations},
       {"transferred_bytes", std::llround(p.transferred_bytes)},
@@ -143,6 +144,14 @@ json to_json(const Report& r) {
         {"qemu_version", prof.qemu_version.empty() ? json(nullptr) : json(prof.qemu_version)}}},
       {"curve", curve},
       {"settings", settings},
+      {"libvirt_steps",
+       {{"ms", rounded_ms(r.libvirt_steps.ms())},
+        {"fixed_ms", r.libvirt_steps.fixed_ms},
+        {"preallocation_ms", rounded_ms(r.libvirt_steps.preallocation_ms)},
+        {"low_ms", rounded_ms(r.libvirt_steps.low_ms())},
+        {"high_ms", rounded_ms(r.libvirt_steps.high_ms())},
+        {"measured_on", r.libvirt_steps.measured_on},
+        {"memory_preallocated", prof.memory_preallocated}}},
       {"prediction", r.prediction ? precopy_json(*r.prediction, true) : json(nullptr)},
   };
   if (r.prediction && r.interval) {

@@ -9,6 +9,7 @@
 #include "model/dirty_curve.hpp"
 #include "model/grid.hpp"
 #include "model/interval.hpp"
+#include "model/libvirt_steps.hpp"
 #include "model/precopy.hpp"
 #include "probe/profile.hpp"
 #include "virt/domain_facts.hpp"
@@ -43,6 +44,8 @@ struct Report {
   std::optional<model::PrecopyResult> prediction;  // absent when no bandwidth is known
   // The prediction at the two ends of the measurement's sampling error; with the prediction.
   std::optional<model::PredictionInterval> interval = std::nullopt;
+  // libvirt's steps before QEMU's migration starts: in every total time above and below.
+  model::LibvirtSteps libvirt_steps = {};
   std::optional<model::Grid> grid;
   model::Advice advice;
   model::AdviceLimits limits;  // what the advice was allowed to propose

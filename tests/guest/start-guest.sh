@@ -9,7 +9,9 @@
 # Env: VMP_GUEST_TIMEOUT (seconds to wait for readiness, default 120),
 #      VMP_GUEST_EXTRA_CMDLINE (appended to the kernel command line),
 #      LIBVIRT_URI (default qemu:///system),
-#      VMP_GUEST_PERSISTENT (non-empty: define and start instead of a transient domain).
+#      VMP_GUEST_PERSISTENT (non-empty: define and start instead of a transient domain),
+#      VMP_GUEST_MEMORY_BACKING (XML put after <currentMemory>, e.g.
+#      "<memoryBacking><allocation mode='immediate'/></memoryBacking>").
 # Prints the console log path on stdout when the guest is ready.
 set -euo pipefail
 
@@ -95,7 +97,8 @@ sed -e "s|@NAME@|$NAME|g" \
     -e "s|@INITRD@|$OUTDIR/initramfs.img|g" \
     -e "s|@CMDLINE@|$CMDLINE|g" \
     -e "s|@CONSOLE_LOG@|$LOG|g" \
-    "$HERE/domain.xml.in" > "$XML"
+    -e "s|@MEMORY_BACKING@|${VMP_GUEST_MEMORY_BACKING:-}|g" \
+    "$HERE/domain.xml.in" | sed '/^$/d' > "$XML"
 
 t0=$(date +%s.%N)
 if [[ -n ${VMP_GUEST_PERSISTENT:-} ]]; then

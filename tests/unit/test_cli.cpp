@@ -85,6 +85,44 @@ TEST(Cli, JsonContract) {
   EXPECT_LT(fast["prediction"]["downtime_ms"].get<double>(), p["downtime_ms"].get<double>() / 5);
 }
 
+TEST(Cli, TheTotalIsLibvirtsJobWithQemusOwnTimeBesideIt) {
+  auto j = json::parse(run({"--profile", kExample, "--bandwidth", "64MiB/s", "--json"}).out);
+  const auto& steps = j["libvirt_steps"];
+  // The example was measured on QEMU 7.2: that stack's figures, nothing preallocated.
+  EXPECT_EQ(steps["measured_on"], "QEMU 7.2 / libvirt 9.0");
+  EXPECT_FALSE(steps["memory_preallocated"].get<bool>());
+  EXPECT_EQ(steps["preallocation_ms"].get<double>(), 0);
+  const auto& p = j["prediction"];
+  EXPECT_NEAR(p["total_time_ms"].get<double>(),
+              p["qemu_total_time_ms"].get<double>() + steps["ms"].get<double>(), 1);
+  // The interval's ends take the steps' measured spread too.
+  const auto& iv = p["total_time_interval_ms"];
+  EXPECT_LT(iv["low"].get<double>(), p["total_time_ms"].get<double>() -
+                                         (steps["ms"].get<double>() - steps["low_ms"].get<double>()));
+  EXPECT_GT(iv["high"].get<double>(), p["total_time_ms"].get<double>() +
+                                          (steps["high_ms"].get<double>() - steps["ms"].get<double>()));
+
+  // A preallocated guest: the destination touches its RAM before QEMU's migration starts.
+  auto profile = vmp::probe::load_profile(kExample);
+  profile.memory_preallocated = true;
+  const std::string path = testing::TempDir() + "preallocated.json";
+  vmp::probe::save_profile(profile, path);
+  auto k = json::parse(run({"--profile", path, "--bandwidth", "64MiB/s", "--json"}).out);
+  EXPECT_GT(k["libvirt_steps"]["preallocation_ms"].get<double>(), 0);
+  EXPECT_NEAR(k["prediction"]["total_time_ms"].get<double>(),
+              p["total_time_ms"].get<double>() + k["libvirt_steps"]["preallocation_ms"].get<double>(),
+              1);
+  EXPECT_EQ(k["prediction"]["qemu_total_time_ms"], p["qemu_total_time_ms"]);
+
+  auto human = run({"--profile", path, "--bandwidth", "64MiB/s"});
+  EXPECT_NE(human.out.find("libvirt:      1.1 s before QEMU starts migrating"), std::string::npos)
+      << human.out;
+  EXPECT_NE(human.out.find("to preallocate 1.00 GiB"), std::string::npos) << human.out;
+  EXPECT_NE(human.out.find("QEMU's own migration (its total-time): "), std::string::npos)
+      << human.out;
+  std::remove(path.c_str());
+}
+
 TEST(Cli, NotConvergingExitsThreeWithNullTimeAndAdvice) {
   auto r = run({"--profile", kExample, "--bandwidth", "100Mbit/s", "--json"});
   EXPECT_EQ(r.status, kExitChangedSettings);

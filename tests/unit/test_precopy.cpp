@@ -468,3 +468,26 @@ TEST(Precopy, EverySimulationEndsWithinItsBound) {
   std::printf("[figure] outcomes: converged %d, deadline %d, stalled %d, iteration-limit %d\n",
               outcomes[0], outcomes[1], outcomes[2], outcomes[4]);
 }
+
+TEST(Precopy, LibvirtsStepsComeBeforeQemusMigrationAndCountAgainstTheDeadline) {
+  auto in = guest(1 * kGiB, 128 * kMiB);
+  const auto qemu_only = simulate_precopy(in, constant_rate(4 * kMiB));
+  in.start_ms = 980;
+  const auto job = simulate_precopy(in, constant_rate(4 * kMiB));
+  ASSERT_TRUE(qemu_only.converges());
+  ASSERT_TRUE(job.converges());
+  // QEMU's migration is the same; libvirt's job is longer by its steps.
+  EXPECT_DOUBLE_EQ(qemu_only.qemu_total_time_ms, qemu_only.total_time_ms);
+  EXPECT_DOUBLE_EQ(job.qemu_total_time_ms, qemu_only.total_time_ms);
+  EXPECT_DOUBLE_EQ(job.total_time_ms, qemu_only.total_time_ms + 980);
+  EXPECT_DOUBLE_EQ(job.elapsed_ms, qemu_only.elapsed_ms + 980);
+  EXPECT_EQ(job.iterations, qemu_only.iterations);
+  EXPECT_DOUBLE_EQ(job.downtime_ms, qemu_only.downtime_ms);
+  ASSERT_FALSE(job.trace.empty());
+  EXPECT_DOUBLE_EQ(job.trace.front().start_ms, 0);  // the iterations count from QEMU's start
+  // A deadline QEMU alone would meet, but not after libvirt's steps.
+  in.deadline_ms = qemu_only.total_time_ms + 500;
+  EXPECT_FALSE(simulate_precopy(in, constant_rate(4 * kMiB)).converges());
+  in.start_ms = 0;
+  EXPECT_TRUE(simulate_precopy(in, constant_rate(4 * kMiB)).converges());
+}

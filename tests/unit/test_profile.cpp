@@ -87,6 +87,19 @@ TEST(Profile, VcpuBusyFractionIsOptionalAndKept) {
   EXPECT_EQ(q.vcpu_busy_fraction, 0.3);
 }
 
+TEST(Profile, MemoryPreallocatedIsOptionalAndKept) {
+  auto p = load_profile(kExample);
+  EXPECT_FALSE(p.memory_preallocated);
+  EXPECT_FALSE(profile_to_json(p)["guest"].contains("memory_preallocated"));
+  p.memory_preallocated = true;
+  auto q = parse_profile(profile_to_json(p).dump(), "q.json");
+  EXPECT_TRUE(q.memory_preallocated);
+  EXPECT_CONTAINS(error_for([](json& d) { d["guest"]["memory_preallocated"] = "yes"; }),
+                  "guest.memory_preallocated: must be true or false");
+  EXPECT_CONTAINS(error_for([](json& d) { d["guest"]["memory_preallocated"] = 1; }),
+                  "guest.memory_preallocated: must be true or false");
+}
+
 TEST(Profile, EveryBadFieldIsNamed) {
   EXPECT_CONTAINS(error_for([](json& d) { d["guest"].erase("ram_bytes"); }),
                   "p.json: guest.ram_bytes: missing");

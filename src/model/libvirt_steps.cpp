@@ -1,0 +1,34 @@
+#include "model/libvirt_steps.hpp"
+
+#include <cstdlib>
+
+namespace vmp::model {
+
+namespace {
+
+int major_version(const std::string& version) {
+  if (version.empty()) return 0;
+  return std::atoi(version.c_str());
+}
+
+}  // namespace
+
+LibvirtSteps libvirt_steps(const std::string& qemu_version, double ram_bytes, bool preallocated) {
+  LibvirtSteps s;
+  const int major = major_version(qemu_version);
+  if (major > 0 && major < 8) {
+    s.fixed_ms = 1070;
+    s.fixed_low_ms = 860;
+    s.fixed_high_ms = 1390;
+    s.measured_on = "QEMU 7.2 / libvirt 9.0";
+  } else {
+    s.fixed_ms = 980;
+    s.fixed_low_ms = 820;
+    s.fixed_high_ms = 1340;
+    s.measured_on = "QEMU 10.0 / libvirt 11.3";
+  }
+  if (preallocated) s.preallocation_ms = kPreallocationMsPerGiB * ram_bytes / (1024.0 * 1024 * 1024);
+  return s;
+}
+
+}  // namespace vmp::model

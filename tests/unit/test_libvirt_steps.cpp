@@ -1,0 +1,36 @@
+#include <gtest/gtest.h>
+
+#include "model/libvirt_steps.hpp"
+
+using namespace vmp::model;
+
+namespace {
+constexpr double kGiB = 1024.0 * 1024 * 1024;
+}
+
+TEST(LibvirtSteps, EachStackHasItsMeasuredFigures) {
+  const auto old_stack = libvirt_steps("7.2.0", 1 * kGiB, false);
+  EXPECT_EQ(old_stack.measured_on, "QEMU 7.2 / libvirt 9.0");
+  EXPECT_DOUBLE_EQ(old_stack.ms(), 1070);
+  const auto new_stack = libvirt_steps("10.0.2", 1 * kGiB, false);
+  EXPECT_EQ(new_stack.measured_on, "QEMU 10.0 / libvirt 11.3");
+  EXPECT_DOUBLE_EQ(new_stack.ms(), 980);
+  // Unknown (a synthetic profile) and versions between: the current stack's.
+  EXPECT_EQ(libvirt_steps("", 1 * kGiB, false).measured_on, new_stack.measured_on);
+  EXPECT_EQ(libvirt_steps("9.2.0", 1 * kGiB, false).measured_on, new_stack.measured_on);
+  for (const auto& s : {old_stack, new_stack}) {
+    EXPECT_LT(s.low_ms(), s.ms());
+    EXPECT_GT(s.high_ms(), s.ms());
+  }
+}
+
+TEST(LibvirtSteps, OnlyPreallocatedMemoryGrowsWithTheGuest) {
+  EXPECT_DOUBLE_EQ(libvirt_steps("10.0.2", 64 * kGiB, false).ms(),
+                   libvirt_steps("10.0.2", 1 * kGiB, false).ms());
+  const auto small = libvirt_steps("10.0.2", 1 * kGiB, true);
+  const auto large = libvirt_steps("10.0.2", 64 * kGiB, true);
+  EXPECT_DOUBLE_EQ(small.preallocation_ms, kPreallocationMsPerGiB);
+  EXPECT_DOUBLE_EQ(large.preallocation_ms, 64 * kPreallocationMsPerGiB);
+  EXPECT_DOUBLE_EQ(large.ms(), large.fixed_ms + large.preallocation_ms);
+  EXPECT_DOUBLE_EQ(large.high_ms() - large.low_ms(), large.fixed_high_ms - large.fixed_low_ms);
+}
