@@ -61,6 +61,17 @@ CASES = [
     ("faster-than-link", 512, 128, 20000, "random", 32, 300),
 ]
 CI_CASES = ["random-small", "hot-over-limit", "idle"]
+# Held out: cases no model change was fitted to (added 2026-12-03, after libvirt's steps were
+# fitted to the cases above); only scored. Not yet here: two vCPUs writing at once (the test
+# guest's load is one thread).
+HELDOUT_CASES = [
+    ("big-4g", 4096, 512, 5000, "random", 128, 300),
+    ("cap-16", 512, 64, 1500, "random", 16, 500),
+    ("cap-24-hot", 1024, 256, 5000, "random", 24, 300),
+    ("phased", 512, 128, 6000, "phased", 48, 300),
+    ("sequential-1g-32", 1024, 192, 3000, "sequential", 32, 500),
+]
+HELDOUT_NAMES = {c[0] for c in HELDOUT_CASES}
 
 
 def log(*args):
@@ -366,7 +377,7 @@ def run_case(case, seed, args, src_conn, dest_conn, dest_uri):
     real_ms = real["qemu_total_time_ms"]
     real_elapsed = real["libvirt_time_elapsed_ms"]
     row = {
-        "case": name, "seed": seed, "guest_mib": mem, "wss_mib": wss, "rate": rate,
+        "case": name, "set": "held-out" if name in HELDOUT_NAMES else "tuning", "seed": seed, "guest_mib": mem, "wss_mib": wss, "rate": rate,
         "pattern": pattern, "speed_mib_s": speed, "downtime_limit_ms": downtime,
         "measure_s": round(measure_s, 2),
         "link_mib_s": round(link / 1048576, 1),
@@ -526,6 +537,22 @@ def summary(rows):
     return lines
 
 
+def summaries(rows):
+    """The summary of each set apart: the cases the model was tuned on, and the held-out ones
+    (rows saved before the split belong to the tuning set)."""
+    sets = {}
+    for r in rows:
+        sets.setdefault(r.get("set", "tuning"), []).append(r)
+    if len(sets) == 1:
+        return summary(rows)
+    lines = []
+    for name in ("tuning", "held-out"):
+        if name in sets:
+            lines.append(f"{name} set ({len(sets[name])} runs):")
+            lines += ["  " + line for line in summary(sets[name])]
+    return lines
+
+
 def stack_name(qemu, libvirt_version):
     """'QEMU 10.0.2 / libvirt 11.3.0' from libvirt's version numbers."""
     def text(v):
@@ -544,7 +571,8 @@ def load_results(paths):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--cases", default="all", help="all, ci, or names separated by commas")
+    ap.add_argument("--cases", default="all",
+                    help="all (the tuning set), heldout, everything, ci, or names separated by commas")
     ap.add_argument("--repeat", type=int, default=1)
     ap.add_argument("--migration-deadline", type=int, default=60,
                     help="seconds before a migration is aborted as not converging")
@@ -561,13 +589,16 @@ def main():
                     help="fail when a converged case's total-time error exceeds this many %%")
     args = ap.parse_args()
     if args.summarize:
-        for line in summary(load_results(args.summarize)):
+        for line in summaries(load_results(args.summarize)):
             print(line)
         return 0
 
-    names = [c[0] for c in CASES] if args.cases == "all" else (
-        CI_CASES if args.cases == "ci" else args.cases.split(","))
-    cases = [c for c in CASES if c[0] in names]
+    names = ([c[0] for c in CASES] if args.cases == "all" else
+             CI_CASES if args.cases == "ci" else
+             [c[0] for c in HELDOUT_CASES] if args.cases == "heldout" else
+             [c[0] for c in CASES + HELDOUT_CASES] if args.cases == "everything" else
+             args.cases.split(","))
+    cases = [c for c in CASES + HELDOUT_CASES if c[0] in names]
     unknown = set(names) - {c[0] for c in cases}
     if unknown:
         sys.exit(f"bench.py: unknown cases: {', '.join(sorted(unknown))}")
@@ -608,7 +639,7 @@ def migrate_cases(args, cases):
                 out.write(json.dumps(row) + "\n")
                 out.flush()
     print()
-    for line in summary(rows):
+    for line in summaries(rows):
         print(f"[{stack}] {line}")
     failed = [r for r in rows if not r["verdict_right"]]
     if args.max_error is not None:

@@ -20,13 +20,17 @@ LibvirtSteps libvirt_steps(const std::string& qemu_version, double ram_bytes, bo
     s.fixed_ms = 1070;
     s.fixed_low_ms = 860;
     s.fixed_high_ms = 1390;
+    s.after_ms = 1750;
     s.measured_on = "QEMU 7.2 / libvirt 9.0";
   } else {
     s.fixed_ms = 980;
     s.fixed_low_ms = 820;
     s.fixed_high_ms = 1340;
+    s.after_ms = 1550;
     s.measured_on = "QEMU 10.0 / libvirt 11.3";
   }
+  s.after_low_ms = 1300;
+  s.after_high_ms = 2330;
   if (preallocated) s.preallocation_ms = kPreallocationMsPerGiB * ram_bytes / (1024.0 * 1024 * 1024);
   return s;
 }

@@ -231,6 +231,9 @@ static std::string libvirt_steps_line(const Report& r) {
       << format_duration(r.prediction->qemu_total_time_ms)
       << "; the iterations count from its start\n";
   }
+  s << "              virsh migrate returns " << format_duration(l.after_low_ms) << " to "
+    << format_duration(l.after_high_ms)
+    << " after the job (the destination resumes the guest, the source QEMU ends)\n";
   return s.str();
 }
 

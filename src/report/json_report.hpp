@@ -8,7 +8,9 @@
 
 namespace vmp::report {
 
-inline constexpr int kReportVersion = 1;
+// 2: prediction.total_time_ms is libvirt's job, libvirt's steps included; version 1's
+// total_time_ms (QEMU's own total-time) is prediction.qemu_total_time_ms.
+inline constexpr int kReportVersion = 2;
 
 nlohmann::json to_json(const Report& report);
 // A run or a domain that ended in an error: the object --json writes alone (one domain, a

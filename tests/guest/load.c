@@ -27,8 +27,9 @@
 
 #define PAGE 4096UL
 
-enum pattern { P_RANDOM, P_SEQUENTIAL, P_HOTCOLD, P_BURSTY, P_GROWING };
-static const char *const pattern_names[] = {"random", "sequential", "hotcold", "bursty", "growing"};
+enum pattern { P_RANDOM, P_SEQUENTIAL, P_HOTCOLD, P_BURSTY, P_GROWING, P_PHASED };
+static const char *const pattern_names[] = {"random", "sequential", "hotcold", "bursty", "growing",
+                                            "phased"};
 
 struct params {
     uint64_t wss_mib;
@@ -121,6 +122,12 @@ static double target_writes(const struct params *p, double t)
         double in = t - 2.0 * k;
         return 2.0 * r * (k + (in < 1.0 ? in : 1.0));
     }
+    if (p->pattern == P_PHASED) {
+        /* 1.75*rate during [8k, 8k+4), 0.25*rate during [8k+4, 8k+8): the same mean */
+        double k = (double)(uint64_t)(t / 8.0);
+        double in = t - 8.0 * k;
+        return r * (8.0 * k + 1.75 * (in < 4.0 ? in : 4.0) + 0.25 * (in > 4.0 ? in - 4.0 : 0.0));
+    }
     return r * t;
 }
 
@@ -198,7 +205,7 @@ int main(int argc, char **argv)
                 if (npages <= hot || rnd_below(10) < 9) pg = rnd_below(hot);
                 else pg = hot + rnd_below(npages - hot);
                 break;
-            default: /* random, bursty, growing */
+            default: /* random, bursty, growing, phased */
                 pg = rnd_below(bound);
                 break;
             }

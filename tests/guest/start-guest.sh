@@ -32,7 +32,7 @@ log() { echo "start-guest.sh: $*" >&2; }
 for v in MEM_MIB WSS_MIB RATE SEED; do
     [[ ${!v} =~ ^[0-9]+$ ]] || die "$v must be a non-negative integer, got '${!v}'"
 done
-case $PATTERN in random|sequential|hotcold|bursty|growing) ;; *) die "bad PATTERN '$PATTERN'";; esac
+case $PATTERN in random|sequential|hotcold|bursty|growing|phased) ;; *) die "bad PATTERN '$PATTERN'";; esac
 # MemAvailable in the guest is ~181/428/858 MiB for 256/512/1024 MiB; a WSS
 # that does not fit gets the load OOM-killed. Keep a margin.
 (( WSS_MIB <= MEM_MIB * 3 / 4 - 64 )) || die "WSS_MIB=$WSS_MIB too large for MEM_MIB=$MEM_MIB (max MEM*3/4-64 = $(( MEM_MIB * 3 / 4 - 64 )))"

@@ -63,7 +63,7 @@ TEST(Cli, JsonContract) {
   auto r = run({"--profile", kExample, "--bandwidth", "1Gbit/s", "--downtime", "500", "--json"});
   ASSERT_EQ(r.status, kExitConverges) << r.err;
   auto j = json::parse(r.out);
-  EXPECT_EQ(j["report_version"], 1);
+  EXPECT_EQ(j["report_version"], 2);
   const auto& p = j["prediction"];
   EXPECT_TRUE(p["converges"].get<bool>());
   EXPECT_TRUE(p["total_time_ms"].is_number());
