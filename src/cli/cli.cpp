@@ -102,17 +102,17 @@ report::Report predict(std::string subject, probe::DirtyProfile profile,
   input.auto_converge.cpu_demand = r.profile.vcpu_busy_fraction.value_or(1);
   input.auto_converge.enabled = false;  // as configured: plain pre-copy; auto-converge is advice
   const auto& bandwidth = r.settings.bandwidth_bytes_per_s.value;
+  const auto unknowns = sampling_error(r.profile, r.libvirt_steps);
   if (bandwidth) {
     input.bandwidth_bytes_per_s = *bandwidth;
     input.link_bytes_per_s = r.settings.link_bytes_per_s.value.value_or(0);
     r.prediction = model::simulate_precopy(input, r.curve);
-    r.interval = model::prediction_interval(input, sampling_error(r.profile, r.libvirt_steps), options.curve_policy);
+    r.interval = model::prediction_interval(input, unknowns, options.curve_policy);
   }
   if (r.prediction && r.prediction->converges() && !r.interval->high.converges()) {
     // Converging by the measurement but not at its unfavourable end: the sampling error alone
     // could make "migrate" wrong, so the advice is searched where it does not converge.
-    const auto end =
-        model::interval_end(input, sampling_error(r.profile, r.libvirt_steps), options.curve_policy, true);
+    const auto end = model::interval_end(input, unknowns, options.curve_policy, true);
     r.advice = model::advise(end.input, end.curve, options.limits, false, options.postcopy);
     r.advice.within_sampling_error = true;
   } else {
