@@ -15,6 +15,10 @@ class MeasurementGuard {
   // Throws when the measurement must stop: Interrupted (a stop signal), ConnectionLost, or
   // RuntimeError with key "domain-not-running" (paused, resumed, stopped, gone).
   virtual void check() = 0;
+  // The same, reading the domain's state now rather than at its usual pace: after a call to
+  // QEMU failed, whether the domain went away or the connection did says why, in the tool's
+  // words, better than the call's own error.
+  virtual void recheck() { check(); }
   // After a stop: whether QEMU can still be asked (the connection is up and the domain runs a
   // QEMU process, paused or not).
   virtual bool qemu_reachable() = 0;

@@ -137,8 +137,13 @@ class LiveGuard : public MeasurementGuard {
     }
     if (state != VIR_DOMAIN_RUNNING) {
       gone_ = state != VIR_DOMAIN_PAUSED && state != VIR_DOMAIN_PMSUSPENDED;
-      changed("is " + domain_.state_text());
+      changed("is " + virt::Domain::state_text(state));
     }
+  }
+
+  void recheck() override {
+    last_poll_ms_ = -1e18;
+    check();
   }
 
   bool qemu_reachable() override { return !lost_ && !gone_; }
@@ -340,7 +345,10 @@ std::vector<CurvePoint> measure_curve(DirtyRateMeter& meter, Clock& clock,
         wait_checked(clock, kPollIntervalMs, safe.guard);
       }
     } catch (const RuntimeError& e) {
-      if (!stops_the_measurement(e)) throw;
+      if (!stops_the_measurement(e)) {
+        if (safe.guard) safe.guard->recheck();  // a domain gone meanwhile is the better error
+        throw;
+      }
       settle_and_rethrow(e, meter, clock, started + periods_ms[i], safe);
     }
     if (result->not_ours && !any_figures) {
@@ -579,10 +587,17 @@ LiveResult measure_domain(const virt::Connection& connection, const virt::Domain
                     sampler.standard_error_pages(ram_pages), sampler.layout(kZeroLayoutRegions)};
   } else if (std::uint64_t rss = domain_rss_bytes(domain); rss > 0) {
     p.zero_pages = {zero_pages_from_rss(p.ram_bytes, rss, p.page_size_bytes), "rss", 0, {}, {}};
-    out.warnings.push_back((no_ram_map.empty()
-                                ? "guest memory could not be read (" +
-                                      std::to_string(sampler.failed()) + " reads failed)"
-                                : "guest memory was not read: " + no_ram_map) +
+    // No map, reads that failed, or reads that were too few for the time the measurement gave
+    // them (a short --measure-time): each said as it is.
+    const std::string why =
+        !no_ram_map.empty() ? "guest memory was not read: " + no_ram_map
+        : sampler.failed() > 0
+            ? "guest memory could not be read (" + std::to_string(sampler.failed()) +
+                  " reads failed)"
+            : "too little guest memory was read in the time given (" +
+                  std::to_string(sampler.sampled()) + " pages, at least " +
+                  std::to_string(kMinZeroSample) + " needed: a longer --measure-time reads more)";
+    out.warnings.push_back(why +
                            ": zero pages estimated from the QEMU process's RSS, a lower bound");
   }
   // The pages measured as dirtied hold data: the zero estimate cannot claim them.

@@ -24,8 +24,10 @@ int Domain::state() const {
   return state;
 }
 
-std::string Domain::state_text() const {
-  switch (state()) {
+std::string Domain::state_text() const { return state_text(state()); }
+
+std::string Domain::state_text(int state) {
+  switch (state) {
     case VIR_DOMAIN_RUNNING:
       return "running";
     case VIR_DOMAIN_BLOCKED:

@@ -19,6 +19,8 @@ class Domain {
   // "running", "paused", "shut off", ... as virsh domstate prints them.
   std::string state_text() const;
   int state() const;  // virDomainState
+  // A state already read, in the same words: reading it again may find the domain gone.
+  static std::string state_text(int state);
   std::string xml(unsigned int flags = 0) const;
   std::string uuid() const;  // "" when libvirt cannot say
 

@@ -432,6 +432,7 @@ Guest& Guests::get(const GuestSpec& spec, bool fresh) {
   RunOptions o = within(std::chrono::seconds(300));
   o.extra_env = kGuestScriptEnv;
   o.extra_env.push_back("VMP_GUEST_EXTRA_CMDLINE=" + spec.extra_cmdline);
+  o.extra_env.push_back("VMP_GUEST_MEMORY_BACKING=" + spec.memory_backing);
   auto r = run({source_root() + "/tests/guest/start-guest.sh", spec.name,
                 std::to_string(spec.mem_mib), std::to_string(spec.wss_mib),
                 std::to_string(spec.rate), spec.pattern, std::to_string(spec.seed)},
@@ -474,7 +475,8 @@ GuestSpec load_guest_spec() {
           .rate = 2000,
           .pattern = "random",
           .seed = 1,
-          .extra_cmdline = "vmp.stats=1"};
+          .extra_cmdline = "vmp.stats=1",
+          .memory_backing = ""};
 }
 
 GuestSpec idle_guest_spec() {
@@ -484,7 +486,8 @@ GuestSpec idle_guest_spec() {
           .rate = 0,
           .pattern = "random",
           .seed = 2,
-          .extra_cmdline = ""};
+          .extra_cmdline = "",
+          .memory_backing = ""};
 }
 
 std::optional<LoadStats> last_load_stats(const Guest& guest) {

@@ -102,6 +102,7 @@ struct GuestSpec {
   std::string pattern = "random";
   int seed = 1;
   std::string extra_cmdline;  // VMP_GUEST_EXTRA_CMDLINE
+  std::string memory_backing;  // VMP_GUEST_MEMORY_BACKING: XML after <currentMemory>
 };
 
 class Guest {

@@ -38,7 +38,8 @@ GuestSpec converging_spec() {
           .rate = 5000,
           .pattern = "random",
           .seed = 3,
-          .extra_cmdline = ""};
+          .extra_cmdline = "",
+          .memory_backing = ""};
 }
 
 GuestSpec stalling_spec() {
@@ -48,7 +49,8 @@ GuestSpec stalling_spec() {
           .rate = 100000,
           .pattern = "random",
           .seed = 4,
-          .extra_cmdline = ""};
+          .extra_cmdline = "",
+          .memory_backing = ""};
 }
 
 std::vector<std::string> watch_args(const Guest& g, std::vector<std::string> more) {
