@@ -11,15 +11,15 @@
 #include <set>
 #include <thread>
 
-#include "cli/units.hpp"
-#include "error.hpp"
+#include "base/units.hpp"
+#include "base/error.hpp"
 #include "model/grid.hpp"
 #include "model/precopy.hpp"
 #include "probe/live.hpp"
-#include "report/format.hpp"
+#include "base/format.hpp"
 #include "report/human.hpp"
 #include "report/json_report.hpp"
-#include "stop_signals.hpp"
+#include "base/stop_signals.hpp"
 #include "virt/connection.hpp"
 #include "virt/events.hpp"
 #include "vmp_config.h"
@@ -404,7 +404,7 @@ report::Report measure_and_predict(const virt::Connection& connection,
   if (options.switchover_bandwidth_bytes_per_s > 0) {
     measured.warnings.push_back(
         "QEMU's avail-switchover-bandwidth is " +
-        report::format_rate(options.switchover_bandwidth_bytes_per_s) +
+        vmp::format_rate(options.switchover_bandwidth_bytes_per_s) +
         ": the switchover decision uses it instead of the throughput QEMU measures (modelled)");
   }
   if (!options.zero_page_detection) {
@@ -425,19 +425,19 @@ DomainOutcome outcome_of(const std::string& subject, const std::function<report:
     o.report = run();
     o.status = exit_status_for(*o.report);
   } catch (const Interrupted& e) {
-    o.error = report::one_line(e.what());
+    o.error = vmp::one_line(e.what());
     o.error_key = e.key();
     o.status = e.exit_status();
   } catch (const UsageError& e) {
-    o.error = report::one_line(e.what());
+    o.error = vmp::one_line(e.what());
     o.error_key = e.key();
     o.status = kExitUsage;
   } catch (const RuntimeError& e) {
-    o.error = report::one_line(e.what());
+    o.error = vmp::one_line(e.what());
     o.error_key = e.key();
     o.status = kExitError;
   } catch (const std::exception& e) {
-    o.error = report::one_line(std::string("internal error: ") + e.what());
+    o.error = vmp::one_line(std::string("internal error: ") + e.what());
     o.error_key = "internal";
     o.status = kExitError;
   }
@@ -541,7 +541,7 @@ void write_outcomes(const std::vector<DomainOutcome>& outcomes, bool as_array, b
   // All the verdicts first, a line each, then each domain's details.
   for (const auto& o : outcomes) {
     out << (o.report ? report::summary_line(*o.report)
-                     : report::printable(o.subject) + ": error: " + o.error)
+                     : vmp::printable(o.subject) + ": error: " + o.error)
         << "\n";
   }
   for (const auto& o : outcomes) {
@@ -658,7 +658,7 @@ int tool_main(const std::vector<std::string>& args, std::ostream& out, std::ostr
     const bool digits =
         !v.empty() && v.size() <= 9 &&
         std::all_of(v.begin(), v.end(), [](unsigned char c) { return std::isdigit(c); });
-    if (!digits) return "'" + report::printable(v) + "' is not a whole number of pages";
+    if (!digits) return "'" + vmp::printable(v) + "' is not a whole number of pages";
     const auto n = std::stoull(v);
     if (n < probe::kMinSamplePagesPerGiB || n > probe::kMaxSamplePagesPerGiB) {
       return "'" + v + "' is not in " + std::to_string(probe::kMinSamplePagesPerGiB) + ".." +
@@ -672,7 +672,7 @@ int tool_main(const std::vector<std::string>& args, std::ostream& out, std::ostr
   const bool json_requested = std::find(args.begin(), args.end(), "--json") != args.end();
   auto failed = [&](const std::string& subject, const std::string& message, const std::string& key,
                     int status, bool see_help = false) {
-    const std::string line = report::one_line(message);
+    const std::string line = vmp::one_line(message);
     if (json_requested && watching) {
       // The watch's stream ends in a summary event, also when the command line is wrong.
       return watch::json_error_summary(out, err, subject, line + (see_help ? " (see --help)" : ""),
@@ -701,7 +701,7 @@ int tool_main(const std::vector<std::string>& args, std::ostream& out, std::ostr
       // typed, the unknown options first.
       std::vector<std::string> options, others;
       for (const auto& e : app.remaining()) {
-        (e.size() > 1 && e.front() == '-' ? options : others).push_back(report::printable(e));
+        (e.size() > 1 && e.front() == '-' ? options : others).push_back(vmp::printable(e));
       }
       auto listed = [](const std::vector<std::string>& v) {
         std::string list;

@@ -6,7 +6,7 @@
 #include <cmath>
 #include <cstdlib>
 
-#include "error.hpp"
+#include "base/error.hpp"
 #include "virt/dirty_rate_calls.hpp"
 #include "virt/monitor.hpp"
 

@@ -7,9 +7,9 @@
 #include <optional>
 #include <vector>
 
-#include "error.hpp"
-#include "report/format.hpp"
-#include "stop_signals.hpp"
+#include "base/error.hpp"
+#include "base/format.hpp"
+#include "base/stop_signals.hpp"
 #include "virt/connection.hpp"
 #include "virt/dirty_rate_calls.hpp"
 #include "virt/events.hpp"
@@ -327,7 +327,7 @@ std::vector<CurvePoint> measure_curve(DirtyRateMeter& meter, Clock& clock,
     DirtyRateRequest request{periods_ms[i], sample_pages_per_gib, mode};
     if (progress) {
       progress("measuring dirty rate, period " + std::to_string(i + 1) + "/" +
-               std::to_string(periods_ms.size()) + " (" + report::format_duration(periods_ms[i]) +
+               std::to_string(periods_ms.size()) + " (" + vmp::format_duration(periods_ms[i]) +
                ")");
     }
     if (safe.guard) safe.guard->check();
@@ -339,8 +339,8 @@ std::vector<CurvePoint> measure_curve(DirtyRateMeter& meter, Clock& clock,
       while (!(result = meter.poll())) {
         if (clock.now_ms() > give_up_at) {
           throw RuntimeError("QEMU did not finish measuring the dirty rate over " +
-                             report::format_duration(periods_ms[i]) + " after " +
-                             report::format_duration(clock.now_ms() - started));
+                             vmp::format_duration(periods_ms[i]) + " after " +
+                             vmp::format_duration(clock.now_ms() - started));
         }
         wait_checked(clock, kPollIntervalMs, safe.guard);
       }
@@ -656,10 +656,10 @@ std::optional<std::string> curve_contradiction(const std::vector<CurvePoint>& cu
           gap <= std::hypot(tolerance(shorter), tolerance(longer))) {
         continue;
       }
-      return "the dirty curve contradicts itself: " + report::format_duration(longer.period_ms) +
-             " dirtied " + report::format_bytes(longer.dirty_bytes) + " but " +
-             report::format_duration(shorter.period_ms) + " dirtied " +
-             report::format_bytes(shorter.dirty_bytes) +
+      return "the dirty curve contradicts itself: " + vmp::format_duration(longer.period_ms) +
+             " dirtied " + vmp::format_bytes(longer.dirty_bytes) + " but " +
+             vmp::format_duration(shorter.period_ms) + " dirtied " +
+             vmp::format_bytes(shorter.dirty_bytes) +
              ", which a steady guest cannot do: its load changed (or it was paused) during the "
              "measurement, and the prediction follows a curve that may not be the guest's; "
              "measure again";

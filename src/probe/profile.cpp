@@ -8,7 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "error.hpp"
+#include "base/error.hpp"
 
 namespace vmp::probe {
 namespace {

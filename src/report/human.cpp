@@ -4,7 +4,7 @@
 #include <cstdio>
 #include <sstream>
 
-#include "report/format.hpp"
+#include "base/format.hpp"
 #include "report/recommendation.hpp"
 
 namespace vmp::report {

@@ -2,7 +2,7 @@
 
 #include <cmath>
 
-#include "report/format.hpp"
+#include "base/format.hpp"
 
 namespace vmp::report {
 namespace {

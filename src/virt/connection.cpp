@@ -7,7 +7,7 @@
 #include <cstdlib>
 #include <cstring>
 
-#include "error.hpp"
+#include "base/error.hpp"
 
 namespace vmp::virt {
 

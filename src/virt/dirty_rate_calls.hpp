@@ -6,7 +6,7 @@
 #include <map>
 #include <string>
 
-#include "error.hpp"
+#include "base/error.hpp"
 
 namespace vmp::virt {
 

@@ -6,7 +6,7 @@
 #include <cstdlib>
 #include <memory>
 
-#include "error.hpp"
+#include "base/error.hpp"
 
 namespace vmp::virt {
 namespace {

@@ -2,7 +2,7 @@
 
 #include <libvirt/libvirt.h>
 
-#include "error.hpp"
+#include "base/error.hpp"
 #include "virt/libvirt.hpp"
 
 namespace vmp::virt {

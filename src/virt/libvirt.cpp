@@ -1,6 +1,31 @@
 #include "virt/libvirt.hpp"
 
+#include <string_view>
+
+#include "virt/job_keys.hpp"
+
 namespace vmp::virt {
+
+// job_keys.hpp spells libvirt's job statistics for code without libvirt's headers: the same.
+static_assert(job::kNone == VIR_DOMAIN_JOB_NONE && job::kBounded == VIR_DOMAIN_JOB_BOUNDED &&
+              job::kUnbounded == VIR_DOMAIN_JOB_UNBOUNDED &&
+              job::kCompleted == VIR_DOMAIN_JOB_COMPLETED && job::kFailed == VIR_DOMAIN_JOB_FAILED &&
+              job::kCancelled == VIR_DOMAIN_JOB_CANCELLED);
+static_assert(job::kOperationMigrationIn == VIR_DOMAIN_JOB_OPERATION_MIGRATION_IN &&
+              job::kOperationMigrationOut == VIR_DOMAIN_JOB_OPERATION_MIGRATION_OUT);
+static_assert(std::string_view(job::kOperation) == VIR_DOMAIN_JOB_OPERATION);
+static_assert(std::string_view(job::kTimeElapsed) == VIR_DOMAIN_JOB_TIME_ELAPSED);
+static_assert(std::string_view(job::kDataRemaining) == VIR_DOMAIN_JOB_DATA_REMAINING);
+static_assert(std::string_view(job::kMemoryTotal) == VIR_DOMAIN_JOB_MEMORY_TOTAL);
+static_assert(std::string_view(job::kMemoryProcessed) == VIR_DOMAIN_JOB_MEMORY_PROCESSED);
+static_assert(std::string_view(job::kMemoryRemaining) == VIR_DOMAIN_JOB_MEMORY_REMAINING);
+static_assert(std::string_view(job::kMemoryDirtyRate) == VIR_DOMAIN_JOB_MEMORY_DIRTY_RATE);
+static_assert(std::string_view(job::kMemoryIteration) == VIR_DOMAIN_JOB_MEMORY_ITERATION);
+static_assert(std::string_view(job::kMemoryPageSize) == VIR_DOMAIN_JOB_MEMORY_PAGE_SIZE);
+static_assert(std::string_view(job::kMemoryBps) == VIR_DOMAIN_JOB_MEMORY_BPS);
+static_assert(std::string_view(job::kAutoConvergeThrottle) == VIR_DOMAIN_JOB_AUTO_CONVERGE_THROTTLE);
+static_assert(std::string_view(job::kDowntime) == VIR_DOMAIN_JOB_DOWNTIME);
+static_assert(std::string_view(job::kErrmsg) == VIR_DOMAIN_JOB_ERRMSG);
 namespace {
 void ignore_error(void*, virErrorPtr) {}
 }  // namespace

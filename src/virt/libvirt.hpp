@@ -8,7 +8,8 @@
 #include <memory>
 #include <string>
 
-#include "error.hpp"
+#include "base/error.hpp"
+#include "virt/errors.hpp"
 
 namespace vmp::virt {
 
@@ -36,19 +37,6 @@ struct TypedParams {
   std::map<std::string, std::string> strings;
 };
 TypedParams typed_params(const virTypedParameter* params, int n);
-
-// The domain no longer exists on the connection (libvirt: "Domain not found").
-class DomainGone : public RuntimeError {
- public:
-  explicit DomainGone(const std::string& what, std::string key = "failed")
-      : RuntimeError(what, std::move(key)) {}
-};
-
-// The connection to libvirt is gone (the daemon went away, the network dropped, keepalive).
-class ConnectionLost : public RuntimeError {
- public:
-  explicit ConnectionLost(const std::string& what) : RuntimeError(what, "connection") {}
-};
 
 // Whether libvirt's last error says the connection itself failed (a daemon gone, a broken
 // socket), not the call.

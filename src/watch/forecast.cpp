@@ -6,7 +6,7 @@
 #include <limits>
 #include <string_view>
 
-#include "report/format.hpp"
+#include "base/format.hpp"
 
 namespace vmp::watch {
 
@@ -19,11 +19,11 @@ DirtyGranularity dirty_granularity(const virt::DomainFacts& facts, double page_s
     g.bytes =
         facts.hugepage_size_bytes ? static_cast<double>(facts.hugepage_size_bytes) : 16.0 * 1048576;
     g.reason = "guest memory is backed by huge pages on " + facts.arch +
-               ": a write dirties a whole huge page of " + report::format_page_size(g.bytes);
+               ": a write dirties a whole huge page of " + vmp::format_page_size(g.bytes);
   } else {
     g.reason = "guest memory is backed by huge pages, but on " +
                (facts.arch.empty() ? std::string("this architecture") : facts.arch) +
-               " writes are tracked in " + report::format_page_size(page_size_bytes) +
+               " writes are tracked in " + vmp::format_page_size(page_size_bytes) +
                " pages during migration (huge pages are split while dirty logging runs)";
   }
   return g;
@@ -114,8 +114,8 @@ std::string to_string(Action action) {
 std::string virsh_command(const AdviceContext& c, Action action,
                           std::optional<double> downtime_limit_ms) {
   std::string v = "virsh";
-  if (!c.uri.empty()) v += " -c " + report::shell_quoted(c.uri);
-  const std::string dom = report::shell_quoted(c.domain);
+  if (!c.uri.empty()) v += " -c " + vmp::shell_quoted(c.uri);
+  const std::string dom = vmp::shell_quoted(c.domain);
   switch (action) {
     case Action::RaiseDowntime:
       return v + " migrate-setmaxdowntime " + dom + " " +
@@ -158,13 +158,13 @@ StallAdvice advise_on_stall(const model::PrecopyInput& input, const model::Preco
     a.command = virsh_command(c, a.action, limit);
     a.why = "QEMU switches over when a sync leaves at most bandwidth x max downtime";
     if (c.stalled_peak_bytes) {
-      a.why += "; its syncs leave up to " + report::format_bytes(*c.stalled_peak_bytes) + " at " +
-               report::format_rate(bw);
+      a.why += "; its syncs leave up to " + vmp::format_bytes(*c.stalled_peak_bytes) + " at " +
+               vmp::format_rate(bw);
     }
-    a.why += ": it needs " + report::format_duration(*least) + ", and " +
-             report::format_duration(limit) +
+    a.why += ": it needs " + vmp::format_duration(*least) + ", and " +
+             vmp::format_duration(limit) +
              " leaves headroom for the jitter of real iterations (within --max-downtime " +
-             report::format_duration(c.max_downtime_ms) +
+             vmp::format_duration(c.max_downtime_ms) +
              "); the pause itself takes what is pending over the link, with the bandwidth cap "
              "lifted";
     return a;
@@ -172,9 +172,9 @@ StallAdvice advise_on_stall(const model::PrecopyInput& input, const model::Preco
   const std::string no_raise =
       least && *least <= input.downtime_limit_ms
           ? "raising the max downtime would not help (the model finds no limit that converges)"
-          : "no max downtime up to --max-downtime " + report::format_duration(c.max_downtime_ms) +
+          : "no max downtime up to --max-downtime " + vmp::format_duration(c.max_downtime_ms) +
                 " makes it converge" +
-                (least ? " (it needs " + report::format_duration(*least) + ")" : "");
+                (least ? " (it needs " + vmp::format_duration(*least) + ")" : "");
   if (c.postcopy_allowed.value_or(false) && c.vfio_devices.empty()) {
     a.action = Action::Postcopy;
     a.command = virsh_command(c, a.action);

@@ -1,10 +1,6 @@
 #include "watch/job_stats.hpp"
 
-#include <libvirt/libvirt.h>
-#include <libvirt/virterror.h>
-
-#include "virt/connection.hpp"
-#include "virt/libvirt.hpp"
+#include "virt/job_keys.hpp"
 
 namespace vmp::watch {
 
@@ -21,31 +17,13 @@ std::optional<std::string> JobStats::string(std::string_view key) const {
 }
 
 bool JobStats::migrating_out() const {
-  auto op = number(VIR_DOMAIN_JOB_OPERATION);
-  return !op || *op == static_cast<double>(VIR_DOMAIN_JOB_OPERATION_MIGRATION_OUT);
+  auto op = number(virt::job::kOperation);
+  return !op || *op == virt::job::kOperationMigrationOut;
 }
 
 bool JobStats::migrating_in() const {
-  auto op = number(VIR_DOMAIN_JOB_OPERATION);
-  return op && *op == static_cast<double>(VIR_DOMAIN_JOB_OPERATION_MIGRATION_IN);
-}
-
-JobStats job_stats_from_params(int type, const virTypedParameter* params, int n) {
-  auto t = virt::typed_params(params, n);
-  return JobStats{type, std::move(t.numbers), std::move(t.strings)};
-}
-
-JobStats LibvirtJobStats::read(bool completed) {
-  int type = VIR_DOMAIN_JOB_NONE;
-  virTypedParameterPtr params = nullptr;
-  int n = 0;
-  const unsigned int flags = completed ? VIR_DOMAIN_JOB_STATS_COMPLETED : 0;
-  if (virDomainGetJobStats(domain_.get(), &type, &params, &n, flags) < 0) {
-    throw_libvirt_failure(domain_.name(), "reading the job statistics");
-  }
-  JobStats s = job_stats_from_params(type, params, n);
-  virTypedParamsFree(params, n);
-  return s;
+  auto op = number(virt::job::kOperation);
+  return op && *op == virt::job::kOperationMigrationIn;
 }
 
 }  // namespace vmp::watch

@@ -2,19 +2,12 @@
 // libvirt call in production, a recorded sequence in tests.
 #pragma once
 
-#include <libvirt/libvirt.h>
-
 #include <map>
 #include <optional>
 #include <string>
 #include <string_view>
 
-#include "error.hpp"
-#include "virt/libvirt.hpp"
-
-namespace vmp::virt {
-class Domain;
-}
+#include "virt/errors.hpp"
 
 namespace vmp::watch {
 
@@ -37,11 +30,7 @@ struct JobStats {
 
 using virt::ConnectionLost;
 using virt::DomainGone;
-using virt::throw_libvirt_failure;
 
-// The job type and libvirt's typed parameters as JobStats: from virDomainGetJobStats, and from
-// the job-completed event, which carries the same parameters.
-JobStats job_stats_from_params(int type, const virTypedParameter* params, int n);
 
 class JobStatsReader {
  public:
@@ -52,13 +41,5 @@ class JobStatsReader {
   virtual JobStats read(bool completed) = 0;
 };
 
-class LibvirtJobStats : public JobStatsReader {
- public:
-  explicit LibvirtJobStats(const virt::Domain& domain) : domain_(domain) {}
-  JobStats read(bool completed) override;
-
- private:
-  const virt::Domain& domain_;
-};
 
 }  // namespace vmp::watch

@@ -8,6 +8,24 @@
 
 namespace vmp::watch {
 
+JobStats job_stats_from_params(int type, const virTypedParameter* params, int n) {
+  auto t = virt::typed_params(params, n);
+  return JobStats{type, std::move(t.numbers), std::move(t.strings)};
+}
+
+JobStats LibvirtJobStats::read(bool completed) {
+  int type = VIR_DOMAIN_JOB_NONE;
+  virTypedParameterPtr params = nullptr;
+  int n = 0;
+  const unsigned int flags = completed ? VIR_DOMAIN_JOB_STATS_COMPLETED : 0;
+  if (virDomainGetJobStats(domain_.get(), &type, &params, &n, flags) < 0) {
+    virt::throw_libvirt_failure(domain_.name(), "reading the job statistics");
+  }
+  JobStats s = job_stats_from_params(type, params, n);
+  virTypedParamsFree(params, n);
+  return s;
+}
+
 // ------------------------------------------------------------------ events
 
 namespace {
@@ -68,7 +86,7 @@ void LibvirtEvents::on_close(virConnectPtr, int reason, void* opaque) {
 std::optional<double> LibvirtControl::max_downtime_ms() {
   unsigned long long ms = 0;
   if (virDomainMigrateGetMaxDowntime(domain_.get(), &ms, 0) < 0) {
-    throw_libvirt_failure(domain_.name(), "reading the max downtime");
+    virt::throw_libvirt_failure(domain_.name(), "reading the max downtime");
   }
   return static_cast<double>(ms);
 }
@@ -76,7 +94,7 @@ std::optional<double> LibvirtControl::max_downtime_ms() {
 void LibvirtControl::set_max_downtime(double ms) {
   if (virDomainMigrateSetMaxDowntime(domain_.get(), static_cast<unsigned long long>(std::ceil(ms)),
                                      0) < 0) {
-    throw_libvirt_failure(domain_.name(), "setting the max downtime");
+    virt::throw_libvirt_failure(domain_.name(), "setting the max downtime");
   }
 }
 
@@ -86,7 +104,7 @@ void LibvirtControl::start_postcopy(bool libvirt_job) {
     return;
   }
   if (virDomainMigrateStartPostCopy(domain_.get(), 0) < 0) {
-    throw_libvirt_failure(domain_.name(), "switching the migration to post-copy");
+    virt::throw_libvirt_failure(domain_.name(), "switching the migration to post-copy");
   }
 }
 
@@ -96,7 +114,7 @@ void LibvirtControl::abort(bool libvirt_job) {
     return;
   }
   if (virDomainAbortJob(domain_.get()) < 0) {
-    throw_libvirt_failure(domain_.name(), "aborting the migration");
+    virt::throw_libvirt_failure(domain_.name(), "aborting the migration");
   }
 }
 

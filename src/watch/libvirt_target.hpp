@@ -13,6 +13,19 @@
 
 namespace vmp::watch {
 
+// The job type and libvirt's typed parameters as JobStats: from virDomainGetJobStats, and from
+// the job-completed event, which carries the same parameters.
+JobStats job_stats_from_params(int type, const virTypedParameter* params, int n);
+
+class LibvirtJobStats : public JobStatsReader {
+ public:
+  explicit LibvirtJobStats(const virt::Domain& domain) : domain_(domain) {}
+  JobStats read(bool completed) override;
+
+ private:
+  const virt::Domain& domain_;
+};
+
 using virt::LibvirtEventLoop;
 
 // Lifecycle and job-completed events of one domain, the connection's closing, and keepalive so

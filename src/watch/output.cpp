@@ -4,15 +4,15 @@
 #include <nlohmann/json.hpp>
 #include <ostream>
 
-#include "report/format.hpp"
+#include "base/format.hpp"
 #include "watch/watch.hpp"
 
 namespace vmp::watch {
 namespace {
 
 using nlohmann::json;
-using report::format_bytes;
-using report::format_duration;
+using vmp::format_bytes;
+using vmp::format_duration;
 
 std::string rate_text(double bytes_per_s) { return format_bytes(bytes_per_s) + "/s"; }
 

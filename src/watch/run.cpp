@@ -1,9 +1,9 @@
 // --watch from the command line: checks the options, connects, wires libvirt, and runs the loop.
 #include <ostream>
 
-#include "cli/units.hpp"
-#include "error.hpp"
-#include "stop_signals.hpp"
+#include "base/units.hpp"
+#include "base/error.hpp"
+#include "base/stop_signals.hpp"
 #include "virt/connection.hpp"
 #include "virt/domain_facts.hpp"
 #include "virt/monitor.hpp"
@@ -30,20 +30,20 @@ WatchOptions resolve(const WatchRequest& r) {
   WatchOptions o;
   o.apply = r.apply;
   if (!r.interval.empty()) {
-    o.interval_ms = cli::parse_time_ms(r.interval, cli::TimeUnit::Seconds, "--interval");
+    o.interval_ms = vmp::parse_time_ms(r.interval, vmp::TimeUnit::Seconds, "--interval");
     if (o.interval_ms < kMinIntervalMs || o.interval_ms > kMaxIntervalMs) {
       throw UsageError("--interval: '" + r.interval + "' is outside 50ms..60s");
     }
   }
   if (!r.link_speed.empty()) {
-    o.link_bytes_per_s = cli::parse_rate_bytes_per_s(r.link_speed, "--link-speed");
+    o.link_bytes_per_s = vmp::parse_rate_bytes_per_s(r.link_speed, "--link-speed");
   }
   if (!r.max_downtime.empty()) {
     o.max_downtime_ms =
-        cli::parse_time_ms(r.max_downtime, cli::TimeUnit::Milliseconds, "--max-downtime");
+        vmp::parse_time_ms(r.max_downtime, vmp::TimeUnit::Milliseconds, "--max-downtime");
   }
   if (!r.deadline.empty()) {
-    o.deadline_ms = cli::parse_time_ms(r.deadline, cli::TimeUnit::Seconds, "--deadline");
+    o.deadline_ms = vmp::parse_time_ms(r.deadline, vmp::TimeUnit::Seconds, "--deadline");
     if (o.deadline_ms < 1000) {
       throw UsageError("--deadline: '" + r.deadline + "' is shorter than one second");
     }

@@ -1,6 +1,7 @@
 #include "watch/sample.hpp"
 
-#include <libvirt/libvirt.h>
+#include "virt/job_keys.hpp"
+
 
 namespace vmp::watch {
 
@@ -79,44 +80,44 @@ std::optional<double> json_number(const nlohmann::json& j, const char* key) {
 void from_libvirt(Sample& s, const JobStats& job) {
   Builder b(s);
   const std::string lv = "libvirt:";
-  b.set(s.elapsed_ms, "elapsed_ms", job.number(VIR_DOMAIN_JOB_TIME_ELAPSED),
-        lv + VIR_DOMAIN_JOB_TIME_ELAPSED);
-  b.set(s.remaining_bytes, "remaining_bytes", job.number(VIR_DOMAIN_JOB_DATA_REMAINING),
-        lv + VIR_DOMAIN_JOB_DATA_REMAINING);
-  b.set(s.ram_remaining_bytes, "ram_remaining_bytes", job.number(VIR_DOMAIN_JOB_MEMORY_REMAINING),
-        lv + VIR_DOMAIN_JOB_MEMORY_REMAINING);
+  b.set(s.elapsed_ms, "elapsed_ms", job.number(virt::job::kTimeElapsed),
+        lv + virt::job::kTimeElapsed);
+  b.set(s.remaining_bytes, "remaining_bytes", job.number(virt::job::kDataRemaining),
+        lv + virt::job::kDataRemaining);
+  b.set(s.ram_remaining_bytes, "ram_remaining_bytes", job.number(virt::job::kMemoryRemaining),
+        lv + virt::job::kMemoryRemaining);
   b.set(s.ram_transferred_bytes, "ram_transferred_bytes",
-        job.number(VIR_DOMAIN_JOB_MEMORY_PROCESSED), lv + VIR_DOMAIN_JOB_MEMORY_PROCESSED);
+        job.number(virt::job::kMemoryProcessed), lv + virt::job::kMemoryProcessed);
   // Until QEMU's migration starts, libvirt's job reports zeros: they mean "not yet".
-  auto total = job.number(VIR_DOMAIN_JOB_MEMORY_TOTAL);
+  auto total = job.number(virt::job::kMemoryTotal);
   if (total && *total > 0) {
-    b.set(s.ram_total_bytes, "ram_total_bytes", total, lv + VIR_DOMAIN_JOB_MEMORY_TOTAL);
+    b.set(s.ram_total_bytes, "ram_total_bytes", total, lv + virt::job::kMemoryTotal);
   }
-  b.set(s.iteration, "iteration", job.number(VIR_DOMAIN_JOB_MEMORY_ITERATION),
-        lv + VIR_DOMAIN_JOB_MEMORY_ITERATION);
-  auto page = job.number(VIR_DOMAIN_JOB_MEMORY_PAGE_SIZE);
+  b.set(s.iteration, "iteration", job.number(virt::job::kMemoryIteration),
+        lv + virt::job::kMemoryIteration);
+  auto page = job.number(virt::job::kMemoryPageSize);
   if (page && *page > 0) {
-    b.set(s.page_size_bytes, "page_size_bytes", page, lv + VIR_DOMAIN_JOB_MEMORY_PAGE_SIZE);
+    b.set(s.page_size_bytes, "page_size_bytes", page, lv + virt::job::kMemoryPageSize);
   }
-  auto pages_per_s = job.number(VIR_DOMAIN_JOB_MEMORY_DIRTY_RATE);
+  auto pages_per_s = job.number(virt::job::kMemoryDirtyRate);
   if (pages_per_s && s.page_size_bytes) {
     b.set(s.dirty_rate_bytes_per_s, "dirty_rate_bytes_per_s", *pages_per_s * *s.page_size_bytes,
-          lv + VIR_DOMAIN_JOB_MEMORY_DIRTY_RATE);
+          lv + virt::job::kMemoryDirtyRate);
   }
   b.set(s.qemu_bandwidth_bytes_per_s, "qemu_bandwidth_bytes_per_s",
-        job.number(VIR_DOMAIN_JOB_MEMORY_BPS), lv + VIR_DOMAIN_JOB_MEMORY_BPS);
-  b.set(s.throttle_percent, "throttle_percent", job.number(VIR_DOMAIN_JOB_AUTO_CONVERGE_THROTTLE),
-        lv + VIR_DOMAIN_JOB_AUTO_CONVERGE_THROTTLE);
+        job.number(virt::job::kMemoryBps), lv + virt::job::kMemoryBps);
+  b.set(s.throttle_percent, "throttle_percent", job.number(virt::job::kAutoConvergeThrottle),
+        lv + virt::job::kAutoConvergeThrottle);
   // While the job runs, libvirt's "downtime" is QEMU's expected downtime; once it has ended,
   // the real pause.
   if (job.running()) {
     b.set(s.qemu_expected_downtime_ms, "qemu_expected_downtime_ms",
-          job.number(VIR_DOMAIN_JOB_DOWNTIME), lv + VIR_DOMAIN_JOB_DOWNTIME);
+          job.number(virt::job::kDowntime), lv + virt::job::kDowntime);
   } else {
-    b.set(s.downtime_ms, "downtime_ms", job.number(VIR_DOMAIN_JOB_DOWNTIME),
-          lv + VIR_DOMAIN_JOB_DOWNTIME);
+    b.set(s.downtime_ms, "downtime_ms", job.number(virt::job::kDowntime),
+          lv + virt::job::kDowntime);
   }
-  if (auto e = job.string(VIR_DOMAIN_JOB_ERRMSG); e && s.error.empty()) s.error = *e;
+  if (auto e = job.string(virt::job::kErrmsg); e && s.error.empty()) s.error = *e;
 }
 
 void from_qmp(Sample& s, const nlohmann::json& q, bool clock_and_counters) {
@@ -204,13 +205,13 @@ Sample sample_from_finished_job(double at_ms, const JobStats& job) {
   s.at_ms = at_ms;
   s.owner = JobOwner::Libvirt;
   switch (job.type) {
-    case VIR_DOMAIN_JOB_COMPLETED:
+    case virt::job::kCompleted:
       s.phase = Phase::Completed;
       break;
-    case VIR_DOMAIN_JOB_FAILED:
+    case virt::job::kFailed:
       s.phase = Phase::Failed;
       break;
-    case VIR_DOMAIN_JOB_CANCELLED:
+    case virt::job::kCancelled:
       s.phase = Phase::Cancelled;
       break;
     default:

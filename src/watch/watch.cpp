@@ -5,7 +5,8 @@
 #include <algorithm>
 #include <cmath>
 
-#include "report/format.hpp"
+#include "base/format.hpp"
+#include "virt/libvirt.hpp"
 #include "virt/monitor.hpp"
 #include "watch/tracker.hpp"
 
@@ -79,7 +80,8 @@ class Watcher {
         q = t_.monitor->execute("query-migrate", nlohmann::json());
       } catch (const virt::QmpError& e) {
         if (e.error_class() == "libvirt") {
-          throw_libvirt_failure(t_.domain, "asking QEMU for the migration's state (query-migrate)");
+          virt::throw_libvirt_failure(t_.domain,
+                                      "asking QEMU for the migration's state (query-migrate)");
         }
         throw;
       }

@@ -23,7 +23,7 @@
 #include <chrono>
 
 #include "cli/cli.hpp"
-#include "error.hpp"
+#include "base/error.hpp"
 #include "option_sets.hpp"
 #include "probe/profile.hpp"
 

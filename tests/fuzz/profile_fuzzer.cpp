@@ -24,7 +24,7 @@
 #include <unistd.h>
 
 #include "cli/cli.hpp"
-#include "error.hpp"
+#include "base/error.hpp"
 #include "option_sets.hpp"
 #include "probe/profile.hpp"
 

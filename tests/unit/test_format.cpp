@@ -1,8 +1,8 @@
 #include <gtest/gtest.h>
 
-#include "report/format.hpp"
+#include "base/format.hpp"
 
-using namespace vmp::report;
+using namespace vmp;
 
 TEST(Format, Bytes) {
   EXPECT_EQ(format_bytes(512), "512 bytes");
@@ -33,8 +33,8 @@ TEST(Format, Rates) {
 }
 
 TEST(Format, PrintableEscapesControlsAndOneLineFoldsLines) {
-  using vmp::report::one_line;
-  using vmp::report::printable;
+  using vmp::one_line;
+  using vmp::printable;
   EXPECT_EQ(printable("plain text"), "plain text");
   EXPECT_EQ(printable(std::string("a\x1b[2Jb") + '\0' + "c\x7f"), "a\\x1b[2Jb\\x00c\\x7f");
   EXPECT_EQ(printable("two\nlines"), "two lines");
@@ -48,6 +48,6 @@ TEST(Format, PrintableEscapesControlsAndOneLineFoldsLines) {
 
 // A tiny bandwidth's migration can take years: no int overflow (UBSan found it by fuzzing).
 TEST(Format, DurationsOfYears) {
-  EXPECT_EQ(vmp::report::format_duration(3600.0 * 1000 * 2 + 60000 * 3), "2h03m");
-  EXPECT_EQ(vmp::report::format_duration(9.3825e9 * 60000), "156375000h00m");
+  EXPECT_EQ(vmp::format_duration(3600.0 * 1000 * 2 + 60000 * 3), "2h03m");
+  EXPECT_EQ(vmp::format_duration(9.3825e9 * 60000), "156375000h00m");
 }

@@ -13,7 +13,7 @@
 #include <map>
 
 #include "cli/cli.hpp"
-#include "error.hpp"
+#include "base/error.hpp"
 #include "fake_clock.hpp"
 #include "probe/claim.hpp"
 #include "probe/dirty_rate.hpp"

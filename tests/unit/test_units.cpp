@@ -1,12 +1,12 @@
 #include <gtest/gtest.h>
 
-#include "cli/units.hpp"
-#include "error.hpp"
+#include "base/units.hpp"
+#include "base/error.hpp"
 
 using vmp::UsageError;
-using vmp::cli::parse_rate_bytes_per_s;
-using vmp::cli::parse_time_ms;
-using vmp::cli::TimeUnit;
+using vmp::parse_rate_bytes_per_s;
+using vmp::parse_time_ms;
+using vmp::TimeUnit;
 
 TEST(Rates, BitsAreSiAsLinksAreRated) {
   EXPECT_DOUBLE_EQ(parse_rate_bytes_per_s("10Gbit/s", "--bandwidth"), 1.25e9);

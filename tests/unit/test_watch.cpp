@@ -12,6 +12,7 @@
 #include "fake_migration.hpp"
 #include "watch/forecast.hpp"
 #include "watch/job_stats.hpp"
+#include "watch/libvirt_target.hpp"
 #include "watch/sample.hpp"
 #include "watch/stall.hpp"
 #include "watch/tracker.hpp"

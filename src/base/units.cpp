@@ -1,4 +1,4 @@
-#include "cli/units.hpp"
+#include "base/units.hpp"
 
 #include <cctype>
 #include <cerrno>
@@ -7,9 +7,9 @@
 #include <string>
 #include <utility>
 
-#include "error.hpp"
+#include "base/error.hpp"
 
-namespace vmp::cli {
+namespace vmp {
 namespace {
 
 struct Unit {
@@ -118,4 +118,4 @@ double parse_time_ms(std::string_view text, TimeUnit bare_unit, std::string_view
   return ms;
 }
 
-}  // namespace vmp::cli
+}  // namespace vmp

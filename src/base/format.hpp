@@ -3,7 +3,7 @@
 
 #include <string>
 
-namespace vmp::report {
+namespace vmp {
 
 std::string format_bytes(double bytes);            // "1.00 GiB", "418 MiB", "12.0 KiB"
 std::string format_page_size(double bytes);        // "4 KiB", "2 MiB"
@@ -26,4 +26,4 @@ std::string one_line(const std::string& text);
 // and more in domain names).
 std::string shell_quoted(const std::string& word);
 
-}  // namespace vmp::report
+}  // namespace vmp

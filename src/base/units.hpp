@@ -6,7 +6,7 @@
 #include <string>
 #include <string_view>
 
-namespace vmp::cli {
+namespace vmp {
 
 enum class TimeUnit { Milliseconds, Seconds };
 
@@ -24,4 +24,4 @@ inline constexpr double kMaxRateBytesPerS = 1e15;
 // 30 days.
 inline constexpr double kMaxTimeMs = 30.0 * 24 * 3600 * 1000;
 
-}  // namespace vmp::cli
+}  // namespace vmp

@@ -1,4 +1,4 @@
-#include "report/format.hpp"
+#include "base/format.hpp"
 
 #include <algorithm>
 #include <cctype>
@@ -6,7 +6,7 @@
 #include <cstdio>
 #include <string_view>
 
-namespace vmp::report {
+namespace vmp {
 namespace {
 
 std::string printf_string(const char* fmt, double a) {
@@ -166,4 +166,4 @@ std::string shell_quoted(const std::string& word) {
   return out + "'";
 }
 
-}  // namespace vmp::report
+}  // namespace vmp

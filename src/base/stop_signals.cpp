@@ -1,4 +1,4 @@
-#include "stop_signals.hpp"
+#include "base/stop_signals.hpp"
 
 #include <signal.h>
 #include <unistd.h>
