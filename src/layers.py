@@ -17,7 +17,7 @@ import sys
 # (main.cpp).
 LAYERS = {
     "base": set(),                       # errors, units, figures for people, stop signals
-    "model": set(),                      # the pure model: no I/O, no JSON, no libvirt
+    "model": {"base"},                   # the pure model: no I/O, no JSON, no libvirt
     "virt": {"base"},                    # libvirt, QMP, domain XML, transcripts
     "probe": {"base", "model", "virt"},  # the measurement and the saved profile
     "report": {"base", "model", "probe", "virt"},  # what the tool says

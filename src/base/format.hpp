@@ -21,9 +21,4 @@ std::string printable(const std::string& text);
 // The same, for one "error: ..." line: line breaks and the spaces around them fold into "; ".
 std::string one_line(const std::string& text);
 
-// A word of a command a user pastes into a shell (a domain name, a URI): as it is when it holds
-// only characters no POSIX shell treats specially, else single-quoted (libvirt allows spaces
-// and more in domain names).
-std::string shell_quoted(const std::string& word);
-
 }  // namespace vmp

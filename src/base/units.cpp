@@ -118,4 +118,10 @@ double parse_time_ms(std::string_view text, TimeUnit bare_unit, std::string_view
   return ms;
 }
 
+double parse_deadline_ms(std::string_view text) {
+  const double ms = parse_time_ms(text, TimeUnit::Seconds, "--deadline");
+  if (ms < 1000) throw UsageError("--deadline: " + quoted(text) + " is shorter than one second");
+  return ms;
+}
+
 }  // namespace vmp

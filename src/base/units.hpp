@@ -18,6 +18,9 @@ double parse_rate_bytes_per_s(std::string_view text, std::string_view option);
 // `option` for anything unparseable, zero, negative, not finite, or beyond kMaxTimeMs.
 double parse_time_ms(std::string_view text, TimeUnit bare_unit, std::string_view option);
 
+// --deadline, for a prediction and for --watch alike: a time, bare seconds, at least one second.
+double parse_deadline_ms(std::string_view text);
+
 // 1 Tbit/s... 1 PB/s: far beyond any link, small enough that bytes in a deadline fit a double
 // exactly enough.
 inline constexpr double kMaxRateBytesPerS = 1e15;

@@ -229,10 +229,7 @@ PredictOptions resolve(const RawOptions& raw) {
   s.deadline_ms =
       raw.deadline.empty()
           ? report::Setting{kDefaultDeadlineMs, report::Source::Default, {}}
-          : from_command_line(parse_time_ms(raw.deadline, TimeUnit::Seconds, "--deadline"));
-  if (*s.deadline_ms.value < 1000) {
-    throw UsageError("--deadline: '" + raw.deadline + "' is shorter than one second");
-  }
+          : from_command_line(parse_deadline_ms(raw.deadline));
   if (!raw.max_downtime.empty()) {
     o.limits.max_downtime_ms =
         parse_time_ms(raw.max_downtime, TimeUnit::Milliseconds, "--max-downtime");
@@ -241,12 +238,7 @@ PredictOptions resolve(const RawOptions& raw) {
     o.limits.max_bandwidth_bytes_per_s =
         parse_rate_bytes_per_s(raw.max_bandwidth, "--max-bandwidth");
   }
-  auto policy = model::curve_policy_from_string(raw.curve);
-  if (!policy) {
-    throw UsageError("--curve: '" + raw.curve +
-                     "' is not one of auto, hybrid, saturating, piecewise-linear");
-  }
-  o.curve_policy = *policy;
+  o.curve_policy = model::parse_curve_policy(raw.curve);
   o.with_grid = raw.table;
   o.limits.allow_auto_converge = raw.allow_auto_converge;
   o.limits.allow_postcopy = raw.allow_postcopy;

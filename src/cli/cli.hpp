@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "model/defaults.hpp"
 #include "model/dirty_curve.hpp"
 #include "probe/profile.hpp"
 #include "report/report.hpp"
@@ -23,8 +24,8 @@ enum ExitStatus : int {
   kExitInterrupted = 128,    // + the signal's number: 130 SIGINT, 143 SIGTERM
 };
 
-inline constexpr double kDefaultDowntimeLimitMs = 300;       // QEMU's and libvirt's default
-inline constexpr double kDefaultDeadlineMs = 3600.0 * 1000;  // as the 2023 RFC predictor
+using model::kDefaultDeadlineMs;
+using model::kDefaultDowntimeLimitMs;
 
 struct PredictOptions {
   report::Settings settings;

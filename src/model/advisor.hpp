@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 
+#include "model/defaults.hpp"
 #include "model/dirty_curve.hpp"
 #include "model/postcopy.hpp"
 #include "model/precopy.hpp"
@@ -13,7 +14,7 @@
 namespace vmp::model {
 
 struct AdviceLimits {
-  double max_downtime_ms = 1000;                    // the largest pause the service tolerates
+  double max_downtime_ms = kDefaultMaxDowntimeMs;  // the largest pause the service tolerates
   std::optional<double> max_bandwidth_bytes_per_s;  // the most the network can give; none: any
   // Off by default, as in OpenStack and KubeVirt: auto-converge slows the guest, post-copy can
   // lose it if the network fails. Computed either way; advised only when allowed.

@@ -4,6 +4,9 @@
 #include <cmath>
 #include <cstdio>
 #include <limits>
+#include <string>
+
+#include "base/error.hpp"
 
 namespace vmp::model {
 namespace {
@@ -90,6 +93,12 @@ std::optional<CurvePolicy> curve_policy_from_string(std::string_view text) {
     if (to_string(p) == text) return p;
   }
   return std::nullopt;
+}
+
+CurvePolicy parse_curve_policy(std::string_view text) {
+  if (auto policy = curve_policy_from_string(text)) return *policy;
+  throw UsageError("--curve: '" + std::string(text) +
+                   "' is not one of auto, hybrid, saturating, piecewise-linear");
 }
 
 std::optional<SaturatingFit> fit_saturating(const std::vector<DirtyPoint>& raw_points,

@@ -33,6 +33,8 @@ enum class CurvePolicy { Auto, PiecewiseLinear, Saturating, Hybrid };
 std::string_view to_string(CurveKind kind);
 std::string_view to_string(CurvePolicy policy);
 std::optional<CurvePolicy> curve_policy_from_string(std::string_view text);
+// --curve, for a prediction and for --watch alike: UsageError for a name that is none of them.
+CurvePolicy parse_curve_policy(std::string_view text);
 
 struct SaturatingFit {
   double working_set_bytes;

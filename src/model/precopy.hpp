@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "model/defaults.hpp"
 #include "model/dirty_curve.hpp"
 
 namespace vmp::model {
@@ -76,8 +77,8 @@ struct PrecopyInput {
   // the downtime limit instead of the throughput QEMU measures. 0: not set (QEMU's default).
   double switchover_bandwidth_bytes_per_s = 0;
   // Infinity means no limit: the VM stops at once and everything is copied while paused.
-  double downtime_limit_ms = 300;
-  double deadline_ms = 3600 * 1000;
+  double downtime_limit_ms = kDefaultDowntimeLimitMs;
+  double deadline_ms = kDefaultDeadlineMs;
   double window_ms = kRateLimitWindowMs;
   AutoConverge auto_converge;
   // Stop pre-copy after the bitmap sync that ends this iteration (0: never), for post-copy's

@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "base/format.hpp"
+#include "base/virsh.hpp"
 #include "report/recommendation.hpp"
 
 namespace vmp::report {
@@ -264,8 +265,8 @@ std::vector<std::string> advice_lines(const Report& r) {
     const auto& d = *a.raise_downtime;
     std::ostringstream s;
     s << mark(model::Verdict::RaiseDowntime) << "raise the max downtime to "
-      << format_duration(d.downtime_limit_ms) << " (virsh migrate-setmaxdowntime " << dom << " "
-      << static_cast<long long>(d.downtime_limit_ms) << "): converges in "
+      << format_duration(d.downtime_limit_ms) << " ("
+      << virsh::setmaxdowntime("", dom, d.downtime_limit_ms) << "): converges in "
       << format_duration(d.result.total_time_ms) << ", paused " << pause_word(r)
       << format_duration(d.result.downtime_ms) << "; beyond "
       << format_duration(d.no_gain_beyond_ms) << " a larger limit shortens it by less than 5%";
@@ -275,8 +276,8 @@ std::vector<std::string> advice_lines(const Report& r) {
     const auto& b = *a.more_bandwidth;
     std::ostringstream s;
     s << mark(model::Verdict::MoreBandwidth) << "give it at least "
-      << format_rate(b.bandwidth_bytes_per_s) << " (virsh migrate-setspeed " << dom << " "
-      << virsh_mib_per_s(b.bandwidth_bytes_per_s) << "): converges in "
+      << format_rate(b.bandwidth_bytes_per_s) << " ("
+      << virsh::setspeed("", dom, b.bandwidth_bytes_per_s) << "): converges in "
       << format_duration(b.result.total_time_ms);
     lines.push_back(s.str());
   }

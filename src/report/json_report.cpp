@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "base/virsh.hpp"
 #include "report/human.hpp"
 #include "report/recommendation.hpp"
 #include "vmp_config.h"
@@ -69,7 +70,7 @@ json recommended_json(const Report& r) {
   return {{"verdict", model::to_string(rec->verdict)},
           {"downtime_limit_ms", rec->downtime_limit_ms},
           {"bandwidth_bytes_per_s", rec->bandwidth_bytes_per_s},
-          {"bandwidth_mib_per_s", static_cast<double>(virsh_mib_per_s(rec->bandwidth_bytes_per_s))},
+          {"bandwidth_mib_per_s", static_cast<double>(virsh::speed_mib_per_s(rec->bandwidth_bytes_per_s))},
           {"virsh_migrate_flags", rec->migrate_flags},
           {"commands", rec->commands},
           {"total_time_ms", rounded_ms(rec->total_time_ms)},

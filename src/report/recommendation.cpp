@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "base/format.hpp"
+#include "base/virsh.hpp"
 
 namespace vmp::report {
 namespace {
@@ -16,12 +17,8 @@ void from_precopy(Recommendation& r, const model::PrecopyResult& p) {
 
 }  // namespace
 
-long long virsh_mib_per_s(double bytes_per_s) {
-  return static_cast<long long>(std::ceil(bytes_per_s / 1048576 - 1e-9));
-}
-
 std::string domain_word(const Report& report) {
-  return report.facts ? shell_quoted(report.facts->name) : "DOMAIN";
+  return report.facts ? virsh::shell_quoted(report.facts->name) : "DOMAIN";
 }
 
 std::optional<Recommendation> recommend(const Report& report) {
@@ -38,14 +35,12 @@ std::optional<Recommendation> recommend(const Report& report) {
       return r;
     case model::Verdict::RaiseDowntime:
       r.downtime_limit_ms = a.raise_downtime->downtime_limit_ms;
-      r.commands.push_back("virsh migrate-setmaxdowntime " + dom + " " +
-                           std::to_string(static_cast<long long>(r.downtime_limit_ms)));
+      r.commands.push_back(virsh::setmaxdowntime("", dom, r.downtime_limit_ms));
       from_precopy(r, a.raise_downtime->result);
       return r;
     case model::Verdict::MoreBandwidth:
       r.bandwidth_bytes_per_s = a.more_bandwidth->bandwidth_bytes_per_s;
-      r.commands.push_back("virsh migrate-setspeed " + dom + " " +
-                           std::to_string(virsh_mib_per_s(r.bandwidth_bytes_per_s)));
+      r.commands.push_back(virsh::setspeed("", dom, r.bandwidth_bytes_per_s));
       from_precopy(r, a.more_bandwidth->result);
       return r;
     case model::Verdict::AutoConverge:

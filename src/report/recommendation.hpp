@@ -33,10 +33,6 @@ struct Recommendation {
 // Absent for do-not-migrate and when no bandwidth is known.
 std::optional<Recommendation> recommend(const Report& report);
 
-// A bandwidth as virsh migrate-setspeed takes it: whole MiB/s, rounded up (never less than
-// advised).
-long long virsh_mib_per_s(double bytes_per_s);
-
 // A migration flag or command line names the domain; offline (a profile) it is DOMAIN.
 std::string domain_word(const Report& report);
 

@@ -7,6 +7,7 @@
 #include <string_view>
 
 #include "base/format.hpp"
+#include "base/virsh.hpp"
 
 namespace vmp::watch {
 
@@ -113,23 +114,20 @@ std::string to_string(Action action) {
 
 std::string virsh_command(const AdviceContext& c, Action action,
                           std::optional<double> downtime_limit_ms) {
-  std::string v = "virsh";
-  if (!c.uri.empty()) v += " -c " + vmp::shell_quoted(c.uri);
-  const std::string dom = vmp::shell_quoted(c.domain);
+  const std::string dom = virsh::shell_quoted(c.domain);
   switch (action) {
     case Action::RaiseDowntime:
-      return v + " migrate-setmaxdowntime " + dom + " " +
-             std::to_string(static_cast<long long>(std::ceil(downtime_limit_ms.value_or(0))));
+      return virsh::setmaxdowntime(c.uri, dom, downtime_limit_ms.value_or(0));
     case Action::Postcopy:
-      return c.libvirt_job ? v + " migrate-postcopy " + dom
-                           : v + " qemu-monitor-command " + dom +
+      return c.libvirt_job ? virsh::command(c.uri, "migrate-postcopy", dom)
+                           : virsh::command(c.uri, "qemu-monitor-command", dom) +
                                  " '{\"execute\":\"migrate-start-postcopy\"}'";
     case Action::Abort:
-      return c.libvirt_job
-                 ? v + " domjobabort " + dom
-                 : v + " qemu-monitor-command " + dom + " '{\"execute\":\"migrate_cancel\"}'";
+      return c.libvirt_job ? virsh::command(c.uri, "domjobabort", dom)
+                           : virsh::command(c.uri, "qemu-monitor-command", dom) +
+                                 " '{\"execute\":\"migrate_cancel\"}'";
   }
-  return v;
+  return virsh::command(c.uri, "domjobabort", dom);
 }
 
 StallAdvice advise_on_stall(const model::PrecopyInput& input, const model::PrecopyResume& resume,

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "model/advisor.hpp"
+#include "model/defaults.hpp"
 #include "model/dirty_curve.hpp"
 #include "model/precopy.hpp"
 #include "probe/profile.hpp"
@@ -74,7 +75,7 @@ struct AdviceContext {
   bool libvirt_job = true;               // libvirt runs the migration (else a QMP client does)
   std::optional<bool> postcopy_allowed;  // QEMU's postcopy-ram capability; absent: unknown
   std::vector<std::string> vfio_devices;
-  double max_downtime_ms = 1000;  // --max-downtime
+  double max_downtime_ms = model::kDefaultMaxDowntimeMs;  // --max-downtime
   // The highest peak of the stalled iterations, and the bandwidth QEMU measures (what its
   // threshold, bandwidth x max downtime, is made of).
   std::optional<double> stalled_peak_bytes;

@@ -42,18 +42,8 @@ WatchOptions resolve(const WatchRequest& r) {
     o.max_downtime_ms =
         vmp::parse_time_ms(r.max_downtime, vmp::TimeUnit::Milliseconds, "--max-downtime");
   }
-  if (!r.deadline.empty()) {
-    o.deadline_ms = vmp::parse_time_ms(r.deadline, vmp::TimeUnit::Seconds, "--deadline");
-    if (o.deadline_ms < 1000) {
-      throw UsageError("--deadline: '" + r.deadline + "' is shorter than one second");
-    }
-  }
-  auto policy = model::curve_policy_from_string(r.curve);
-  if (!policy) {
-    throw UsageError("--curve: '" + r.curve +
-                     "' is not one of auto, hybrid, saturating, piecewise-linear");
-  }
-  o.curve_policy = *policy;
+  if (!r.deadline.empty()) o.deadline_ms = parse_deadline_ms(r.deadline);
+  o.curve_policy = model::parse_curve_policy(r.curve);
   return o;
 }
 

@@ -246,7 +246,7 @@ class Watcher {
 
   // QEMU syncs when what is left falls to its bandwidth x max downtime.
   double threshold(const Sample& s) const {
-    return qemu_bandwidth(s) * downtime_limit_ms_.value_or(300) / 1000;
+    return qemu_bandwidth(s) * downtime_limit_ms_.value_or(model::kDefaultDowntimeLimitMs) / 1000;
   }
 
   // What QEMU sends in one rate-limit window.
@@ -300,7 +300,7 @@ class Watcher {
     in.zero_pages = zero_pages_;
     in.bandwidth_bytes_per_s = *bw;
     in.link_bytes_per_s = o_.link_bytes_per_s.value_or(0);
-    in.downtime_limit_ms = downtime_limit_ms_.value_or(300);
+    in.downtime_limit_ms = downtime_limit_ms_.value_or(model::kDefaultDowntimeLimitMs);
     in.deadline_ms = o_.deadline_ms;
     return in;
   }

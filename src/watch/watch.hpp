@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "model/defaults.hpp"
 #include "model/dirty_curve.hpp"
 #include "probe/clock.hpp"
 #include "probe/profile.hpp"
@@ -77,9 +78,9 @@ struct WatchTarget {
 struct WatchOptions {
   double interval_ms = 200;
   bool apply = false;
-  double max_downtime_ms = 1000;               // --max-downtime: the most the advice may raise to
+  double max_downtime_ms = model::kDefaultMaxDowntimeMs;  // --max-downtime: the most advised
   std::optional<double> link_bytes_per_s;      // --link-speed
-  double deadline_ms = 3600.0 * 1000;          // the rest of the migration, for the model
+  double deadline_ms = model::kDefaultDeadlineMs;  // the rest of the migration, for the model
   std::optional<probe::DirtyProfile> profile;  // --profile: the dirty curve measured before
   std::string profile_path;
   model::CurvePolicy curve_policy = model::CurvePolicy::Auto;
