@@ -2,6 +2,7 @@
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <exception>
 #include <cmath>
 #include <csignal>
 #include <cstdlib>
@@ -411,27 +412,37 @@ report::Report measure_and_predict(const virt::Connection& connection,
   return r;
 }
 
+// The one mapping from an error to what the tool says and its exit status (man page: EXIT STATUS).
+struct Failure {
+  std::string message;
+  std::string key;
+  int status = kExitError;
+};
+
+Failure failure_of(const std::exception_ptr& error) {
+  try {
+    std::rethrow_exception(error);
+  } catch (const Interrupted& e) {
+    return {e.what(), e.key(), e.exit_status()};
+  } catch (const UsageError& e) {
+    return {e.what(), e.key(), kExitUsage};
+  } catch (const RuntimeError& e) {
+    return {e.what(), e.key(), kExitError};
+  } catch (const std::exception& e) {
+    return {std::string("internal error: ") + e.what(), "internal", kExitError};
+  }
+}
+
 DomainOutcome outcome_of(const std::string& subject, const std::function<report::Report()>& run) {
   DomainOutcome o{subject, std::nullopt, {}, kExitConverges, {}};
   try {
     o.report = run();
     o.status = exit_status_for(*o.report);
-  } catch (const Interrupted& e) {
-    o.error = vmp::one_line(e.what());
-    o.error_key = e.key();
-    o.status = e.exit_status();
-  } catch (const UsageError& e) {
-    o.error = vmp::one_line(e.what());
-    o.error_key = e.key();
-    o.status = kExitUsage;
-  } catch (const RuntimeError& e) {
-    o.error = vmp::one_line(e.what());
-    o.error_key = e.key();
-    o.status = kExitError;
-  } catch (const std::exception& e) {
-    o.error = vmp::one_line(std::string("internal error: ") + e.what());
-    o.error_key = "internal";
-    o.status = kExitError;
+  } catch (...) {
+    const Failure f = failure_of(std::current_exception());
+    o.error = vmp::one_line(f.message);
+    o.error_key = f.key;
+    o.status = f.status;
   }
   return o;
 }
@@ -543,22 +554,19 @@ void write_outcomes(const std::vector<DomainOutcome>& outcomes, bool as_array, b
   }
 }
 
-}  // namespace
-
-int tool_main(const std::vector<std::string>& args, std::ostream& out, std::ostream& err,
-              bool terminal) {
-  CLI::App app{
-      "Predict whether a live migration of a libvirt/QEMU guest converges, how long it takes and "
-      "how long the guest is paused, and what to change when it does not: measure running "
-      "domains, or predict from a saved profile.",
-      "virt-migrate-predict"};
-  app.footer(kExitStatusHelp);
-  app.set_version_flag("-V,--version", std::string("virt-migrate-predict ") + VMP_VERSION);
+// What the command line asks for: the options as typed, and, with --watch, the watch's request.
+struct Command {
   RawOptions raw;
-  // --watch takes --profile (a dirty curve) together with --domain and --connect: the offline
-  // prediction's exclusions do not apply to it.
-  const bool watching = std::find(args.begin(), args.end(), "--watch") != args.end();
   watch::WatchRequest watch_request;
+  bool watching = false;  // --watch is among the arguments: decides which options go together
+  bool watch_flag = false;  // CLI11's copy of --watch (options bind to what outlives parsing)
+};
+
+// Every option, its help and the checks CLI11 makes on its own value.
+void declare_options(CLI::App& app, Command& command) {
+  RawOptions& raw = command.raw;
+  watch::WatchRequest& watch_request = command.watch_request;
+  const bool watching = command.watching;
   auto* domain_opt =
       app.add_option("-d,--domain", raw.domains,
                      "Running domain to measure: name, UUID or id; repeat for several")
@@ -629,8 +637,7 @@ int tool_main(const std::vector<std::string>& args, std::ostream& out, std::ostr
                "loses the guest)");
   app.add_flag("--table", raw.table, "Also show times for common bandwidths and downtime limits");
   app.add_flag("--json", raw.json, "Write the report as JSON on stdout");
-  bool watch_flag = false;
-  app.add_flag("--watch", watch_flag,
+  app.add_flag("--watch", command.watch_flag,
                "Follow the domain's migration under way until it ends: remaining, "
                "expected downtime, predicted completion, stalls and advice (man page: WATCHING A "
                "MIGRATION)");
@@ -658,6 +665,138 @@ int tool_main(const std::vector<std::string>& args, std::ostream& out, std::ostr
     }
     return {};
   });
+}
+
+// Parses `args` into `command` and checks what CLI11 cannot: empty values, options that do not
+// go together. Throws CLI11's exceptions (help and version requests among them).
+void parse_command_line(CLI::App& app, const std::vector<std::string>& args, Command& command) {
+  RawOptions& raw = command.raw;
+  watch::WatchRequest& watch_request = command.watch_request;
+  const bool watching = command.watching;
+  // "--profile=" is an empty value, not "take the next argument".
+  for (const auto& a : args) {
+    if (a.size() > 3 && a.rfind("--", 0) == 0 && a.back() == '=') {
+      throw CLI::ValidationError(a.substr(0, a.size() - 1) + ": empty value");
+    }
+  }
+  try {
+    app.parse(reversed(args));
+  } catch (const CLI::ExtrasError&) {
+    // CLI11's own message lists them last-first (it parses the reversed list); name them as
+    // typed, the unknown options first.
+    std::vector<std::string> options, others;
+    for (const auto& e : app.remaining()) {
+      (e.size() > 1 && e.front() == '-' ? options : others).push_back(vmp::printable(e));
+    }
+    auto listed = [](const std::vector<std::string>& v) {
+      std::string list;
+      for (const auto& e : v) list += (list.empty() ? "" : " ") + e;
+      return list;
+    };
+    std::string message;
+    if (!options.empty()) {
+      message =
+          "unknown option" + std::string(options.size() == 1 ? " " : "s ") + listed(options);
+    }
+    if (!others.empty()) {
+      message += (message.empty() ? "unexpected argument" : "; unexpected argument") +
+                 std::string(others.size() == 1 ? " " : "s ") + listed(others);
+    }
+    throw CLI::ValidationError(message);
+  }
+  // An option given an empty value ('--downtime ""') is an error, not the default.
+  for (const CLI::Option* opt : app.get_options()) {
+    if (opt->count() == 0 || opt->get_expected_min() == 0) continue;
+    for (const auto& v : opt->results()) {
+      if (v.empty()) throw CLI::ValidationError(opt->get_name() + ": empty value");
+    }
+  }
+  if (watching) {
+    if (raw.domains.size() > 1) {
+      throw CLI::ValidationError("--watch follows one domain's migration: give one --domain");
+    }
+    // What does not apply to watching is refused by name rather than ignored.
+    static const std::set<std::string> kWatchOptions = {
+        "--watch",      "--apply",        "--interval", "--domain", "--connect",
+        "--readonly",   "--no-qmp",       "--json",     "--quiet",  "--profile",
+        "--link-speed", "--max-downtime", "--deadline", "--curve"};
+    for (const CLI::Option* opt : app.get_options()) {
+      if (opt->count() > 0 && !kWatchOptions.count(opt->get_name())) {
+        watch_request.foreign_options.push_back(opt->get_name());
+      }
+    }
+  } else if (watch_request.apply || !watch_request.interval.empty()) {
+    throw CLI::ValidationError(std::string(watch_request.apply ? "--apply" : "--interval") +
+                               " only applies to --watch");
+  } else if (raw.domains.empty() && !raw.all_running && raw.profile.empty()) {
+    throw CLI::ValidationError(
+        "nothing to predict: give --domain DOMAIN, --all-running or --profile FILE");
+  }
+  if (!raw.save_profile.empty() && (raw.all_running || raw.domains.size() > 1)) {
+    throw CLI::ValidationError("--save-profile keeps one measurement: give a single --domain");
+  }
+}
+
+// Runs the command: the watch, or a prediction for each domain or the profile; the exit status.
+// `subject` names what an error is about, once it is known.
+int run_command(Command& command, std::ostream& out, std::ostream& err, bool terminal,
+                std::string& subject) {
+  const RawOptions& raw = command.raw;
+  watch::WatchRequest& watch_request = command.watch_request;
+  const bool watching = command.watching;
+  if (watching) {
+    watch_request.domain = raw.domains.empty() ? std::string() : raw.domains.front();
+    watch_request.connect = raw.connect;
+    watch_request.readonly = raw.readonly;
+    watch_request.no_qmp = raw.no_qmp;
+    watch_request.json = raw.json;
+    watch_request.quiet = raw.quiet;
+    watch_request.profile = raw.profile;
+    watch_request.link_speed = raw.link_speed;
+    watch_request.max_downtime = raw.max_downtime;
+    watch_request.deadline = raw.deadline;
+    watch_request.curve = raw.curve;
+    return watch::run_watch(watch_request, out, err, terminal);
+  }
+  subject =
+      raw.profile.empty() ? (raw.domains.size() == 1 ? raw.domains.front() : "") : raw.profile;
+  PredictOptions options = resolve(raw);
+  std::vector<DomainOutcome> outcomes;
+  if (!raw.profile.empty()) {
+    // A profile that cannot be read is the run's error, not a domain's.
+    outcomes.push_back({raw.profile,
+                        predict(raw.profile, probe::load_profile(raw.profile), options),
+                        {},
+                        kExitConverges,
+                        {}});
+    outcomes.back().status = exit_status_for(*outcomes.back().report);
+  } else {
+    outcomes = run_live(raw, options, err, terminal);
+  }
+  const bool as_array = raw.all_running || raw.domains.size() > 1;
+  write_outcomes(outcomes, as_array, raw.json, out, err);
+  std::vector<int> statuses;
+  for (const auto& o : outcomes) statuses.push_back(o.status);
+  return combined_exit_status(statuses);
+}
+
+}  // namespace
+
+int tool_main(const std::vector<std::string>& args, std::ostream& out, std::ostream& err,
+              bool terminal) {
+  CLI::App app{
+      "Predict whether a live migration of a libvirt/QEMU guest converges, how long it takes and "
+      "how long the guest is paused, and what to change when it does not: measure running "
+      "domains, or predict from a saved profile.",
+      "virt-migrate-predict"};
+  app.footer(kExitStatusHelp);
+  app.set_version_flag("-V,--version", std::string("virt-migrate-predict ") + VMP_VERSION);
+  Command command;
+  // --watch takes --profile (a dirty curve) together with --domain and --connect: the offline
+  // prediction's exclusions do not apply to it.
+  command.watching = std::find(args.begin(), args.end(), "--watch") != args.end();
+  const bool watching = command.watching;
+  declare_options(app, command);
 
   // With --json, every ending is one JSON object on stdout, an error too (man page, "ERRORS IN
   // JSON"): a script that parses the output always has something to parse.
@@ -680,68 +819,7 @@ int tool_main(const std::vector<std::string>& args, std::ostream& out, std::ostr
   };
 
   try {
-    // "--profile=" is an empty value, not "take the next argument".
-    for (const auto& a : args) {
-      if (a.size() > 3 && a.rfind("--", 0) == 0 && a.back() == '=') {
-        throw CLI::ValidationError(a.substr(0, a.size() - 1) + ": empty value");
-      }
-    }
-    try {
-      app.parse(reversed(args));
-    } catch (const CLI::ExtrasError&) {
-      // CLI11's own message lists them last-first (it parses the reversed list); name them as
-      // typed, the unknown options first.
-      std::vector<std::string> options, others;
-      for (const auto& e : app.remaining()) {
-        (e.size() > 1 && e.front() == '-' ? options : others).push_back(vmp::printable(e));
-      }
-      auto listed = [](const std::vector<std::string>& v) {
-        std::string list;
-        for (const auto& e : v) list += (list.empty() ? "" : " ") + e;
-        return list;
-      };
-      std::string message;
-      if (!options.empty()) {
-        message =
-            "unknown option" + std::string(options.size() == 1 ? " " : "s ") + listed(options);
-      }
-      if (!others.empty()) {
-        message += (message.empty() ? "unexpected argument" : "; unexpected argument") +
-                   std::string(others.size() == 1 ? " " : "s ") + listed(others);
-      }
-      throw CLI::ValidationError(message);
-    }
-    // An option given an empty value ('--downtime ""') is an error, not the default.
-    for (const CLI::Option* opt : app.get_options()) {
-      if (opt->count() == 0 || opt->get_expected_min() == 0) continue;
-      for (const auto& v : opt->results()) {
-        if (v.empty()) throw CLI::ValidationError(opt->get_name() + ": empty value");
-      }
-    }
-    if (watching) {
-      if (raw.domains.size() > 1) {
-        throw CLI::ValidationError("--watch follows one domain's migration: give one --domain");
-      }
-      // What does not apply to watching is refused by name rather than ignored.
-      static const std::set<std::string> kWatchOptions = {
-          "--watch",      "--apply",        "--interval", "--domain", "--connect",
-          "--readonly",   "--no-qmp",       "--json",     "--quiet",  "--profile",
-          "--link-speed", "--max-downtime", "--deadline", "--curve"};
-      for (const CLI::Option* opt : app.get_options()) {
-        if (opt->count() > 0 && !kWatchOptions.count(opt->get_name())) {
-          watch_request.foreign_options.push_back(opt->get_name());
-        }
-      }
-    } else if (watch_request.apply || !watch_request.interval.empty()) {
-      throw CLI::ValidationError(std::string(watch_request.apply ? "--apply" : "--interval") +
-                                 " only applies to --watch");
-    } else if (raw.domains.empty() && !raw.all_running && raw.profile.empty()) {
-      throw CLI::ValidationError(
-          "nothing to predict: give --domain DOMAIN, --all-running or --profile FILE");
-    }
-    if (!raw.save_profile.empty() && (raw.all_running || raw.domains.size() > 1)) {
-      throw CLI::ValidationError("--save-profile keeps one measurement: give a single --domain");
-    }
+    parse_command_line(app, args, command);
   } catch (const CLI::CallForHelp&) {
     out << app.help();
     return kExitConverges;
@@ -754,48 +832,10 @@ int tool_main(const std::vector<std::string>& args, std::ostream& out, std::ostr
 
   std::string subject;
   try {
-    if (watching) {
-      watch_request.domain = raw.domains.empty() ? std::string() : raw.domains.front();
-      watch_request.connect = raw.connect;
-      watch_request.readonly = raw.readonly;
-      watch_request.no_qmp = raw.no_qmp;
-      watch_request.json = raw.json;
-      watch_request.quiet = raw.quiet;
-      watch_request.profile = raw.profile;
-      watch_request.link_speed = raw.link_speed;
-      watch_request.max_downtime = raw.max_downtime;
-      watch_request.deadline = raw.deadline;
-      watch_request.curve = raw.curve;
-      return watch::run_watch(watch_request, out, err, terminal);
-    }
-    subject =
-        raw.profile.empty() ? (raw.domains.size() == 1 ? raw.domains.front() : "") : raw.profile;
-    PredictOptions options = resolve(raw);
-    std::vector<DomainOutcome> outcomes;
-    if (!raw.profile.empty()) {
-      // A profile that cannot be read is the run's error, not a domain's.
-      outcomes.push_back({raw.profile,
-                          predict(raw.profile, probe::load_profile(raw.profile), options),
-                          {},
-                          kExitConverges,
-                          {}});
-      outcomes.back().status = exit_status_for(*outcomes.back().report);
-    } else {
-      outcomes = run_live(raw, options, err, terminal);
-    }
-    const bool as_array = raw.all_running || raw.domains.size() > 1;
-    write_outcomes(outcomes, as_array, raw.json, out, err);
-    std::vector<int> statuses;
-    for (const auto& o : outcomes) statuses.push_back(o.status);
-    return combined_exit_status(statuses);
-  } catch (const UsageError& e) {
-    return failed(subject, e.what(), e.key(), kExitUsage);
-  } catch (const Interrupted& e) {
-    return failed(subject, e.what(), e.key(), e.exit_status());
-  } catch (const RuntimeError& e) {
-    return failed(subject, e.what(), e.key(), kExitError);
-  } catch (const std::exception& e) {
-    return failed(subject, std::string("internal error: ") + e.what(), "internal", kExitError);
+    return run_command(command, out, err, terminal, subject);
+  } catch (...) {
+    const Failure f = failure_of(std::current_exception());
+    return failed(subject, f.message, f.key, f.status);
   }
 }
 
