@@ -442,6 +442,105 @@ std::vector<PhysicalRange> guest_ram_map(virt::Monitor* monitor, std::uint64_t r
   return *ranges;
 }
 
+// The --mode asked for, checked against the guest before QEMU ever sees it. Under TCG,
+// calc-dirty-rate mode dirty-bitmap segfaults QEMU 7.2, killing the guest, and reads 0 MiB/s on
+// QEMU 10.0 whatever the guest writes; dirty-ring needs KVM's dirty ring.
+void check_mode(const std::string& mode, const std::string& accelerator,
+                const virt::DomainFacts& facts, const std::string& who) {
+  if (mode != "page-sampling" && accelerator != "kvm") {
+    throw UsageError(who + " runs under TCG, not KVM: --mode " + mode +
+                     " needs KVM (under TCG, QEMU 7.2 crashes the guest on it and QEMU 10.0 "
+                     "reads 0 MiB/s); use page-sampling");
+  }
+  if (mode == "dirty-ring" && !facts.kvm_dirty_ring) {
+    throw UsageError(who +
+                     ": --mode dirty-ring needs the KVM dirty ring, which the domain does "
+                     "not enable (<features><kvm><dirty-ring state='on'/>)");
+  }
+  if (mode == "dirty-bitmap" && facts.kvm_dirty_ring) {
+    throw UsageError(who +
+                     ": --mode dirty-bitmap does not work with the KVM dirty ring the "
+                     "domain enables; use dirty-ring or page-sampling");
+  }
+}
+
+// Never measure during a migration: it would disturb the migration, and the figures would be
+// the migration's as much as the guest's.
+void refuse_during_a_job(const virt::Domain& domain, virt::Monitor* monitor,
+                         const std::string& who) {
+  virDomainJobInfo job{};
+  if (virDomainGetJobInfo(domain.get(), &job) == 0 && job.type != VIR_DOMAIN_JOB_NONE) {
+    throw RuntimeError(who +
+                           " has a job running (a migration, save or dump): not measuring "
+                           "while it runs",
+                       "busy");
+  }
+  if (monitor) {
+    std::string status = monitor->execute("query-migrate").value("status", "none");
+    if (migration_running(status)) {
+      throw RuntimeError(who + " is migrating (QEMU migration status: " + status +
+                             "): not measuring while it runs",
+                         "busy");
+    }
+  }
+}
+
+// The zero pages from the pages read, or, when too few could be read, from the QEMU process's
+// RSS (a lower bound), with a warning that says why.
+ZeroPageEstimate estimate_zero_pages(const ZeroPageSampler& sampler, const virt::Domain& domain,
+                                     const DirtyProfile& p, const std::string& no_ram_map,
+                                     std::vector<std::string>& warnings) {
+  const std::uint64_t ram_pages = p.ram_bytes / p.page_size_bytes;
+  if (sampler.sampled() >= kMinZeroSample) {
+    return {sampler.estimate(ram_pages), "memory-peek", sampler.sampled(),
+            sampler.standard_error_pages(ram_pages), sampler.layout(kZeroLayoutRegions)};
+  }
+  const std::uint64_t rss = domain_rss_bytes(domain);
+  if (rss == 0) return {};
+  // No map, reads that failed, or reads that were too few for the time the measurement gave
+  // them (a short --measure-time): each said as it is.
+  const std::string why =
+      !no_ram_map.empty() ? "guest memory was not read: " + no_ram_map
+      : sampler.failed() > 0
+          ? "guest memory could not be read (" + std::to_string(sampler.failed()) +
+                " reads failed)"
+          : "too little guest memory was read in the time given (" +
+                std::to_string(sampler.sampled()) + " pages, at least " +
+                std::to_string(kMinZeroSample) + " needed: a longer --measure-time reads more)";
+  warnings.push_back(why + ": zero pages estimated from the QEMU process's RSS, a lower bound");
+  return {zero_pages_from_rss(p.ram_bytes, rss, p.page_size_bytes), "rss", 0, {}, {}};
+}
+
+// What the measurement cannot see or the model does not cover, said in the report.
+void add_warnings(LiveResult& out, const std::string& name, bool through_qmp) {
+  const auto& p = out.profile;
+  const auto& facts = out.facts;
+  if (auto contradiction = curve_contradiction(p.dirty_curve, p.ram_bytes)) {
+    out.warnings.push_back(*contradiction);
+  }
+  if (through_qmp) {
+    out.warnings.push_back("measured through QMP: libvirt now marks " + name +
+                           " tainted (custom-monitor); --no-qmp avoids that");
+  }
+  for (const auto& d : facts.disks) {
+    if (!d.shared) {
+      out.warnings.push_back("disk " + d.target + " (" + d.source +
+                             ") does not look like shared storage: copying it "
+                             "(--copy-storage-all) is not modelled");
+    }
+  }
+  if (!facts.vfio_devices.empty()) {
+    out.warnings.push_back(
+        "the guest has VFIO host devices; their state is not modelled and "
+        "they may block migration");
+  }
+  if (facts.hugepages) {
+    out.warnings.push_back(
+        "guest memory is backed by huge pages: RSS says nothing about zero "
+        "pages, and some architectures re-send whole huge pages");
+  }
+}
+
 }  // namespace
 
 LiveResult measure_domain(const virt::Connection& connection, const virt::Domain& domain,
@@ -496,42 +595,8 @@ LiveResult measure_domain(const virt::Connection& connection, const virt::Domain
     qemu_version = connection.hypervisor_version();
     out.accelerator = facts.virt_type == "kvm" ? "kvm" : "tcg";
   }
-  // Under TCG, calc-dirty-rate mode dirty-bitmap segfaults QEMU 7.2, killing the guest, and reads
-  // 0 MiB/s on QEMU 10.0 whatever the guest writes; dirty-ring needs KVM's dirty ring. The
-  // KVM-only modes are refused before QEMU ever sees them.
-  if (options.mode != "page-sampling" && out.accelerator != "kvm") {
-    throw UsageError(who + " runs under TCG, not KVM: --mode " + options.mode +
-                     " needs KVM (under TCG, QEMU 7.2 crashes the guest on it and QEMU 10.0 "
-                     "reads 0 MiB/s); use page-sampling");
-  }
-  if (options.mode == "dirty-ring" && !facts.kvm_dirty_ring) {
-    throw UsageError(who +
-                     ": --mode dirty-ring needs the KVM dirty ring, which the domain does "
-                     "not enable (<features><kvm><dirty-ring state='on'/>)");
-  }
-  if (options.mode == "dirty-bitmap" && facts.kvm_dirty_ring) {
-    throw UsageError(who +
-                     ": --mode dirty-bitmap does not work with the KVM dirty ring the "
-                     "domain enables; use dirty-ring or page-sampling");
-  }
-
-  // Never measure during a migration: it would disturb the migration, and the figures would be
-  // the migration's as much as the guest's.
-  virDomainJobInfo job{};
-  if (virDomainGetJobInfo(domain.get(), &job) == 0 && job.type != VIR_DOMAIN_JOB_NONE) {
-    throw RuntimeError(who +
-                           " has a job running (a migration, save or dump): not measuring "
-                           "while it runs",
-                       "busy");
-  }
-  if (monitor) {
-    std::string status = monitor->execute("query-migrate").value("status", "none");
-    if (migration_running(status)) {
-      throw RuntimeError(who + " is migrating (QEMU migration status: " + status +
-                             "): not measuring while it runs",
-                         "busy");
-    }
-  }
+  check_mode(options.mode, out.accelerator, facts, who);
+  refuse_during_a_job(domain, monitor, who);
 
   out.config = virt::read_migration_config(domain, monitor);
 
@@ -581,55 +646,15 @@ LiveResult measure_domain(const virt::Connection& connection, const virt::Domain
   p.vcpu_busy_fraction =
       busiest_vcpu_fraction(vcpu_before, vcpu_times_ns(domain), clock.now_ms() - curve_started_ms);
 
+  p.zero_pages = estimate_zero_pages(sampler, domain, p, no_ram_map, out.warnings);
   const std::uint64_t ram_pages = p.ram_bytes / p.page_size_bytes;
-  if (sampler.sampled() >= kMinZeroSample) {
-    p.zero_pages = {sampler.estimate(ram_pages), "memory-peek", sampler.sampled(),
-                    sampler.standard_error_pages(ram_pages), sampler.layout(kZeroLayoutRegions)};
-  } else if (std::uint64_t rss = domain_rss_bytes(domain); rss > 0) {
-    p.zero_pages = {zero_pages_from_rss(p.ram_bytes, rss, p.page_size_bytes), "rss", 0, {}, {}};
-    // No map, reads that failed, or reads that were too few for the time the measurement gave
-    // them (a short --measure-time): each said as it is.
-    const std::string why =
-        !no_ram_map.empty() ? "guest memory was not read: " + no_ram_map
-        : sampler.failed() > 0
-            ? "guest memory could not be read (" + std::to_string(sampler.failed()) +
-                  " reads failed)"
-            : "too little guest memory was read in the time given (" +
-                  std::to_string(sampler.sampled()) + " pages, at least " +
-                  std::to_string(kMinZeroSample) + " needed: a longer --measure-time reads more)";
-    out.warnings.push_back(why +
-                           ": zero pages estimated from the QEMU process's RSS, a lower bound");
-  }
   // The pages measured as dirtied hold data: the zero estimate cannot claim them.
   double max_dirty = 0;
   for (const auto& c : p.dirty_curve) max_dirty = std::max(max_dirty, c.dirty_bytes);
   auto dirty_pages = static_cast<std::uint64_t>(std::ceil(max_dirty / p.page_size_bytes));
   p.zero_pages.count = std::min(p.zero_pages.count, ram_pages - std::min(ram_pages, dirty_pages));
 
-  if (auto contradiction = curve_contradiction(p.dirty_curve, p.ram_bytes)) {
-    out.warnings.push_back(*contradiction);
-  }
-  if (monitor) {
-    out.warnings.push_back("measured through QMP: libvirt now marks " + domain.name() +
-                           " tainted (custom-monitor); --no-qmp avoids that");
-  }
-  for (const auto& d : facts.disks) {
-    if (!d.shared) {
-      out.warnings.push_back("disk " + d.target + " (" + d.source +
-                             ") does not look like shared storage: copying it "
-                             "(--copy-storage-all) is not modelled");
-    }
-  }
-  if (!facts.vfio_devices.empty()) {
-    out.warnings.push_back(
-        "the guest has VFIO host devices; their state is not modelled and "
-        "they may block migration");
-  }
-  if (facts.hugepages) {
-    out.warnings.push_back(
-        "guest memory is backed by huge pages: RSS says nothing about zero "
-        "pages, and some architectures re-send whole huge pages");
-  }
+  add_warnings(out, domain.name(), monitor != nullptr);
   return out;
 }
 
