@@ -1,5 +1,6 @@
 #include "report/human.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <sstream>
@@ -238,7 +239,7 @@ static std::string libvirt_steps_line(const Report& r) {
   return s.str();
 }
 
-static std::string interval_line(const model::PredictionInterval& in) {
+std::string interval_line(const model::PredictionInterval& in) {
   std::ostringstream s;
   const int pct = static_cast<int>(std::lround(100 * std::erf(in.z / std::sqrt(2.0))));
   s << "Interval:     ";
@@ -248,8 +249,15 @@ static std::string interval_line(const model::PredictionInterval& in) {
     s << format_duration(in.low.total_time_ms) << " to "
       << (in.high.converges() ? format_duration(in.high.total_time_ms)
                               : std::string("no convergence"))
-      << ", paused " << format_duration(in.low.downtime_ms) << " to "
-      << (in.high.converges() ? format_duration(in.high.downtime_ms) : std::string("-"));
+      << ", paused ";
+    // The pause is not monotone in the dirty pages (it is what is left at the switchover, below
+    // the threshold either way): the favourable end may pause longer. Said as a range.
+    if (in.high.converges()) {
+      s << format_duration(std::min(in.low.downtime_ms, in.high.downtime_ms)) << " to "
+        << format_duration(std::max(in.low.downtime_ms, in.high.downtime_ms));
+    } else {
+      s << format_duration(in.low.downtime_ms) << " to -";
+    }
   }
   s << " (" << pct << "%: the sampling error of the dirty and zero pages, query-dirty-rate's "
     << "whole MiB/s, and libvirt's steps)\n";

@@ -14,5 +14,8 @@ void write_human(std::ostream& out, const Report& report);
 std::string summary_line(const Report& report);
 // What to change, with the virsh command that does it; empty when nothing needs changing.
 std::vector<std::string> advice_lines(const Report& report);
+// The "Interval:" line: the total time at both ends of the sampling error, and the pause as a
+// range (the favourable end may pause longer).
+std::string interval_line(const model::PredictionInterval& interval);
 
 }  // namespace vmp::report
