@@ -23,12 +23,17 @@ constexpr int kFirstJudgedIteration = 3;
 
 class Watcher {
  public:
-  Watcher(WatchTarget& t, const WatchOptions& o, probe::Clock& c, WatchOutput& out,
+  Watcher(WatchTarget& target, const WatchOptions& options, probe::Clock& clock, WatchOutput& out,
           const std::atomic<int>* stop)
-      : t_(t), o_(o), clock_(c), out_(out), stop_(stop), t0_(c.now_ms()) {}
+      : target_(target),
+        options_(options),
+        clock_(clock),
+        out_(out),
+        stop_(stop),
+        t0_(clock.now_ms()) {}
 
   int run() {
-    summary_.domain = t_.domain;
+    summary_.domain = target_.domain;
     try {
       return run_unchecked();
     } catch (const DomainGone& e) {
@@ -48,7 +53,7 @@ class Watcher {
     attach(s);
     for (;;) {
       if (int sig = stopped_by_signal()) return interrupted(sig);
-      clock_.sleep_ms(o_.interval_ms);
+      clock_.sleep_ms(options_.interval_ms);
       if (int sig = stopped_by_signal()) return interrupted(sig);
       if (auto end = from_events()) return *end;
       std::optional<Sample> next;
@@ -62,7 +67,7 @@ class Watcher {
       } catch (const RuntimeError& e) {
         // One failed reading (a busy daemon) is not the end; readings that keep failing are.
         if (!failing_since_) failing_since_ = clock_.now_ms();
-        if (clock_.now_ms() - *failing_since_ > o_.give_up_after_ms) throw;
+        if (clock_.now_ms() - *failing_since_ > options_.give_up_after_ms) throw;
         continue;
       }
       if (auto end = step(*next)) return *end;
@@ -73,31 +78,31 @@ class Watcher {
 
   Sample read_sample() {
     std::optional<JobStats> job;
-    if (t_.job) job = t_.job->read(false);
+    if (target_.job) job = target_.job->read(false);
     std::optional<nlohmann::json> q;
-    if (t_.monitor) {
+    if (target_.monitor) {
       try {
-        q = t_.monitor->execute("query-migrate", nlohmann::json());
+        q = target_.monitor->execute("query-migrate", nlohmann::json());
       } catch (const virt::QmpError& e) {
         if (e.error_class() == "libvirt") {
-          virt::throw_libvirt_failure(t_.domain,
+          virt::throw_libvirt_failure(target_.domain,
                                       "asking QEMU for the migration's state (query-migrate)");
         }
         throw;
       }
     }
     if (job && job->migrating_in()) {
-      throw RuntimeError("domain " + t_.domain +
+      throw RuntimeError("domain " + target_.domain +
                          " is the destination of a migration: watch it on the source host");
     }
     return merge_sample(clock_.now_ms() - t0_, job, q);
   }
 
   std::optional<int> from_events() {
-    if (!t_.events) return std::nullopt;
-    DomainEvents ev = t_.events->events();
+    if (!target_.events) return std::nullopt;
+    DomainEvents ev = target_.events->events();
     if (ev.connection_closed) {
-      return error("lost the connection to libvirt (" + t_.uri + "): " + *ev.connection_closed,
+      return error("lost the connection to libvirt (" + target_.uri + "): " + *ev.connection_closed,
                    "connection");
     }
     if (ev.stopped_detail) {
@@ -131,14 +136,14 @@ class Watcher {
 
   int nothing_to_watch(const Sample& s) {
     std::string why;
-    if (t_.monitor) {
+    if (target_.monitor) {
       why = "libvirt has no migration job and QEMU's migration status is '" +
             (s.qemu_status.empty() ? std::string("none") : s.qemu_status) + "'";
     } else {
-      why = "libvirt has no migration job (" + t_.no_monitor_reason + ")";
+      why = "libvirt has no migration job (" + target_.no_monitor_reason + ")";
     }
     summary_.outcome = "none";
-    summary_.detail = "domain " + t_.domain + " has no migration running: " + why;
+    summary_.detail = "domain " + target_.domain + " has no migration running: " + why;
     return finish(kWatchNoMigration);
   }
 
@@ -148,23 +153,24 @@ class Watcher {
     if (s.ram_total_bytes) ram_bytes_ = *s.ram_total_bytes;
     if (s.page_size_bytes && *s.page_size_bytes != page_size_) {
       page_size_ = *s.page_size_bytes;
-      granularity_ = dirty_granularity(t_.facts, page_size_);
-      if (o_.profile) {
-        profile_curve_ = at_granularity(curve_from_profile(*o_.profile, o_.curve_policy),
-                                        page_size_, granularity_.bytes);
+      granularity_ = dirty_granularity(target_.facts, page_size_);
+      if (options_.profile) {
+        profile_curve_ =
+            at_granularity(curve_from_profile(*options_.profile, options_.curve_policy), page_size_,
+                           granularity_.bytes);
       }
     }
   }
 
   void attach(const Sample& s) {
     page_size_ = s.page_size_bytes.value_or(4096);
-    ram_bytes_ = s.ram_total_bytes.value_or(static_cast<double>(t_.facts.memory_bytes));
-    granularity_ = dirty_granularity(t_.facts, page_size_);
+    ram_bytes_ = s.ram_total_bytes.value_or(static_cast<double>(target_.facts.memory_bytes));
+    granularity_ = dirty_granularity(target_.facts, page_size_);
     refresh_downtime_limit();
-    if (t_.monitor) {
+    if (target_.monitor) {
       try {
         for (const auto& cap :
-             t_.monitor->execute("query-migrate-capabilities", nlohmann::json())) {
+             target_.monitor->execute("query-migrate-capabilities", nlohmann::json())) {
           if (cap.value("capability", "") == "postcopy-ram")
             postcopy_allowed_ = cap.value("state", false);
         }
@@ -172,23 +178,23 @@ class Watcher {
         // A QEMU that cannot say leaves post-copy unknown, and so not advised.
       }
     }
-    if (o_.profile) {
-      profile_curve_ = at_granularity(curve_from_profile(*o_.profile, o_.curve_policy), page_size_,
-                                      granularity_.bytes);
-      zero_pages_ = static_cast<double>(o_.profile->zero_pages.count) *
-                    static_cast<double>(o_.profile->page_size_bytes) / page_size_;
+    if (options_.profile) {
+      profile_curve_ = at_granularity(curve_from_profile(*options_.profile, options_.curve_policy),
+                                      page_size_, granularity_.bytes);
+      zero_pages_ = static_cast<double>(options_.profile->zero_pages.count) *
+                    static_cast<double>(options_.profile->page_size_bytes) / page_size_;
     }
     tracker_.add(s, threshold(s), window_bytes(s));
     last_ = s;
 
     AttachView v;
-    v.domain = t_.domain;
+    v.domain = target_.domain;
     v.owner = owner_;
     v.sample = s;
     v.downtime_limit_ms = downtime_limit_ms_;
     v.postcopy_allowed = postcopy_allowed_;
     v.granularity = granularity_;
-    v.apply = o_.apply;
+    v.apply = options_.apply;
     attached_iteration_ = std::max(1, s.iteration.value_or(1));
     v.forecast = forecast_from_sample(s);
     v.curve_origin = curve_origin_;
@@ -225,9 +231,9 @@ class Watcher {
   }
 
   void refresh_downtime_limit() {
-    if (!t_.control) return;
+    if (!target_.control) return;
     try {
-      if (auto ms = t_.control->max_downtime_ms()) downtime_limit_ms_ = *ms;
+      if (auto ms = target_.control->max_downtime_ms()) downtime_limit_ms_ = *ms;
     } catch (const DomainGone&) {
       throw;
     } catch (const ConnectionLost&) {
@@ -266,7 +272,7 @@ class Watcher {
   // QEMU's dirty rate as a straight line. None before the first pass ends without a profile.
   const model::DirtyCurve* curve(const Sample& s) {
     if (profile_curve_) {
-      curve_origin_ = "profile " + o_.profile_path;
+      curve_origin_ = "profile " + options_.profile_path;
       return &*profile_curve_;
     }
     auto points = tracker_.dirty_points();
@@ -299,9 +305,9 @@ class Watcher {
     in.page_size_bytes = page_size_;
     in.zero_pages = zero_pages_;
     in.bandwidth_bytes_per_s = *bw;
-    in.link_bytes_per_s = o_.link_bytes_per_s.value_or(0);
+    in.link_bytes_per_s = options_.link_bytes_per_s.value_or(0);
     in.downtime_limit_ms = downtime_limit_ms_.value_or(model::kDefaultDowntimeLimitMs);
-    in.deadline_ms = o_.deadline_ms;
+    in.deadline_ms = options_.deadline_ms;
     return in;
   }
 
@@ -374,12 +380,12 @@ class Watcher {
     const Stall& stall = *detector_.stall();
     summary_.stall = stall;
     AdviceContext c;
-    c.domain = t_.domain;
-    c.uri = t_.uri;
+    c.domain = target_.domain;
+    c.uri = target_.uri;
     c.libvirt_job = owner_ == JobOwner::Libvirt;
     c.postcopy_allowed = postcopy_allowed_;
-    c.vfio_devices = t_.facts.vfio_devices;
-    c.max_downtime_ms = o_.max_downtime_ms;
+    c.vfio_devices = target_.facts.vfio_devices;
+    c.max_downtime_ms = options_.max_downtime_ms;
     // The stalled iterations: those after the last low, which did not fall below it.
     for (const auto& [k, rec] : tracker_.iterations()) {
       if (k > stall.since_iteration && rec.peak_bytes) {
@@ -398,7 +404,7 @@ class Watcher {
       advice.why = "no throughput or dirty figures to model a remedy with";
     }
     out_.stall(stall, advice);
-    if (o_.apply && !summary_.applied) apply(advice, s);
+    if (options_.apply && !summary_.applied) apply(advice, s);
   }
 
   void apply(const StallAdvice& advice, const Sample& s) {
@@ -410,14 +416,14 @@ class Watcher {
     try {
       switch (advice.action) {
         case Action::RaiseDowntime:
-          t_.control->set_max_downtime(*advice.downtime_limit_ms);
+          target_.control->set_max_downtime(*advice.downtime_limit_ms);
           downtime_limit_ms_ = *advice.downtime_limit_ms;
           break;
         case Action::Postcopy:
-          t_.control->start_postcopy(libvirt_job);
+          target_.control->start_postcopy(libvirt_job);
           break;
         case Action::Abort:
-          t_.control->abort(libvirt_job);
+          target_.control->abort(libvirt_job);
           break;
       }
     } catch (const RuntimeError& e) {
@@ -435,8 +441,8 @@ class Watcher {
     v.throughput_bytes_per_s = throughput(s);
     v.downtime_limit_ms = downtime_limit_ms_;
     v.stalled = detector_.stall().has_value();
-    const double rate = o_.link_bytes_per_s.value_or(v.throughput_bytes_per_s.value_or(0));
-    v.downtime_at_link_speed = o_.link_bytes_per_s.has_value();
+    const double rate = options_.link_bytes_per_s.value_or(v.throughput_bytes_per_s.value_or(0));
+    v.downtime_at_link_speed = options_.link_bytes_per_s.has_value();
     if (s.remaining_bytes && rate > 0 && running(s.phase)) {
       double dirtied = 0;
       const model::DirtyCurve* c = curve(s);
@@ -474,17 +480,17 @@ class Watcher {
   int completed_by_libvirt() {
     const double until = clock_.now_ms() + kFinalFiguresWaitMs;
     for (;;) {
-      if (t_.events) {
-        DomainEvents ev = t_.events->events();
+      if (target_.events) {
+        DomainEvents ev = target_.events->events();
         if (ev.completed_job) {
           JobStats j = *ev.completed_job;
           j.type = VIR_DOMAIN_JOB_COMPLETED;
           return completed_with(sample_from_finished_job(clock_.now_ms() - t0_, j), "libvirt");
         }
       }
-      if (t_.job) {
+      if (target_.job) {
         try {
-          JobStats j = t_.job->read(true);
+          JobStats j = target_.job->read(true);
           if (j.type == VIR_DOMAIN_JOB_COMPLETED && j.migrating_out()) {
             return completed_with(sample_from_finished_job(clock_.now_ms() - t0_, j), "libvirt");
           }
@@ -517,8 +523,8 @@ class Watcher {
 
   // The job is no longer there and QEMU said nothing of its end (--no-qmp, or QEMU's status went).
   int job_gone() {
-    if (owner_ == JobOwner::Libvirt && t_.job) {
-      JobStats j = t_.job->read(true);
+    if (owner_ == JobOwner::Libvirt && target_.job) {
+      JobStats j = target_.job->read(true);
       if (j.type == VIR_DOMAIN_JOB_COMPLETED) {
         return completed_with(sample_from_finished_job(clock_.now_ms() - t0_, j), "libvirt");
       }
@@ -535,7 +541,7 @@ class Watcher {
   }
 
   std::optional<int> wait_for_events() {
-    if (!t_.events) return std::nullopt;
+    if (!target_.events) return std::nullopt;
     const double until = clock_.now_ms() + kVanishedWaitMs;
     while (clock_.now_ms() < until) {
       if (auto end = from_events()) return end;
@@ -578,8 +584,8 @@ class Watcher {
     return status;
   }
 
-  WatchTarget& t_;
-  const WatchOptions& o_;
+  WatchTarget& target_;
+  const WatchOptions& options_;
   probe::Clock& clock_;
   WatchOutput& out_;
   const std::atomic<int>* stop_;
@@ -587,7 +593,7 @@ class Watcher {
 
   JobOwner owner_ = JobOwner::None;
   IterationTracker tracker_;
-  StallDetector detector_{o_.stall_rule};
+  StallDetector detector_{options_.stall_rule};
   std::optional<model::DirtyCurve> profile_curve_, job_curve_;
   std::string curve_origin_;
   DirtyGranularity granularity_;
