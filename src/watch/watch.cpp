@@ -9,6 +9,7 @@
 #include "virt/libvirt.hpp"
 #include "virt/monitor.hpp"
 #include "watch/tracker.hpp"
+#include "watch/view.hpp"
 
 namespace vmp::watch {
 namespace {
@@ -260,14 +261,6 @@ class Watcher {
     return qemu_bandwidth(s) * model::kRateLimitWindowMs / 1000;
   }
 
-  std::optional<double> throughput(const Sample& s) const {
-    if (auto t = tracker_.throughput_bytes_per_s(); t && *t > 0) return t;
-    if (s.qemu_bandwidth_bytes_per_s && *s.qemu_bandwidth_bytes_per_s > 0) {
-      return s.qemu_bandwidth_bytes_per_s;
-    }
-    return std::nullopt;
-  }
-
   // The dirty curve to predict with: the profile's; else the migration's own iterations; else
   // QEMU's dirty rate as a straight line. None before the first pass ends without a profile.
   const model::DirtyCurve* curve(const Sample& s) {
@@ -298,7 +291,7 @@ class Watcher {
   }
 
   std::optional<model::PrecopyInput> model_input(const Sample& s) const {
-    auto bw = throughput(s);
+    auto bw = throughput_bytes_per_s(tracker_.throughput_bytes_per_s(), s);
     if (!bw) return std::nullopt;
     model::PrecopyInput in;
     in.ram_bytes = ram_bytes_;
@@ -436,41 +429,19 @@ class Watcher {
   }
 
   SampleView view(const Sample& s) {
-    SampleView v;
-    v.sample = s;
-    v.throughput_bytes_per_s = throughput(s);
-    v.downtime_limit_ms = downtime_limit_ms_;
-    v.stalled = detector_.stall().has_value();
-    const double rate = options_.link_bytes_per_s.value_or(v.throughput_bytes_per_s.value_or(0));
-    v.downtime_at_link_speed = options_.link_bytes_per_s.has_value();
-    if (s.remaining_bytes && rate > 0 && running(s.phase)) {
-      double dirtied = 0;
-      const model::DirtyCurve* c = curve(s);
-      const double now = migration_time_ms(s);
-      if (c && s.phase != Phase::PostcopyActive) {
-        if (s.iteration.value_or(0) >= 2) {
-          if (auto sync = tracker_.last_sync_ms()) dirtied = c->dirty_bytes(now - *sync);
-        } else if (s.ram_total_bytes && s.ram_remaining_bytes && *s.ram_total_bytes > 0) {
-          // The first pass: pages dirtied behind the cursor since the start.
-          dirtied = c->dirty_bytes(now) * (1 - *s.ram_remaining_bytes / *s.ram_total_bytes);
-        }
-      }
-      if (s.ram_total_bytes) dirtied = std::min(dirtied, *s.ram_total_bytes);
-      v.dirtied_since_sync_bytes = dirtied;
-      v.pending_if_paused_bytes = *s.remaining_bytes + dirtied;
-      v.downtime_rate_bytes_per_s = rate;
-      v.expected_downtime_ms = expected_downtime_ms(*s.remaining_bytes, dirtied, rate);
-    }
-    if (s.phase == Phase::PostcopyActive && s.remaining_bytes && v.throughput_bytes_per_s &&
-        *v.throughput_bytes_per_s > 0) {
-      v.predicted_total_time_ms =
-          migration_time_ms(s) + *s.remaining_bytes / *v.throughput_bytes_per_s * 1000;
-      v.predicted_converges = true;
-    } else if (forecast_) {
-      v.predicted_converges = forecast_->converges();
-      if (forecast_->converges()) v.predicted_total_time_ms = forecast_->total_time_ms();
-    }
-    return v;
+    SampleViewInputs in;
+    in.measured_throughput_bytes_per_s = tracker_.throughput_bytes_per_s();
+    in.last_sync_ms = tracker_.last_sync_ms();
+    in.forecast = forecast_ ? &*forecast_ : nullptr;
+    in.downtime_limit_ms = downtime_limit_ms_;
+    in.link_bytes_per_s = options_.link_bytes_per_s;
+    in.stalled = detector_.stall().has_value();
+    // A curve is chosen only for a pause the view estimates: choosing one also names it, and the
+    // next iteration's line shows that name.
+    const double rate = downtime_rate_bytes_per_s(
+        options_.link_bytes_per_s, throughput_bytes_per_s(in.measured_throughput_bytes_per_s, s));
+    if (estimates_downtime(s, rate)) in.dirty_curve = curve(s);
+    return sample_view(s, in);
   }
 
   // ---------------------------------------------------------------- endings
