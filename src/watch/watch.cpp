@@ -8,6 +8,7 @@
 #include "base/format.hpp"
 #include "virt/libvirt.hpp"
 #include "virt/monitor.hpp"
+#include "watch/summary.hpp"
 #include "watch/tracker.hpp"
 #include "watch/view.hpp"
 
@@ -31,18 +32,19 @@ class Watcher {
         clock_(clock),
         out_(out),
         stop_(stop),
-        t0_(clock.now_ms()) {}
+        t0_(clock.now_ms()) {
+    seen_.domain = target_.domain;
+  }
 
   int run() {
-    summary_.domain = target_.domain;
     try {
       return run_unchecked();
     } catch (const DomainGone& e) {
       return vanished(e.what());
     } catch (const ConnectionLost& e) {
-      return error(e.what(), "connection");
+      return finish(error_summary(seen_, e.what(), "connection"));
     } catch (const RuntimeError& e) {
-      return error(e.what(), e.key());
+      return finish(error_summary(seen_, e.what(), e.key()));
     }
   }
 
@@ -53,9 +55,9 @@ class Watcher {
     owner_ = s.owner;
     attach(s);
     for (;;) {
-      if (int sig = stopped_by_signal()) return interrupted(sig);
+      if (int sig = stopped_by_signal()) return finish(interrupted_summary(seen_, sig));
       clock_.sleep_ms(options_.interval_ms);
-      if (int sig = stopped_by_signal()) return interrupted(sig);
+      if (int sig = stopped_by_signal()) return finish(interrupted_summary(seen_, sig));
       if (auto end = from_events()) return *end;
       std::optional<Sample> next;
       try {
@@ -103,13 +105,14 @@ class Watcher {
     if (!target_.events) return std::nullopt;
     DomainEvents ev = target_.events->events();
     if (ev.connection_closed) {
-      return error("lost the connection to libvirt (" + target_.uri + "): " + *ev.connection_closed,
-                   "connection");
+      return finish(error_summary(
+          seen_, "lost the connection to libvirt (" + target_.uri + "): " + *ev.connection_closed,
+          "connection"));
     }
     if (ev.stopped_detail) {
       if (*ev.stopped_detail == VIR_DOMAIN_EVENT_STOPPED_MIGRATED) return completed_by_libvirt();
-      return ended(Phase::Failed, "the domain stopped (" + stop_reason(*ev.stopped_detail) +
-                                      ") while migrating: the migration failed");
+      return finish(
+          ended_summary(seen_, Phase::Failed, stopped_detail(stop_reason(*ev.stopped_detail))));
     }
     return std::nullopt;
   }
@@ -136,16 +139,8 @@ class Watcher {
   // ---------------------------------------------------------------- attach
 
   int nothing_to_watch(const Sample& s) {
-    std::string why;
-    if (target_.monitor) {
-      why = "libvirt has no migration job and QEMU's migration status is '" +
-            (s.qemu_status.empty() ? std::string("none") : s.qemu_status) + "'";
-    } else {
-      why = "libvirt has no migration job (" + target_.no_monitor_reason + ")";
-    }
-    summary_.outcome = "none";
-    summary_.detail = "domain " + target_.domain + " has no migration running: " + why;
-    return finish(kWatchNoMigration);
+    return finish(
+        no_migration_summary(seen_, s, target_.monitor != nullptr, target_.no_monitor_reason));
   }
 
   // RAM and page size as the migration reports them, once it does (libvirt's job exists before
@@ -186,7 +181,7 @@ class Watcher {
                     static_cast<double>(options_.profile->page_size_bytes) / page_size_;
     }
     tracker_.add(s, threshold(s), window_bytes(s));
-    last_ = s;
+    seen_.last = s;
 
     AttachView v;
     v.domain = target_.domain;
@@ -199,7 +194,7 @@ class Watcher {
     attached_iteration_ = std::max(1, s.iteration.value_or(1));
     v.forecast = forecast_from_sample(s);
     v.curve_origin = curve_origin_;
-    summary_.at_attach = v.forecast;
+    seen_.at_attach = v.forecast;
     forecast_ = v.forecast;
     out_.attached(v);
     out_.sample(view(s));
@@ -316,25 +311,26 @@ class Watcher {
 
   std::optional<int> step(const Sample& s) {
     if (s.phase == Phase::Completed) {
-      last_ = s;
-      return owner_ == JobOwner::Libvirt ? completed_by_libvirt() : completed_by_qmp(s);
+      seen_.last = s;
+      // QMP's client ran it: QEMU's figures, in the sample just kept, are the final ones.
+      return owner_ == JobOwner::Libvirt ? completed_by_libvirt()
+                                         : finish(completed_summary(seen_, std::nullopt));
     }
     if (s.phase == Phase::Failed || s.phase == Phase::Cancelled) {
-      last_ = s;
-      std::string why = s.error.empty() ? "" : ": " + s.error;
-      return ended(s.phase, "migration " + to_string(s.phase) + why);
+      seen_.last = s;
+      return finish(ended_summary(seen_, s.phase, ended_detail(s.phase, s.error)));
     }
     if (s.phase == Phase::None || s.owner == JobOwner::None) return job_gone();
 
     learn_guest(s);
     for (int k : tracker_.add(s, threshold(s), window_bytes(s))) on_iteration(k, s);
-    if (!summary_.at_attach && s.iteration && *s.iteration == attached_iteration_) {
+    if (!seen_.at_attach && s.iteration && *s.iteration == attached_iteration_) {
       // Attached before any throughput was measured: the prediction "when attached" is the
       // first one possible in the iteration it attached in.
-      summary_.at_attach = forecast_from_sample(s);
-      if (summary_.at_attach && !forecast_) forecast_ = summary_.at_attach;
+      seen_.at_attach = forecast_from_sample(s);
+      if (seen_.at_attach && !forecast_) forecast_ = seen_.at_attach;
     }
-    last_ = s;
+    seen_.last = s;
     out_.sample(view(s));
     return std::nullopt;
   }
@@ -346,7 +342,7 @@ class Watcher {
     IterationView v;
     v.record = *rec;
     v.downtime_limit_ms = downtime_limit_ms_;
-    summary_.iterations = std::max(summary_.iterations, k);
+    seen_.iterations = std::max(seen_.iterations, k);
     const double device = s.remaining_bytes && s.ram_remaining_bytes
                               ? std::max(0.0, *s.remaining_bytes - *s.ram_remaining_bytes)
                               : 0;
@@ -357,7 +353,7 @@ class Watcher {
       r.since_sync_ms = 0;
       forecast_ = forecast_now(r, *rec->started_ms, s);
       v.forecast = forecast_;
-      if (k == 2) summary_.at_second_iteration = forecast_;
+      if (k == 2) seen_.at_second_iteration = forecast_;
       // The second iteration's peak holds what the whole first pass let the guest dirty, a
       // longer stretch than any later iteration: stalls are judged from the third on, between
       // iterations of like length.
@@ -371,7 +367,7 @@ class Watcher {
 
   void on_stall(const model::PrecopyResume& r, const Sample& s) {
     const Stall& stall = *detector_.stall();
-    summary_.stall = stall;
+    seen_.stall = stall;
     AdviceContext c;
     c.domain = target_.domain;
     c.uri = target_.uri;
@@ -397,7 +393,7 @@ class Watcher {
       advice.why = "no throughput or dirty figures to model a remedy with";
     }
     out_.stall(stall, advice);
-    if (options_.apply && !summary_.applied) apply(advice, s);
+    if (options_.apply && !seen_.applied) apply(advice, s);
   }
 
   void apply(const StallAdvice& advice, const Sample& s) {
@@ -423,7 +419,7 @@ class Watcher {
       a.ok = false;
       a.error = e.what();
     }
-    summary_.applied = a;
+    seen_.applied = a;
     out_.applied(a);
     if (!a.ok) throw RuntimeError("--apply: " + advice.command + " failed: " + a.error);
   }
@@ -456,14 +452,16 @@ class Watcher {
         if (ev.completed_job) {
           JobStats j = *ev.completed_job;
           j.type = VIR_DOMAIN_JOB_COMPLETED;
-          return completed_with(sample_from_finished_job(clock_.now_ms() - t0_, j), "libvirt");
+          return finish(
+              completed_summary(seen_, sample_from_finished_job(clock_.now_ms() - t0_, j)));
         }
       }
       if (target_.job) {
         try {
           JobStats j = target_.job->read(true);
           if (j.type == VIR_DOMAIN_JOB_COMPLETED && j.migrating_out()) {
-            return completed_with(sample_from_finished_job(clock_.now_ms() - t0_, j), "libvirt");
+            return finish(
+                completed_summary(seen_, sample_from_finished_job(clock_.now_ms() - t0_, j)));
           }
         } catch (const RuntimeError&) {
           // Gone already (a transient domain): the event is the only source left.
@@ -472,24 +470,8 @@ class Watcher {
       if (clock_.now_ms() >= until) break;
       clock_.sleep_ms(kEventPollMs * 4);
     }
-    // QEMU's own figures, if it said completed before it went.
-    if (last_ && last_->phase == Phase::Completed) return completed_with(*last_, "qmp");
-    Sample none = last_.value_or(Sample{});
-    none.elapsed_ms.reset();
-    none.downtime_ms.reset();
-    summary_.detail = "libvirt reported no final figures";
-    return completed_with(none, "");
-  }
-
-  int completed_by_qmp(const Sample& s) { return completed_with(s, "qmp"); }
-
-  int completed_with(const Sample& s, const std::string& from) {
-    summary_.outcome = "completed";
-    summary_.total_time_ms = s.elapsed_ms;
-    summary_.downtime_ms = s.downtime_ms;
-    summary_.figures_from = from;
-    if (s.iteration) summary_.iterations = std::max(summary_.iterations, *s.iteration);
-    return finish(kWatchCompleted);
+    // No final figures from libvirt: QEMU's, if it said completed before it went.
+    return finish(completed_summary(seen_, std::nullopt));
   }
 
   // The job is no longer there and QEMU said nothing of its end (--no-qmp, or QEMU's status went).
@@ -497,18 +479,17 @@ class Watcher {
     if (owner_ == JobOwner::Libvirt && target_.job) {
       JobStats j = target_.job->read(true);
       if (j.type == VIR_DOMAIN_JOB_COMPLETED) {
-        return completed_with(sample_from_finished_job(clock_.now_ms() - t0_, j), "libvirt");
+        return finish(completed_summary(seen_, sample_from_finished_job(clock_.now_ms() - t0_, j)));
       }
       if (j.type == VIR_DOMAIN_JOB_FAILED || j.type == VIR_DOMAIN_JOB_CANCELLED) {
         auto f = sample_from_finished_job(clock_.now_ms() - t0_, j);
-        return ended(f.phase,
-                     "migration " + to_string(f.phase) + (f.error.empty() ? "" : ": " + f.error));
+        return finish(ended_summary(seen_, f.phase, ended_detail(f.phase, f.error)));
       }
     }
     if (auto end = wait_for_events()) return *end;
-    return ended(Phase::Failed,
-                 "migration ended without completing (cancelled or failed: libvirt kept no "
-                 "record of which)");
+    return finish(ended_summary(seen_, Phase::Failed,
+                                "migration ended without completing (cancelled or failed: "
+                                "libvirt kept no record of which)"));
   }
 
   std::optional<int> wait_for_events() {
@@ -524,35 +505,13 @@ class Watcher {
   int vanished(const std::string& what) {
     // A transient domain that migrated away is gone from this host: the events say so.
     if (auto end = wait_for_events()) return *end;
-    return error(what + " (it vanished while its migration was being watched)",
-                 "domain-not-found");
+    return finish(vanished_summary(seen_, what));
   }
 
-  int ended(Phase phase, const std::string& detail) {
-    summary_.outcome = phase == Phase::Cancelled ? "cancelled" : "failed";
-    summary_.detail = detail;
-    if (last_ && last_->elapsed_ms) summary_.total_time_ms = last_->elapsed_ms;
-    return finish(kWatchFailed);
-  }
-
-  int interrupted(int sig) {
-    summary_.outcome = "interrupted";
-    summary_.detail =
-        "stopped watching (signal " + std::to_string(sig) + "); the migration goes on";
-    return finish(128 + sig);
-  }
-
-  int error(const std::string& what, const std::string& key) {
-    summary_.outcome = "error";
-    summary_.detail = what;
-    summary_.error_key = key;
-    return finish(kWatchError);
-  }
-
-  int finish(int status) {
-    summary_.exit_status = status;
-    out_.finished(summary_);
-    return status;
+  // The end, whichever it was: the summary goes to the output, its status is the watch's.
+  int finish(const WatchSummary& summary) {
+    out_.finished(summary);
+    return summary.exit_status;
   }
 
   WatchTarget& target_;
@@ -573,9 +532,8 @@ class Watcher {
   std::optional<bool> postcopy_allowed_;
   std::optional<Forecast> forecast_;
   int attached_iteration_ = 0;
-  std::optional<Sample> last_;
   std::optional<double> failing_since_;
-  WatchSummary summary_;
+  Observed seen_;  // what the summary is made of, whatever the ending
 };
 
 }  // namespace
