@@ -8,7 +8,9 @@
 #include "base/format.hpp"
 #include "virt/libvirt.hpp"
 #include "virt/monitor.hpp"
+#include "watch/summary.hpp"
 #include "watch/tracker.hpp"
+#include "watch/view.hpp"
 
 namespace vmp::watch {
 namespace {
@@ -23,20 +25,26 @@ constexpr int kFirstJudgedIteration = 3;
 
 class Watcher {
  public:
-  Watcher(WatchTarget& t, const WatchOptions& o, probe::Clock& c, WatchOutput& out,
+  Watcher(WatchTarget& target, const WatchOptions& options, probe::Clock& clock, WatchOutput& out,
           const std::atomic<int>* stop)
-      : t_(t), o_(o), clock_(c), out_(out), stop_(stop), t0_(c.now_ms()) {}
+      : target_(target),
+        options_(options),
+        clock_(clock),
+        out_(out),
+        stop_(stop),
+        t0_(clock.now_ms()) {
+    seen_.domain = target_.domain;
+  }
 
   int run() {
-    summary_.domain = t_.domain;
     try {
       return run_unchecked();
     } catch (const DomainGone& e) {
       return vanished(e.what());
     } catch (const ConnectionLost& e) {
-      return error(e.what(), "connection");
+      return finish(error_summary(seen_, e.what(), "connection"));
     } catch (const RuntimeError& e) {
-      return error(e.what(), e.key());
+      return finish(error_summary(seen_, e.what(), e.key()));
     }
   }
 
@@ -47,9 +55,9 @@ class Watcher {
     owner_ = s.owner;
     attach(s);
     for (;;) {
-      if (int sig = stopped_by_signal()) return interrupted(sig);
-      clock_.sleep_ms(o_.interval_ms);
-      if (int sig = stopped_by_signal()) return interrupted(sig);
+      if (int sig = stopped_by_signal()) return finish(interrupted_summary(seen_, sig));
+      clock_.sleep_ms(options_.interval_ms);
+      if (int sig = stopped_by_signal()) return finish(interrupted_summary(seen_, sig));
       if (auto end = from_events()) return *end;
       std::optional<Sample> next;
       try {
@@ -62,7 +70,7 @@ class Watcher {
       } catch (const RuntimeError& e) {
         // One failed reading (a busy daemon) is not the end; readings that keep failing are.
         if (!failing_since_) failing_since_ = clock_.now_ms();
-        if (clock_.now_ms() - *failing_since_ > o_.give_up_after_ms) throw;
+        if (clock_.now_ms() - *failing_since_ > options_.give_up_after_ms) throw;
         continue;
       }
       if (auto end = step(*next)) return *end;
@@ -73,37 +81,38 @@ class Watcher {
 
   Sample read_sample() {
     std::optional<JobStats> job;
-    if (t_.job) job = t_.job->read(false);
+    if (target_.job) job = target_.job->read(false);
     std::optional<nlohmann::json> q;
-    if (t_.monitor) {
+    if (target_.monitor) {
       try {
-        q = t_.monitor->execute("query-migrate", nlohmann::json());
+        q = target_.monitor->execute("query-migrate", nlohmann::json());
       } catch (const virt::QmpError& e) {
         if (e.error_class() == "libvirt") {
-          virt::throw_libvirt_failure(t_.domain,
+          virt::throw_libvirt_failure(target_.domain,
                                       "asking QEMU for the migration's state (query-migrate)");
         }
         throw;
       }
     }
     if (job && job->migrating_in()) {
-      throw RuntimeError("domain " + t_.domain +
+      throw RuntimeError("domain " + target_.domain +
                          " is the destination of a migration: watch it on the source host");
     }
     return merge_sample(clock_.now_ms() - t0_, job, q);
   }
 
   std::optional<int> from_events() {
-    if (!t_.events) return std::nullopt;
-    DomainEvents ev = t_.events->events();
+    if (!target_.events) return std::nullopt;
+    DomainEvents ev = target_.events->events();
     if (ev.connection_closed) {
-      return error("lost the connection to libvirt (" + t_.uri + "): " + *ev.connection_closed,
-                   "connection");
+      return finish(error_summary(
+          seen_, "lost the connection to libvirt (" + target_.uri + "): " + *ev.connection_closed,
+          "connection"));
     }
     if (ev.stopped_detail) {
       if (*ev.stopped_detail == VIR_DOMAIN_EVENT_STOPPED_MIGRATED) return completed_by_libvirt();
-      return ended(Phase::Failed, "the domain stopped (" + stop_reason(*ev.stopped_detail) +
-                                      ") while migrating: the migration failed");
+      return finish(
+          ended_summary(seen_, Phase::Failed, stopped_detail(stop_reason(*ev.stopped_detail))));
     }
     return std::nullopt;
   }
@@ -130,16 +139,8 @@ class Watcher {
   // ---------------------------------------------------------------- attach
 
   int nothing_to_watch(const Sample& s) {
-    std::string why;
-    if (t_.monitor) {
-      why = "libvirt has no migration job and QEMU's migration status is '" +
-            (s.qemu_status.empty() ? std::string("none") : s.qemu_status) + "'";
-    } else {
-      why = "libvirt has no migration job (" + t_.no_monitor_reason + ")";
-    }
-    summary_.outcome = "none";
-    summary_.detail = "domain " + t_.domain + " has no migration running: " + why;
-    return finish(kWatchNoMigration);
+    return finish(
+        no_migration_summary(seen_, s, target_.monitor != nullptr, target_.no_monitor_reason));
   }
 
   // RAM and page size as the migration reports them, once it does (libvirt's job exists before
@@ -148,23 +149,24 @@ class Watcher {
     if (s.ram_total_bytes) ram_bytes_ = *s.ram_total_bytes;
     if (s.page_size_bytes && *s.page_size_bytes != page_size_) {
       page_size_ = *s.page_size_bytes;
-      granularity_ = dirty_granularity(t_.facts, page_size_);
-      if (o_.profile) {
-        profile_curve_ = at_granularity(curve_from_profile(*o_.profile, o_.curve_policy),
-                                        page_size_, granularity_.bytes);
+      granularity_ = dirty_granularity(target_.facts, page_size_);
+      if (options_.profile) {
+        profile_curve_ =
+            at_granularity(curve_from_profile(*options_.profile, options_.curve_policy), page_size_,
+                           granularity_.bytes);
       }
     }
   }
 
   void attach(const Sample& s) {
     page_size_ = s.page_size_bytes.value_or(4096);
-    ram_bytes_ = s.ram_total_bytes.value_or(static_cast<double>(t_.facts.memory_bytes));
-    granularity_ = dirty_granularity(t_.facts, page_size_);
+    ram_bytes_ = s.ram_total_bytes.value_or(static_cast<double>(target_.facts.memory_bytes));
+    granularity_ = dirty_granularity(target_.facts, page_size_);
     refresh_downtime_limit();
-    if (t_.monitor) {
+    if (target_.monitor) {
       try {
         for (const auto& cap :
-             t_.monitor->execute("query-migrate-capabilities", nlohmann::json())) {
+             target_.monitor->execute("query-migrate-capabilities", nlohmann::json())) {
           if (cap.value("capability", "") == "postcopy-ram")
             postcopy_allowed_ = cap.value("state", false);
         }
@@ -172,27 +174,27 @@ class Watcher {
         // A QEMU that cannot say leaves post-copy unknown, and so not advised.
       }
     }
-    if (o_.profile) {
-      profile_curve_ = at_granularity(curve_from_profile(*o_.profile, o_.curve_policy), page_size_,
-                                      granularity_.bytes);
-      zero_pages_ = static_cast<double>(o_.profile->zero_pages.count) *
-                    static_cast<double>(o_.profile->page_size_bytes) / page_size_;
+    if (options_.profile) {
+      profile_curve_ = at_granularity(curve_from_profile(*options_.profile, options_.curve_policy),
+                                      page_size_, granularity_.bytes);
+      zero_pages_ = static_cast<double>(options_.profile->zero_pages.count) *
+                    static_cast<double>(options_.profile->page_size_bytes) / page_size_;
     }
     tracker_.add(s, threshold(s), window_bytes(s));
-    last_ = s;
+    seen_.last = s;
 
     AttachView v;
-    v.domain = t_.domain;
+    v.domain = target_.domain;
     v.owner = owner_;
     v.sample = s;
     v.downtime_limit_ms = downtime_limit_ms_;
     v.postcopy_allowed = postcopy_allowed_;
     v.granularity = granularity_;
-    v.apply = o_.apply;
+    v.apply = options_.apply;
     attached_iteration_ = std::max(1, s.iteration.value_or(1));
     v.forecast = forecast_from_sample(s);
     v.curve_origin = curve_origin_;
-    summary_.at_attach = v.forecast;
+    seen_.at_attach = v.forecast;
     forecast_ = v.forecast;
     out_.attached(v);
     out_.sample(view(s));
@@ -225,9 +227,9 @@ class Watcher {
   }
 
   void refresh_downtime_limit() {
-    if (!t_.control) return;
+    if (!target_.control) return;
     try {
-      if (auto ms = t_.control->max_downtime_ms()) downtime_limit_ms_ = *ms;
+      if (auto ms = target_.control->max_downtime_ms()) downtime_limit_ms_ = *ms;
     } catch (const DomainGone&) {
       throw;
     } catch (const ConnectionLost&) {
@@ -254,19 +256,11 @@ class Watcher {
     return qemu_bandwidth(s) * model::kRateLimitWindowMs / 1000;
   }
 
-  std::optional<double> throughput(const Sample& s) const {
-    if (auto t = tracker_.throughput_bytes_per_s(); t && *t > 0) return t;
-    if (s.qemu_bandwidth_bytes_per_s && *s.qemu_bandwidth_bytes_per_s > 0) {
-      return s.qemu_bandwidth_bytes_per_s;
-    }
-    return std::nullopt;
-  }
-
   // The dirty curve to predict with: the profile's; else the migration's own iterations; else
   // QEMU's dirty rate as a straight line. None before the first pass ends without a profile.
   const model::DirtyCurve* curve(const Sample& s) {
     if (profile_curve_) {
-      curve_origin_ = "profile " + o_.profile_path;
+      curve_origin_ = "profile " + options_.profile_path;
       return &*profile_curve_;
     }
     auto points = tracker_.dirty_points();
@@ -292,16 +286,16 @@ class Watcher {
   }
 
   std::optional<model::PrecopyInput> model_input(const Sample& s) const {
-    auto bw = throughput(s);
+    auto bw = throughput_bytes_per_s(tracker_.throughput_bytes_per_s(), s);
     if (!bw) return std::nullopt;
     model::PrecopyInput in;
     in.ram_bytes = ram_bytes_;
     in.page_size_bytes = page_size_;
     in.zero_pages = zero_pages_;
     in.bandwidth_bytes_per_s = *bw;
-    in.link_bytes_per_s = o_.link_bytes_per_s.value_or(0);
+    in.link_bytes_per_s = options_.link_bytes_per_s.value_or(0);
     in.downtime_limit_ms = downtime_limit_ms_.value_or(model::kDefaultDowntimeLimitMs);
-    in.deadline_ms = o_.deadline_ms;
+    in.deadline_ms = options_.deadline_ms;
     return in;
   }
 
@@ -317,25 +311,26 @@ class Watcher {
 
   std::optional<int> step(const Sample& s) {
     if (s.phase == Phase::Completed) {
-      last_ = s;
-      return owner_ == JobOwner::Libvirt ? completed_by_libvirt() : completed_by_qmp(s);
+      seen_.last = s;
+      // QMP's client ran it: QEMU's figures, in the sample just kept, are the final ones.
+      return owner_ == JobOwner::Libvirt ? completed_by_libvirt()
+                                         : finish(completed_summary(seen_, std::nullopt));
     }
     if (s.phase == Phase::Failed || s.phase == Phase::Cancelled) {
-      last_ = s;
-      std::string why = s.error.empty() ? "" : ": " + s.error;
-      return ended(s.phase, "migration " + to_string(s.phase) + why);
+      seen_.last = s;
+      return finish(ended_summary(seen_, s.phase, ended_detail(s.phase, s.error)));
     }
     if (s.phase == Phase::None || s.owner == JobOwner::None) return job_gone();
 
     learn_guest(s);
     for (int k : tracker_.add(s, threshold(s), window_bytes(s))) on_iteration(k, s);
-    if (!summary_.at_attach && s.iteration && *s.iteration == attached_iteration_) {
+    if (!seen_.at_attach && s.iteration && *s.iteration == attached_iteration_) {
       // Attached before any throughput was measured: the prediction "when attached" is the
       // first one possible in the iteration it attached in.
-      summary_.at_attach = forecast_from_sample(s);
-      if (summary_.at_attach && !forecast_) forecast_ = summary_.at_attach;
+      seen_.at_attach = forecast_from_sample(s);
+      if (seen_.at_attach && !forecast_) forecast_ = seen_.at_attach;
     }
-    last_ = s;
+    seen_.last = s;
     out_.sample(view(s));
     return std::nullopt;
   }
@@ -347,7 +342,7 @@ class Watcher {
     IterationView v;
     v.record = *rec;
     v.downtime_limit_ms = downtime_limit_ms_;
-    summary_.iterations = std::max(summary_.iterations, k);
+    seen_.iterations = std::max(seen_.iterations, k);
     const double device = s.remaining_bytes && s.ram_remaining_bytes
                               ? std::max(0.0, *s.remaining_bytes - *s.ram_remaining_bytes)
                               : 0;
@@ -358,7 +353,7 @@ class Watcher {
       r.since_sync_ms = 0;
       forecast_ = forecast_now(r, *rec->started_ms, s);
       v.forecast = forecast_;
-      if (k == 2) summary_.at_second_iteration = forecast_;
+      if (k == 2) seen_.at_second_iteration = forecast_;
       // The second iteration's peak holds what the whole first pass let the guest dirty, a
       // longer stretch than any later iteration: stalls are judged from the third on, between
       // iterations of like length.
@@ -372,14 +367,14 @@ class Watcher {
 
   void on_stall(const model::PrecopyResume& r, const Sample& s) {
     const Stall& stall = *detector_.stall();
-    summary_.stall = stall;
+    seen_.stall = stall;
     AdviceContext c;
-    c.domain = t_.domain;
-    c.uri = t_.uri;
+    c.domain = target_.domain;
+    c.uri = target_.uri;
     c.libvirt_job = owner_ == JobOwner::Libvirt;
     c.postcopy_allowed = postcopy_allowed_;
-    c.vfio_devices = t_.facts.vfio_devices;
-    c.max_downtime_ms = o_.max_downtime_ms;
+    c.vfio_devices = target_.facts.vfio_devices;
+    c.max_downtime_ms = options_.max_downtime_ms;
     // The stalled iterations: those after the last low, which did not fall below it.
     for (const auto& [k, rec] : tracker_.iterations()) {
       if (k > stall.since_iteration && rec.peak_bytes) {
@@ -398,7 +393,7 @@ class Watcher {
       advice.why = "no throughput or dirty figures to model a remedy with";
     }
     out_.stall(stall, advice);
-    if (o_.apply && !summary_.applied) apply(advice, s);
+    if (options_.apply && !seen_.applied) apply(advice, s);
   }
 
   void apply(const StallAdvice& advice, const Sample& s) {
@@ -410,61 +405,39 @@ class Watcher {
     try {
       switch (advice.action) {
         case Action::RaiseDowntime:
-          t_.control->set_max_downtime(*advice.downtime_limit_ms);
+          target_.control->set_max_downtime(*advice.downtime_limit_ms);
           downtime_limit_ms_ = *advice.downtime_limit_ms;
           break;
         case Action::Postcopy:
-          t_.control->start_postcopy(libvirt_job);
+          target_.control->start_postcopy(libvirt_job);
           break;
         case Action::Abort:
-          t_.control->abort(libvirt_job);
+          target_.control->abort(libvirt_job);
           break;
       }
     } catch (const RuntimeError& e) {
       a.ok = false;
       a.error = e.what();
     }
-    summary_.applied = a;
+    seen_.applied = a;
     out_.applied(a);
     if (!a.ok) throw RuntimeError("--apply: " + advice.command + " failed: " + a.error);
   }
 
   SampleView view(const Sample& s) {
-    SampleView v;
-    v.sample = s;
-    v.throughput_bytes_per_s = throughput(s);
-    v.downtime_limit_ms = downtime_limit_ms_;
-    v.stalled = detector_.stall().has_value();
-    const double rate = o_.link_bytes_per_s.value_or(v.throughput_bytes_per_s.value_or(0));
-    v.downtime_at_link_speed = o_.link_bytes_per_s.has_value();
-    if (s.remaining_bytes && rate > 0 && running(s.phase)) {
-      double dirtied = 0;
-      const model::DirtyCurve* c = curve(s);
-      const double now = migration_time_ms(s);
-      if (c && s.phase != Phase::PostcopyActive) {
-        if (s.iteration.value_or(0) >= 2) {
-          if (auto sync = tracker_.last_sync_ms()) dirtied = c->dirty_bytes(now - *sync);
-        } else if (s.ram_total_bytes && s.ram_remaining_bytes && *s.ram_total_bytes > 0) {
-          // The first pass: pages dirtied behind the cursor since the start.
-          dirtied = c->dirty_bytes(now) * (1 - *s.ram_remaining_bytes / *s.ram_total_bytes);
-        }
-      }
-      if (s.ram_total_bytes) dirtied = std::min(dirtied, *s.ram_total_bytes);
-      v.dirtied_since_sync_bytes = dirtied;
-      v.pending_if_paused_bytes = *s.remaining_bytes + dirtied;
-      v.downtime_rate_bytes_per_s = rate;
-      v.expected_downtime_ms = expected_downtime_ms(*s.remaining_bytes, dirtied, rate);
-    }
-    if (s.phase == Phase::PostcopyActive && s.remaining_bytes && v.throughput_bytes_per_s &&
-        *v.throughput_bytes_per_s > 0) {
-      v.predicted_total_time_ms =
-          migration_time_ms(s) + *s.remaining_bytes / *v.throughput_bytes_per_s * 1000;
-      v.predicted_converges = true;
-    } else if (forecast_) {
-      v.predicted_converges = forecast_->converges();
-      if (forecast_->converges()) v.predicted_total_time_ms = forecast_->total_time_ms();
-    }
-    return v;
+    SampleViewInputs in;
+    in.measured_throughput_bytes_per_s = tracker_.throughput_bytes_per_s();
+    in.last_sync_ms = tracker_.last_sync_ms();
+    in.forecast = forecast_ ? &*forecast_ : nullptr;
+    in.downtime_limit_ms = downtime_limit_ms_;
+    in.link_bytes_per_s = options_.link_bytes_per_s;
+    in.stalled = detector_.stall().has_value();
+    // A curve is chosen only for a pause the view estimates: choosing one also names it, and the
+    // next iteration's line shows that name.
+    const double rate = downtime_rate_bytes_per_s(
+        options_.link_bytes_per_s, throughput_bytes_per_s(in.measured_throughput_bytes_per_s, s));
+    if (estimates_downtime(s, rate)) in.dirty_curve = curve(s);
+    return sample_view(s, in);
   }
 
   // ---------------------------------------------------------------- endings
@@ -474,19 +447,21 @@ class Watcher {
   int completed_by_libvirt() {
     const double until = clock_.now_ms() + kFinalFiguresWaitMs;
     for (;;) {
-      if (t_.events) {
-        DomainEvents ev = t_.events->events();
+      if (target_.events) {
+        DomainEvents ev = target_.events->events();
         if (ev.completed_job) {
           JobStats j = *ev.completed_job;
           j.type = VIR_DOMAIN_JOB_COMPLETED;
-          return completed_with(sample_from_finished_job(clock_.now_ms() - t0_, j), "libvirt");
+          return finish(
+              completed_summary(seen_, sample_from_finished_job(clock_.now_ms() - t0_, j)));
         }
       }
-      if (t_.job) {
+      if (target_.job) {
         try {
-          JobStats j = t_.job->read(true);
+          JobStats j = target_.job->read(true);
           if (j.type == VIR_DOMAIN_JOB_COMPLETED && j.migrating_out()) {
-            return completed_with(sample_from_finished_job(clock_.now_ms() - t0_, j), "libvirt");
+            return finish(
+                completed_summary(seen_, sample_from_finished_job(clock_.now_ms() - t0_, j)));
           }
         } catch (const RuntimeError&) {
           // Gone already (a transient domain): the event is the only source left.
@@ -495,47 +470,30 @@ class Watcher {
       if (clock_.now_ms() >= until) break;
       clock_.sleep_ms(kEventPollMs * 4);
     }
-    // QEMU's own figures, if it said completed before it went.
-    if (last_ && last_->phase == Phase::Completed) return completed_with(*last_, "qmp");
-    Sample none = last_.value_or(Sample{});
-    none.elapsed_ms.reset();
-    none.downtime_ms.reset();
-    summary_.detail = "libvirt reported no final figures";
-    return completed_with(none, "");
-  }
-
-  int completed_by_qmp(const Sample& s) { return completed_with(s, "qmp"); }
-
-  int completed_with(const Sample& s, const std::string& from) {
-    summary_.outcome = "completed";
-    summary_.total_time_ms = s.elapsed_ms;
-    summary_.downtime_ms = s.downtime_ms;
-    summary_.figures_from = from;
-    if (s.iteration) summary_.iterations = std::max(summary_.iterations, *s.iteration);
-    return finish(kWatchCompleted);
+    // No final figures from libvirt: QEMU's, if it said completed before it went.
+    return finish(completed_summary(seen_, std::nullopt));
   }
 
   // The job is no longer there and QEMU said nothing of its end (--no-qmp, or QEMU's status went).
   int job_gone() {
-    if (owner_ == JobOwner::Libvirt && t_.job) {
-      JobStats j = t_.job->read(true);
+    if (owner_ == JobOwner::Libvirt && target_.job) {
+      JobStats j = target_.job->read(true);
       if (j.type == VIR_DOMAIN_JOB_COMPLETED) {
-        return completed_with(sample_from_finished_job(clock_.now_ms() - t0_, j), "libvirt");
+        return finish(completed_summary(seen_, sample_from_finished_job(clock_.now_ms() - t0_, j)));
       }
       if (j.type == VIR_DOMAIN_JOB_FAILED || j.type == VIR_DOMAIN_JOB_CANCELLED) {
         auto f = sample_from_finished_job(clock_.now_ms() - t0_, j);
-        return ended(f.phase,
-                     "migration " + to_string(f.phase) + (f.error.empty() ? "" : ": " + f.error));
+        return finish(ended_summary(seen_, f.phase, ended_detail(f.phase, f.error)));
       }
     }
     if (auto end = wait_for_events()) return *end;
-    return ended(Phase::Failed,
-                 "migration ended without completing (cancelled or failed: libvirt kept no "
-                 "record of which)");
+    return finish(ended_summary(seen_, Phase::Failed,
+                                "migration ended without completing (cancelled or failed: "
+                                "libvirt kept no record of which)"));
   }
 
   std::optional<int> wait_for_events() {
-    if (!t_.events) return std::nullopt;
+    if (!target_.events) return std::nullopt;
     const double until = clock_.now_ms() + kVanishedWaitMs;
     while (clock_.now_ms() < until) {
       if (auto end = from_events()) return end;
@@ -547,39 +505,17 @@ class Watcher {
   int vanished(const std::string& what) {
     // A transient domain that migrated away is gone from this host: the events say so.
     if (auto end = wait_for_events()) return *end;
-    return error(what + " (it vanished while its migration was being watched)",
-                 "domain-not-found");
+    return finish(vanished_summary(seen_, what));
   }
 
-  int ended(Phase phase, const std::string& detail) {
-    summary_.outcome = phase == Phase::Cancelled ? "cancelled" : "failed";
-    summary_.detail = detail;
-    if (last_ && last_->elapsed_ms) summary_.total_time_ms = last_->elapsed_ms;
-    return finish(kWatchFailed);
+  // The end, whichever it was: the summary goes to the output, its status is the watch's.
+  int finish(const WatchSummary& summary) {
+    out_.finished(summary);
+    return summary.exit_status;
   }
 
-  int interrupted(int sig) {
-    summary_.outcome = "interrupted";
-    summary_.detail =
-        "stopped watching (signal " + std::to_string(sig) + "); the migration goes on";
-    return finish(128 + sig);
-  }
-
-  int error(const std::string& what, const std::string& key) {
-    summary_.outcome = "error";
-    summary_.detail = what;
-    summary_.error_key = key;
-    return finish(kWatchError);
-  }
-
-  int finish(int status) {
-    summary_.exit_status = status;
-    out_.finished(summary_);
-    return status;
-  }
-
-  WatchTarget& t_;
-  const WatchOptions& o_;
+  WatchTarget& target_;
+  const WatchOptions& options_;
   probe::Clock& clock_;
   WatchOutput& out_;
   const std::atomic<int>* stop_;
@@ -587,7 +523,7 @@ class Watcher {
 
   JobOwner owner_ = JobOwner::None;
   IterationTracker tracker_;
-  StallDetector detector_{o_.stall_rule};
+  StallDetector detector_{options_.stall_rule};
   std::optional<model::DirtyCurve> profile_curve_, job_curve_;
   std::string curve_origin_;
   DirtyGranularity granularity_;
@@ -596,9 +532,8 @@ class Watcher {
   std::optional<bool> postcopy_allowed_;
   std::optional<Forecast> forecast_;
   int attached_iteration_ = 0;
-  std::optional<Sample> last_;
   std::optional<double> failing_since_;
-  WatchSummary summary_;
+  Observed seen_;  // what the summary is made of, whatever the ending
 };
 
 }  // namespace
