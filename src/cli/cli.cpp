@@ -23,6 +23,7 @@
 #include "base/stop_signals.hpp"
 #include "virt/connection.hpp"
 #include "virt/events.hpp"
+#include "virt/libvirt_live_target.hpp"
 #include "vmp_config.h"
 #include "watch/watch.hpp"
 
@@ -384,12 +385,12 @@ report::Report measure_and_predict(const virt::Connection& connection,
   }
   auto live = live_options(raw);
   live.stop = &stop_signal();
-  live.events = events;
   live.claim_directory = probe::default_claim_directory();
   // Keyed by the name as given, which is what the caller marks done.
   live.progress = [&](const std::string& text) { progress.show(name, text); };
   probe::SystemClock clock;
-  auto measured = probe::measure_domain(connection, domain, live, clock);
+  virt::LibvirtLiveTarget target(connection, domain, events);
+  auto measured = probe::measure_domain(target, live, clock);
   if (!raw.save_profile.empty()) probe::save_profile(measured.profile, raw.save_profile);
 
   apply_domain_settings(options.settings, measured.config);

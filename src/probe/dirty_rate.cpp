@@ -1,7 +1,5 @@
 #include "probe/dirty_rate.hpp"
 
-#include <libvirt/libvirt.h>
-
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
@@ -165,8 +163,8 @@ std::optional<RunningMeasurement> QmpDirtyRateMeter::running(double epoch_s, dou
 bool LibvirtDirtyRateMeter::start(const DirtyRateRequest& request) {
   const int seconds = static_cast<int>(std::max(1LL, std::llround(request.period_ms / 1000)));
   unsigned int flags = 0;
-  if (request.mode == "dirty-bitmap") flags = VIR_DOMAIN_DIRTYRATE_MODE_DIRTY_BITMAP;
-  if (request.mode == "dirty-ring") flags = VIR_DOMAIN_DIRTYRATE_MODE_DIRTY_RING;
+  if (request.mode == "dirty-bitmap") flags = virt::dirty_rate::kModeDirtyBitmap;
+  if (request.mode == "dirty-ring") flags = virt::dirty_rate::kModeDirtyRing;
   try {
     calls_.start(seconds, flags);
   } catch (const virt::LibvirtCallError& e) {
@@ -189,13 +187,13 @@ double field(const std::map<std::string, double>& stats, const std::string& name
 
 bool LibvirtDirtyRateMeter::never_measured() {
   return field(calls_.stats(), "dirtyrate.calc_status", -1) ==
-         static_cast<double>(VIR_DOMAIN_DIRTYRATE_UNSTARTED);
+         virt::dirty_rate::kUnstarted;
 }
 
 std::optional<DirtyRateResult> LibvirtDirtyRateMeter::poll() {
   auto stats = calls_.stats();
   if (field(stats, "dirtyrate.calc_status", -1) !=
-      static_cast<double>(VIR_DOMAIN_DIRTYRATE_MEASURED)) {
+      virt::dirty_rate::kMeasured) {
     return std::nullopt;
   }
   const double period_s = field(stats, "dirtyrate.calc_period", 0);
@@ -213,7 +211,7 @@ std::optional<RunningMeasurement> LibvirtDirtyRateMeter::running(double epoch_s,
                                                                  double monotonic_s) {
   auto stats = calls_.stats();
   if (field(stats, "dirtyrate.calc_status", -1) !=
-      static_cast<double>(VIR_DOMAIN_DIRTYRATE_MEASURING)) {
+      virt::dirty_rate::kMeasuring) {
     return std::nullopt;
   }
   const double period_s = field(stats, "dirtyrate.calc_period", 0);

@@ -10,10 +10,9 @@
 #include "base/error.hpp"
 #include "base/format.hpp"
 #include "base/stop_signals.hpp"
-#include "virt/connection.hpp"
 #include "virt/dirty_rate_calls.hpp"
-#include "virt/events.hpp"
-#include "virt/libvirt.hpp"
+#include "virt/errors.hpp"
+#include "virt/live_target.hpp"
 #include "virt/monitor.hpp"
 #include "virt/transcript.hpp"
 #include "vmp_config.h"
@@ -50,19 +49,6 @@ std::string version_text(const nlohmann::json& v) {
          std::to_string(q.value("micro", 0));
 }
 
-// The CPU time of each of the guest's vCPU threads so far (libvirt reads /proc for the QEMU
-// driver); nothing when libvirt cannot say.
-std::optional<std::vector<std::uint64_t>> vcpu_times_ns(const virt::Domain& domain) {
-  virDomainInfo info{};
-  if (virDomainGetInfo(domain.get(), &info) < 0 || info.nrVirtCpu == 0) return std::nullopt;
-  std::vector<virVcpuInfo> vcpus(info.nrVirtCpu);
-  int n = virDomainGetVcpus(domain.get(), vcpus.data(), static_cast<int>(vcpus.size()), nullptr, 0);
-  if (n <= 0) return std::nullopt;
-  std::vector<std::uint64_t> times;
-  for (int i = 0; i < n; ++i) times.push_back(vcpus[static_cast<std::size_t>(i)].cpuTime);
-  return times;
-}
-
 // The busiest vCPU's share of the wall time: a workload that dirties from one vCPU of several
 // is slowed by the throttle as that vCPU's demand says, not the average.
 std::optional<double> busiest_vcpu_fraction(const std::optional<std::vector<std::uint64_t>>& before,
@@ -88,13 +74,8 @@ std::string seconds_text(double ms) {
 // every kStatePollMs (a lost connection, a vanished domain).
 class LiveGuard : public MeasurementGuard {
  public:
-  LiveGuard(const virt::Domain& domain, const LiveOptions& options, Clock& clock)
-      : domain_(domain),
-        stop_(options.stop),
-        events_(options.events),
-        clock_(clock),
-        started_ms_(clock.now_ms()),
-        events_at_start_(events_ ? events_->count(domain.name()) : 0) {}
+  LiveGuard(virt::LiveTarget& target, const LiveOptions& options, Clock& clock)
+      : target_(target), stop_(options.stop), clock_(clock), started_ms_(clock.now_ms()) {}
 
   // Where the stops go, for the unit tests' replays (their time is what a replay re-enacts).
   void record_to(virt::Transcript* transcript) { transcript_ = transcript; }
@@ -112,33 +93,25 @@ class LiveGuard : public MeasurementGuard {
     if (stop_) {
       if (int sig = stop_->load()) {
         throw Interrupted(sig, std::string("interrupted (") + signal_name(sig) +
-                                   ") while measuring domain " + domain_.name());
+                                   ") while measuring domain " + target_.name());
       }
     }
-    if (events_) {
-      if (auto why = events_->closed()) lost(*why);
-      if (auto e = events_->event(domain_.name(), events_at_start_)) {
-        gone_ = e->ends_qemu();
-        changed(e->text);
-      }
+    if (auto why = target_.connection_closed()) lost(*why);
+    if (auto e = target_.lifecycle_change()) {
+      gone_ = e->ends_qemu;
+      changed(e->what);
     }
     if (clock_.now_ms() - last_poll_ms_ < kStatePollMs) return;
     last_poll_ms_ = clock_.now_ms();
-    int state = VIR_DOMAIN_NOSTATE, reason = 0;
-    if (virDomainGetState(domain_.get(), &state, &reason, 0) < 0) {
-      if (virt::last_libvirt_error_code() == VIR_ERR_NO_DOMAIN) {
-        gone_ = true;
-        changed("vanished (destroyed or undefined)");
-      }
-      if (virt::last_error_is_connection_failure()) lost(virt::last_libvirt_error());
-      throw RuntimeError(
-          "domain " + domain_.name() +
-          ": cannot read its state during the measurement: " + virt::last_libvirt_error());
+    const virt::StateReading state = target_.read_state();
+    if (state.running) return;
+    if (state.error) {
+      if (state.connection_lost) lost(*state.connection_lost);
+      throw RuntimeError("domain " + target_.name() +
+                         ": cannot read its state during the measurement: " + *state.error);
     }
-    if (state != VIR_DOMAIN_RUNNING) {
-      gone_ = state != VIR_DOMAIN_PAUSED && state != VIR_DOMAIN_PMSUSPENDED;
-      changed("is " + virt::Domain::state_text(state));
-    }
+    gone_ = state.ends_qemu;
+    changed(state.what);
   }
 
   void recheck() override {
@@ -154,11 +127,11 @@ class LiveGuard : public MeasurementGuard {
   [[noreturn]] void lost(const std::string& why) {
     lost_ = true;
     throw virt::ConnectionLost("lost the connection to libvirt while measuring domain " +
-                               domain_.name() + ": " + why);
+                               target_.name() + ": " + why);
   }
 
   [[noreturn]] void changed(const std::string& what) {
-    throw RuntimeError("domain " + domain_.name() + " " + what + " " +
+    throw RuntimeError("domain " + target_.name() + " " + what + " " +
                            seconds_text(clock_.now_ms() - started_ms_) +
                            " into the measurement: the dirty rate of a guest whose run state "
                            "changed is not its running load, so nothing is predicted; measure "
@@ -166,12 +139,10 @@ class LiveGuard : public MeasurementGuard {
                        "domain-not-running");
   }
 
-  const virt::Domain& domain_;
+  virt::LiveTarget& target_;
   const std::atomic<int>* stop_;
-  const virt::LifecycleLog* events_;
   Clock& clock_;
   double started_ms_;
-  std::size_t events_at_start_;
   double last_poll_ms_ = -1e18;
   bool lost_ = false, gone_ = false;
   virt::Transcript* transcript_ = nullptr;
@@ -442,6 +413,18 @@ std::vector<PhysicalRange> guest_ram_map(virt::Monitor* monitor, std::uint64_t r
   return *ranges;
 }
 
+// Guest memory read through the target (virDomainMemoryPeek, for the real one).
+class TargetMemory : public GuestMemory {
+ public:
+  explicit TargetMemory(virt::LiveTarget& target) : target_(target) {}
+  bool read(std::uint64_t address, std::size_t length, unsigned char* buffer) override {
+    return target_.read_memory(address, length, buffer);
+  }
+
+ private:
+  virt::LiveTarget& target_;
+};
+
 // The --mode asked for, checked against the guest before QEMU ever sees it. Under TCG,
 // calc-dirty-rate mode dirty-bitmap segfaults QEMU 7.2, killing the guest, and reads 0 MiB/s on
 // QEMU 10.0 whatever the guest writes; dirty-ring needs KVM's dirty ring.
@@ -466,10 +449,9 @@ void check_mode(const std::string& mode, const std::string& accelerator,
 
 // Never measure during a migration: it would disturb the migration, and the figures would be
 // the migration's as much as the guest's.
-void refuse_during_a_job(const virt::Domain& domain, virt::Monitor* monitor,
+void refuse_during_a_job(virt::LiveTarget& target, virt::Monitor* monitor,
                          const std::string& who) {
-  virDomainJobInfo job{};
-  if (virDomainGetJobInfo(domain.get(), &job) == 0 && job.type != VIR_DOMAIN_JOB_NONE) {
+  if (target.has_job()) {
     throw RuntimeError(who +
                            " has a job running (a migration, save or dump): not measuring "
                            "while it runs",
@@ -487,7 +469,7 @@ void refuse_during_a_job(const virt::Domain& domain, virt::Monitor* monitor,
 
 // The zero pages from the pages read, or, when too few could be read, from the QEMU process's
 // RSS (a lower bound), with a warning that says why.
-ZeroPageEstimate estimate_zero_pages(const ZeroPageSampler& sampler, const virt::Domain& domain,
+ZeroPageEstimate estimate_zero_pages(const ZeroPageSampler& sampler, virt::LiveTarget& target,
                                      const DirtyProfile& p, const std::string& no_ram_map,
                                      std::vector<std::string>& warnings) {
   const std::uint64_t ram_pages = p.ram_bytes / p.page_size_bytes;
@@ -495,7 +477,7 @@ ZeroPageEstimate estimate_zero_pages(const ZeroPageSampler& sampler, const virt:
     return {sampler.estimate(ram_pages), "memory-peek", sampler.sampled(),
             sampler.standard_error_pages(ram_pages), sampler.layout(kZeroLayoutRegions)};
   }
-  const std::uint64_t rss = domain_rss_bytes(domain);
+  const std::uint64_t rss = target.rss_bytes();
   if (rss == 0) return {};
   // No map, reads that failed, or reads that were too few for the time the measurement gave
   // them (a short --measure-time): each said as it is.
@@ -543,36 +525,35 @@ void add_warnings(LiveResult& out, const std::string& name, bool through_qmp) {
 
 }  // namespace
 
-LiveResult measure_domain(const virt::Connection& connection, const virt::Domain& domain,
-                          const LiveOptions& options, Clock& clock) {
-  const std::string who = "domain " + domain.name();
-  if (connection.read_only()) {
+LiveResult measure_domain(virt::LiveTarget& target, const LiveOptions& options, Clock& clock) {
+  const std::string who = "domain " + target.name();
+  if (target.read_only()) {
     throw RuntimeError(who +
                            ": measuring needs a read-write connection (QEMU's dirty-rate "
                            "measurement and guest memory reads are refused read-only)",
                        "read-only");
   }
-  LiveGuard guard(domain, options, clock);
+  LiveGuard guard(target, options, clock);
   guard.check();
   // Before QEMU is asked anything: a second run of the tool on this domain refuses here.
-  MeasurementClaim claim(options.claim_directory, domain.uuid(), domain.name());
+  MeasurementClaim claim(options.claim_directory, target.uuid(), target.name());
   LiveResult out;
-  out.facts = virt::parse_domain_xml(domain.xml());
+  out.facts = virt::parse_domain_xml(target.domain_xml());
   const auto& facts = out.facts;
 
   std::unique_ptr<virt::Transcript> transcript;
   if (!options.record_directory.empty()) {
     transcript = std::make_unique<virt::Transcript>(
-        options.record_directory + "/" + domain.name() + ".jsonl",
-        nlohmann::json{{"domain", domain.name()},
+        options.record_directory + "/" + target.name() + ".jsonl",
+        nlohmann::json{{"domain", target.name()},
                        {"tool", std::string("virt-migrate-predict ") + VMP_VERSION},
-                       {"hypervisor_version", connection.hypervisor_version()},
-                       {"libvirt_version", connection.libvirt_version()},
+                       {"hypervisor_version", target.hypervisor_version()},
+                       {"libvirt_version", target.libvirt_version()},
                        {"interface", options.use_qmp ? "qmp" : "libvirt"}});
   }
   guard.record_to(transcript.get());
-  virt::LibvirtMonitor libvirt_monitor(domain);
-  virt::LibvirtDirtyRateCalls libvirt_calls(domain);
+  virt::Monitor& libvirt_monitor = target.monitor();
+  virt::DirtyRateCalls& libvirt_calls = target.dirty_rate_calls();
   std::optional<virt::RecordingMonitor> recording_monitor;
   std::optional<virt::RecordingDirtyRateCalls> recording_calls;
   if (transcript) {
@@ -581,8 +562,7 @@ LiveResult measure_domain(const virt::Connection& connection, const virt::Domain
   }
   virt::Monitor* monitor = nullptr;
   if (options.use_qmp) {
-    monitor =
-        recording_monitor ? static_cast<virt::Monitor*>(&*recording_monitor) : &libvirt_monitor;
+    monitor = recording_monitor ? &*recording_monitor : &libvirt_monitor;
   }
   virt::DirtyRateCalls& dirty_rate_calls =
       recording_calls ? static_cast<virt::DirtyRateCalls&>(*recording_calls) : libvirt_calls;
@@ -592,13 +572,13 @@ LiveResult measure_domain(const virt::Connection& connection, const virt::Domain
     qemu_version = version_text(monitor->execute("query-version"));
     out.accelerator = monitor->execute("query-kvm").value("enabled", false) ? "kvm" : "tcg";
   } else {
-    qemu_version = connection.hypervisor_version();
+    qemu_version = target.hypervisor_version();
     out.accelerator = facts.virt_type == "kvm" ? "kvm" : "tcg";
   }
   check_mode(options.mode, out.accelerator, facts, who);
-  refuse_during_a_job(domain, monitor, who);
+  refuse_during_a_job(target, monitor, who);
 
-  out.config = virt::read_migration_config(domain, monitor);
+  out.config = target.migration_config(monitor);
 
   std::unique_ptr<DirtyRateMeter> meter =
       monitor ? qmp_dirty_rate_meter(*monitor, who, qemu_version)
@@ -606,7 +586,7 @@ LiveResult measure_domain(const virt::Connection& connection, const virt::Domain
 
   DirtyProfile& p = out.profile;
   p.taken_at = utc_now();
-  p.domain = domain.name();
+  p.domain = target.name();
   p.qemu_version = qemu_version;
   p.ram_bytes = facts.memory_bytes;
   // libvirt preallocates huge pages whatever <allocation> says.
@@ -622,7 +602,7 @@ LiveResult measure_domain(const virt::Connection& connection, const virt::Domain
   // Only RAM is ever read: a device's memory (the VGA window, say) answers a read by acting.
   std::string no_ram_map;
   const auto ram_ranges = guest_ram_map(monitor, p.ram_bytes, facts, no_ram_map);
-  LibvirtGuestMemory memory(domain);
+  TargetMemory memory(target);
   ZeroPageSampler sampler(memory, ram_ranges, p.page_size_bytes, options.seed);
   if (options.progress) options.progress("sampling guest memory for zero pages");
   const double zero_budget_ms = options.measure_time_ms * kZeroSampleTimeShare;
@@ -637,16 +617,16 @@ LiveResult measure_domain(const virt::Connection& connection, const virt::Domain
                         {"mode", options.mode},
                         {"ram_bytes", p.ram_bytes}});
   }
-  const auto vcpu_before = vcpu_times_ns(domain);
+  const auto vcpu_before = target.vcpu_times_ns();
   const double curve_started_ms = clock.now_ms();
   p.dirty_curve = measure_dirty_curve(*meter, clock, dirty_budget_ms,
                                       p.measurement.sample_pages_per_gib, options.mode, p.ram_bytes,
                                       options.progress, Safeguards{&guard, &claim, &out.warnings});
   guard.check();  // a change at the very end of the last period
   p.vcpu_busy_fraction =
-      busiest_vcpu_fraction(vcpu_before, vcpu_times_ns(domain), clock.now_ms() - curve_started_ms);
+      busiest_vcpu_fraction(vcpu_before, target.vcpu_times_ns(), clock.now_ms() - curve_started_ms);
 
-  p.zero_pages = estimate_zero_pages(sampler, domain, p, no_ram_map, out.warnings);
+  p.zero_pages = estimate_zero_pages(sampler, target, p, no_ram_map, out.warnings);
   const std::uint64_t ram_pages = p.ram_bytes / p.page_size_bytes;
   // The pages measured as dirtied hold data: the zero estimate cannot claim them.
   double max_dirty = 0;
@@ -654,7 +634,7 @@ LiveResult measure_domain(const virt::Connection& connection, const virt::Domain
   auto dirty_pages = static_cast<std::uint64_t>(std::ceil(max_dirty / p.page_size_bytes));
   p.zero_pages.count = std::min(p.zero_pages.count, ram_pages - std::min(ram_pages, dirty_pages));
 
-  add_warnings(out, domain.name(), monitor != nullptr);
+  add_warnings(out, target.name(), monitor != nullptr);
   return out;
 }
 

@@ -20,9 +20,7 @@
 #include "virt/migration_config.hpp"
 
 namespace vmp::virt {
-class Connection;
-class LifecycleLog;
-class Domain;
+class LiveTarget;
 class Monitor;
 }  // namespace vmp::virt
 
@@ -52,7 +50,6 @@ struct LiveOptions {
   // What ends a measurement early (see guard.hpp): the stop signal (SIGINT/SIGTERM) and the
   // connection's lifecycle events; none when null.
   const std::atomic<int>* stop = nullptr;
-  const virt::LifecycleLog* events = nullptr;
   // Where runs of the tool claim the domains they measure (claim.hpp); "" for none.
   std::string claim_directory;
 };
@@ -123,7 +120,6 @@ void sample_zero_pages(ZeroPageSampler& sampler, Clock& clock, std::uint64_t tar
 std::optional<std::string> curve_contradiction(const std::vector<CurvePoint>& curve,
                                                std::uint64_t ram_bytes);
 
-LiveResult measure_domain(const virt::Connection& connection, const virt::Domain& domain,
-                          const LiveOptions& options, Clock& clock);
+LiveResult measure_domain(virt::LiveTarget& target, const LiveOptions& options, Clock& clock);
 
 }  // namespace vmp::probe

@@ -1,14 +1,11 @@
 #include "probe/zero_pages.hpp"
 
-#include <libvirt/libvirt.h>
-
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <random>
 #include <sstream>
 
-#include "virt/connection.hpp"
 
 namespace vmp::probe {
 
@@ -78,10 +75,6 @@ std::optional<std::vector<PhysicalRange>> ram_ranges_from_flat_view(const std::s
   }
   if (!seen) return std::nullopt;
   return ranges;
-}
-
-bool LibvirtGuestMemory::read(std::uint64_t address, std::size_t length, unsigned char* buffer) {
-  return virDomainMemoryPeek(domain_.get(), address, length, buffer, VIR_MEMORY_PHYSICAL) == 0;
 }
 
 ZeroPageSampler::ZeroPageSampler(GuestMemory& memory, std::vector<PhysicalRange> ranges,
@@ -201,15 +194,6 @@ std::uint64_t zero_pages_from_rss(std::uint64_t ram_bytes, std::uint64_t rss_byt
   // RSS also counts QEMU's own code and buffers, so this stays a lower bound on zero pages.
   if (rss_bytes >= ram_bytes) return 0;
   return (ram_bytes - rss_bytes) / page_size;
-}
-
-std::uint64_t domain_rss_bytes(const virt::Domain& domain) {
-  virDomainMemoryStatStruct stats[VIR_DOMAIN_MEMORY_STAT_NR];
-  int n = virDomainMemoryStats(domain.get(), stats, VIR_DOMAIN_MEMORY_STAT_NR, 0);
-  for (int i = 0; i < n; ++i) {
-    if (stats[i].tag == VIR_DOMAIN_MEMORY_STAT_RSS) return stats[i].val * 1024;
-  }
-  return 0;
 }
 
 }  // namespace vmp::probe

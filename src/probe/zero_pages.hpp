@@ -10,10 +10,6 @@
 #include <utility>
 #include <vector>
 
-namespace vmp::virt {
-class Domain;
-}
-
 namespace vmp::probe {
 
 struct PhysicalRange {
@@ -42,14 +38,6 @@ class GuestMemory {
   virtual bool read(std::uint64_t address, std::size_t length, unsigned char* buffer) = 0;
 };
 
-class LibvirtGuestMemory : public GuestMemory {
- public:
-  explicit LibvirtGuestMemory(const virt::Domain& domain) : domain_(domain) {}
-  bool read(std::uint64_t address, std::size_t length, unsigned char* buffer) override;
-
- private:
-  const virt::Domain& domain_;
-};
 
 // Reads clusters of pages spread over RAM. One virDomainMemoryPeek call costs milliseconds however
 // little it reads (libvirt goes through QEMU's pmemsave and a file), and up to 64 KiB costs little
@@ -101,7 +89,5 @@ class ZeroPageSampler {
 // pages from below (and is useless with preallocated or huge-page-backed memory).
 std::uint64_t zero_pages_from_rss(std::uint64_t ram_bytes, std::uint64_t rss_bytes,
                                   std::uint64_t page_size);
-// The QEMU process's RSS in bytes from virDomainMemoryStats; 0 when libvirt does not report it.
-std::uint64_t domain_rss_bytes(const virt::Domain& domain);
 
 }  // namespace vmp::probe

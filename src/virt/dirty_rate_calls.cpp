@@ -5,6 +5,12 @@
 
 namespace vmp::virt {
 
+static_assert(dirty_rate::kModeDirtyBitmap == VIR_DOMAIN_DIRTYRATE_MODE_DIRTY_BITMAP &&
+              dirty_rate::kModeDirtyRing == VIR_DOMAIN_DIRTYRATE_MODE_DIRTY_RING);
+static_assert(dirty_rate::kUnstarted == VIR_DOMAIN_DIRTYRATE_UNSTARTED &&
+              dirty_rate::kMeasuring == VIR_DOMAIN_DIRTYRATE_MEASURING &&
+              dirty_rate::kMeasured == VIR_DOMAIN_DIRTYRATE_MEASURED);
+
 void LibvirtDirtyRateCalls::start(int seconds, unsigned int flags) {
   if (virDomainStartDirtyRateCalc(domain_.get(), seconds, flags) < 0) {
     if (last_error_is_connection_failure()) {

@@ -23,6 +23,16 @@ class LibvirtCallError : public RuntimeError {
   std::string message_;
 };
 
+// libvirt's dirty-rate flags and states, for code without libvirt's headers; checked against
+// <libvirt/libvirt.h> in dirty_rate_calls.cpp.
+namespace dirty_rate {
+inline constexpr unsigned int kModeDirtyBitmap = 1 << 0;  // VIR_DOMAIN_DIRTYRATE_MODE_DIRTY_BITMAP
+inline constexpr unsigned int kModeDirtyRing = 1 << 1;    // VIR_DOMAIN_DIRTYRATE_MODE_DIRTY_RING
+inline constexpr int kUnstarted = 0;                      // VIR_DOMAIN_DIRTYRATE_UNSTARTED
+inline constexpr int kMeasuring = 1;                      // VIR_DOMAIN_DIRTYRATE_MEASURING
+inline constexpr int kMeasured = 2;                       // VIR_DOMAIN_DIRTYRATE_MEASURED
+}  // namespace dirty_rate
+
 class DirtyRateCalls {
  public:
   virtual ~DirtyRateCalls() = default;

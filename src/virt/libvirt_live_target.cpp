@@ -1,0 +1,87 @@
+#include "virt/libvirt_live_target.hpp"
+
+#include <libvirt/libvirt.h>
+#include <libvirt/virterror.h>
+
+#include "virt/libvirt.hpp"
+
+namespace vmp::virt {
+
+LibvirtLiveTarget::LibvirtLiveTarget(const Connection& connection, const Domain& domain,
+                                     const LifecycleLog* events)
+    : connection_(connection),
+      domain_(domain),
+      events_(events),
+      events_at_start_(events ? events->count(domain.name()) : 0),
+      monitor_(domain),
+      dirty_rate_calls_(domain) {}
+
+StateReading LibvirtLiveTarget::read_state() {
+  StateReading r;
+  int state = VIR_DOMAIN_NOSTATE, reason = 0;
+  if (virDomainGetState(domain_.get(), &state, &reason, 0) < 0) {
+    r.running = false;
+    if (last_libvirt_error_code() == VIR_ERR_NO_DOMAIN) {
+      r.ends_qemu = true;
+      r.what = "vanished (destroyed or undefined)";
+      return r;
+    }
+    if (last_error_is_connection_failure()) r.connection_lost = last_libvirt_error();
+    r.error = last_libvirt_error();
+    return r;
+  }
+  if (state != VIR_DOMAIN_RUNNING) {
+    r.running = false;
+    r.ends_qemu = state != VIR_DOMAIN_PAUSED && state != VIR_DOMAIN_PMSUSPENDED;
+    r.what = "is " + Domain::state_text(state);
+  }
+  return r;
+}
+
+std::optional<LifecycleChange> LibvirtLiveTarget::lifecycle_change() {
+  if (!events_) return std::nullopt;
+  auto e = events_->event(domain_.name(), events_at_start_);
+  if (!e) return std::nullopt;
+  return LifecycleChange{e->text, e->ends_qemu()};
+}
+
+std::optional<std::string> LibvirtLiveTarget::connection_closed() {
+  return events_ ? events_->closed() : std::nullopt;
+}
+
+bool LibvirtLiveTarget::has_job() {
+  virDomainJobInfo job{};
+  return virDomainGetJobInfo(domain_.get(), &job) == 0 && job.type != VIR_DOMAIN_JOB_NONE;
+}
+
+std::optional<std::vector<std::uint64_t>> LibvirtLiveTarget::vcpu_times_ns() {
+  virDomainInfo info{};
+  if (virDomainGetInfo(domain_.get(), &info) < 0 || info.nrVirtCpu == 0) return std::nullopt;
+  std::vector<virVcpuInfo> vcpus(info.nrVirtCpu);
+  int n =
+      virDomainGetVcpus(domain_.get(), vcpus.data(), static_cast<int>(vcpus.size()), nullptr, 0);
+  if (n <= 0) return std::nullopt;
+  std::vector<std::uint64_t> times;
+  for (int i = 0; i < n; ++i) times.push_back(vcpus[static_cast<std::size_t>(i)].cpuTime);
+  return times;
+}
+
+std::uint64_t LibvirtLiveTarget::rss_bytes() {
+  virDomainMemoryStatStruct stats[VIR_DOMAIN_MEMORY_STAT_NR];
+  int n = virDomainMemoryStats(domain_.get(), stats, VIR_DOMAIN_MEMORY_STAT_NR, 0);
+  for (int i = 0; i < n; ++i) {
+    if (stats[i].tag == VIR_DOMAIN_MEMORY_STAT_RSS) return stats[i].val * 1024;
+  }
+  return 0;
+}
+
+bool LibvirtLiveTarget::read_memory(std::uint64_t address, std::size_t length,
+                                    unsigned char* buffer) {
+  return virDomainMemoryPeek(domain_.get(), address, length, buffer, VIR_MEMORY_PHYSICAL) == 0;
+}
+
+MigrationConfig LibvirtLiveTarget::migration_config(Monitor* monitor) {
+  return read_migration_config(domain_, monitor);
+}
+
+}  // namespace vmp::virt
