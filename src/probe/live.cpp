@@ -525,15 +525,30 @@ void add_warnings(LiveResult& out, const std::string& name, bool through_qmp) {
 
 }  // namespace
 
-LiveResult measure_domain(virt::LiveTarget& target, const LiveOptions& options, Clock& clock) {
-  const std::string who = "domain " + target.name();
-  if (target.read_only()) {
+LiveResult measure_domain(virt::LiveTarget& live, const LiveOptions& options, Clock& clock) {
+  const std::string who = "domain " + live.name();
+  if (live.read_only()) {
     throw RuntimeError(who +
                            ": measuring needs a read-write connection (QEMU's dirty-rate "
                            "measurement and guest memory reads are refused read-only)",
                        "read-only");
   }
+  // $VMP_RECORD_EXCHANGES: every answer of libvirt and QEMU kept, for the unit tests' replays.
+  std::unique_ptr<virt::Transcript> transcript;
+  std::optional<virt::RecordingLiveTarget> recording_target;
+  if (!options.record_directory.empty()) {
+    transcript = std::make_unique<virt::Transcript>(
+        options.record_directory + "/" + live.name() + ".jsonl",
+        nlohmann::json{{"domain", live.name()},
+                       {"tool", std::string("virt-migrate-predict ") + VMP_VERSION},
+                       {"hypervisor_version", live.hypervisor_version()},
+                       {"libvirt_version", live.libvirt_version()},
+                       {"interface", options.use_qmp ? "qmp" : "libvirt"}});
+    recording_target.emplace(live, *transcript);
+  }
+  virt::LiveTarget& target = recording_target ? *recording_target : live;
   LiveGuard guard(target, options, clock);
+  guard.record_to(transcript.get());
   guard.check();
   // Before QEMU is asked anything: a second run of the tool on this domain refuses here.
   MeasurementClaim claim(options.claim_directory, target.uuid(), target.name());
@@ -541,17 +556,6 @@ LiveResult measure_domain(virt::LiveTarget& target, const LiveOptions& options, 
   out.facts = virt::parse_domain_xml(target.domain_xml());
   const auto& facts = out.facts;
 
-  std::unique_ptr<virt::Transcript> transcript;
-  if (!options.record_directory.empty()) {
-    transcript = std::make_unique<virt::Transcript>(
-        options.record_directory + "/" + target.name() + ".jsonl",
-        nlohmann::json{{"domain", target.name()},
-                       {"tool", std::string("virt-migrate-predict ") + VMP_VERSION},
-                       {"hypervisor_version", target.hypervisor_version()},
-                       {"libvirt_version", target.libvirt_version()},
-                       {"interface", options.use_qmp ? "qmp" : "libvirt"}});
-  }
-  guard.record_to(transcript.get());
   virt::Monitor& libvirt_monitor = target.monitor();
   virt::DirtyRateCalls& libvirt_calls = target.dirty_rate_calls();
   std::optional<virt::RecordingMonitor> recording_monitor;
@@ -578,7 +582,8 @@ LiveResult measure_domain(virt::LiveTarget& target, const LiveOptions& options, 
   check_mode(options.mode, out.accelerator, facts, who);
   refuse_during_a_job(target, monitor, who);
 
-  out.config = target.migration_config(monitor);
+  out.config = target.libvirt_migration_settings();
+  if (monitor) virt::add_qemu_migration_settings(out.config, *monitor);
 
   std::unique_ptr<DirtyRateMeter> meter =
       monitor ? qmp_dirty_rate_meter(*monitor, who, qemu_version)
@@ -635,6 +640,12 @@ LiveResult measure_domain(virt::LiveTarget& target, const LiveOptions& options, 
   p.zero_pages.count = std::min(p.zero_pages.count, ram_pages - std::min(ram_pages, dirty_pages));
 
   add_warnings(out, target.name(), monitor != nullptr);
+  if (transcript) {
+    transcript->record({{"note", "measured"},
+                        {"profile", profile_to_json(p)},
+                        {"accelerator", out.accelerator},
+                        {"warnings", out.warnings}});
+  }
   return out;
 }
 

@@ -80,8 +80,8 @@ bool LibvirtLiveTarget::read_memory(std::uint64_t address, std::size_t length,
   return virDomainMemoryPeek(domain_.get(), address, length, buffer, VIR_MEMORY_PHYSICAL) == 0;
 }
 
-MigrationConfig LibvirtLiveTarget::migration_config(Monitor* monitor) {
-  return read_migration_config(domain_, monitor);
+MigrationConfig LibvirtLiveTarget::libvirt_migration_settings() {
+  return read_libvirt_migration_settings(domain_);
 }
 
 }  // namespace vmp::virt

@@ -32,7 +32,7 @@ class LibvirtLiveTarget : public LiveTarget {
   bool read_memory(std::uint64_t address, std::size_t length, unsigned char* buffer) override;
   Monitor& monitor() override { return monitor_; }
   DirtyRateCalls& dirty_rate_calls() override { return dirty_rate_calls_; }
-  MigrationConfig migration_config(Monitor* monitor) override;
+  MigrationConfig libvirt_migration_settings() override;
 
  private:
   const Connection& connection_;

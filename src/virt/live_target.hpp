@@ -61,8 +61,9 @@ class LiveTarget {
 
   virtual Monitor& monitor() = 0;  // QMP, through libvirt
   virtual DirtyRateCalls& dirty_rate_calls() = 0;
-  // libvirt's migration settings of the domain, and QEMU's through `monitor` when given.
-  virtual MigrationConfig migration_config(Monitor* monitor) = 0;
+  // libvirt's migration settings of the domain (QEMU's come through monitor():
+  // add_qemu_migration_settings).
+  virtual MigrationConfig libvirt_migration_settings() = 0;
 };
 
 }  // namespace vmp::virt

@@ -10,7 +10,7 @@ std::optional<double> libvirt_speed_bytes_per_s(unsigned long mib_per_s) {
   return static_cast<double>(mib_per_s) * 1048576.0;
 }
 
-MigrationConfig read_migration_config(const Domain& domain, Monitor* monitor) {
+MigrationConfig read_libvirt_migration_settings(const Domain& domain) {
   MigrationConfig c;
   unsigned long long downtime = 0;
   if (virDomainMigrateGetMaxDowntime(domain.get(), &downtime, 0) < 0) {
@@ -31,14 +31,14 @@ MigrationConfig read_migration_config(const Domain& domain, Monitor* monitor) {
                                   VIR_DOMAIN_MIGRATE_MAX_SPEED_POSTCOPY) == 0) {
     c.postcopy_speed_bytes_per_s = libvirt_speed_bytes_per_s(postcopy);
   }
-
-  if (monitor) {
-    c.qemu_parameters = monitor->execute("query-migrate-parameters");
-    for (const auto& cap : monitor->execute("query-migrate-capabilities")) {
-      c.qemu_capabilities[cap.value("capability", "")] = cap.value("state", false);
-    }
-  }
   return c;
+}
+
+void add_qemu_migration_settings(MigrationConfig& c, Monitor& monitor) {
+  c.qemu_parameters = monitor.execute("query-migrate-parameters");
+  for (const auto& cap : monitor.execute("query-migrate-capabilities")) {
+    c.qemu_capabilities[cap.value("capability", "")] = cap.value("state", false);
+  }
 }
 
 }  // namespace vmp::virt

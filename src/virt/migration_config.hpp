@@ -32,6 +32,9 @@ struct MigrationConfig {
 std::optional<double> libvirt_speed_bytes_per_s(unsigned long mib_per_s);
 
 // monitor may be null (--no-qmp): then QEMU's parameters and capabilities stay empty.
-MigrationConfig read_migration_config(const Domain& domain, Monitor* monitor);
+// libvirt's settings of the domain (migrate-getmaxdowntime, migrate-getspeed, its post-copy
+// speed), and QEMU's parameters and capabilities (QMP) added to them.
+MigrationConfig read_libvirt_migration_settings(const Domain& domain);
+void add_qemu_migration_settings(MigrationConfig& config, Monitor& monitor);
 
 }  // namespace vmp::virt

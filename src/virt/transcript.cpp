@@ -1,5 +1,6 @@
 #include "virt/transcript.hpp"
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <ctime>
@@ -105,6 +106,92 @@ std::map<std::string, double> RecordingDirtyRateCalls::stats() {
     t_.record(entry);
     throw;
   }
+}
+
+void RecordingLiveTarget::record(const char* call, nlohmann::json reply,
+                                 nlohmann::json arguments) {
+  nlohmann::json entry = {{"libvirt", call}};
+  if (!arguments.is_null()) entry["arguments"] = std::move(arguments);
+  entry["return"] = std::move(reply);
+  t_.record(std::move(entry));
+}
+
+std::string RecordingLiveTarget::uuid() {
+  auto u = inner_.uuid();
+  record("virDomainGetUUIDString", u);
+  return u;
+}
+
+std::string RecordingLiveTarget::domain_xml() {
+  auto xml = inner_.domain_xml();
+  record("virDomainGetXMLDesc", xml);
+  return xml;
+}
+
+StateReading RecordingLiveTarget::read_state() {
+  auto s = inner_.read_state();
+  nlohmann::json j = {{"running", s.running}, {"ends_qemu", s.ends_qemu}, {"what", s.what}};
+  if (s.error) j["error"] = *s.error;
+  if (s.connection_lost) j["connection_lost"] = *s.connection_lost;
+  record("virDomainGetState", j);
+  return s;
+}
+
+std::optional<LifecycleChange> RecordingLiveTarget::lifecycle_change() {
+  auto c = inner_.lifecycle_change();
+  if (c) record("lifecycle-event", {{"what", c->what}, {"ends_qemu", c->ends_qemu}});
+  return c;
+}
+
+std::optional<std::string> RecordingLiveTarget::connection_closed() {
+  auto c = inner_.connection_closed();
+  if (c) record("connection-closed", *c);
+  return c;
+}
+
+bool RecordingLiveTarget::has_job() {
+  const bool job = inner_.has_job();
+  record("virDomainGetJobInfo", job);
+  return job;
+}
+
+std::optional<std::vector<std::uint64_t>> RecordingLiveTarget::vcpu_times_ns() {
+  auto times = inner_.vcpu_times_ns();
+  record("virDomainGetVcpus", times ? nlohmann::json(*times) : nlohmann::json(nullptr));
+  return times;
+}
+
+std::uint64_t RecordingLiveTarget::rss_bytes() {
+  const auto rss = inner_.rss_bytes();
+  record("virDomainMemoryStats", rss);
+  return rss;
+}
+
+bool RecordingLiveTarget::read_memory(std::uint64_t address, std::size_t length,
+                                      unsigned char* buffer) {
+  const bool ok = inner_.read_memory(address, length, buffer);
+  std::string zero;
+  if (ok) {
+    for (std::size_t at = 0; at < length; at += kRecordedPageBytes) {
+      const std::size_t n = std::min(kRecordedPageBytes, length - at);
+      zero += std::all_of(buffer + at, buffer + at + n, [](unsigned char b) { return b == 0; })
+                  ? '1'
+                  : '0';
+    }
+  }
+  record("virDomainMemoryPeek", {{"ok", ok}, {"zero_pages", zero}},
+         {{"address", address}, {"length", length}});
+  return ok;
+}
+
+MigrationConfig RecordingLiveTarget::libvirt_migration_settings() {
+  auto c = inner_.libvirt_migration_settings();
+  nlohmann::json j = {{"max_speed_unlimited", c.max_speed_unlimited}};
+  if (c.max_downtime_ms) j["max_downtime_ms"] = *c.max_downtime_ms;
+  if (c.max_speed_bytes_per_s) j["max_speed_bytes_per_s"] = *c.max_speed_bytes_per_s;
+  if (c.postcopy_speed_bytes_per_s) j["postcopy_speed_bytes_per_s"] = *c.postcopy_speed_bytes_per_s;
+  record("migration-settings", j);
+  return c;
 }
 
 }  // namespace vmp::virt

@@ -18,6 +18,7 @@
 #include <string>
 
 #include "virt/dirty_rate_calls.hpp"
+#include "virt/live_target.hpp"
 #include "virt/monitor.hpp"
 
 namespace vmp::virt {
@@ -61,6 +62,40 @@ class RecordingDirtyRateCalls : public DirtyRateCalls {
 
 // The key of a QMP exchange in a transcript: arguments are left out when there are none, as the
 // monitor sends them.
+// The domain's side of a measurement, recorded: each call's answer, under the libvirt call it
+// makes ({"libvirt": "virDomainGetState", "return": ...}); guest memory as each page's being
+// zero ("1") or not ("0"); lifecycle events and a closed connection only when there was one.
+// QMP and the dirty-rate calls are recorded by their own wrappers (the target's monitor() and
+// dirty_rate_calls() are passed through as they are).
+class RecordingLiveTarget : public LiveTarget {
+ public:
+  RecordingLiveTarget(LiveTarget& inner, Transcript& transcript) : inner_(inner), t_(transcript) {}
+  const std::string& name() const override { return inner_.name(); }
+  std::string uuid() override;
+  bool read_only() const override { return inner_.read_only(); }
+  std::string hypervisor_version() override { return inner_.hypervisor_version(); }
+  std::string libvirt_version() override { return inner_.libvirt_version(); }
+  std::string domain_xml() override;
+  StateReading read_state() override;
+  std::optional<LifecycleChange> lifecycle_change() override;
+  std::optional<std::string> connection_closed() override;
+  bool has_job() override;
+  std::optional<std::vector<std::uint64_t>> vcpu_times_ns() override;
+  std::uint64_t rss_bytes() override;
+  bool read_memory(std::uint64_t address, std::size_t length, unsigned char* buffer) override;
+  Monitor& monitor() override { return inner_.monitor(); }
+  DirtyRateCalls& dirty_rate_calls() override { return inner_.dirty_rate_calls(); }
+  MigrationConfig libvirt_migration_settings() override;
+
+ private:
+  void record(const char* call, nlohmann::json reply, nlohmann::json arguments = nullptr);
+  LiveTarget& inner_;
+  Transcript& t_;
+};
+
+// The page size of the zero/non-zero flags a recorded memory read keeps.
+inline constexpr std::size_t kRecordedPageBytes = 4096;
+
 nlohmann::json qmp_entry(std::string_view command, const nlohmann::json& arguments);
 
 }  // namespace vmp::virt

@@ -10,6 +10,7 @@
 // earliest; a query never recorded there fails the test too.
 #pragma once
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -19,6 +20,7 @@
 
 #include "fake_clock.hpp"
 #include "virt/dirty_rate_calls.hpp"
+#include "virt/live_target.hpp"
 #include "virt/monitor.hpp"
 #include "virt/transcript.hpp"
 
@@ -30,9 +32,25 @@ class ReplayMismatch : public std::logic_error {
   explicit ReplayMismatch(const std::string& what) : std::logic_error(what) {}
 };
 
+// The domain's side of a measurement (virt::RecordingLiveTarget): replayed only by a
+// ReplayLiveTarget; a replay of QMP and the dirty-rate calls alone leaves them out.
+inline bool is_target_call(const nlohmann::json& e) {
+  static const std::vector<std::string> kCalls = {
+      "virDomainGetUUIDString", "virDomainGetXMLDesc",  "virDomainGetState",
+      "lifecycle-event",        "connection-closed",    "virDomainGetJobInfo",
+      "virDomainGetVcpus",      "virDomainMemoryStats", "virDomainMemoryPeek",
+      "migration-settings"};
+  const std::string call = e.value("libvirt", "");
+  return std::find(kCalls.begin(), kCalls.end(), call) != kCalls.end();
+}
+
 class Replay {
  public:
-  Replay(const std::filesystem::path& path, FakeClock& clock) : clock_(clock) {
+  // With `target_calls`, the domain's side is replayed too, and each answer takes the time it
+  // took on the stack: the clock moves on to the time the answer was recorded (a whole
+  // measurement's budgets, the zero-page sample's among them, end where they ended then).
+  Replay(const std::filesystem::path& path, FakeClock& clock, bool target_calls = false)
+      : clock_(clock), takes_recorded_time_(target_calls) {
     std::ifstream in(path);
     if (!in) throw std::runtime_error("cannot read " + path.string());
     std::string line;
@@ -47,6 +65,8 @@ class Replay {
       }
       if (entry.contains("note")) {
         notes_.push_back(entry);
+      } else if (!target_calls && is_target_call(entry)) {
+        continue;
       } else {
         entries_.push_back(entry);
       }
@@ -95,6 +115,7 @@ class Replay {
         throw ReplayMismatch("the code asked " + key.dump() +
                              ", which the recording never answered at this point");
       }
+      take_recorded_time(*at_this_time);
       return *at_this_time;
     }
     const bool change_matches = next_change < entries_.size() && same(entries_[next_change], key);
@@ -111,12 +132,33 @@ class Replay {
                                                            : strip(entries_[next_change]).dump()));
     }
     cursor_ = next_change + 1;
+    take_recorded_time(entries_[next_change]);
     offset_ms_ = clock_.now - entries_[next_change]["t_ms"].get<double>();
     sync_clock();
     return entries_[next_change];
   }
 
+  // An event's record (a lifecycle event, a closed connection), recorded only when there was
+  // one: the latest recorded at or before now since the last change, else none.
+  const nlohmann::json* event_if_recorded(const nlohmann::json& key) const {
+    std::size_t next_change = cursor_;
+    while (next_change < entries_.size() && !is_change(entries_[next_change])) ++next_change;
+    const nlohmann::json* chosen = nullptr;
+    for (std::size_t i = 0; i < next_change; ++i) {
+      if (same(entries_[i], key) && entries_[i]["t_ms"].get<double>() <= recorded_now()) {
+        chosen = &entries_[i];
+      }
+    }
+    return chosen;
+  }
+
  private:
+  void take_recorded_time(const nlohmann::json& answer) {
+    if (!takes_recorded_time_) return;
+    const double ahead_ms = answer["t_ms"].get<double>() - recorded_now();
+    if (ahead_ms > 0) clock_.now += ahead_ms;
+  }
+
   // The host's clocks as the recording's were at the same recorded time (QEMU's start-time of a
   // measurement is read against them).
   void sync_clock() {
@@ -140,6 +182,9 @@ class Replay {
   static bool is_change(const nlohmann::json& e) { return !is_query(e) && !e.contains("error"); }
   static bool is_query(const nlohmann::json& e) {
     if (e.contains("execute")) return e["execute"].get<std::string>().rfind("query-", 0) == 0;
+    // A guest memory read is replayed in order, as a change: the time it took is what ends the
+    // zero-page sample.
+    if (is_target_call(e)) return e.value("libvirt", "") != "virDomainMemoryPeek";
     return e.value("libvirt", "") == "virDomainListGetStats";
   }
   static nlohmann::json strip(const nlohmann::json& e) {
@@ -154,6 +199,7 @@ class Replay {
   }
 
   FakeClock& clock_;
+  bool takes_recorded_time_ = false;
   nlohmann::json header_;
   std::vector<nlohmann::json> entries_, notes_;
   std::size_t cursor_ = 0;
@@ -198,6 +244,92 @@ class ReplayDirtyRateCalls : public virt::DirtyRateCalls {
 
  private:
   Replay& replay_;
+};
+
+// A running domain as a recording of virt::RecordingLiveTarget saw it (a Replay made with
+// target_calls): measure_domain runs against it as against libvirt.
+class ReplayLiveTarget : public virt::LiveTarget {
+ public:
+  explicit ReplayLiveTarget(Replay& replay)
+      : replay_(replay),
+        name_(replay.header().value("domain", "")),
+        monitor_(replay),
+        dirty_rate_calls_(replay) {}
+  const std::string& name() const override { return name_; }
+  std::string uuid() override { return call("virDomainGetUUIDString").get<std::string>(); }
+  bool read_only() const override { return false; }  // recordings are read-write
+  std::string hypervisor_version() override {
+    return replay_.header().value("hypervisor_version", "");
+  }
+  std::string libvirt_version() override { return replay_.header().value("libvirt_version", ""); }
+  std::string domain_xml() override { return call("virDomainGetXMLDesc").get<std::string>(); }
+  virt::StateReading read_state() override {
+    const auto& j = call("virDomainGetState");
+    virt::StateReading s;
+    s.running = j.value("running", true);
+    s.ends_qemu = j.value("ends_qemu", false);
+    s.what = j.value("what", "");
+    if (j.contains("error")) s.error = j["error"].get<std::string>();
+    if (j.contains("connection_lost")) s.connection_lost = j["connection_lost"].get<std::string>();
+    return s;
+  }
+  std::optional<virt::LifecycleChange> lifecycle_change() override {
+    const auto* e = replay_.event_if_recorded({{"libvirt", "lifecycle-event"}});
+    if (!e) return std::nullopt;
+    return virt::LifecycleChange{(*e)["return"].value("what", ""),
+                                 (*e)["return"].value("ends_qemu", false)};
+  }
+  std::optional<std::string> connection_closed() override {
+    const auto* e = replay_.event_if_recorded({{"libvirt", "connection-closed"}});
+    if (!e) return std::nullopt;
+    return (*e)["return"].get<std::string>();
+  }
+  bool has_job() override { return call("virDomainGetJobInfo").get<bool>(); }
+  std::optional<std::vector<std::uint64_t>> vcpu_times_ns() override {
+    const auto& j = call("virDomainGetVcpus");
+    if (j.is_null()) return std::nullopt;
+    return j.get<std::vector<std::uint64_t>>();
+  }
+  std::uint64_t rss_bytes() override { return call("virDomainMemoryStats").get<std::uint64_t>(); }
+  bool read_memory(std::uint64_t address, std::size_t length, unsigned char* buffer) override {
+    const auto& e = replay_.answer({{"libvirt", "virDomainMemoryPeek"},
+                                    {"arguments", {{"address", address}, {"length", length}}}});
+    const auto& r = e["return"];
+    if (!r.value("ok", false)) return false;
+    // Each page as recorded: zero, or holding data (a byte that is not zero).
+    const std::string zero = r.value("zero_pages", "");
+    for (std::size_t page = 0; page * virt::kRecordedPageBytes < length; ++page) {
+      const std::size_t at = page * virt::kRecordedPageBytes;
+      const std::size_t n = std::min(virt::kRecordedPageBytes, length - at);
+      std::fill(buffer + at, buffer + at + n, 0);
+      if (page >= zero.size()) throw ReplayMismatch("a memory read recorded without its pages");
+      if (zero[page] == '0') buffer[at + n / 2] = 0x5a;
+    }
+    return true;
+  }
+  virt::Monitor& monitor() override { return monitor_; }
+  virt::DirtyRateCalls& dirty_rate_calls() override { return dirty_rate_calls_; }
+  virt::MigrationConfig libvirt_migration_settings() override {
+    const auto& j = call("migration-settings");
+    virt::MigrationConfig c;
+    c.max_speed_unlimited = j.value("max_speed_unlimited", false);
+    if (j.contains("max_downtime_ms")) c.max_downtime_ms = j["max_downtime_ms"].get<double>();
+    if (j.contains("max_speed_bytes_per_s")) {
+      c.max_speed_bytes_per_s = j["max_speed_bytes_per_s"].get<double>();
+    }
+    if (j.contains("postcopy_speed_bytes_per_s")) {
+      c.postcopy_speed_bytes_per_s = j["postcopy_speed_bytes_per_s"].get<double>();
+    }
+    return c;
+  }
+
+ private:
+  const nlohmann::json& call(const char* name) { return replay_.answer({{"libvirt", name}})["return"]; }
+
+  Replay& replay_;
+  std::string name_;
+  ReplayMonitor monitor_;
+  ReplayDirtyRateCalls dirty_rate_calls_;
 };
 
 // The stacks recorded in tests/unit/data/WHAT/qemu-Q-libvirt-L/ ("probe", "watch").

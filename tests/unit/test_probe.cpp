@@ -677,3 +677,49 @@ TEST(MigrationSettings, QemuParametersThatChangePrecopyFromTheRecordings) {
     EXPECT_FALSE(o.zero_page_detection);
   }
 }
+
+// The whole measurement of a domain, replayed: measure_domain against the domain (its XML,
+// state, memory, vCPU times, libvirt's settings), QMP and libvirt's dirty-rate calls as a real
+// stack answered them (virt::RecordingLiveTarget, record.sh's measure-domain-* scenarios), with
+// no libvirt and no guest. The profile, the accelerator and the warnings are the ones the tool
+// made on the stack that day, and every change the recording holds is asked for again.
+TEST(LiveReplay, MeasureDomainMakesTheProfileTheToolMadeOnTheStack) {
+  for (const auto& dir : test::recorded_stacks("probe")) {
+    for (const std::string scenario : {"measure-domain-qmp", "measure-domain-libvirt"}) {
+      SCOPED_TRACE(stack_of(dir) + " " + scenario);
+      if (!std::filesystem::exists(dir / (scenario + ".jsonl"))) continue;  // TEMP
+      FakeClock clock;
+      Replay replay(dir / (scenario + ".jsonl"), clock, /*target_calls=*/true);
+      test::ReplayLiveTarget target(replay);
+      char claims[] = "/tmp/vmp-claims-XXXXXX";
+      ASSERT_NE(mkdtemp(claims), nullptr);
+      LiveOptions options;  // the command line's defaults, as record.sh ran the tool
+      options.use_qmp = scenario == "measure-domain-qmp";
+      options.claim_directory = claims;
+      const LiveResult out = measure_domain(target, options, clock);
+      std::filesystem::remove_all(claims);
+
+      const json measured = replay.note("measured");
+      json made = profile_to_json(out.profile), then = measured["profile"];
+      made.erase("taken_at");
+      then.erase("taken_at");
+      // The busiest vCPU's share divides the CPU time recorded by the wall time between the two
+      // readings, which a replay re-enacts to within the calls' own durations.
+      const double busy = made["guest"]["vcpu_busy_fraction"].get<double>();
+      const double busy_then = then["guest"]["vcpu_busy_fraction"].get<double>();
+      EXPECT_NEAR(busy, busy_then, 0.03 * busy_then);
+      made["guest"].erase("vcpu_busy_fraction");
+      then["guest"].erase("vcpu_busy_fraction");
+      EXPECT_EQ(made, then);
+      EXPECT_EQ(out.accelerator, measured["accelerator"].get<std::string>());
+      EXPECT_EQ(out.warnings, measured["warnings"].get<std::vector<std::string>>());
+      EXPECT_EQ(out.facts.name, "vmp-rec-c");
+      EXPECT_EQ(out.facts.memory_bytes, kGiB);
+      EXPECT_TRUE(replay.all_changes_replayed());
+      // What the guest did (the header) is in the figures: 256 MiB written at random.
+      ASSERT_FALSE(out.profile.dirty_curve.empty());
+      EXPECT_GT(out.profile.dirty_curve.back().dirty_bytes, 8.0 * 1048576);
+      EXPECT_LE(out.profile.dirty_curve.back().dirty_bytes, 300.0 * 1048576);
+    }
+  }
+}

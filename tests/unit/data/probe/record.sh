@@ -5,7 +5,7 @@
 # installed now. Run as root, once on each stack (.ci/install-deps --stack stock|backports),
 # and again whenever a stack changes:
 #
-#   tests/unit/data/probe/record.sh BUILD_DIR
+#   tests/unit/data/probe/record.sh BUILD_DIR [SCENARIO...]   (none: all of them)
 #
 # Scenarios (each guest 1024 MiB, 256 MiB written at 5000 random pages/s, seed 1):
 #   measure-qmp.jsonl      a fresh guest measured through QMP (the warm-up included)
@@ -17,8 +17,21 @@
 #                          --measure-time 2s: the tool refuses at once (exit status 1)
 #   measure-libvirt.jsonl  a second fresh guest measured with --no-qmp (libvirt's API)
 #   measure-busy-libvirt.jsonl  the same, while virsh domdirtyrate-calc measures for 3 s
+#   measure-domain-qmp.jsonl  a third fresh guest, the whole measurement (the domain's XML, state,
+#                          memory reads, vCPU times, settings: virt::RecordingLiveTarget) through
+#                          QMP, with the profile the tool made of it
+#   measure-domain-libvirt.jsonl  the same guest then, with --no-qmp
 set -euo pipefail
-build=${1:?usage: record.sh BUILD_DIR}
+build=${1:?usage: record.sh BUILD_DIR [SCENARIO...]}
+shift
+only=" $* "
+# wanted SCENARIO...: whether any of them is to be recorded now.
+wanted() {
+  [[ $only == "  " ]] && return 0
+  local s
+  for s in "$@"; do [[ $only == *" $s "* ]] && return 0; done
+  return 1
+}
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../../../.." && pwd)
 tool=$(cd "$build" && pwd)/src/virt-migrate-predict
@@ -32,7 +45,8 @@ stack=$(virsh -c $uri version | awk '
 out=$here/$stack
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"; "$root/tests/guest/stop-guest.sh" vmp-rec-a >/dev/null 2>&1 || true;
-      "$root/tests/guest/stop-guest.sh" vmp-rec-b >/dev/null 2>&1 || true' EXIT
+      "$root/tests/guest/stop-guest.sh" vmp-rec-b >/dev/null 2>&1 || true
+      "$root/tests/guest/stop-guest.sh" vmp-rec-c >/dev/null 2>&1 || true' EXIT
 mkdir -p "$out"
 guest='{"mem_mib": 1024, "wss_mib": 256, "rate_pages_per_s": 5000, "pattern": "random"}'
 
@@ -57,8 +71,9 @@ record() {
   echo "record.sh: $out/$scenario.jsonl ($(wc -l <"$out/$scenario.jsonl") lines)" >&2
 }
 
-"$root/tests/guest/start-guest.sh" vmp-rec-a 1024 256 5000 random 1 >/dev/null
 verdicts="0 3 4 5"
+if wanted measure-qmp measure-busy-qmp measure-interrupted-qmp measure-blocked-qmp; then
+"$root/tests/guest/start-guest.sh" vmp-rec-a 1024 256 5000 random 1 >/dev/null
 record measure-qmp "$verdicts" vmp-rec-a
 virsh -c $uri qemu-monitor-command vmp-rec-a \
   '{"execute":"calc-dirty-rate","arguments":{"calc-time":3}}' >/dev/null
@@ -69,12 +84,22 @@ virsh -c $uri qemu-monitor-command vmp-rec-a \
   '{"execute":"calc-dirty-rate","arguments":{"calc-time":60}}' >/dev/null
 record measure-blocked-qmp 1 vmp-rec-a --measure-time 2s
 "$root/tests/guest/stop-guest.sh" vmp-rec-a
+fi
 
+if wanted measure-libvirt measure-busy-libvirt; then
 "$root/tests/guest/start-guest.sh" vmp-rec-b 1024 256 5000 random 1 >/dev/null
 record measure-libvirt "$verdicts" vmp-rec-b --no-qmp
 virsh -c $uri domdirtyrate-calc vmp-rec-b --seconds 3 >/dev/null
 record measure-busy-libvirt "$verdicts" vmp-rec-b --no-qmp
 "$root/tests/guest/stop-guest.sh" vmp-rec-b
+fi
+
+if wanted measure-domain-qmp measure-domain-libvirt; then
+"$root/tests/guest/start-guest.sh" vmp-rec-c 1024 256 5000 random 1 >/dev/null
+record measure-domain-qmp "$verdicts" vmp-rec-c
+record measure-domain-libvirt "$verdicts" vmp-rec-c --no-qmp
+"$root/tests/guest/stop-guest.sh" vmp-rec-c
+fi
 
 # Large replies (QEMU's schema) are stored once, by content.
 mv -n "$scratch"/*-*.json "$out"/ 2>/dev/null || true
