@@ -2,8 +2,8 @@
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
-#include <exception>
 #include <cmath>
+#include <exception>
 #include <csignal>
 #include <cstdlib>
 #include <functional>
@@ -12,18 +12,15 @@
 #include <set>
 #include <thread>
 
-#include "base/units.hpp"
 #include "base/error.hpp"
+#include "base/format.hpp"
+#include "base/stop_signals.hpp"
+#include "base/units.hpp"
 #include "model/grid.hpp"
 #include "model/precopy.hpp"
 #include "probe/live.hpp"
-#include "base/format.hpp"
 #include "report/human.hpp"
 #include "report/json_report.hpp"
-#include "base/stop_signals.hpp"
-#include "virt/connection.hpp"
-#include "virt/events.hpp"
-#include "virt/libvirt_live_target.hpp"
 #include "vmp_config.h"
 #include "watch/watch.hpp"
 
@@ -373,24 +370,19 @@ struct DomainOutcome {
   std::string error_key;
 };
 
-report::Report measure_and_predict(const virt::Connection& connection,
-                                   const virt::LifecycleLog* events, const std::string& name,
+report::Report measure_and_predict(virt::LiveConnection& connection, const std::string& name,
                                    const RawOptions& raw, PredictOptions options,
-                                   Progress& progress) {
-  auto domain = connection.lookup(name);
-  if (domain.state() != VIR_DOMAIN_RUNNING) {
-    throw RuntimeError("domain " + domain.name() + " is " + domain.state_text() +
-                           ": only a running guest can be measured",
-                       "domain-not-running");
-  }
+                                   Progress& progress, const LiveServices& services) {
+  auto target = connection.open(name);
   auto live = live_options(raw);
   live.stop = &stop_signal();
-  live.claim_directory = probe::default_claim_directory();
+  live.claim_directory = services.claim_directory.empty() ? probe::default_claim_directory()
+                                                          : services.claim_directory;
   // Keyed by the name as given, which is what the caller marks done.
   live.progress = [&](const std::string& text) { progress.show(name, text); };
-  probe::SystemClock clock;
-  virt::LibvirtLiveTarget target(connection, domain, events);
-  auto measured = probe::measure_domain(target, live, clock);
+  probe::SystemClock system_clock;
+  probe::Clock& clock = services.clock ? *services.clock : system_clock;
+  auto measured = probe::measure_domain(*target, live, clock);
   if (!raw.save_profile.empty()) probe::save_profile(measured.profile, raw.save_profile);
 
   apply_domain_settings(options.settings, measured.config);
@@ -405,7 +397,7 @@ report::Report measure_and_predict(const virt::Connection& connection,
     measured.warnings.push_back(
         "QEMU's zero-page-detection is none: zero pages are sent whole (modelled)");
   }
-  auto r = predict(domain.name(), std::move(measured.profile), options);
+  auto r = predict(target->name(), std::move(measured.profile), options);
   r.facts = std::move(measured.facts);
   r.migration_config = std::move(measured.config);
   r.accelerator = measured.accelerator;
@@ -448,28 +440,22 @@ DomainOutcome outcome_of(const std::string& subject, const std::function<report:
   return o;
 }
 
-virt::Connection open_qemu_connection(const RawOptions& raw) {
-  return virt::Connection::open_qemu(
-      raw.connect.empty() ? std::nullopt : std::optional<std::string>(raw.connect), raw.readonly,
-      "guests can be measured");
-}
-
 // Every domain named, and with --all-running every running one, each measured in a thread of
 // its own (at most kMaxConcurrentMeasurements at once). One failing does not stop the others.
 std::vector<DomainOutcome> run_live(const RawOptions& raw, const PredictOptions& options,
-                                    std::ostream& err, bool terminal) {
+                                    std::ostream& err, bool terminal,
+                                    const LiveServices& services) {
   live_options(raw);  // option errors before anything connects
   // SIGINT/SIGTERM end the measurements at their next check, each leaving QEMU as it was
   // (probe/guard.hpp); a second signal exits at once.
   StopSignals signals;
   // Lifecycle events (a guest paused or stopped mid-measurement) and the connection's closing
-  // are noticed at once; the loop must exist before the connection.
-  virt::LibvirtEventLoop loop;
-  auto connection = open_qemu_connection(raw);
-  virt::LifecycleLog events(connection);
+  // are noticed at once.
+  auto connection = services.connect(
+      raw.connect.empty() ? std::nullopt : std::optional<std::string>(raw.connect), raw.readonly);
   std::vector<std::string> names = raw.domains;
   if (raw.all_running) {
-    for (auto& n : connection.running_domain_names()) {
+    for (auto& n : connection->running_domains()) {
       if (std::find(names.begin(), names.end(), n) == names.end()) names.push_back(n);
     }
   }
@@ -490,7 +476,7 @@ std::vector<DomainOutcome> run_live(const RawOptions& raw, const PredictOptions&
           throw Interrupted(sig, std::string("interrupted (") + signal_name(sig) +
                                      ") before domain " + names[i] + " was measured");
         }
-        return measure_and_predict(connection, &events, names[i], raw, options, progress);
+        return measure_and_predict(*connection, names[i], raw, options, progress, services);
       });
       progress.done(names[i]);
     }
@@ -741,7 +727,7 @@ void parse_command_line(CLI::App& app, const std::vector<std::string>& args, Com
 // Runs the command: the watch, or a prediction for each domain or the profile; the exit status.
 // `subject` names what an error is about, once it is known.
 int run_command(Command& command, std::ostream& out, std::ostream& err, bool terminal,
-                std::string& subject) {
+                const LiveServices& services, std::string& subject) {
   const RawOptions& raw = command.raw;
   watch::WatchRequest& watch_request = command.watch_request;
   const bool watching = command.watching;
@@ -772,7 +758,7 @@ int run_command(Command& command, std::ostream& out, std::ostream& err, bool ter
                         {}});
     outcomes.back().status = exit_status_for(*outcomes.back().report);
   } else {
-    outcomes = run_live(raw, options, err, terminal);
+    outcomes = run_live(raw, options, err, terminal, services);
   }
   const bool as_array = raw.all_running || raw.domains.size() > 1;
   write_outcomes(outcomes, as_array, raw.json, out, err);
@@ -784,7 +770,7 @@ int run_command(Command& command, std::ostream& out, std::ostream& err, bool ter
 }  // namespace
 
 int tool_main(const std::vector<std::string>& args, std::ostream& out, std::ostream& err,
-              bool terminal) {
+              bool terminal, const LiveServices& services) {
   CLI::App app{
       "Predict whether a live migration of a libvirt/QEMU guest converges, how long it takes and "
       "how long the guest is paused, and what to change when it does not: measure running "
@@ -833,7 +819,7 @@ int tool_main(const std::vector<std::string>& args, std::ostream& out, std::ostr
 
   std::string subject;
   try {
-    return run_command(command, out, err, terminal, subject);
+    return run_command(command, out, err, terminal, services, subject);
   } catch (...) {
     const Failure f = failure_of(std::current_exception());
     return failed(subject, f.message, f.key, f.status);

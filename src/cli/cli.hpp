@@ -8,8 +8,10 @@
 
 #include "model/defaults.hpp"
 #include "model/dirty_curve.hpp"
+#include "probe/clock.hpp"
 #include "probe/profile.hpp"
 #include "report/report.hpp"
+#include "virt/live_target.hpp"
 
 namespace vmp::cli {
 
@@ -64,7 +66,15 @@ void apply_guest_constraints(PredictOptions& options, const virt::MigrationConfi
                              const virt::DomainFacts& facts);
 
 // args excludes the program name. `terminal`: err is a terminal, so progress may be shown.
+// What the live commands (--domain, --all-running) use of the world: libvirt, the clock, the
+// claims' folder. Tests give connections that answer from recordings and a fake clock.
+struct LiveServices {
+  virt::LiveConnector connect = virt::libvirt_connector();
+  probe::Clock* clock = nullptr;  // null: the system's clocks
+  std::string claim_directory;    // empty: probe::default_claim_directory()
+};
+
 int tool_main(const std::vector<std::string>& args, std::ostream& out, std::ostream& err,
-              bool terminal = false);
+              bool terminal = false, const LiveServices& services = {});
 
 }  // namespace vmp::cli

@@ -9,8 +9,8 @@ namespace vmp::virt {
 // job_keys.hpp spells libvirt's job statistics for code without libvirt's headers: the same.
 static_assert(job::kNone == VIR_DOMAIN_JOB_NONE && job::kBounded == VIR_DOMAIN_JOB_BOUNDED &&
               job::kUnbounded == VIR_DOMAIN_JOB_UNBOUNDED &&
-              job::kCompleted == VIR_DOMAIN_JOB_COMPLETED && job::kFailed == VIR_DOMAIN_JOB_FAILED &&
-              job::kCancelled == VIR_DOMAIN_JOB_CANCELLED);
+              job::kCompleted == VIR_DOMAIN_JOB_COMPLETED &&
+              job::kFailed == VIR_DOMAIN_JOB_FAILED && job::kCancelled == VIR_DOMAIN_JOB_CANCELLED);
 static_assert(job::kOperationMigrationIn == VIR_DOMAIN_JOB_OPERATION_MIGRATION_IN &&
               job::kOperationMigrationOut == VIR_DOMAIN_JOB_OPERATION_MIGRATION_OUT);
 static_assert(std::string_view(job::kOperation) == VIR_DOMAIN_JOB_OPERATION);
@@ -23,7 +23,8 @@ static_assert(std::string_view(job::kMemoryDirtyRate) == VIR_DOMAIN_JOB_MEMORY_D
 static_assert(std::string_view(job::kMemoryIteration) == VIR_DOMAIN_JOB_MEMORY_ITERATION);
 static_assert(std::string_view(job::kMemoryPageSize) == VIR_DOMAIN_JOB_MEMORY_PAGE_SIZE);
 static_assert(std::string_view(job::kMemoryBps) == VIR_DOMAIN_JOB_MEMORY_BPS);
-static_assert(std::string_view(job::kAutoConvergeThrottle) == VIR_DOMAIN_JOB_AUTO_CONVERGE_THROTTLE);
+static_assert(std::string_view(job::kAutoConvergeThrottle) ==
+              VIR_DOMAIN_JOB_AUTO_CONVERGE_THROTTLE);
 static_assert(std::string_view(job::kDowntime) == VIR_DOMAIN_JOB_DOWNTIME);
 static_assert(std::string_view(job::kErrmsg) == VIR_DOMAIN_JOB_ERRMSG);
 namespace {

@@ -7,14 +7,14 @@
 
 namespace vmp::virt {
 
-LibvirtLiveTarget::LibvirtLiveTarget(const Connection& connection, const Domain& domain,
+LibvirtLiveTarget::LibvirtLiveTarget(const Connection& connection, Domain domain,
                                      const LifecycleLog* events)
     : connection_(connection),
-      domain_(domain),
+      domain_(std::move(domain)),
       events_(events),
-      events_at_start_(events ? events->count(domain.name()) : 0),
-      monitor_(domain),
-      dirty_rate_calls_(domain) {}
+      events_at_start_(events ? events->count(domain_.name()) : 0),
+      monitor_(domain_),
+      dirty_rate_calls_(domain_) {}
 
 StateReading LibvirtLiveTarget::read_state() {
   StateReading r;
@@ -82,6 +82,31 @@ bool LibvirtLiveTarget::read_memory(std::uint64_t address, std::size_t length,
 
 MigrationConfig LibvirtLiveTarget::libvirt_migration_settings() {
   return read_libvirt_migration_settings(domain_);
+}
+
+LibvirtLiveConnection::LibvirtLiveConnection(const std::optional<std::string>& uri,
+                                             bool read_only)
+    : connection_(Connection::open_qemu(uri, read_only, "guests can be measured")),
+      events_(connection_) {}
+
+std::vector<std::string> LibvirtLiveConnection::running_domains() {
+  return connection_.running_domain_names();
+}
+
+std::unique_ptr<LiveTarget> LibvirtLiveConnection::open(const std::string& name) {
+  auto domain = connection_.lookup(name);
+  if (domain.state() != VIR_DOMAIN_RUNNING) {
+    throw RuntimeError("domain " + domain.name() + " is " + domain.state_text() +
+                           ": only a running guest can be measured",
+                       "domain-not-running");
+  }
+  return std::make_unique<LibvirtLiveTarget>(connection_, std::move(domain), &events_);
+}
+
+LiveConnector libvirt_connector() {
+  return [](const std::optional<std::string>& uri, bool read_only) {
+    return std::make_unique<LibvirtLiveConnection>(uri, read_only);
+  };
 }
 
 }  // namespace vmp::virt

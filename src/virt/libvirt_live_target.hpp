@@ -14,8 +14,7 @@ namespace vmp::virt {
 // the connection's lifecycle log; what it held before the target was opened is not a change.
 class LibvirtLiveTarget : public LiveTarget {
  public:
-  LibvirtLiveTarget(const Connection& connection, const Domain& domain,
-                    const LifecycleLog* events);
+  LibvirtLiveTarget(const Connection& connection, Domain domain, const LifecycleLog* events);
 
   const std::string& name() const override { return domain_.name(); }
   std::string uuid() override { return domain_.uuid(); }
@@ -36,11 +35,26 @@ class LibvirtLiveTarget : public LiveTarget {
 
  private:
   const Connection& connection_;
-  const Domain& domain_;
+  Domain domain_;
   const LifecycleLog* events_;
   std::size_t events_at_start_;
   LibvirtMonitor monitor_;
   LibvirtDirtyRateCalls dirty_rate_calls_;
+};
+
+// A connection to libvirt's QEMU driver with its lifecycle events watched.
+class LibvirtLiveConnection : public LiveConnection {
+ public:
+  LibvirtLiveConnection(const std::optional<std::string>& uri, bool read_only);
+  std::vector<std::string> running_domains() override;
+  std::unique_ptr<LiveTarget> open(const std::string& name) override;
+
+ private:
+  // In this order, so that they go in the reverse one: the loop before the connection it serves
+  // (events are noticed at once), the events after the connection they use.
+  LibvirtEventLoop loop_;
+  Connection connection_;
+  LifecycleLog events_;
 };
 
 }  // namespace vmp::virt

@@ -7,6 +7,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -65,5 +67,24 @@ class LiveTarget {
   // add_qemu_migration_settings).
   virtual MigrationConfig libvirt_migration_settings() = 0;
 };
+
+// A connection to libvirt as the tool's live commands (--domain, --all-running) use it.
+class LiveConnection {
+ public:
+  virtual ~LiveConnection() = default;
+  virtual std::vector<std::string> running_domains() = 0;
+  // The domain (name, UUID or id) as a measurement target. Throws as a lookup does for an unknown
+  // domain, and RuntimeError "domain-not-running" for one that is not running.
+  virtual std::unique_ptr<LiveTarget> open(const std::string& name) = 0;
+};
+
+// Opens a connection (URI, read-only): the tool's seam to the world. cli::tool_main takes one,
+// as bloaty's main takes its file factory; tests give one that answers from recordings.
+using LiveConnector =
+    std::function<std::unique_ptr<LiveConnection>(const std::optional<std::string>& uri,
+                                                  bool read_only)>;
+
+// libvirt's own (virt/libvirt_live_target.cpp).
+LiveConnector libvirt_connector();
 
 }  // namespace vmp::virt

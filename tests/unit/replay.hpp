@@ -109,7 +109,10 @@ class Replay {
     std::size_t next_change = cursor_;
     while (next_change < entries_.size() && !is_change(entries_[next_change])) ++next_change;
     const double recorded_now = clock_.now - offset_ms_;
-    const nlohmann::json* at_this_time = recorded_at(key, next_change, recorded_now);
+    // The domain's side (its state, its vCPU times) does not change with QEMU's dirty-rate
+    // commands: any reading recorded before the next change answers it.
+    const std::size_t since = is_query(key) && is_target_call(key) ? 0 : cursor_;
+    const nlohmann::json* at_this_time = recorded_at(key, since, next_change, recorded_now);
     if (is_query(key)) {
       if (!at_this_time) {
         throw ReplayMismatch("the code asked " + key.dump() +
@@ -169,10 +172,10 @@ class Replay {
   }
   // Of the exchanges like `key` before `end` since the last change, the latest recorded at or
   // before `recorded_now`, else the earliest; null when there is none.
-  const nlohmann::json* recorded_at(const nlohmann::json& key, std::size_t end,
+  const nlohmann::json* recorded_at(const nlohmann::json& key, std::size_t begin, std::size_t end,
                                     double recorded_now) const {
     const nlohmann::json* chosen = nullptr;
-    for (std::size_t i = cursor_; i < end; ++i) {
+    for (std::size_t i = begin; i < end; ++i) {
       if (!same(entries_[i], key)) continue;
       if (chosen && entries_[i]["t_ms"].get<double>() > recorded_now) break;
       chosen = &entries_[i];
@@ -183,8 +186,12 @@ class Replay {
   static bool is_query(const nlohmann::json& e) {
     if (e.contains("execute")) return e["execute"].get<std::string>().rfind("query-", 0) == 0;
     // A guest memory read is replayed in order, as a change: the time it took is what ends the
-    // zero-page sample.
-    if (is_target_call(e)) return e.value("libvirt", "") != "virDomainMemoryPeek";
+    // zero-page sample. So are the vCPU times: the two readings around the dirty curve, each
+    // once.
+    if (is_target_call(e)) {
+      const std::string call = e.value("libvirt", "");
+      return call != "virDomainMemoryPeek" && call != "virDomainGetVcpus";
+    }
     return e.value("libvirt", "") == "virDomainListGetStats";
   }
   static nlohmann::json strip(const nlohmann::json& e) {
@@ -324,7 +331,9 @@ class ReplayLiveTarget : public virt::LiveTarget {
   }
 
  private:
-  const nlohmann::json& call(const char* name) { return replay_.answer({{"libvirt", name}})["return"]; }
+  const nlohmann::json& call(const char* name) {
+    return replay_.answer({{"libvirt", name}})["return"];
+  }
 
   Replay& replay_;
   std::string name_;
