@@ -13,6 +13,8 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 #include <string>
@@ -339,6 +341,40 @@ class ReplayLiveTarget : public virt::LiveTarget {
   std::string name_;
   ReplayMonitor monitor_;
   ReplayDirtyRateCalls dirty_rate_calls_;
+};
+
+// A libvirt connection whose domains are recordings of whole measurements (name -> transcript):
+// the tool's --domain and --all-running run end to end against it (cli::LiveServices). A domain
+// that was never recorded is the test's mistake, not a behaviour of libvirt's to imitate.
+class ReplayLiveConnection : public virt::LiveConnection {
+ public:
+  ReplayLiveConnection(std::map<std::string, std::filesystem::path> recordings, FakeClock& clock)
+      : recordings_(std::move(recordings)), clock_(clock) {}
+  std::vector<std::string> running_domains() override {
+    std::vector<std::string> names;
+    for (const auto& [name, path] : recordings_) names.push_back(name);
+    return names;
+  }
+  std::unique_ptr<virt::LiveTarget> open(const std::string& name) override {
+    auto it = recordings_.find(name);
+    if (it == recordings_.end()) throw ReplayMismatch("no recording of domain " + name);
+    return std::make_unique<Target>(it->second, clock_);
+  }
+
+ private:
+  // The replay and the target answering from it, together.
+  struct Recorded {
+    Recorded(const std::filesystem::path& path, FakeClock& clock)
+        : replay(path, clock, /*target_calls=*/true) {}
+    Replay replay;
+  };
+  struct Target : private Recorded, public ReplayLiveTarget {
+    Target(const std::filesystem::path& path, FakeClock& clock)
+        : Recorded(path, clock), ReplayLiveTarget(replay) {}
+  };
+
+  std::map<std::string, std::filesystem::path> recordings_;
+  FakeClock& clock_;
 };
 
 // The stacks recorded in tests/unit/data/WHAT/qemu-Q-libvirt-L/ ("probe", "watch").

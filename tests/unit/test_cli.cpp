@@ -1,11 +1,17 @@
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
+#include <filesystem>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <tuple>
 
 #include "cli/cli.hpp"
+#include "fake_clock.hpp"
+#include "replay.hpp"
 #include "probe/profile.hpp"
 #include "report/human.hpp"
 #include "report/json_report.hpp"
@@ -488,4 +494,91 @@ TEST(Cli, StringsFromAProfileAreEscapedInTheHumanReport) {
   // JSON stays JSON: the string as it was, escaped by JSON's rules.
   auto j = json::parse(run({"--profile", path, "--bandwidth", "1Gbit/s", "--json"}).out);
   EXPECT_EQ(j["measurement"].value("qemu_version", ""), doc["qemu_version"].get<std::string>());
+}
+
+// --domain and --all-running end to end, without root, a daemon or a guest: tool_main's live
+// connection answers from whole measurements recorded on each stack (record.sh's
+// measure-domain-* scenarios), on a fake clock that takes the time each answer took then.
+namespace {
+
+struct LiveRun {
+  int status;
+  nlohmann::json report;
+  std::string err;
+  nlohmann::json recorded;  // the tool's own note of the profile it made that day
+};
+
+LiveRun run_recorded(const std::filesystem::path& recording, std::vector<std::string> args) {
+  vmp::test::FakeClock clock;
+  char claims[] = "/tmp/vmp-cli-claims-XXXXXX";
+  EXPECT_NE(mkdtemp(claims), nullptr);
+  vmp::cli::LiveServices services;
+  services.connect = [&](const std::optional<std::string>&, bool) {
+    return std::make_unique<vmp::test::ReplayLiveConnection>(
+        std::map<std::string, std::filesystem::path>{{"vmp-rec-c", recording}}, clock);
+  };
+  services.clock = &clock;
+  services.claim_directory = claims;
+  std::ostringstream out, err;
+  const int status = tool_main(args, out, err, false, services);
+  std::filesystem::remove_all(claims);
+  vmp::test::FakeClock note_clock;
+  vmp::test::Replay notes(recording, note_clock);
+  return {status, nlohmann::json::parse(out.str(), nullptr, false), err.str(),
+          notes.note("measured")};
+}
+
+std::vector<double> dirty_bytes_of(const nlohmann::json& points) {
+  std::vector<double> v;
+  for (const auto& p : points) v.push_back(p["dirty_bytes"].get<double>());
+  return v;
+}
+
+}  // namespace
+
+TEST(CliLive, DomainIsMeasuredAndPredictedEndToEndFromARecording) {
+  for (const auto& dir : vmp::test::recorded_stacks("probe")) {
+    for (const std::string scenario : {"measure-domain-qmp", "measure-domain-libvirt"}) {
+      SCOPED_TRACE(dir.filename().string() + " " + scenario);
+      std::vector<std::string> args = {"--domain", "vmp-rec-c", "--bandwidth", "1Gbit/s",
+                                        "--json", "-q"};
+      const bool qmp = scenario == "measure-domain-qmp";
+      if (!qmp) args.push_back("--no-qmp");
+      const LiveRun r = run_recorded(dir / (scenario + ".jsonl"), args);
+      // A verdict (converges, with changed settings, or not): not an error, not a usage error.
+      EXPECT_TRUE(r.status == kExitConverges || r.status == kExitChangedSettings ||
+                  r.status == kExitNoConvergence)
+          << r.status << " " << r.err;
+      ASSERT_TRUE(r.report.is_object()) << r.err;
+      EXPECT_EQ(r.report["subject"], "vmp-rec-c");
+      EXPECT_EQ(r.report["measurement"]["interface"], qmp ? "qmp" : "libvirt");
+      // The curve and the zero pages are what the tool measured on the stack.
+      EXPECT_EQ(dirty_bytes_of(r.report["curve"]["points"]),
+                dirty_bytes_of(r.recorded["profile"]["dirty_curve"]));
+      EXPECT_EQ(r.report["guest"]["zero_pages"], r.recorded["profile"]["zero_pages"]["count"]);
+      // The domain's own max downtime (libvirt's, 300 ms by default) is the one used.
+      EXPECT_EQ(r.report["settings"]["downtime_limit"]["source"], "domain");
+      EXPECT_EQ(r.report["settings"]["downtime_limit"]["ms"], 300.0);
+      EXPECT_GT(r.report["prediction"]["total_time_ms"].get<double>(), 0);
+      // What the measurement said is in the report: through QMP, the taint.
+      bool taint = false;
+      for (const auto& w : r.report["warnings"]) {
+        taint = taint || w.get<std::string>().find("custom-monitor") != std::string::npos;
+      }
+      EXPECT_EQ(taint, qmp);
+    }
+  }
+}
+
+TEST(CliLive, AllRunningMeasuresEachRunningDomainIntoAnArray) {
+  for (const auto& dir : vmp::test::recorded_stacks("probe")) {
+    SCOPED_TRACE(dir.filename().string());
+    const LiveRun r = run_recorded(dir / "measure-domain-qmp.jsonl",
+                                   {"--all-running", "--bandwidth", "1Gbit/s", "--json", "-q"});
+    ASSERT_TRUE(r.report.is_array()) << r.err;
+    ASSERT_EQ(r.report.size(), 1u);
+    EXPECT_EQ(r.report[0]["subject"], "vmp-rec-c");
+    EXPECT_EQ(dirty_bytes_of(r.report[0]["curve"]["points"]),
+              dirty_bytes_of(r.recorded["profile"]["dirty_curve"]));
+  }
 }
