@@ -41,7 +41,6 @@ LIBVIRT_OUTSIDE_VIRT = {
     "watch/libvirt_target.cpp",
     "watch/libvirt_target.hpp",
     "watch/run.cpp",
-    "watch/watch.cpp",
 }
 
 PROJECT = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)

@@ -1,6 +1,6 @@
 #pragma once
 
-// libvirt's job statistics as plain names and numbers, for code that reads them without
+// libvirt's job statistics (and why a domain stopped) as plain names and numbers, for code that reads them without
 // libvirt's headers (the watch, its tests). Each is libvirt's own: virt/libvirt.cpp checks them
 // against <libvirt/libvirt.h> at compile time.
 
@@ -34,3 +34,15 @@ inline constexpr const char* kDowntime = "downtime";
 inline constexpr const char* kErrmsg = "errmsg";
 
 }  // namespace vmp::virt::job
+
+namespace vmp::virt::stopped {
+
+// virDomainEventStoppedDetailType: why a domain stopped (its lifecycle event's detail).
+inline constexpr int kShutdown = 0;
+inline constexpr int kDestroyed = 1;
+inline constexpr int kCrashed = 2;
+inline constexpr int kMigrated = 3;
+inline constexpr int kSaved = 4;
+inline constexpr int kFailed = 5;
+
+}  // namespace vmp::virt::stopped

@@ -11,6 +11,12 @@ static_assert(job::kNone == VIR_DOMAIN_JOB_NONE && job::kBounded == VIR_DOMAIN_J
               job::kUnbounded == VIR_DOMAIN_JOB_UNBOUNDED &&
               job::kCompleted == VIR_DOMAIN_JOB_COMPLETED &&
               job::kFailed == VIR_DOMAIN_JOB_FAILED && job::kCancelled == VIR_DOMAIN_JOB_CANCELLED);
+static_assert(stopped::kShutdown == VIR_DOMAIN_EVENT_STOPPED_SHUTDOWN &&
+              stopped::kDestroyed == VIR_DOMAIN_EVENT_STOPPED_DESTROYED &&
+              stopped::kCrashed == VIR_DOMAIN_EVENT_STOPPED_CRASHED &&
+              stopped::kMigrated == VIR_DOMAIN_EVENT_STOPPED_MIGRATED &&
+              stopped::kSaved == VIR_DOMAIN_EVENT_STOPPED_SAVED &&
+              stopped::kFailed == VIR_DOMAIN_EVENT_STOPPED_FAILED);
 static_assert(job::kOperationMigrationIn == VIR_DOMAIN_JOB_OPERATION_MIGRATION_IN &&
               job::kOperationMigrationOut == VIR_DOMAIN_JOB_OPERATION_MIGRATION_OUT);
 static_assert(std::string_view(job::kOperation) == VIR_DOMAIN_JOB_OPERATION);

@@ -26,6 +26,19 @@ JobStats LibvirtJobStats::read(bool completed) {
   return s;
 }
 
+nlohmann::json LibvirtWatchMonitor::execute(std::string_view command,
+                                            const nlohmann::json& arguments) {
+  try {
+    return inner_.execute(command, arguments);
+  } catch (const virt::QmpError& e) {
+    if (e.error_class() == "libvirt" && command == "query-migrate") {
+      virt::throw_libvirt_failure(domain_.name(),
+                                  "asking QEMU for the migration's state (query-migrate)");
+    }
+    throw;
+  }
+}
+
 // ------------------------------------------------------------------ events
 
 namespace {

@@ -51,6 +51,18 @@ class LibvirtEvents : public EventSource {
   DomainEvents events_;
 };
 
+// QMP through libvirt for the watch: a query-migrate that libvirt itself fails (the domain gone,
+// the connection lost) is said as libvirt's failure, as every other reading is.
+class LibvirtWatchMonitor : public virt::Monitor {
+ public:
+  explicit LibvirtWatchMonitor(const virt::Domain& domain) : domain_(domain), inner_(domain) {}
+  nlohmann::json execute(std::string_view command, const nlohmann::json& arguments) override;
+
+ private:
+  const virt::Domain& domain_;
+  virt::LibvirtMonitor inner_;
+};
+
 // libvirt's API for what libvirt runs (and for the max downtime, which it sets in QEMU either
 // way); QMP for a migration a QMP client started.
 class LibvirtControl : public MigrationControl {

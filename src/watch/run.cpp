@@ -118,7 +118,7 @@ int watch_or_throw(const WatchRequest& r, std::ostream& out, std::ostream& err, 
   LibvirtJobStats job(domain);
   t.job = &job;
   // QMP sees migrations libvirt does not run; it needs read-write and taints the domain.
-  std::optional<virt::LibvirtMonitor> monitor;
+  std::optional<LibvirtWatchMonitor> monitor;
   if (r.readonly) {
     t.no_monitor_reason =
         "with -r a migration started through QMP cannot be seen: QMP needs read-write";

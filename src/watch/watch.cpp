@@ -1,12 +1,10 @@
 #include "watch/watch.hpp"
 
-#include <libvirt/libvirt.h>
-
 #include <algorithm>
 #include <cmath>
 
 #include "base/format.hpp"
-#include "virt/libvirt.hpp"
+#include "virt/job_keys.hpp"
 #include "virt/monitor.hpp"
 #include "watch/summary.hpp"
 #include "watch/tracker.hpp"
@@ -84,15 +82,7 @@ class Watcher {
     if (target_.job) job = target_.job->read(false);
     std::optional<nlohmann::json> q;
     if (target_.monitor) {
-      try {
-        q = target_.monitor->execute("query-migrate", nlohmann::json());
-      } catch (const virt::QmpError& e) {
-        if (e.error_class() == "libvirt") {
-          virt::throw_libvirt_failure(target_.domain,
-                                      "asking QEMU for the migration's state (query-migrate)");
-        }
-        throw;
-      }
+      q = target_.monitor->execute("query-migrate", nlohmann::json());
     }
     if (job && job->migrating_in()) {
       throw RuntimeError("domain " + target_.domain +
@@ -110,7 +100,7 @@ class Watcher {
           "connection"));
     }
     if (ev.stopped_detail) {
-      if (*ev.stopped_detail == VIR_DOMAIN_EVENT_STOPPED_MIGRATED) return completed_by_libvirt();
+      if (*ev.stopped_detail == virt::stopped::kMigrated) return completed_by_libvirt();
       return finish(
           ended_summary(seen_, Phase::Failed, stopped_detail(stop_reason(*ev.stopped_detail))));
     }
@@ -119,15 +109,15 @@ class Watcher {
 
   static std::string stop_reason(int detail) {
     switch (detail) {
-      case VIR_DOMAIN_EVENT_STOPPED_SHUTDOWN:
+      case virt::stopped::kShutdown:
         return "shut down";
-      case VIR_DOMAIN_EVENT_STOPPED_DESTROYED:
+      case virt::stopped::kDestroyed:
         return "destroyed";
-      case VIR_DOMAIN_EVENT_STOPPED_CRASHED:
+      case virt::stopped::kCrashed:
         return "crashed";
-      case VIR_DOMAIN_EVENT_STOPPED_SAVED:
+      case virt::stopped::kSaved:
         return "saved";
-      case VIR_DOMAIN_EVENT_STOPPED_FAILED:
+      case virt::stopped::kFailed:
         return "its emulator failed";
       default:
         return "stopped";
@@ -451,7 +441,7 @@ class Watcher {
         DomainEvents ev = target_.events->events();
         if (ev.completed_job) {
           JobStats j = *ev.completed_job;
-          j.type = VIR_DOMAIN_JOB_COMPLETED;
+          j.type = virt::job::kCompleted;
           return finish(
               completed_summary(seen_, sample_from_finished_job(clock_.now_ms() - t0_, j)));
         }
@@ -459,7 +449,7 @@ class Watcher {
       if (target_.job) {
         try {
           JobStats j = target_.job->read(true);
-          if (j.type == VIR_DOMAIN_JOB_COMPLETED && j.migrating_out()) {
+          if (j.type == virt::job::kCompleted && j.migrating_out()) {
             return finish(
                 completed_summary(seen_, sample_from_finished_job(clock_.now_ms() - t0_, j)));
           }
@@ -478,10 +468,10 @@ class Watcher {
   int job_gone() {
     if (owner_ == JobOwner::Libvirt && target_.job) {
       JobStats j = target_.job->read(true);
-      if (j.type == VIR_DOMAIN_JOB_COMPLETED) {
+      if (j.type == virt::job::kCompleted) {
         return finish(completed_summary(seen_, sample_from_finished_job(clock_.now_ms() - t0_, j)));
       }
-      if (j.type == VIR_DOMAIN_JOB_FAILED || j.type == VIR_DOMAIN_JOB_CANCELLED) {
+      if (j.type == virt::job::kFailed || j.type == virt::job::kCancelled) {
         auto f = sample_from_finished_job(clock_.now_ms() - t0_, j);
         return finish(ended_summary(seen_, f.phase, ended_detail(f.phase, f.error)));
       }
