@@ -12,6 +12,7 @@
 #include "probe/profile.hpp"
 #include "report/report.hpp"
 #include "virt/live_target.hpp"
+#include "virt/watch_target.hpp"
 
 namespace vmp::cli {
 
@@ -70,6 +71,7 @@ void apply_guest_constraints(PredictOptions& options, const virt::MigrationConfi
 // claims' folder. Tests give connections that answer from recordings and a fake clock.
 struct LiveServices {
   virt::LiveConnector connect = virt::libvirt_connector();
+  virt::WatchConnector watch_connect = virt::libvirt_watch_connector();  // --watch
   probe::Clock* clock = nullptr;  // null: the system's clocks
   std::string claim_directory;    // empty: probe::default_claim_directory()
 };

@@ -4,10 +4,8 @@
 #include "base/units.hpp"
 #include "base/error.hpp"
 #include "base/stop_signals.hpp"
-#include "virt/connection.hpp"
 #include "virt/domain_facts.hpp"
-#include "virt/monitor.hpp"
-#include "watch/libvirt_target.hpp"
+#include "virt/watch_target.hpp"
 #include "watch/watch.hpp"
 
 namespace vmp::watch {
@@ -51,7 +49,8 @@ WatchOptions resolve(const WatchRequest& r) {
 
 namespace {
 
-int watch_or_throw(const WatchRequest& r, std::ostream& out, std::ostream& err, bool terminal);
+int watch_or_throw(const WatchRequest& r, std::ostream& out, std::ostream& err, bool terminal,
+                   const virt::WatchConnector& connect);
 
 }  // namespace
 
@@ -69,13 +68,14 @@ int json_error_summary(std::ostream& out, std::ostream& err, const std::string& 
 
 // With --json, an error that ends the watch before it started still ends in the summary event
 // the man page promises (outcome "error"), so that a consumer of the stream always gets one.
-int run_watch(const WatchRequest& r, std::ostream& out, std::ostream& err, bool terminal) {
-  if (!r.json) return watch_or_throw(r, out, err, terminal);
+int run_watch(const WatchRequest& r, std::ostream& out, std::ostream& err, bool terminal,
+              const virt::WatchConnector& connect) {
+  if (!r.json) return watch_or_throw(r, out, err, terminal, connect);
   auto ended = [&](const std::string& message, const std::string& key, int status) {
     return json_error_summary(out, err, r.domain, message, key, status);
   };
   try {
-    return watch_or_throw(r, out, err, terminal);
+    return watch_or_throw(r, out, err, terminal, connect);
   } catch (const UsageError& e) {
     return ended(e.what(), e.key(), kWatchUsage);
   } catch (const RuntimeError& e) {
@@ -85,52 +85,41 @@ int run_watch(const WatchRequest& r, std::ostream& out, std::ostream& err, bool 
 
 namespace {
 
-int watch_or_throw(const WatchRequest& r, std::ostream& out, std::ostream& err, bool terminal) {
+int watch_or_throw(const WatchRequest& r, std::ostream& out, std::ostream& err, bool terminal,
+                   const virt::WatchConnector& connect) {
   WatchOptions o = resolve(r);
   if (!r.profile.empty()) {
     o.profile = probe::load_profile(r.profile);
     o.profile_path = r.profile;
   }
 
-  // Declared in this order so that they go in the reverse one: the events before the
-  // connection they use, the loop after the connection it serves.
-  LibvirtEventLoop loop;
-  auto connection = virt::Connection::open_qemu(
-      r.connect.empty() ? std::nullopt : std::optional<std::string>(r.connect), r.readonly,
-      "guests' migrations can be watched");
-  auto domain = connection.lookup(r.domain);
+  auto c = connect(r.connect.empty() ? std::nullopt : std::optional<std::string>(r.connect),
+                   r.readonly, r.domain, !r.no_qmp && !r.readonly);
   auto output = r.json ? json_output(out, err) : human_output(out, err, terminal && !r.quiet);
-  if (!domain.is_active()) {
+  if (!c->active()) {
     WatchSummary s;
-    s.domain = domain.name();
+    s.domain = c->domain();
     s.outcome = "none";
     s.detail =
-        "domain " + domain.name() + " is " + domain.state_text() + ": it has no migration running";
+        "domain " + c->domain() + " is " + c->state_text() + ": it has no migration running";
     s.exit_status = kWatchNoMigration;
     output->finished(s);
     return kWatchNoMigration;
   }
 
   WatchTarget t;
-  t.domain = domain.name();
-  t.uri = connection.uri();
-  t.facts = virt::parse_domain_xml(domain.xml());
-  LibvirtJobStats job(domain);
-  t.job = &job;
+  t.domain = c->domain();
+  t.uri = c->uri();
+  t.facts = virt::parse_domain_xml(c->domain_xml());
+  t.job = &c->job();
   // QMP sees migrations libvirt does not run; it needs read-write and taints the domain.
-  std::optional<LibvirtWatchMonitor> monitor;
   if (r.readonly) {
     t.no_monitor_reason =
         "with -r a migration started through QMP cannot be seen: QMP needs read-write";
   }
-  if (!r.no_qmp && !r.readonly) {
-    monitor.emplace(domain);
-    t.monitor = &*monitor;
-  }
-  LibvirtControl control(domain, t.monitor);
-  t.control = &control;
-  LibvirtEvents events(connection, domain);
-  t.events = &events;
+  t.monitor = c->monitor();
+  t.control = &c->control();
+  t.events = &c->events();
 
   StopSignals signals;
   probe::SystemClock clock;

@@ -7,9 +7,11 @@
 #include <optional>
 #include <string>
 
-#include "watch/job_stats.hpp"
+#include "virt/job_stats.hpp"
 
 namespace vmp::watch {
+
+using virt::JobStats;
 
 // Who runs the migration: libvirt (virsh migrate; its job API sees it) or a client of QEMU's
 // monitor (QMP `migrate`; only query-migrate sees it).

@@ -18,7 +18,8 @@
 #include "probe/profile.hpp"
 #include "virt/domain_facts.hpp"
 #include "watch/forecast.hpp"
-#include "watch/job_stats.hpp"
+#include "virt/job_stats.hpp"
+#include "virt/watch_target.hpp"
 #include "watch/sample.hpp"
 #include "watch/stall.hpp"
 #include "watch/tracker.hpp"
@@ -29,6 +30,13 @@ class Monitor;
 
 namespace vmp::watch {
 
+using virt::ConnectionLost;
+using virt::DomainEvents;
+using virt::DomainGone;
+using virt::EventSource;
+using virt::JobStatsReader;
+using virt::MigrationControl;
+
 // Exit statuses of --watch. 1 and 2 keep their meaning (error, usage); 3-5 are the prediction's
 // verdicts and are not used here. Interrupted by SIGINT or SIGTERM: 128 + the signal's number.
 enum WatchExit : int {
@@ -37,30 +45,6 @@ enum WatchExit : int {
   kWatchUsage = 2,         // the command line is wrong
   kWatchNoMigration = 10,  // the domain has no migration running: nothing to watch
   kWatchFailed = 11,       // the migration failed or was cancelled (also by --apply's abort)
-};
-
-// What libvirt's events said about the domain so far.
-struct DomainEvents {
-  // VIR_DOMAIN_EVENT_STOPPED_* once the domain stopped (MIGRATED: it now runs on the destination).
-  std::optional<int> stopped_detail;
-  std::optional<JobStats> completed_job;         // the job-completed event's statistics
-  std::optional<std::string> connection_closed;  // why, when the connection went away
-};
-
-class EventSource {
- public:
-  virtual ~EventSource() = default;
-  virtual DomainEvents events() = 0;
-};
-
-// The migration's controls: what the advice may change, only with --apply.
-class MigrationControl {
- public:
-  virtual ~MigrationControl() = default;
-  virtual std::optional<double> max_downtime_ms() = 0;  // the limit QEMU uses now
-  virtual void set_max_downtime(double ms) = 0;
-  virtual void start_postcopy(bool libvirt_job) = 0;
-  virtual void abort(bool libvirt_job) = 0;
 };
 
 struct WatchTarget {
@@ -188,7 +172,9 @@ struct WatchRequest {
 };
 
 // Throws UsageError for a wrong command line; RuntimeError when libvirt fails before watching.
-int run_watch(const WatchRequest& request, std::ostream& out, std::ostream& err, bool terminal);
+// `connect` opens the domain's migration: libvirt's (virt::libvirt_watch_connector()) or a test's.
+int run_watch(const WatchRequest& request, std::ostream& out, std::ostream& err, bool terminal,
+              const virt::WatchConnector& connect);
 
 // --json: the watch ended by an error before or instead of watching, as the stream's last
 // event (a summary with outcome "error" and the error's key), so that a consumer always gets

@@ -14,7 +14,7 @@
 
 #include "fake_clock.hpp"
 #include "virt/monitor.hpp"
-#include "watch/job_stats.hpp"
+#include "virt/job_stats.hpp"
 #include "watch/watch.hpp"
 
 namespace vmp::test {

@@ -11,8 +11,8 @@
 #include "cli/cli.hpp"
 #include "fake_migration.hpp"
 #include "watch/forecast.hpp"
-#include "watch/job_stats.hpp"
-#include "watch/libvirt_target.hpp"
+#include "virt/job_stats.hpp"
+#include "virt/libvirt_watch_target.hpp"
 #include "watch/sample.hpp"
 #include "watch/stall.hpp"
 #include "watch/tracker.hpp"
@@ -617,7 +617,7 @@ TEST(WatchJobStats, TypedParametersBecomeNumbersAndStrings) {
   std::snprintf(p[3].field, sizeof p[3].field, "%s", "some_flag");
   p[3].type = VIR_TYPED_PARAM_BOOLEAN;
   p[3].value.b = 1;
-  JobStats s = job_stats_from_params(VIR_DOMAIN_JOB_FAILED, p, 4);
+  JobStats s = virt::job_stats_from_params(VIR_DOMAIN_JOB_FAILED, p, 4);
   EXPECT_EQ(s.type, VIR_DOMAIN_JOB_FAILED);
   EXPECT_EQ(s.number(VIR_DOMAIN_JOB_TIME_ELAPSED), 11554);
   EXPECT_TRUE(s.migrating_out());

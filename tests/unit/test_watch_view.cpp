@@ -4,7 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "virt/job_keys.hpp"
-#include "watch/job_stats.hpp"
+#include "virt/job_stats.hpp"
 #include "watch/sample.hpp"
 #include "watch/summary.hpp"
 #include "watch/view.hpp"

@@ -1,4 +1,4 @@
-#include "watch/libvirt_target.hpp"
+#include "virt/libvirt_watch_target.hpp"
 
 #include <libvirt/libvirt.h>
 
@@ -6,10 +6,10 @@
 
 #include "virt/libvirt.hpp"
 
-namespace vmp::watch {
+namespace vmp::virt {
 
 JobStats job_stats_from_params(int type, const virTypedParameter* params, int n) {
-  auto t = virt::typed_params(params, n);
+  auto t = typed_params(params, n);
   return JobStats{type, std::move(t.numbers), std::move(t.strings)};
 }
 
@@ -19,7 +19,7 @@ JobStats LibvirtJobStats::read(bool completed) {
   int n = 0;
   const unsigned int flags = completed ? VIR_DOMAIN_JOB_STATS_COMPLETED : 0;
   if (virDomainGetJobStats(domain_.get(), &type, &params, &n, flags) < 0) {
-    virt::throw_libvirt_failure(domain_.name(), "reading the job statistics");
+    throw_libvirt_failure(domain_.name(), "reading the job statistics");
   }
   JobStats s = job_stats_from_params(type, params, n);
   virTypedParamsFree(params, n);
@@ -30,9 +30,9 @@ nlohmann::json LibvirtWatchMonitor::execute(std::string_view command,
                                             const nlohmann::json& arguments) {
   try {
     return inner_.execute(command, arguments);
-  } catch (const virt::QmpError& e) {
+  } catch (const QmpError& e) {
     if (e.error_class() == "libvirt" && command == "query-migrate") {
-      virt::throw_libvirt_failure(domain_.name(),
+      throw_libvirt_failure(domain_.name(),
                                   "asking QEMU for the migration's state (query-migrate)");
     }
     throw;
@@ -42,12 +42,10 @@ nlohmann::json LibvirtWatchMonitor::execute(std::string_view command,
 // ------------------------------------------------------------------ events
 
 namespace {
-using virt::kKeepAliveCount;
-using virt::kKeepAliveIntervalS;
-std::string close_reason(int reason) { return virt::close_reason_text(reason); }
+std::string close_reason(int reason) { return close_reason_text(reason); }
 }  // namespace
 
-LibvirtEvents::LibvirtEvents(const virt::Connection& connection, const virt::Domain& domain)
+LibvirtEvents::LibvirtEvents(const Connection& connection, const Domain& domain)
     : conn_(connection.get()) {
   // Keepalive is best effort: a driver without it (test://) still works, only without it.
   virConnectSetKeepAlive(conn_, kKeepAliveIntervalS, kKeepAliveCount);
@@ -99,7 +97,7 @@ void LibvirtEvents::on_close(virConnectPtr, int reason, void* opaque) {
 std::optional<double> LibvirtControl::max_downtime_ms() {
   unsigned long long ms = 0;
   if (virDomainMigrateGetMaxDowntime(domain_.get(), &ms, 0) < 0) {
-    virt::throw_libvirt_failure(domain_.name(), "reading the max downtime");
+    throw_libvirt_failure(domain_.name(), "reading the max downtime");
   }
   return static_cast<double>(ms);
 }
@@ -107,7 +105,7 @@ std::optional<double> LibvirtControl::max_downtime_ms() {
 void LibvirtControl::set_max_downtime(double ms) {
   if (virDomainMigrateSetMaxDowntime(domain_.get(), static_cast<unsigned long long>(std::ceil(ms)),
                                      0) < 0) {
-    virt::throw_libvirt_failure(domain_.name(), "setting the max downtime");
+    throw_libvirt_failure(domain_.name(), "setting the max downtime");
   }
 }
 
@@ -117,7 +115,7 @@ void LibvirtControl::start_postcopy(bool libvirt_job) {
     return;
   }
   if (virDomainMigrateStartPostCopy(domain_.get(), 0) < 0) {
-    virt::throw_libvirt_failure(domain_.name(), "switching the migration to post-copy");
+    throw_libvirt_failure(domain_.name(), "switching the migration to post-copy");
   }
 }
 
@@ -127,8 +125,26 @@ void LibvirtControl::abort(bool libvirt_job) {
     return;
   }
   if (virDomainAbortJob(domain_.get()) < 0) {
-    virt::throw_libvirt_failure(domain_.name(), "aborting the migration");
+    throw_libvirt_failure(domain_.name(), "aborting the migration");
   }
 }
 
-}  // namespace vmp::watch
+LibvirtWatchConnection::LibvirtWatchConnection(const std::optional<std::string>& uri,
+                                               bool read_only, const std::string& domain,
+                                               bool qmp)
+    : connection_(Connection::open_qemu(uri, read_only, "guests' migrations can be watched")),
+      domain_(connection_.lookup(domain)),
+      job_(domain_),
+      // QMP sees migrations libvirt does not run; it needs read-write and taints the domain.
+      monitor_(qmp ? std::optional<LibvirtWatchMonitor>(std::in_place, domain_) : std::nullopt),
+      control_(domain_, monitor_ ? &*monitor_ : nullptr),
+      events_(connection_, domain_) {}
+
+WatchConnector libvirt_watch_connector() {
+  return [](const std::optional<std::string>& uri, bool read_only, const std::string& domain,
+            bool qmp) -> std::unique_ptr<WatchConnection> {
+    return std::make_unique<LibvirtWatchConnection>(uri, read_only, domain, qmp);
+  };
+}
+
+}  // namespace vmp::virt

@@ -9,7 +9,7 @@
 
 #include "virt/errors.hpp"
 
-namespace vmp::watch {
+namespace vmp::virt {
 
 // What virDomainGetJobStats returns: the job type and its typed parameters by name
 // (VIR_DOMAIN_JOB_*: "time_elapsed", "memory_remaining", ...).
@@ -28,9 +28,6 @@ struct JobStats {
   bool migrating_in() const;
 };
 
-using virt::ConnectionLost;
-using virt::DomainGone;
-
 
 class JobStatsReader {
  public:
@@ -42,4 +39,4 @@ class JobStatsReader {
 };
 
 
-}  // namespace vmp::watch
+}  // namespace vmp::virt

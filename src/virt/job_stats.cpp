@@ -1,8 +1,8 @@
-#include "watch/job_stats.hpp"
+#include "virt/job_stats.hpp"
 
 #include "virt/job_keys.hpp"
 
-namespace vmp::watch {
+namespace vmp::virt {
 
 std::optional<double> JobStats::number(std::string_view key) const {
   auto it = numbers.find(std::string(key));
@@ -17,13 +17,13 @@ std::optional<std::string> JobStats::string(std::string_view key) const {
 }
 
 bool JobStats::migrating_out() const {
-  auto op = number(virt::job::kOperation);
-  return !op || *op == virt::job::kOperationMigrationOut;
+  auto op = number(job::kOperation);
+  return !op || *op == job::kOperationMigrationOut;
 }
 
 bool JobStats::migrating_in() const {
-  auto op = number(virt::job::kOperation);
-  return op && *op == virt::job::kOperationMigrationIn;
+  auto op = number(job::kOperation);
+  return op && *op == job::kOperationMigrationIn;
 }
 
-}  // namespace vmp::watch
+}  // namespace vmp::virt
