@@ -743,7 +743,9 @@ int run_command(Command& command, std::ostream& out, std::ostream& err, bool ter
     watch_request.max_downtime = raw.max_downtime;
     watch_request.deadline = raw.deadline;
     watch_request.curve = raw.curve;
-    return watch::run_watch(watch_request, out, err, terminal, services.watch_connect);
+    probe::SystemClock system_clock;
+    return watch::run_watch(watch_request, out, err, terminal, services.watch_connect,
+                            services.clock ? *services.clock : system_clock);
   }
   subject =
       raw.profile.empty() ? (raw.domains.size() == 1 ? raw.domains.front() : "") : raw.profile;

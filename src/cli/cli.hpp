@@ -67,12 +67,12 @@ void apply_guest_constraints(PredictOptions& options, const virt::MigrationConfi
                              const virt::DomainFacts& facts);
 
 // args excludes the program name. `terminal`: err is a terminal, so progress may be shown.
-// What the live commands (--domain, --all-running) use of the world: libvirt, the clock, the
+// What the live commands (--domain, --all-running, --watch) use of the world: libvirt, the clock, the
 // claims' folder. Tests give connections that answer from recordings and a fake clock.
 struct LiveServices {
   virt::LiveConnector connect = virt::libvirt_connector();
   virt::WatchConnector watch_connect = virt::libvirt_watch_connector();  // --watch
-  probe::Clock* clock = nullptr;  // null: the system's clocks
+  probe::Clock* clock = nullptr;  // null: the system's clocks (the measurement's, the watch's)
   std::string claim_directory;    // empty: probe::default_claim_directory()
 };
 

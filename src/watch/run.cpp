@@ -50,7 +50,7 @@ WatchOptions resolve(const WatchRequest& r) {
 namespace {
 
 int watch_or_throw(const WatchRequest& r, std::ostream& out, std::ostream& err, bool terminal,
-                   const virt::WatchConnector& connect);
+                   const virt::WatchConnector& connect, probe::Clock& clock);
 
 }  // namespace
 
@@ -69,13 +69,13 @@ int json_error_summary(std::ostream& out, std::ostream& err, const std::string& 
 // With --json, an error that ends the watch before it started still ends in the summary event
 // the man page promises (outcome "error"), so that a consumer of the stream always gets one.
 int run_watch(const WatchRequest& r, std::ostream& out, std::ostream& err, bool terminal,
-              const virt::WatchConnector& connect) {
-  if (!r.json) return watch_or_throw(r, out, err, terminal, connect);
+              const virt::WatchConnector& connect, probe::Clock& clock) {
+  if (!r.json) return watch_or_throw(r, out, err, terminal, connect, clock);
   auto ended = [&](const std::string& message, const std::string& key, int status) {
     return json_error_summary(out, err, r.domain, message, key, status);
   };
   try {
-    return watch_or_throw(r, out, err, terminal, connect);
+    return watch_or_throw(r, out, err, terminal, connect, clock);
   } catch (const UsageError& e) {
     return ended(e.what(), e.key(), kWatchUsage);
   } catch (const RuntimeError& e) {
@@ -86,7 +86,7 @@ int run_watch(const WatchRequest& r, std::ostream& out, std::ostream& err, bool 
 namespace {
 
 int watch_or_throw(const WatchRequest& r, std::ostream& out, std::ostream& err, bool terminal,
-                   const virt::WatchConnector& connect) {
+                   const virt::WatchConnector& connect, probe::Clock& clock) {
   WatchOptions o = resolve(r);
   if (!r.profile.empty()) {
     o.profile = probe::load_profile(r.profile);
@@ -122,7 +122,6 @@ int watch_or_throw(const WatchRequest& r, std::ostream& out, std::ostream& err, 
   t.events = &c->events();
 
   StopSignals signals;
-  probe::SystemClock clock;
   return watch_migration(t, o, clock, *output, &stop_signal());
 }
 

@@ -172,9 +172,10 @@ struct WatchRequest {
 };
 
 // Throws UsageError for a wrong command line; RuntimeError when libvirt fails before watching.
-// `connect` opens the domain's migration: libvirt's (virt::libvirt_watch_connector()) or a test's.
+// `connect` opens the domain's migration: libvirt's (virt::libvirt_watch_connector()) or a test's;
+// `clock` is the system's, or a test's.
 int run_watch(const WatchRequest& request, std::ostream& out, std::ostream& err, bool terminal,
-              const virt::WatchConnector& connect);
+              const virt::WatchConnector& connect, probe::Clock& clock);
 
 // --json: the watch ended by an error before or instead of watching, as the stream's last
 // event (a summary with outcome "error" and the error's key), so that a consumer always gets

@@ -12,6 +12,7 @@
 #include "cli/cli.hpp"
 #include "fake_clock.hpp"
 #include "replay.hpp"
+#include "watch_replay.hpp"
 #include "probe/profile.hpp"
 #include "report/human.hpp"
 #include "report/json_report.hpp"
@@ -580,5 +581,55 @@ TEST(CliLive, AllRunningMeasuresEachRunningDomainIntoAnArray) {
     EXPECT_EQ(r.report[0]["subject"], "vmp-rec-c");
     EXPECT_EQ(dirty_bytes_of(r.report[0]["curve"]["points"]),
               dirty_bytes_of(r.recorded["profile"]["dirty_curve"]));
+  }
+}
+
+// --watch end to end: tool_main opens the migration through its WatchConnector, here one that
+// answers from a libvirt migration recorded on each stack (tests/unit/data/watch,
+// complete-libvirt.jsonl: libvirt's job statistics, QEMU's query-migrate, the job-completed
+// event, the domain's XML and QEMU's capabilities as they were), on a fake clock.
+TEST(CliWatch, ALibvirtMigrationIsFollowedToItsEndThroughToolMain) {
+  for (const auto& stack : vmp::test::recorded_stacks("watch")) {
+    SCOPED_TRACE(stack.filename().string());
+    const vmp::test::Recording r = vmp::test::load(stack, "complete-libvirt.jsonl");
+    vmp::test::FakeClock clock;
+    clock.now = vmp::test::migration_start_ms(r);
+    vmp::cli::LiveServices services;
+    services.clock = &clock;
+    services.watch_connect = [&](const std::optional<std::string>&, bool read_only,
+                                 const std::string& domain, bool qmp) {
+      EXPECT_FALSE(read_only);
+      EXPECT_EQ(domain, "vmpw-rec");
+      EXPECT_TRUE(qmp);
+      return std::make_unique<vmp::test::RecordedWatchConnection>(r, clock, qmp);
+    };
+    std::ostringstream out, err;
+    const int status =
+        tool_main({"--watch", "--domain", "vmpw-rec", "--json"}, out, err, false, services);
+    EXPECT_EQ(status, 0) << err.str();
+    std::istringstream lines(out.str());
+    std::string line, last;
+    int samples = 0;
+    while (std::getline(lines, line)) {
+      if (line.find("\"event\":\"sample\"") != std::string::npos) ++samples;
+      last = line;
+    }
+    EXPECT_GT(samples, 5);
+    const json summary = json::parse(last);
+    EXPECT_EQ(summary["event"], "summary");
+    EXPECT_EQ(summary["outcome"], "completed");
+    EXPECT_EQ(summary["figures_from"], "libvirt");
+    // libvirt's own figures: the job-completed event's time elapsed and downtime.
+    double elapsed = 0, downtime = 0;
+    for (const auto& e : r.events) {
+      if (e["event"] == "job-completed") {
+        elapsed = e["stats"]["time_elapsed"].get<double>();
+        downtime = e["stats"]["downtime"].get<double>();
+      }
+    }
+    ASSERT_GT(elapsed, 0);
+    EXPECT_EQ(summary["total_time_ms"], std::llround(elapsed));
+    EXPECT_EQ(summary["downtime_ms"], std::llround(downtime));
+    EXPECT_GT(summary["iterations"].get<int>(), 0);
   }
 }

@@ -10,123 +10,24 @@
 
 #include "fake_migration.hpp"
 #include "replay.hpp"
+#include "watch_replay.hpp"
 #include "watch/watch.hpp"
 
 using namespace vmp;
 using namespace vmp::watch;
 using nlohmann::json;
 
+using test::load;
+using test::Recording;
+
 namespace {
 
 constexpr double kMiB = 1048576;
 
-struct Recording {
-  json header;
-  std::vector<json> samples;  // {"t_ms", "job", "query_migrate"}
-  std::vector<json> events;   // {"t_ms", "event", ...}
-};
-
-Recording load(const std::filesystem::path& stack, const std::string& name) {
-  std::ifstream in(stack / name);
-  Recording r;
-  if (!in) throw std::runtime_error("cannot read " + (stack / name).string());
-  std::string line;
-  bool first = true;
-  while (std::getline(in, line)) {
-    json j = json::parse(line);
-    if (first) {
-      r.header = j;
-      first = false;
-    } else if (j.contains("event")) {
-      r.events.push_back(j);
-    } else {
-      r.samples.push_back(j);
-    }
-  }
-  return r;
-}
-
-JobStats job_from(const json& j) {
-  JobStats s;
-  for (const auto& [k, v] : j.items()) {
-    if (k == "type") {
-      s.type = v.get<int>();
-    } else if (v.is_number()) {
-      s.numbers[k] = v.get<double>();
-    } else if (v.is_string()) {
-      s.strings[k] = v.get<std::string>();
-    }
-  }
-  return s;
-}
-
-// The record a reading at `now` gets: the last one taken by then (within half an interval).
-class Replay : public JobStatsReader, public virt::Monitor, public EventSource {
- public:
-  Replay(const Recording& r, test::FakeClock& c) : r_(r), c_(c) {}
-
-  JobStats read(bool completed) override {
-    const json& rec = at();
-    if (rec["job"].is_null()) throw DomainGone("domain " + name() + " no longer exists");
-    if (completed) return JobStats{};  // transient: libvirt keeps no completed job
-    return job_from(rec["job"]);
-  }
-
-  json execute(std::string_view command, const json&) override {
-    if (command == "query-migrate-capabilities") {
-      return json::array({{{"capability", "postcopy-ram"}, {"state", false}}});
-    }
-    const json& rec = at();
-    if (rec["query_migrate"].is_null()) {
-      throw virt::QmpError(std::string(command), "GenericError", "domain is not running");
-    }
-    return rec["query_migrate"];
-  }
-
-  DomainEvents events() override {
-    DomainEvents e;
-    for (const auto& ev : r_.events) {
-      if (ev["t_ms"].get<double>() > c_.now) break;
-      if (ev["event"] == "lifecycle" && ev["type"] == VIR_DOMAIN_EVENT_STOPPED) {
-        e.stopped_detail = ev["detail"].get<int>();
-      }
-      if (ev["event"] == "job-completed") {
-        e.completed_job = job_from(ev["stats"]);
-        e.completed_job->type = VIR_DOMAIN_JOB_COMPLETED;
-      }
-    }
-    return e;
-  }
-
-  std::string name() const { return r_.header["domain"].get<std::string>(); }
-
- private:
-  const json& at() const {
-    const json* best = &r_.samples.front();
-    for (const auto& s : r_.samples) {
-      if (s["t_ms"].get<double>() > c_.now + 100) break;
-      best = &s;
-    }
-    return *best;
-  }
-  const Recording& r_;
-  test::FakeClock& c_;
-};
-
-class NoControl : public MigrationControl {
- public:
-  std::optional<double> max_downtime_ms() override { return limit; }
-  void set_max_downtime(double ms) override { actions.push_back("downtime"), limit = ms; }
-  void start_postcopy(bool) override { actions.push_back("postcopy"); }
-  void abort(bool) override { actions.push_back("abort"); }
-  double limit = 300;
-  std::vector<std::string> actions;
-};
-
 struct Run {
   int status;
   test::RecordingOutput out;
-  NoControl control;
+  test::RecordedControl control;
 };
 
 std::unique_ptr<Run> replay(const Recording& r, WatchOptions options = {}) {
@@ -143,7 +44,7 @@ std::unique_ptr<Run> replay(const Recording& r, WatchOptions options = {}) {
       break;
     }
   }
-  Replay source(r, clock);
+  test::MigrationReplay source(r, clock);
   WatchTarget t;
   t.domain = source.name();
   t.uri = "qemu:///system";

@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """Records a real migration of the test guest as the watch sees it, for the unit tests: every
 200 ms, libvirt's job statistics (virDomainGetJobStats) and QEMU's query-migrate, as returned,
-and libvirt's job-completed and lifecycle events. JSON lines: a header, then
+and libvirt's job-completed and lifecycle events. JSON lines: a header (with the domain's XML and
+QEMU's migration capabilities as they were before the migration), then
 {"t_ms", "job", "query_migrate"} samples and {"t_ms", "event", ...} lines.
 
   record.py OUT.jsonl NAME qmp|libvirt SPEED_MIB DOWNTIME_MS DURATION_S [AT_S ACTION VALUE]...
@@ -52,6 +53,11 @@ def qmp(cmd, args=None):
         req["arguments"] = args
     return json.loads(libvirt_qemu.qemuMonitorCommand(dom, json.dumps(req), 0)).get("return")
 
+
+# What --watch reads of the domain before it follows the migration: its XML, and QEMU's
+# migration capabilities (post-copy allowed or not).
+domain_xml = dom.XMLDesc(0)
+capabilities = qmp("query-migrate-capabilities")
 
 dest = proc = dest_uri = None
 if mode == "qmp":
@@ -148,7 +154,8 @@ if dest:
         pass
 header = {"recorded": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "domain": name,
           "run_by": mode, "speed_mib_s": speed, "downtime_ms": downtime, "interval_ms": 200,
-          "qemu": conn.getVersion(), "libvirt": conn.getLibVersion()}
+          "qemu": conn.getVersion(), "libvirt": conn.getLibVersion(),
+          "domain_xml": domain_xml, "migrate_capabilities": capabilities}
 with open(out_path, "w") as f:
     f.write(json.dumps(header) + "\n")
     for line in sorted(lines, key=lambda r: r["t_ms"]):
