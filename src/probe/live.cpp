@@ -556,20 +556,8 @@ LiveResult measure_domain(virt::LiveTarget& live, const LiveOptions& options, Cl
   out.facts = virt::parse_domain_xml(target.domain_xml());
   const auto& facts = out.facts;
 
-  virt::Monitor& libvirt_monitor = target.monitor();
-  virt::DirtyRateCalls& libvirt_calls = target.dirty_rate_calls();
-  std::optional<virt::RecordingMonitor> recording_monitor;
-  std::optional<virt::RecordingDirtyRateCalls> recording_calls;
-  if (transcript) {
-    recording_monitor.emplace(libvirt_monitor, *transcript);
-    recording_calls.emplace(libvirt_calls, *transcript);
-  }
-  virt::Monitor* monitor = nullptr;
-  if (options.use_qmp) {
-    monitor = recording_monitor ? &*recording_monitor : &libvirt_monitor;
-  }
-  virt::DirtyRateCalls& dirty_rate_calls =
-      recording_calls ? static_cast<virt::DirtyRateCalls&>(*recording_calls) : libvirt_calls;
+  virt::Monitor* monitor = options.use_qmp ? &target.monitor() : nullptr;
+  virt::DirtyRateCalls& dirty_rate_calls = target.dirty_rate_calls();
 
   std::string qemu_version;
   if (monitor) {

@@ -65,11 +65,14 @@ class RecordingDirtyRateCalls : public DirtyRateCalls {
 // The domain's side of a measurement, recorded: each call's answer, under the libvirt call it
 // makes ({"libvirt": "virDomainGetState", "return": ...}); guest memory as each page's being
 // zero ("1") or not ("0"); lifecycle events and a closed connection only when there was one.
-// QMP and the dirty-rate calls are recorded by their own wrappers (the target's monitor() and
-// dirty_rate_calls() are passed through as they are).
+// Its monitor() and dirty_rate_calls() record QMP and libvirt's dirty-rate calls.
 class RecordingLiveTarget : public LiveTarget {
  public:
-  RecordingLiveTarget(LiveTarget& inner, Transcript& transcript) : inner_(inner), t_(transcript) {}
+  RecordingLiveTarget(LiveTarget& inner, Transcript& transcript)
+      : inner_(inner),
+        t_(transcript),
+        monitor_(inner.monitor(), transcript),
+        dirty_rate_calls_(inner.dirty_rate_calls(), transcript) {}
   const std::string& name() const override { return inner_.name(); }
   std::string uuid() override;
   bool read_only() const override { return inner_.read_only(); }
@@ -83,14 +86,16 @@ class RecordingLiveTarget : public LiveTarget {
   std::optional<std::vector<std::uint64_t>> vcpu_times_ns() override;
   std::uint64_t rss_bytes() override;
   bool read_memory(std::uint64_t address, std::size_t length, unsigned char* buffer) override;
-  Monitor& monitor() override { return inner_.monitor(); }
-  DirtyRateCalls& dirty_rate_calls() override { return inner_.dirty_rate_calls(); }
+  Monitor& monitor() override { return monitor_; }
+  DirtyRateCalls& dirty_rate_calls() override { return dirty_rate_calls_; }
   MigrationConfig libvirt_migration_settings() override;
 
  private:
   void record(const char* call, nlohmann::json reply, nlohmann::json arguments = nullptr);
   LiveTarget& inner_;
   Transcript& t_;
+  RecordingMonitor monitor_;
+  RecordingDirtyRateCalls dirty_rate_calls_;
 };
 
 // The page size of the zero/non-zero flags a recorded memory read keeps.

@@ -34,16 +34,7 @@ std::unique_ptr<Run> replay(const Recording& r, WatchOptions options = {}) {
   auto run = std::make_unique<Run>();
   test::FakeClock clock;
   // Attach once the migration shows: libvirt's job, or QEMU's status.
-  for (const auto& s : r.samples) {
-    const bool job = !s["job"].is_null() && s["job"].value("type", 0) != 0;
-    // (QEMU's status may still be the previous migration's "cancelled" or "completed".)
-    const bool qemu = !s["query_migrate"].is_null() &&
-                      s["query_migrate"].value("status", "") == std::string("active");
-    if (job || qemu) {
-      clock.now = s["t_ms"].get<double>();
-      break;
-    }
-  }
+  clock.now = test::migration_start_ms(r);
   test::MigrationReplay source(r, clock);
   WatchTarget t;
   t.domain = source.name();

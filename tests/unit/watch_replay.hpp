@@ -140,6 +140,7 @@ class RecordedControl : public MigrationControl {
 inline double migration_start_ms(const Recording& r) {
   for (const auto& s : r.samples) {
     const bool job = !s["job"].is_null() && s["job"].value("type", 0) != 0;
+    // (QEMU's status may still be the previous migration's "cancelled" or "completed".)
     const bool qemu = !s["query_migrate"].is_null() &&
                       s["query_migrate"].value("status", "") == std::string("active");
     if (job || qemu) return s["t_ms"].get<double>();
