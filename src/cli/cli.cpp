@@ -207,6 +207,8 @@ struct RawOptions {
   std::string max_bandwidth;
   bool table = false;
   bool json = false;
+  bool apply = false;    // --watch only
+  std::string interval;  // --watch only
 };
 
 report::Setting from_command_line(double value) { return {value, report::Source::CommandLine, {}}; }
@@ -541,10 +543,10 @@ void write_outcomes(const std::vector<DomainOutcome>& outcomes, bool as_array, b
   }
 }
 
-// What the command line asks for: the options as typed, and, with --watch, the watch's request.
+// What the command line asks for: the options as typed.
 struct Command {
   RawOptions raw;
-  watch::WatchRequest watch_request;
+  std::vector<std::string> foreign_options;  // given with --watch, which they do not apply to
   bool watching = false;  // --watch is among the arguments: decides which options go together
   bool watch_flag = false;  // CLI11's copy of --watch (options bind to what outlives parsing)
 };
@@ -552,7 +554,6 @@ struct Command {
 // Every option, its help and the checks CLI11 makes on its own value.
 void declare_options(CLI::App& app, Command& command) {
   RawOptions& raw = command.raw;
-  watch::WatchRequest& watch_request = command.watch_request;
   const bool watching = command.watching;
   auto* domain_opt =
       app.add_option("-d,--domain", raw.domains,
@@ -628,9 +629,9 @@ void declare_options(CLI::App& app, Command& command) {
                "Follow the domain's migration under way until it ends: remaining, "
                "expected downtime, predicted completion, stalls and advice (man page: WATCHING A "
                "MIGRATION)");
-  app.add_flag("--apply", watch_request.apply,
+  app.add_flag("--apply", raw.apply,
                "With --watch: take the advised action (once) when the migration stalls");
-  app.add_option("--interval", watch_request.interval,
+  app.add_option("--interval", raw.interval,
                  "With --watch: time between samples (default 200ms)")
       ->type_name("TIME");
 
@@ -658,7 +659,6 @@ void declare_options(CLI::App& app, Command& command) {
 // go together. Throws CLI11's exceptions (help and version requests among them).
 void parse_command_line(CLI::App& app, const std::vector<std::string>& args, Command& command) {
   RawOptions& raw = command.raw;
-  watch::WatchRequest& watch_request = command.watch_request;
   const bool watching = command.watching;
   // "--profile=" is an empty value, not "take the next argument".
   for (const auto& a : args) {
@@ -709,11 +709,11 @@ void parse_command_line(CLI::App& app, const std::vector<std::string>& args, Com
         "--link-speed", "--max-downtime", "--deadline", "--curve"};
     for (const CLI::Option* opt : app.get_options()) {
       if (opt->count() > 0 && !kWatchOptions.count(opt->get_name())) {
-        watch_request.foreign_options.push_back(opt->get_name());
+        command.foreign_options.push_back(opt->get_name());
       }
     }
-  } else if (watch_request.apply || !watch_request.interval.empty()) {
-    throw CLI::ValidationError(std::string(watch_request.apply ? "--apply" : "--interval") +
+  } else if (raw.apply || !raw.interval.empty()) {
+    throw CLI::ValidationError(std::string(raw.apply ? "--apply" : "--interval") +
                                " only applies to --watch");
   } else if (raw.domains.empty() && !raw.all_running && raw.profile.empty()) {
     throw CLI::ValidationError(
@@ -724,27 +724,58 @@ void parse_command_line(CLI::App& app, const std::vector<std::string>& args, Com
   }
 }
 
+// --watch: its options checked and parsed by the rules a prediction's follow (resolve()).
+watch::WatchRequest watch_request(const Command& command) {
+  const RawOptions& raw = command.raw;
+  if (!command.foreign_options.empty()) {
+    std::string list;
+    for (const auto& o : command.foreign_options) list += (list.empty() ? "" : ", ") + o;
+    throw UsageError(list + (command.foreign_options.size() == 1 ? " does" : " do") +
+                     " not apply to --watch (it watches a migration under way, with its own "
+                     "settings)");
+  }
+  if (raw.domains.empty()) throw UsageError("--watch needs --domain DOMAIN: the domain migrating");
+  if (raw.apply && raw.readonly) {
+    throw UsageError("--apply changes the migration, which a read-only connection (-r) cannot");
+  }
+  watch::WatchRequest r;
+  r.domain = raw.domains.front();
+  if (!raw.connect.empty()) r.connect = raw.connect;
+  r.readonly = raw.readonly;
+  r.no_qmp = raw.no_qmp;
+  r.json = raw.json;
+  r.quiet = raw.quiet;
+  watch::WatchOptions& o = r.options;
+  o.apply = raw.apply;
+  if (!raw.interval.empty()) {
+    o.interval_ms = parse_time_ms(raw.interval, TimeUnit::Seconds, "--interval");
+    if (o.interval_ms < watch::kMinIntervalMs || o.interval_ms > watch::kMaxIntervalMs) {
+      throw UsageError("--interval: '" + raw.interval + "' is outside 50ms..60s");
+    }
+  }
+  // The options --watch shares with a prediction (--link-speed, --max-downtime, --deadline,
+  // --curve): one parse, one set of defaults.
+  const PredictOptions shared = resolve(raw);
+  o.link_bytes_per_s = shared.settings.link_bytes_per_s.value;
+  o.max_downtime_ms = shared.limits.max_downtime_ms;
+  o.deadline_ms = *shared.settings.deadline_ms.value;
+  o.curve_policy = shared.curve_policy;
+  if (!raw.profile.empty()) {
+    o.profile = probe::load_profile(raw.profile);
+    o.profile_path = raw.profile;
+  }
+  return r;
+}
+
 // Runs the command: the watch, or a prediction for each domain or the profile; the exit status.
 // `subject` names what an error is about, once it is known.
 int run_command(Command& command, std::ostream& out, std::ostream& err, bool terminal,
                 const LiveServices& services, std::string& subject) {
   const RawOptions& raw = command.raw;
-  watch::WatchRequest& watch_request = command.watch_request;
-  const bool watching = command.watching;
-  if (watching) {
-    watch_request.domain = raw.domains.empty() ? std::string() : raw.domains.front();
-    watch_request.connect = raw.connect;
-    watch_request.readonly = raw.readonly;
-    watch_request.no_qmp = raw.no_qmp;
-    watch_request.json = raw.json;
-    watch_request.quiet = raw.quiet;
-    watch_request.profile = raw.profile;
-    watch_request.link_speed = raw.link_speed;
-    watch_request.max_downtime = raw.max_downtime;
-    watch_request.deadline = raw.deadline;
-    watch_request.curve = raw.curve;
+  if (command.watching) {
+    subject = raw.domains.empty() ? std::string() : raw.domains.front();
     probe::SystemClock system_clock;
-    return watch::run_watch(watch_request, out, err, terminal, services.watch_connect,
+    return watch::run_watch(watch_request(command), out, err, terminal, services.watch_connect,
                             services.clock ? *services.clock : system_clock);
   }
   subject =

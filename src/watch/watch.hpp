@@ -59,6 +59,9 @@ struct WatchTarget {
   virt::DomainFacts facts;
 };
 
+// --interval's bounds.
+constexpr double kMinIntervalMs = 50, kMaxIntervalMs = 60000;
+
 struct WatchOptions {
   double interval_ms = 200;
   bool apply = false;
@@ -152,26 +155,18 @@ class WatchOutput {
 int watch_migration(WatchTarget& target, const WatchOptions& options, probe::Clock& clock,
                     WatchOutput& out, const std::atomic<int>* stop = nullptr);
 
-// --watch from the command line: the options as given, and the names of the options that do not
-// apply to watching, which make it a usage error.
+// --watch from the command line, checked and parsed by the command line's own rules (cli/).
 struct WatchRequest {
   std::string domain;
-  std::string connect;
+  std::optional<std::string> connect;  // absent: libvirt's default URI
   bool readonly = false;
   bool no_qmp = false;
   bool json = false;
   bool quiet = false;
-  bool apply = false;
-  std::string interval;      // --interval
-  std::string profile;       // --profile FILE
-  std::string link_speed;    // --link-speed
-  std::string max_downtime;  // --max-downtime
-  std::string deadline;      // --deadline
-  std::string curve = "auto";
-  std::vector<std::string> foreign_options;
+  WatchOptions options;
 };
 
-// Throws UsageError for a wrong command line; RuntimeError when libvirt fails before watching.
+// Throws RuntimeError when libvirt fails before watching.
 // `connect` opens the domain's migration: libvirt's (virt::libvirt_watch_connector()) or a test's;
 // `clock` is the system's, or a test's.
 int run_watch(const WatchRequest& request, std::ostream& out, std::ostream& err, bool terminal,
