@@ -18,10 +18,12 @@ std::string shell_quoted(const std::string& word) {
   return out + "'";
 }
 
-long long downtime_ms(double ms) { return static_cast<long long>(std::ceil(ms - 1e-9)); }
+long long downtime_ms(double ms) {
+  return static_cast<long long>(std::ceil(ms / kDowntimeStepMs - 1e-9));
+}
 
 long long speed_mib_per_s(double bytes_per_s) {
-  return static_cast<long long>(std::ceil(bytes_per_s / 1048576 - 1e-9));
+  return static_cast<long long>(std::ceil(bytes_per_s / kSpeedStepBytesPerS - 1e-9));
 }
 
 std::string command(const std::string& uri, const std::string& verb, const std::string& domain) {

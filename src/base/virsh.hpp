@@ -12,6 +12,10 @@ namespace vmp::virsh {
 // treats specially, else single-quoted (libvirt allows spaces and more in domain names).
 std::string shell_quoted(const std::string& word);
 
+// The steps virsh's values come in, in the tool's units: the advisor advises whole steps.
+inline constexpr double kDowntimeStepMs = 1;            // migrate-setmaxdowntime: whole ms
+inline constexpr double kSpeedStepBytesPerS = 1048576;  // migrate-setspeed: whole MiB/s
+
 // The units virsh takes, rounded up: never less than the tool advised.
 long long downtime_ms(double ms);              // migrate-setmaxdowntime: whole ms
 long long speed_mib_per_s(double bytes_per_s);  // migrate-setspeed: whole MiB/s

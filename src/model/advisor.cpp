@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "base/virsh.hpp"
+
 namespace vmp::model {
 
 std::string to_string(Verdict verdict) {
@@ -64,9 +66,6 @@ std::pair<double, PrecopyResult> checked_setting(double candidate, double limit,
   return {limit, simulate(limit)};
 }
 
-inline constexpr double kVirshDowntimeUnitMs = 1;             // migrate-setmaxdowntime: ms
-inline constexpr double kVirshSpeedUnitBytesPerS = 1048576;   // migrate-setspeed: MiB/s
-
 std::optional<DowntimeAdvice> search_downtime(const PrecopyInput& in, const DirtyCurve& curve,
                                               const AdviceLimits& limits) {
   if (in.bandwidth_bytes_per_s <= 0 || limits.max_downtime_ms <= in.downtime_limit_ms) {
@@ -77,7 +76,7 @@ std::optional<DowntimeAdvice> search_downtime(const PrecopyInput& in, const Dirt
   double best = smallest_converging(in.downtime_limit_ms, limits.max_downtime_ms, [&](double d) {
     return with_downtime(in, curve, d).converges();
   });
-  auto [limit_ms, result] = checked_setting(best, limits.max_downtime_ms, kVirshDowntimeUnitMs,
+  auto [limit_ms, result] = checked_setting(best, limits.max_downtime_ms, virsh::kDowntimeStepMs,
                                             [&](double d) { return with_downtime(in, curve, d); });
   DowntimeAdvice a{limit_ms, result, limit_ms};
   // Walk up the limits: the knee is where going all the way to the tolerated maximum would
@@ -107,7 +106,7 @@ std::optional<BandwidthAdvice> search_bandwidth(const PrecopyInput& in, const Di
     return with_bandwidth(in, curve, b).converges();
   });
   auto [bandwidth, result] =
-      checked_setting(best, hi, kVirshSpeedUnitBytesPerS,
+      checked_setting(best, hi, virsh::kSpeedStepBytesPerS,
                       [&](double b) { return with_bandwidth(in, curve, b); });
   return BandwidthAdvice{bandwidth, result};
 }
