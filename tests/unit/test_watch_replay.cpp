@@ -92,10 +92,12 @@ TEST(WatchReplay, ConvergingSawtoothCompletesWithoutAFalseStall) {
         EXPECT_GT(*it.record.peak_bytes, 0);
       }
     }
-    // Without a profile, the prediction at the start of iteration 2 rests on the first pass alone.
+    // Without a profile, the prediction at the start of iteration 2 rests on the first pass alone
+    // and QEMU's bandwidth (2026-12-03 recordings: -1.5% on 10.0, -2.0% on 7.2; 22% and 32% long
+    // with the watch's own throughput, which a mostly-zero first pass pulls down).
     ASSERT_TRUE(s.at_second_iteration);
     ASSERT_TRUE(s.at_second_iteration->converges());
-    EXPECT_NEAR(s.at_second_iteration->total_time_ms(), *s.total_time_ms, 0.25 * *s.total_time_ms);
+    EXPECT_NEAR(s.at_second_iteration->total_time_ms(), *s.total_time_ms, 0.08 * *s.total_time_ms);
   }
 }
 
@@ -119,9 +121,11 @@ TEST(WatchReplay, AStallIsReportedWithinThreeIterationsOfItsStart) {
     EXPECT_NEAR(st.last_peak_bytes, 63.5 * kMiB, 1.5 * kMiB);
     const StallAdvice& a = run->out.advice[0];
     ASSERT_EQ(a.action, Action::RaiseDowntime);
-    // 63.5 MiB at 64 MiB/s: about 1 s, with headroom.
-    EXPECT_GE(*a.least_converging_ms, 980);
-    EXPECT_LE(*a.least_converging_ms, 1050);
+    // The plateau's pages at 64 MiB/s: about 1 s (63.3-63.8 MiB in the recordings; the advice
+    // rests on the throughput QEMU reached, within a few percent of the cap).
+    const double plateau_ms = st.last_peak_bytes / (64 * kMiB) * 1000;
+    EXPECT_GE(*a.least_converging_ms, 0.97 * plateau_ms);
+    EXPECT_LE(*a.least_converging_ms, 1.05 * plateau_ms);
     EXPECT_EQ(a.command, "virsh -c qemu:///system migrate-setmaxdowntime vmpw-rec " +
                              std::to_string(static_cast<long long>(*a.downtime_limit_ms)));
     EXPECT_TRUE(run->control.actions.empty());
@@ -138,12 +142,15 @@ TEST(WatchReplay, RecoveryEndsTheStallAndTheRaisedDowntimeFinishesIt) {
     EXPECT_EQ(run->status, kWatchCompleted);
     const auto& s = *run->out.summary;
     EXPECT_EQ(s.figures_from, "libvirt");
-    // Stalled at about 63 MiB; the bandwidth raised to 128 MiB/s at 8 s brings the peaks down to
-    // about 53 MiB (a recovery), where they stall again.
+    // Stalled at about 63 MiB; the bandwidth raised to 128 MiB/s at 8 s brings the peaks down
+    // (a recovery: to 53-58 MiB in the recordings, as fast as the TCG guest lets QEMU send), where
+    // they stall again.
     ASSERT_EQ(run->out.stalls.size(), 2u);
     EXPECT_LT(run->out.stalls[0].detected_ms, 8000);
     EXPECT_GT(run->out.stalls[1].detected_ms, 8000);
-    EXPECT_NEAR(run->out.stalls[1].last_peak_bytes, 53 * kMiB, 2 * kMiB);
+    EXPECT_NEAR(run->out.stalls[0].last_peak_bytes, 63.5 * kMiB, 1.5 * kMiB);
+    EXPECT_LT(run->out.stalls[1].last_peak_bytes, 0.95 * run->out.stalls[0].last_peak_bytes);
+    EXPECT_GT(run->out.stalls[1].last_peak_bytes, 48 * kMiB);
     // The second advice: the lower plateau at twice the bandwidth needs less.
     ASSERT_EQ(run->out.advice[1].action, Action::RaiseDowntime);
     EXPECT_LT(*run->out.advice[1].least_converging_ms, *run->out.advice[0].least_converging_ms);

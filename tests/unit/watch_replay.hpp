@@ -1,7 +1,6 @@
 // Migrations recorded on real stacks as the watch sees them (tests/unit/data/watch/STACK,
 // record-all.sh and record.py there): libvirt's job statistics and QEMU's query-migrate every
-// 200 ms, libvirt's events, and (in recordings made since they were kept) the domain's XML and
-// QEMU's migration capabilities. MigrationReplay answers the watch from one on a fake clock;
+// 200 ms, libvirt's events, the domain's XML and QEMU's migration capabilities. MigrationReplay answers the watch from one on a fake clock;
 // RecordedWatchConnection is the same as the virt::WatchConnection --watch opens, for tool_main.
 #pragma once
 
@@ -82,10 +81,7 @@ class MigrationReplay : public JobStatsReader, public virt::Monitor, public Even
 
   json execute(std::string_view command, const json&) override {
     if (command == "query-migrate-capabilities") {
-      if (r_.header.contains("migrate_capabilities")) return r_.header["migrate_capabilities"];
-      // Recordings made before the header kept QEMU's answer: post-copy was never enabled
-      // there (record.py starts every migration without it).
-      return json::array({{{"capability", "postcopy-ram"}, {"state", false}}});
+      return r_.header.at("migrate_capabilities");  // QEMU's answer when the recording began
     }
     const json& rec = at();
     if (rec["query_migrate"].is_null()) {
