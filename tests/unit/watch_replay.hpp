@@ -1,7 +1,8 @@
 // Migrations recorded on real stacks as the watch sees them (tests/unit/data/watch/STACK,
 // record-all.sh and record.py there): libvirt's job statistics and QEMU's query-migrate every
-// 200 ms, libvirt's events, the domain's XML and QEMU's migration capabilities. MigrationReplay answers the watch from one on a fake clock;
-// RecordedWatchConnection is the same as the virt::WatchConnection --watch opens, for tool_main.
+// 200 ms, libvirt's events, the domain's XML and QEMU's migration capabilities. MigrationReplay
+// answers the watch from one on a fake clock; RecordedWatchConnection is the same as the
+// virt::WatchConnection --watch opens, for tool_main.
 #pragma once
 
 #include <libvirt/libvirt.h>
