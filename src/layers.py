@@ -21,8 +21,9 @@ LAYERS = {
     "virt": {"base"},                    # libvirt, QMP, domain XML, transcripts
     "probe": {"base", "model", "virt"},  # the measurement and the saved profile
     "report": {"base", "model", "probe", "virt"},  # what the tool says
+    "predict": {"base", "model", "probe", "virt", "report"},  # profile + settings -> report
     "watch": {"base", "model", "probe", "virt"},   # --watch
-    "cli": {"base", "model", "probe", "virt", "report", "watch"},  # options, exit statuses
+    "cli": {"base", "model", "probe", "virt", "report", "predict", "watch"},  # options, exits
     "": {"base", "cli"},                 # main.cpp
 }
 
@@ -31,7 +32,7 @@ LIBRARIES = {
     "libvirt/": {"virt"},
     "libxml/": {"virt"},
     "CLI/": {"cli"},
-    "nlohmann/": {"virt", "probe", "report", "watch", "cli"},
+    "nlohmann/": {"virt", "probe", "report", "predict", "watch", "cli"},
 }
 
 PROJECT = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)

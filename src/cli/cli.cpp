@@ -16,8 +16,8 @@
 #include "base/format.hpp"
 #include "base/stop_signals.hpp"
 #include "base/units.hpp"
-#include "model/grid.hpp"
-#include "model/precopy.hpp"
+#include "model/defaults.hpp"
+#include "predict/predict.hpp"
 #include "probe/live.hpp"
 #include "report/human.hpp"
 #include "report/json_report.hpp"
@@ -25,106 +25,6 @@
 #include "watch/watch.hpp"
 
 namespace vmp::cli {
-
-report::Settings with_link_as_bandwidth(report::Settings s) {
-  if (!s.bandwidth_bytes_per_s.value && s.link_bytes_per_s.value) {
-    s.bandwidth_bytes_per_s = {s.link_bytes_per_s.value, s.link_bytes_per_s.source,
-                               "(no cap: the link's speed)"};
-  }
-  return s;
-}
-
-// What the measurement leaves unknown: its sampling error, and the spread of libvirt's steps.
-model::SamplingError sampling_error(const probe::DirtyProfile& profile,
-                                    const model::LibvirtSteps& steps) {
-  model::SamplingError e;
-  e.start_low_ms = steps.low_ms();
-  e.start_high_ms = steps.high_ms();
-  e.ram_bytes = static_cast<double>(profile.ram_bytes);
-  e.page_size_bytes = static_cast<double>(profile.page_size_bytes);
-  for (const auto& p : profile.dirty_curve) {
-    e.points.push_back({p.period_ms, p.dirty_bytes, static_cast<double>(p.sampled_pages),
-                        p.sampled_pages > 0 ? static_cast<double>(p.dirty_sampled_pages) : -1});
-  }
-  const auto& z = profile.zero_pages;
-  e.zero_pages = static_cast<double>(z.count);
-  if (z.standard_error_pages) {
-    e.zero_pages_standard_error = *z.standard_error_pages;
-  } else if (z.method == "memory-peek" && z.sampled_pages > 0) {
-    // A profile from before the error was recorded: as if each 16-page cluster read were one
-    // independent draw, all zero or not, which overstates the error of an evenly spread sample.
-    const double pages = e.ram_bytes / e.page_size_bytes;
-    const double q = std::clamp(e.zero_pages / pages, 0.0, 1.0);
-    const double clusters = std::max(1.0, static_cast<double>(z.sampled_pages) / 16);
-    e.zero_pages_standard_error = pages * std::sqrt(q * (1 - q) / clusters);
-  }
-  return e;
-}
-
-report::Report predict(std::string subject, probe::DirtyProfile profile,
-                       const PredictOptions& options) {
-  std::vector<model::DirtyPoint> points;
-  for (const auto& p : profile.dirty_curve) points.push_back({p.period_ms, p.dirty_bytes});
-  const double ceiling = profile.nonzero_ram_bytes();
-  report::Report r{.subject = std::move(subject),
-                   .profile = std::move(profile),
-                   .curve_choice = model::choose_curve(points, ceiling, options.curve_policy),
-                   .curve = model::DirtyCurve::piecewise_linear({}, 0),
-                   .settings = with_link_as_bandwidth(options.settings),
-                   .prediction = std::nullopt,
-                   .grid = std::nullopt,
-                   .advice = {},
-                   .limits = options.limits,
-                   .auto_converge_max_pct = options.auto_converge.max_pct,
-                   .facts = std::nullopt,
-                   .migration_config = std::nullopt,
-                   .accelerator = {},
-                   .warnings = {}};
-  r.curve = model::build_curve(points, ceiling, r.curve_choice);
-
-  r.libvirt_steps = model::libvirt_steps(r.profile.qemu_version,
-                                         static_cast<double>(r.profile.ram_bytes),
-                                         r.profile.memory_preallocated);
-  model::PrecopyInput input;
-  input.start_ms = r.libvirt_steps.ms();
-  input.ram_bytes = static_cast<double>(r.profile.ram_bytes);
-  input.page_size_bytes = static_cast<double>(r.profile.page_size_bytes);
-  if (options.zero_page_detection) {
-    input.zero_pages = static_cast<double>(r.profile.zero_pages.count);
-    input.zero_page_layout = r.profile.zero_pages.layout;
-  }
-  input.switchover_bandwidth_bytes_per_s = options.switchover_bandwidth_bytes_per_s;
-  input.downtime_limit_ms = *options.settings.downtime_limit_ms.value;
-  input.deadline_ms = *options.settings.deadline_ms.value;
-  input.auto_converge = options.auto_converge;
-  // Unknown: the workload is taken to need all the CPU it gets, as QEMU's design assumes.
-  input.auto_converge.cpu_demand = r.profile.vcpu_busy_fraction.value_or(1);
-  input.auto_converge.enabled = false;  // as configured: plain pre-copy; auto-converge is advice
-  const auto& bandwidth = r.settings.bandwidth_bytes_per_s.value;
-  const auto unknowns = sampling_error(r.profile, r.libvirt_steps);
-  if (bandwidth) {
-    input.bandwidth_bytes_per_s = *bandwidth;
-    input.link_bytes_per_s = r.settings.link_bytes_per_s.value.value_or(0);
-    r.prediction = model::simulate_precopy(input, r.curve);
-    r.interval = model::prediction_interval(input, unknowns, options.curve_policy);
-  }
-  if (r.prediction && r.prediction->converges() && !r.interval->high.converges()) {
-    // Converging by the measurement but not at its unfavourable end: the sampling error alone
-    // could make "migrate" wrong, so the advice is searched where it does not converge.
-    const auto end = model::interval_end(input, unknowns, options.curve_policy, true);
-    r.advice = model::advise(end.input, end.curve, options.limits, false, options.postcopy);
-    r.advice.within_sampling_error = true;
-  } else {
-    r.advice =
-        model::advise(input, r.curve, options.limits,
-                      r.prediction ? std::optional<bool>(r.prediction->converges()) : std::nullopt,
-                      options.postcopy);
-  }
-  if (options.with_grid || !bandwidth) {
-    r.grid = model::build_grid(input, r.curve, bandwidth, input.downtime_limit_ms);
-  }
-  return r;
-}
 
 int exit_status_for(const report::Report& report) {
   switch (report.advice.verdict) {
@@ -213,8 +113,8 @@ struct RawOptions {
 
 report::Setting from_command_line(double value) { return {value, report::Source::CommandLine, {}}; }
 
-PredictOptions resolve(const RawOptions& raw) {
-  PredictOptions o;
+predict::Options resolve(const RawOptions& raw) {
+  predict::Options o;
   auto& s = o.settings;
   if (!raw.bandwidth.empty()) {
     s.bandwidth_bytes_per_s =
@@ -225,11 +125,11 @@ PredictOptions resolve(const RawOptions& raw) {
   }
   s.downtime_limit_ms =
       raw.downtime.empty()
-          ? report::Setting{kDefaultDowntimeLimitMs, report::Source::Default, {}}
+          ? report::Setting{model::kDefaultDowntimeLimitMs, report::Source::Default, {}}
           : from_command_line(parse_time_ms(raw.downtime, TimeUnit::Milliseconds, "--downtime"));
   s.deadline_ms =
       raw.deadline.empty()
-          ? report::Setting{kDefaultDeadlineMs, report::Source::Default, {}}
+          ? report::Setting{model::kDefaultDeadlineMs, report::Source::Default, {}}
           : from_command_line(parse_deadline_ms(raw.deadline));
   if (!raw.max_downtime.empty()) {
     o.limits.max_downtime_ms =
@@ -270,47 +170,6 @@ probe::LiveOptions live_options(const RawOptions& raw) {
   return o;
 }
 
-}  // namespace
-
-void apply_domain_settings(report::Settings& s, const virt::MigrationConfig& c) {
-  if (!s.bandwidth_bytes_per_s.value) {
-    if (c.max_speed_bytes_per_s) {
-      s.bandwidth_bytes_per_s = {c.max_speed_bytes_per_s, report::Source::Domain,
-                                 "(virsh migrate-getspeed)"};
-    } else {
-      s.bandwidth_bytes_per_s.note =
-          "libvirt puts no cap on this domain's migrations (migrate-getspeed: unlimited), so the "
-          "link decides";
-    }
-  }
-  if (s.downtime_limit_ms.source != report::Source::CommandLine && c.max_downtime_ms) {
-    s.downtime_limit_ms = {c.max_downtime_ms, report::Source::Domain,
-                           "(virsh migrate-getmaxdowntime)"};
-  }
-}
-
-void apply_guest_constraints(PredictOptions& o, const virt::MigrationConfig& c,
-                             const virt::DomainFacts& facts) {
-  const auto& q = c.qemu_parameters;
-  auto number = [&](const char* key, double& into) {
-    if (q.contains(key) && q.at(key).is_number()) into = q.at(key).get<double>();
-  };
-  number("throttle-trigger-threshold", o.auto_converge.trigger_threshold_pct);
-  number("cpu-throttle-initial", o.auto_converge.initial_pct);
-  number("cpu-throttle-increment", o.auto_converge.increment_pct);
-  number("max-cpu-throttle", o.auto_converge.max_pct);
-  if (q.contains("cpu-throttle-tailslow") && q.at("cpu-throttle-tailslow").is_boolean()) {
-    o.auto_converge.tailslow = q.at("cpu-throttle-tailslow").get<bool>();
-  }
-  number("avail-switchover-bandwidth", o.switchover_bandwidth_bytes_per_s);
-  if (q.contains("zero-page-detection") && q.at("zero-page-detection").is_string()) {
-    o.zero_page_detection = q.at("zero-page-detection").get<std::string>() != "none";
-  }
-  o.postcopy.vfio_devices = facts.vfio_devices.size();
-  o.postcopy.bandwidth_bytes_per_s = c.postcopy_speed_bytes_per_s.value_or(0);
-}
-
-namespace {
 
 // Progress on a terminal: one line, rewritten in place, cleared at the end. Measurements of
 // several domains run at once and report here from their own threads.
@@ -373,7 +232,7 @@ struct DomainOutcome {
 };
 
 report::Report measure_and_predict(virt::LiveConnection& connection, const std::string& name,
-                                   const RawOptions& raw, PredictOptions options,
+                                   const RawOptions& raw, predict::Options options,
                                    Progress& progress, const LiveServices& services) {
   auto target = connection.open(name);
   auto live = live_options(raw);
@@ -387,8 +246,8 @@ report::Report measure_and_predict(virt::LiveConnection& connection, const std::
   auto measured = probe::measure_domain(*target, live, clock);
   if (!raw.save_profile.empty()) probe::save_profile(measured.profile, raw.save_profile);
 
-  apply_domain_settings(options.settings, measured.config);
-  apply_guest_constraints(options, measured.config, measured.facts);
+  predict::apply_domain_settings(options.settings, measured.config);
+  predict::apply_guest_constraints(options, measured.config, measured.facts);
   if (options.switchover_bandwidth_bytes_per_s > 0) {
     measured.warnings.push_back(
         "QEMU's avail-switchover-bandwidth is " +
@@ -399,7 +258,7 @@ report::Report measure_and_predict(virt::LiveConnection& connection, const std::
     measured.warnings.push_back(
         "QEMU's zero-page-detection is none: zero pages are sent whole (modelled)");
   }
-  auto r = predict(target->name(), std::move(measured.profile), options);
+  auto r = predict::make_report(target->name(), std::move(measured.profile), options);
   r.facts = std::move(measured.facts);
   r.migration_config = std::move(measured.config);
   r.accelerator = measured.accelerator;
@@ -444,7 +303,7 @@ DomainOutcome outcome_of(const std::string& subject, const std::function<report:
 
 // Every domain named, and with --all-running every running one, each measured in a thread of
 // its own (at most kMaxConcurrentMeasurements at once). One failing does not stop the others.
-std::vector<DomainOutcome> run_live(const RawOptions& raw, const PredictOptions& options,
+std::vector<DomainOutcome> run_live(const RawOptions& raw, const predict::Options& options,
                                     std::ostream& err, bool terminal,
                                     const LiveServices& services) {
   live_options(raw);  // option errors before anything connects
@@ -755,7 +614,7 @@ watch::WatchRequest watch_request(const Command& command) {
   }
   // The options --watch shares with a prediction (--link-speed, --max-downtime, --deadline,
   // --curve): one parse, one set of defaults.
-  const PredictOptions shared = resolve(raw);
+  const predict::Options shared = resolve(raw);
   o.link_bytes_per_s = shared.settings.link_bytes_per_s.value;
   o.max_downtime_ms = shared.limits.max_downtime_ms;
   o.deadline_ms = *shared.settings.deadline_ms.value;
@@ -780,12 +639,13 @@ int run_command(Command& command, std::ostream& out, std::ostream& err, bool ter
   }
   subject =
       raw.profile.empty() ? (raw.domains.size() == 1 ? raw.domains.front() : "") : raw.profile;
-  PredictOptions options = resolve(raw);
+  predict::Options options = resolve(raw);
   std::vector<DomainOutcome> outcomes;
   if (!raw.profile.empty()) {
     // A profile that cannot be read is the run's error, not a domain's.
     outcomes.push_back({raw.profile,
-                        predict(raw.profile, probe::load_profile(raw.profile), options),
+                        predict::make_report(raw.profile, probe::load_profile(raw.profile),
+                                             options),
                         {},
                         kExitConverges,
                         {}});

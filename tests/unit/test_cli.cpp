@@ -13,6 +13,7 @@
 #include "fake_clock.hpp"
 #include "replay.hpp"
 #include "watch_replay.hpp"
+#include "predict/predict.hpp"
 #include "probe/profile.hpp"
 #include "report/human.hpp"
 #include "report/json_report.hpp"
@@ -297,14 +298,14 @@ TEST(Cli, BadProfilesAreOneLineAndExitOne) {
 
 // The commands are pasted into a shell: a domain name with a space or a quote stays one word.
 TEST(Cli, RecommendedCommandsQuoteTheDomainName) {
-  PredictOptions o;
+  vmp::predict::Options o;
   // 15 MiB/s is too slow for the example's 300 ms, and the bandwidth may not grow.
   o.settings.bandwidth_bytes_per_s = {15 * 1048576.0, vmp::report::Source::CommandLine, {}};
   o.settings.downtime_limit_ms = {300, vmp::report::Source::Default, {}};
-  o.settings.deadline_ms = {kDefaultDeadlineMs, vmp::report::Source::Default, {}};
+  o.settings.deadline_ms = {vmp::model::kDefaultDeadlineMs, vmp::report::Source::Default, {}};
   o.limits.max_downtime_ms = 5000;
   o.limits.max_bandwidth_bytes_per_s = 15 * 1048576.0;
-  auto r = predict("x", vmp::probe::load_profile(kExample), o);
+  auto r = vmp::predict::make_report("x", vmp::probe::load_profile(kExample), o);
   ASSERT_EQ(r.advice.verdict, vmp::model::Verdict::RaiseDowntime);
   vmp::virt::DomainFacts facts;
   for (auto [name, word] : std::vector<std::pair<std::string, std::string>>{
@@ -330,11 +331,11 @@ TEST(Cli, RecommendedCommandsQuoteTheDomainName) {
 TEST(Cli, NoMigrateVerdictWhereTheSamplingErrorAloneCouldMakeItWrong) {
   const std::string profile =
       std::string(VMP_SOURCE_ROOT) + "/tests/unit/data/profiles/no-qmp-never-converges.json";
-  PredictOptions o;
+  vmp::predict::Options o;
   o.settings.bandwidth_bytes_per_s = {64 * 1048576.0, vmp::report::Source::CommandLine, {}};
   o.settings.downtime_limit_ms = {300, vmp::report::Source::Default, {}};
-  o.settings.deadline_ms = {kDefaultDeadlineMs, vmp::report::Source::Default, {}};
-  auto r = predict("nc", vmp::probe::load_profile(profile), o);
+  o.settings.deadline_ms = {vmp::model::kDefaultDeadlineMs, vmp::report::Source::Default, {}};
+  auto r = vmp::predict::make_report("nc", vmp::probe::load_profile(profile), o);
   ASSERT_TRUE(r.prediction && r.interval);
   EXPECT_TRUE(r.prediction->converges());  // the measurement alone says it would
   EXPECT_FALSE(r.interval->high.converges());
@@ -357,7 +358,7 @@ TEST(Cli, NoMigrateVerdictWhereTheSamplingErrorAloneCouldMakeItWrong) {
   auto exact = vmp::probe::load_profile(profile);
   for (auto& p : exact.dirty_curve) p.sampled_pages = 0;
   exact.zero_pages.method = "none";
-  auto e = predict("nc", exact, o);
+  auto e = vmp::predict::make_report("nc", exact, o);
   EXPECT_FALSE(e.advice.within_sampling_error);
 }
 

@@ -12,9 +12,9 @@
 #include <functional>
 #include <map>
 
-#include "cli/cli.hpp"
 #include "base/error.hpp"
 #include "fake_clock.hpp"
+#include "predict/predict.hpp"
 #include "probe/claim.hpp"
 #include "probe/dirty_rate.hpp"
 #include "probe/live.hpp"
@@ -632,7 +632,7 @@ TEST(MigrationSettings, CommandLineWinsThenTheDomain) {
 
   report::Settings from_domain;
   from_domain.downtime_limit_ms = {300, report::Source::Default, {}};
-  cli::apply_domain_settings(from_domain, config);
+  predict::apply_domain_settings(from_domain, config);
   EXPECT_DOUBLE_EQ(*from_domain.bandwidth_bytes_per_s.value, 64.0 * 1048576);
   EXPECT_EQ(from_domain.bandwidth_bytes_per_s.source, report::Source::Domain);
   EXPECT_DOUBLE_EQ(*from_domain.downtime_limit_ms.value, 500);
@@ -640,7 +640,7 @@ TEST(MigrationSettings, CommandLineWinsThenTheDomain) {
   report::Settings given;
   given.bandwidth_bytes_per_s = {1e9, report::Source::CommandLine, {}};
   given.downtime_limit_ms = {200, report::Source::CommandLine, {}};
-  cli::apply_domain_settings(given, config);
+  predict::apply_domain_settings(given, config);
   EXPECT_DOUBLE_EQ(*given.bandwidth_bytes_per_s.value, 1e9);
   EXPECT_DOUBLE_EQ(*given.downtime_limit_ms.value, 200);
 
@@ -648,7 +648,7 @@ TEST(MigrationSettings, CommandLineWinsThenTheDomain) {
   unlimited.max_speed_unlimited = true;
   report::Settings none;
   none.downtime_limit_ms = {300, report::Source::Default, {}};
-  cli::apply_domain_settings(none, unlimited);
+  predict::apply_domain_settings(none, unlimited);
   EXPECT_FALSE(none.bandwidth_bytes_per_s.value);
   EXPECT_NE(none.bandwidth_bytes_per_s.note.find("no cap"), std::string::npos);
 }
@@ -663,8 +663,8 @@ TEST(MigrationSettings, QemuParametersThatChangePrecopyFromTheRecordings) {
     test::ReplayMonitor monitor(replay);
     virt::MigrationConfig config;
     config.qemu_parameters = monitor.execute("query-migrate-parameters", nullptr);
-    cli::PredictOptions o;
-    cli::apply_guest_constraints(o, config, virt::DomainFacts{});
+    predict::Options o;
+    predict::apply_guest_constraints(o, config, virt::DomainFacts{});
     EXPECT_EQ(o.switchover_bandwidth_bytes_per_s, 0);
     EXPECT_TRUE(o.zero_page_detection);
     EXPECT_EQ(config.qemu_parameters.contains("zero-page-detection"),
@@ -672,7 +672,7 @@ TEST(MigrationSettings, QemuParametersThatChangePrecopyFromTheRecordings) {
 
     config.qemu_parameters["avail-switchover-bandwidth"] = 1e9;
     config.qemu_parameters["zero-page-detection"] = "none";
-    cli::apply_guest_constraints(o, config, virt::DomainFacts{});
+    predict::apply_guest_constraints(o, config, virt::DomainFacts{});
     EXPECT_EQ(o.switchover_bandwidth_bytes_per_s, 1e9);
     EXPECT_FALSE(o.zero_page_detection);
   }

@@ -1,0 +1,151 @@
+// The pure half of a run: a measured profile and the settings in effect, a report out; and the
+// settings a live domain brings (libvirt's caps, QEMU's parameters) applied to them.
+#include "predict/predict.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+#include "model/grid.hpp"
+#include "model/precopy.hpp"
+
+namespace vmp::predict {
+
+report::Settings with_link_as_bandwidth(report::Settings s) {
+  if (!s.bandwidth_bytes_per_s.value && s.link_bytes_per_s.value) {
+    s.bandwidth_bytes_per_s = {s.link_bytes_per_s.value, s.link_bytes_per_s.source,
+                               "(no cap: the link's speed)"};
+  }
+  return s;
+}
+
+// What the measurement leaves unknown: its sampling error, and the spread of libvirt's steps.
+model::SamplingError sampling_error(const probe::DirtyProfile& profile,
+                                    const model::LibvirtSteps& steps) {
+  model::SamplingError e;
+  e.start_low_ms = steps.low_ms();
+  e.start_high_ms = steps.high_ms();
+  e.ram_bytes = static_cast<double>(profile.ram_bytes);
+  e.page_size_bytes = static_cast<double>(profile.page_size_bytes);
+  for (const auto& p : profile.dirty_curve) {
+    e.points.push_back({p.period_ms, p.dirty_bytes, static_cast<double>(p.sampled_pages),
+                        p.sampled_pages > 0 ? static_cast<double>(p.dirty_sampled_pages) : -1});
+  }
+  const auto& z = profile.zero_pages;
+  e.zero_pages = static_cast<double>(z.count);
+  if (z.standard_error_pages) {
+    e.zero_pages_standard_error = *z.standard_error_pages;
+  } else if (z.method == "memory-peek" && z.sampled_pages > 0) {
+    // A profile from before the error was recorded: as if each 16-page cluster read were one
+    // independent draw, all zero or not, which overstates the error of an evenly spread sample.
+    const double pages = e.ram_bytes / e.page_size_bytes;
+    const double q = std::clamp(e.zero_pages / pages, 0.0, 1.0);
+    const double clusters = std::max(1.0, static_cast<double>(z.sampled_pages) / 16);
+    e.zero_pages_standard_error = pages * std::sqrt(q * (1 - q) / clusters);
+  }
+  return e;
+}
+
+report::Report make_report(std::string subject, probe::DirtyProfile profile,
+                           const Options& options) {
+  std::vector<model::DirtyPoint> points;
+  for (const auto& p : profile.dirty_curve) points.push_back({p.period_ms, p.dirty_bytes});
+  const double ceiling = profile.nonzero_ram_bytes();
+  report::Report r{.subject = std::move(subject),
+                   .profile = std::move(profile),
+                   .curve_choice = model::choose_curve(points, ceiling, options.curve_policy),
+                   .curve = model::DirtyCurve::piecewise_linear({}, 0),
+                   .settings = with_link_as_bandwidth(options.settings),
+                   .prediction = std::nullopt,
+                   .grid = std::nullopt,
+                   .advice = {},
+                   .limits = options.limits,
+                   .auto_converge_max_pct = options.auto_converge.max_pct,
+                   .facts = std::nullopt,
+                   .migration_config = std::nullopt,
+                   .accelerator = {},
+                   .warnings = {}};
+  r.curve = model::build_curve(points, ceiling, r.curve_choice);
+
+  r.libvirt_steps = model::libvirt_steps(r.profile.qemu_version,
+                                         static_cast<double>(r.profile.ram_bytes),
+                                         r.profile.memory_preallocated);
+  model::PrecopyInput input;
+  input.start_ms = r.libvirt_steps.ms();
+  input.ram_bytes = static_cast<double>(r.profile.ram_bytes);
+  input.page_size_bytes = static_cast<double>(r.profile.page_size_bytes);
+  if (options.zero_page_detection) {
+    input.zero_pages = static_cast<double>(r.profile.zero_pages.count);
+    input.zero_page_layout = r.profile.zero_pages.layout;
+  }
+  input.switchover_bandwidth_bytes_per_s = options.switchover_bandwidth_bytes_per_s;
+  input.downtime_limit_ms = *options.settings.downtime_limit_ms.value;
+  input.deadline_ms = *options.settings.deadline_ms.value;
+  input.auto_converge = options.auto_converge;
+  // Unknown: the workload is taken to need all the CPU it gets, as QEMU's design assumes.
+  input.auto_converge.cpu_demand = r.profile.vcpu_busy_fraction.value_or(1);
+  input.auto_converge.enabled = false;  // as configured: plain pre-copy; auto-converge is advice
+  const auto& bandwidth = r.settings.bandwidth_bytes_per_s.value;
+  const auto unknowns = sampling_error(r.profile, r.libvirt_steps);
+  if (bandwidth) {
+    input.bandwidth_bytes_per_s = *bandwidth;
+    input.link_bytes_per_s = r.settings.link_bytes_per_s.value.value_or(0);
+    r.prediction = model::simulate_precopy(input, r.curve);
+    r.interval = model::prediction_interval(input, unknowns, options.curve_policy);
+  }
+  if (r.prediction && r.prediction->converges() && !r.interval->high.converges()) {
+    // Converging by the measurement but not at its unfavourable end: the sampling error alone
+    // could make "migrate" wrong, so the advice is searched where it does not converge.
+    const auto end = model::interval_end(input, unknowns, options.curve_policy, true);
+    r.advice = model::advise(end.input, end.curve, options.limits, false, options.postcopy);
+    r.advice.within_sampling_error = true;
+  } else {
+    r.advice =
+        model::advise(input, r.curve, options.limits,
+                      r.prediction ? std::optional<bool>(r.prediction->converges()) : std::nullopt,
+                      options.postcopy);
+  }
+  if (options.with_grid || !bandwidth) {
+    r.grid = model::build_grid(input, r.curve, bandwidth, input.downtime_limit_ms);
+  }
+  return r;
+}
+
+void apply_domain_settings(report::Settings& s, const virt::MigrationConfig& c) {
+  if (!s.bandwidth_bytes_per_s.value) {
+    if (c.max_speed_bytes_per_s) {
+      s.bandwidth_bytes_per_s = {c.max_speed_bytes_per_s, report::Source::Domain,
+                                 "(virsh migrate-getspeed)"};
+    } else {
+      s.bandwidth_bytes_per_s.note =
+          "libvirt puts no cap on this domain's migrations (migrate-getspeed: unlimited), so the "
+          "link decides";
+    }
+  }
+  if (s.downtime_limit_ms.source != report::Source::CommandLine && c.max_downtime_ms) {
+    s.downtime_limit_ms = {c.max_downtime_ms, report::Source::Domain,
+                           "(virsh migrate-getmaxdowntime)"};
+  }
+}
+
+void apply_guest_constraints(Options& o, const virt::MigrationConfig& c,
+                             const virt::DomainFacts& facts) {
+  const auto& q = c.qemu_parameters;
+  auto number = [&](const char* key, double& into) {
+    if (q.contains(key) && q.at(key).is_number()) into = q.at(key).get<double>();
+  };
+  number("throttle-trigger-threshold", o.auto_converge.trigger_threshold_pct);
+  number("cpu-throttle-initial", o.auto_converge.initial_pct);
+  number("cpu-throttle-increment", o.auto_converge.increment_pct);
+  number("max-cpu-throttle", o.auto_converge.max_pct);
+  if (q.contains("cpu-throttle-tailslow") && q.at("cpu-throttle-tailslow").is_boolean()) {
+    o.auto_converge.tailslow = q.at("cpu-throttle-tailslow").get<bool>();
+  }
+  number("avail-switchover-bandwidth", o.switchover_bandwidth_bytes_per_s);
+  if (q.contains("zero-page-detection") && q.at("zero-page-detection").is_string()) {
+    o.zero_page_detection = q.at("zero-page-detection").get<std::string>() != "none";
+  }
+  o.postcopy.vfio_devices = facts.vfio_devices.size();
+  o.postcopy.bandwidth_bytes_per_s = c.postcopy_speed_bytes_per_s.value_or(0);
+}
+
+}  // namespace vmp::predict
