@@ -1,0 +1,149 @@
+#!/usr/bin/python3
+"""How long `--all-running` takes on many running guests at once (issue: measuring many domains
+stays fast). Boots N small test guests (tests/guest), each running its load, waits until every
+one is ready, then times `virt-migrate-predict --all-running --json -q` REPEAT times and prints:
+the wall time against the measurement time, the tool's peak RSS, how many domains were predicted
+and which failed (with the error), and each domain's time to its first dirty-rate period
+(from the transcript the tool writes with $VMP_RECORD_EXCHANGES): what the setup cost under
+this load. The guests are destroyed at the end.
+
+  sudo /usr/bin/python3 bench/many_domains.py [--guests 20] [--memory 256] [--wss 16]
+      [--rate 2000] [--repeat 2] [--measure-time 10] [--tool BINARY]... [--out FILE.jsonl]
+
+The guests run under TCG: on a 2-core host, 20 guests writing 2000 pages/s each keep both cores
+busy by themselves, and every libvirt and QMP call waits for the CPU too.
+"""
+
+import argparse
+import datetime
+import glob
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+GUEST = os.path.join(ROOT, "tests", "guest")
+TOOL = os.environ.get("VMP_TOOL", os.path.join(ROOT, "build", "src", "virt-migrate-predict"))
+
+
+
+def start_all(names, args):
+    env = dict(os.environ)
+    env.setdefault("VMP_GUEST_TIMEOUT", "600")
+    # A TCG guest booting on a saturated host can fail the kernel's timer check ("IO-APIC +
+    # timer doesn't work") and panic; the check is only a boot-time sanity test.
+    env["VMP_GUEST_EXTRA_CMDLINE"] = (env.get("VMP_GUEST_EXTRA_CMDLINE", "") + " no_timer_check").strip()
+    procs = []
+    for i, name in enumerate(names):
+        procs.append(subprocess.Popen(
+            [os.path.join(GUEST, "start-guest.sh"), name, str(args.memory), str(args.wss),
+             str(args.rate), "random", str(i + 1)],
+            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True))
+        time.sleep(0.5)
+    failed = []
+    for name, p in zip(names, procs):
+        _, err = p.communicate()
+        if p.returncode != 0:
+            failed.append((name, err.strip().splitlines()[-1] if err.strip() else "?"))
+    return failed
+
+
+def stop_all(names):
+    for name in names:
+        subprocess.run([os.path.join(GUEST, "stop-guest.sh"), name], check=False,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def setup_times_s(directory):
+    """Each domain's time from its first call to its first calc-dirty-rate, from the transcript."""
+    out = {}
+    for path in glob.glob(os.path.join(directory, "*.jsonl")):
+        with open(path) as f:
+            lines = [json.loads(line) for line in f]
+        for rec in lines[1:]:
+            if rec.get("execute") == "calc-dirty-rate" or rec.get("libvirt") == "virDomainStartDirtyRateCalc":
+                out[lines[0].get("domain", os.path.basename(path))] = rec.get("t_ms", 0) / 1000
+                break
+    return out
+
+
+def one_run(args, tool):
+    with tempfile.TemporaryDirectory() as rec:
+        env = dict(os.environ, VMP_RECORD_EXCHANGES=rec)
+        t0 = time.monotonic()
+        with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+            p = subprocess.Popen([tool, "--all-running", "--json", "-q", "--measure-time",
+                                  f"{args.measure_time}s"], env=env, stdout=out, stderr=err)
+            _, status, usage = os.wait4(p.pid, 0)  # this run's own CPU time and peak RSS
+            wall_s = time.monotonic() - t0
+            returncode = os.waitstatus_to_exitcode(status)
+            out.seek(0)
+            stdout = out.read()
+        setup = setup_times_s(rec)
+    reports = json.loads(stdout) if stdout.strip() else []
+    errors = {r.get("subject", "?"): r["error"] for r in reports if "error" in r}
+    return {
+        "wall_s": round(wall_s, 2),
+        "measure_time_s": args.measure_time,
+        "exit_status": returncode,
+        "domains": len(reports),
+        "failed": errors,
+        "cpu_s": round(usage.ru_utime + usage.ru_stime, 2),
+        "max_rss_kib": usage.ru_maxrss,
+        "setup_s": {k: round(v, 2) for k, v in sorted(setup.items())},
+    }
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--guests", type=int, default=20)
+    ap.add_argument("--memory", type=int, default=256, help="MiB per guest")
+    ap.add_argument("--wss", type=int, default=16, help="MiB each guest's load writes over")
+    ap.add_argument("--rate", type=int, default=2000, help="pages/s each guest's load writes")
+    ap.add_argument("--repeat", type=int, default=2)
+    ap.add_argument("--measure-time", type=int, default=10, help="seconds (--measure-time)")
+    ap.add_argument("--out", help="append each run as a JSON line")
+    ap.add_argument("--tool", action="append",
+                    help="binary to time (repeatable: each runs on the same guests, in turn); "
+                         "default $VMP_TOOL, else build/src/virt-migrate-predict")
+    args = ap.parse_args()
+    if os.geteuid() != 0:
+        sys.exit("many_domains.py: run as root")
+    names = [f"vmpm-{i:02d}" for i in range(1, args.guests + 1)]
+    stop_all(names)
+    try:
+        t0 = time.monotonic()
+        failed = start_all(names, args)
+        print(f"{args.guests} guests of {args.memory} MiB ({args.rate} pages/s over {args.wss} MiB "
+              f"each) booted in {time.monotonic() - t0:.0f} s; failed to boot: {failed or 'none'}")
+        if failed:
+            sys.exit(1)
+        time.sleep(5)
+        runs = [(i, tool) for i in range(args.repeat) for tool in (args.tool or [TOOL])]
+        for i, tool in runs:
+            r = one_run(args, tool)
+            r.update({"run": i + 1, "tool": tool, "guests": args.guests, "memory_mib": args.memory,
+                      "wss_mib": args.wss, "rate_pages_s": args.rate, "host": platform.node(),
+                      "cpus": os.cpu_count(),
+                      "when": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")})
+            setup = list(r["setup_s"].values())
+            print(f"run {i + 1} ({tool}): {r['domains']} domains in {r['wall_s']:.1f} s (measure time "
+                  f"{args.measure_time} s, target {args.measure_time + 2} s), exit {r['exit_status']}, "
+                  f"tool CPU {r['cpu_s']:.1f} s, RSS {r['max_rss_kib'] / 1024:.0f} MiB; to the first "
+                  f"dirty-rate period: median {statistics.median(setup) if setup else float('nan'):.1f} s, "
+                  f"max {max(setup) if setup else float('nan'):.1f} s; failed: {r['failed'] or 'none'}")
+            if args.out:
+                with open(args.out, "a") as f:
+                    f.write(json.dumps(r) + "\n")
+    finally:
+        stop_all(names)
+
+
+if __name__ == "__main__":
+    main()
