@@ -218,9 +218,11 @@ class Progress {
   int done_ = 0;
 };
 
-// Several domains are measured at once, each measurement mostly waiting for QEMU; this many at a
-// time keeps the host's load (QEMU hashing sampled pages, guest memory reads) modest.
-constexpr std::size_t kMaxConcurrentMeasurements = 8;
+// Several domains are measured at once, each measurement mostly waiting for QEMU. 20 test guests
+// (bench/many_domains.py, 2-core host) took 48-54 s eight at a time and 24-31 s all at once: the
+// guests' own load keeps the cores busy either way, and one at a time the waves add up. Beyond
+// this many the host's load (QEMU hashing sampled pages, guest memory reads) is not known.
+constexpr std::size_t kMaxConcurrentMeasurements = 32;
 
 // One domain's outcome: a report, or the error that stopped it.
 struct DomainOutcome {
