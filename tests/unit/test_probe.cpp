@@ -683,6 +683,60 @@ TEST(MigrationSettings, QemuParametersThatChangePrecopyFromTheRecordings) {
 // stack answered them (virt::RecordingLiveTarget, record.sh's measure-domain-* scenarios), with
 // no libvirt and no guest. The profile, the accelerator and the warnings are the ones the tool
 // made on the stack that day, and every change the recording holds is asked for again.
+// A host too busy for QEMU to keep time (record.sh: measure-domain-busy-*): the warm-up period of
+// 1 s was answered 6.5 s after it started, past the 6 s the tool used to wait before failing the
+// domain, and then a period could not end within the measurement's time (skip), or QEMU had not
+// ended one when the time was up (late). The domain is measured from the periods that ended, and
+// the report says so.
+TEST(LiveReplay, ABusyHostsLatePeriodsLeaveTheCurveOfThoseThatEnded) {
+  const std::vector<std::pair<std::string, std::string>> scenarios = {
+      {"measure-domain-busy-skip", "the 5.0 s period could not end within the measurement's time"},
+      {"measure-domain-busy-late", "QEMU did not finish measuring the dirty rate over 2.0 s"}};
+  for (const auto& [scenario, why] : scenarios) {
+    SCOPED_TRACE(scenario);
+    const auto dir =
+        std::filesystem::path(VMP_SOURCE_ROOT) / "tests/unit/data/probe/qemu-7.2.22-libvirt-9.0.0";
+    FakeClock clock;
+    Replay replay(dir / (scenario + ".jsonl"), clock, /*target_calls=*/true);
+    test::ReplayLiveTarget target(replay);
+    char claims[] = "/tmp/vmp-claims-XXXXXX";
+    ASSERT_NE(mkdtemp(claims), nullptr);
+    LiveOptions options;  // --all-running's defaults
+    options.claim_directory = claims;
+    const LiveResult out = measure_domain(target, options, clock);
+    std::filesystem::remove_all(claims);
+
+    const json measured = replay.note("measured");
+    json made = profile_to_json(out.profile), then = measured["profile"];
+    for (json* p : {&made, &then}) {
+      p->erase("taken_at");
+      (*p)["guest"].erase("vcpu_busy_fraction");
+    }
+    EXPECT_EQ(made, then);
+    EXPECT_EQ(out.warnings, measured["warnings"].get<std::vector<std::string>>());
+    ASSERT_EQ(out.profile.dirty_curve.size(), 1u);
+    const auto said = std::find_if(out.warnings.begin(), out.warnings.end(),
+                                   [&](const std::string& w) { return w.rfind(why, 0) == 0; });
+    ASSERT_NE(said, out.warnings.end()) << testing::PrintToString(out.warnings);
+    EXPECT_NE(said->find("rests on the 1 of 2 planned periods"), std::string::npos) << *said;
+  }
+  // The warm-up's own answer in the first recording: later than 1 s + 5 s after it started.
+  FakeClock clock;
+  Replay replay(std::filesystem::path(VMP_SOURCE_ROOT) /
+                    "tests/unit/data/probe/qemu-7.2.22-libvirt-9.0.0/measure-domain-busy-skip.jsonl",
+                clock, true);
+  double started = -1, answered = -1;
+  for (const auto& e : replay.entries()) {
+    if (started < 0 && e.value("execute", "") == "calc-dirty-rate") started = e["t_ms"];
+    if (started >= 0 && answered < 0 && e.value("execute", "") == "query-dirty-rate" &&
+        e["return"]["status"] == "measured") {
+      answered = e["t_ms"];
+    }
+  }
+  ASSERT_GE(started, 0);
+  EXPECT_GT(answered - started, 6000);
+}
+
 TEST(LiveReplay, MeasureDomainMakesTheProfileTheToolMadeOnTheStack) {
   for (const auto& dir : test::recorded_stacks("probe")) {
     for (const std::string scenario : {"measure-domain-qmp", "measure-domain-libvirt"}) {

@@ -21,6 +21,10 @@
 #                          memory reads, vCPU times, settings: virt::RecordingLiveTarget) through
 #                          QMP, with the profile the tool made of it
 #   measure-domain-libvirt.jsonl  the same guest then, with --no-qmp
+# Not recorded by this script (QEMU 7.2 only, 2026-12-03): measure-domain-busy-skip.jsonl and
+# measure-domain-busy-late.jsonl are one domain each of 20 test guests (256 MiB, 2000 pages/s over
+# 16 MiB: bench/many_domains.py's load) measured together with --all-running and
+# $VMP_RECORD_EXCHANGES on a 2-core host the guests keep busy: QEMU's periods ran late.
 set -euo pipefail
 build=${1:?usage: record.sh BUILD_DIR [SCENARIO...]}
 shift
