@@ -235,10 +235,12 @@ struct DomainOutcome {
 
 report::Report measure_and_predict(virt::LiveConnection& connection, const std::string& name,
                                    const RawOptions& raw, predict::Options options,
-                                   Progress& progress, const LiveServices& services) {
+                                   Progress& progress, const LiveServices& services,
+                                   probe::QmpSchemaCache& schemas) {
   auto target = connection.open(name);
   auto live = live_options(raw);
   live.stop = &stop_signal();
+  live.schema_cache = &schemas;
   live.claim_directory = services.claim_directory.empty() ? probe::default_claim_directory()
                                                           : services.claim_directory;
   // Keyed by the name as given, which is what the caller marks done.
@@ -323,6 +325,7 @@ std::vector<DomainOutcome> run_live(const RawOptions& raw, const predict::Option
     }
   }
   Progress progress(err, terminal && !raw.quiet);
+  probe::QmpSchemaCache schemas;  // one query-qmp-schema per QEMU binary, not per domain
   std::vector<DomainOutcome> outcomes(names.size());
   std::size_t next = 0;
   std::mutex next_mutex;
@@ -339,7 +342,8 @@ std::vector<DomainOutcome> run_live(const RawOptions& raw, const predict::Option
           throw Interrupted(sig, std::string("interrupted (") + signal_name(sig) +
                                      ") before domain " + names[i] + " was measured");
         }
-        return measure_and_predict(*connection, names[i], raw, options, progress, services);
+        return measure_and_predict(*connection, names[i], raw, options, progress, services,
+                                   schemas);
       });
       progress.done(names[i]);
     }

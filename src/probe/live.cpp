@@ -385,15 +385,56 @@ std::vector<CurvePoint> measure_dirty_curve(DirtyRateMeter& meter, Clock& clock,
                        curve_budget_ms, progress, false, safe);
 }
 
+QmpDirtyRateSupport QmpSchemaCache::get(const std::string& binary,
+                                        const std::function<QmpDirtyRateSupport()>& read) {
+  std::promise<QmpDirtyRateSupport> mine;
+  std::shared_future<QmpDirtyRateSupport> answer;
+  {
+    std::lock_guard lock(mutex_);
+    auto it = known_.find(binary);
+    if (it == known_.end()) {
+      known_.emplace(binary, mine.get_future().share());
+    } else {
+      answer = it->second;
+    }
+  }
+  if (answer.valid()) {
+    try {
+      return answer.get();
+    } catch (...) {
+      return read();  // the first asker's domain failed; this one may not
+    }
+  }
+  try {
+    const auto support = read();
+    mine.set_value(support);
+    return support;
+  } catch (...) {
+    {
+      std::lock_guard lock(mutex_);
+      known_.erase(binary);
+    }
+    mine.set_exception(std::current_exception());
+    throw;
+  }
+}
+
 std::unique_ptr<DirtyRateMeter> qmp_dirty_rate_meter(virt::Monitor& monitor, const std::string& who,
-                                                     const std::string& qemu_version) {
-  auto schema = monitor.execute("query-qmp-schema");
-  if (!schema_has_command(schema, "calc-dirty-rate")) {
+                                                     const std::string& qemu_version,
+                                                     QmpSchemaCache* cache,
+                                                     const std::string& binary) {
+  auto read = [&] {
+    const auto schema = monitor.execute("query-qmp-schema");
+    return QmpDirtyRateSupport{schema_has_command(schema, "calc-dirty-rate"),
+                               schema_has_millisecond_dirty_rate(schema)};
+  };
+  const auto support = cache && !binary.empty() ? cache->get(binary, read) : read();
+  if (!support.calc_dirty_rate) {
     throw RuntimeError(who + ": QEMU " + qemu_version +
                            " cannot measure dirty rates (calc-dirty-rate needs QEMU 5.2 or newer)",
                        "qemu-unsupported");
   }
-  return std::make_unique<QmpDirtyRateMeter>(monitor, schema_has_millisecond_dirty_rate(schema));
+  return std::make_unique<QmpDirtyRateMeter>(monitor, support.milliseconds);
 }
 
 void sample_zero_pages(ZeroPageSampler& sampler, Clock& clock, std::uint64_t target_pages,
@@ -586,8 +627,11 @@ LiveResult measure_domain(virt::LiveTarget& live, const LiveOptions& options, Cl
   virt::DirtyRateCalls& dirty_rate_calls = target.dirty_rate_calls();
 
   std::string qemu_version;
+  std::string qemu_binary;  // its path and its own account of its version
   if (monitor) {
-    qemu_version = version_text(monitor->execute("query-version"));
+    const auto version = monitor->execute("query-version");
+    qemu_version = version_text(version);
+    qemu_binary = facts.emulator + " " + version.dump();
     out.accelerator = monitor->execute("query-kvm").value("enabled", false) ? "kvm" : "tcg";
   } else {
     qemu_version = target.hypervisor_version();
@@ -600,7 +644,8 @@ LiveResult measure_domain(virt::LiveTarget& live, const LiveOptions& options, Cl
   if (monitor) virt::add_qemu_migration_settings(out.config, *monitor);
 
   std::unique_ptr<DirtyRateMeter> meter =
-      monitor ? qmp_dirty_rate_meter(*monitor, who, qemu_version)
+      monitor
+          ? qmp_dirty_rate_meter(*monitor, who, qemu_version, options.schema_cache, qemu_binary)
               : std::make_unique<LibvirtDirtyRateMeter>(dirty_rate_calls);
 
   DirtyProfile& p = out.profile;

@@ -5,6 +5,9 @@
 
 #include <atomic>
 #include <functional>
+#include <future>
+#include <map>
+#include <mutex>
 #include <optional>
 #include <memory>
 #include <string>
@@ -35,6 +38,27 @@ inline constexpr double kZeroSampleTimeShare = 0.15;
 
 using ProgressFn = std::function<void(const std::string&)>;
 
+// What a QEMU binary's schema (query-qmp-schema) says the measurement can use.
+struct QmpDirtyRateSupport {
+  bool calc_dirty_rate = false;
+  bool milliseconds = false;  // calc-time-unit (QEMU 8.2 and later)
+};
+
+// One run's memory of the schemas it read: each QEMU binary's read once, whatever the number of
+// its domains. The schema is about 190 KiB; 20 domains asking for it at once on a busy 2-core
+// host waited 2-7 s each.
+class QmpSchemaCache {
+ public:
+  // `binary` names the QEMU binary (its path and query-version's answer). `read` is called by
+  // the first asker; the others wait for its answer, or read themselves if it failed.
+  QmpDirtyRateSupport get(const std::string& binary,
+                          const std::function<QmpDirtyRateSupport()>& read);
+
+ private:
+  std::mutex mutex_;
+  std::map<std::string, std::shared_future<QmpDirtyRateSupport>> known_;
+};
+
 struct LiveOptions {
   double measure_time_ms = kDefaultMeasureTimeMs;
   std::uint64_t sample_pages_per_gib = 0;  // 0: chosen from the RAM size
@@ -52,6 +76,8 @@ struct LiveOptions {
   const std::atomic<int>* stop = nullptr;
   // Where runs of the tool claim the domains they measure (claim.hpp); "" for none.
   std::string claim_directory;
+  // Shared by the domains of one run; null: each domain reads its QEMU's schema.
+  QmpSchemaCache* schema_cache = nullptr;
 };
 
 // A QEMU period the tool started and was stopped in: waited out when it ends within this, else
@@ -107,7 +133,9 @@ std::vector<CurvePoint> measure_dirty_curve(DirtyRateMeter& meter, Clock& clock,
 // The QMP meter, in milliseconds where the schema allows. Throws RuntimeError when this QEMU
 // cannot measure dirty rates at all.
 std::unique_ptr<DirtyRateMeter> qmp_dirty_rate_meter(virt::Monitor& monitor, const std::string& who,
-                                                     const std::string& qemu_version);
+                                                     const std::string& qemu_version,
+                                                     QmpSchemaCache* cache = nullptr,
+                                                     const std::string& binary = {});
 
 // Samples clusters until `target_pages` are read or `budget_ms` has passed.
 void sample_zero_pages(ZeroPageSampler& sampler, Clock& clock, std::uint64_t target_pages,

@@ -81,6 +81,7 @@ DomainFacts parse_domain_xml(const std::string& xml) {
   f.uuid = x.string("/domain/uuid");
   f.virt_type = x.string("/domain/@type");
   f.machine = x.string("/domain/os/type/@machine");
+  f.emulator = x.string("/domain/devices/emulator");
   f.kvm_dirty_ring = x.string("/domain/features/kvm/dirty-ring/@state") == "on";
   f.arch = x.string("/domain/os/type/@arch");
   f.memory_bytes = scaled(x.string("/domain/memory"), x.string("/domain/memory/@unit"));

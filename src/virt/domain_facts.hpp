@@ -20,6 +20,7 @@ struct DomainFacts {
   std::string virt_type;       // <domain type=...>: "kvm", "qemu"
   bool kvm_dirty_ring = false;  // <features><kvm><dirty-ring state='on'/>
   std::string machine;         // pc-i440fx-7.2, pc-q35-7.2
+  std::string emulator;        // <devices><emulator>: /usr/bin/qemu-system-x86_64
   std::string arch;
   std::uint64_t memory_bytes = 0;          // <memory>
   std::uint64_t current_memory_bytes = 0;  // <currentMemory>

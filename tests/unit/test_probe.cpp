@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <chrono>
 #include <cmath>
 #include <csignal>
 #include <cstdlib>
@@ -11,6 +13,7 @@
 #include <fstream>
 #include <functional>
 #include <map>
+#include <thread>
 
 #include "base/error.hpp"
 #include "fake_clock.hpp"
@@ -775,4 +778,41 @@ TEST(LiveReplay, MeasureDomainMakesTheProfileTheToolMadeOnTheStack) {
       EXPECT_LE(out.profile.dirty_curve.back().dirty_bytes, 300.0 * 1048576);
     }
   }
+}
+
+TEST(SchemaCache, EachBinaryIsReadOnceWhateverItsDomains) {
+  QmpSchemaCache cache;
+  std::atomic<int> reads{0};
+  auto read = [&] {
+    ++reads;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));  // the others arrive meanwhile
+    return QmpDirtyRateSupport{true, true};
+  };
+  std::vector<std::thread> domains;
+  for (int i = 0; i < 8; ++i) {
+    domains.emplace_back(
+        [&] { EXPECT_TRUE(cache.get("/usr/bin/qemu-system-x86_64 7.2", read).milliseconds); });
+  }
+  for (auto& t : domains) t.join();
+  EXPECT_EQ(reads.load(), 1);
+  // Another binary (or another version of it, still running an older build) is read apart.
+  EXPECT_FALSE(cache.get("/usr/bin/qemu-system-x86_64 10.0", [&] {
+                      ++reads;
+                      return QmpDirtyRateSupport{true, false};
+                    }).milliseconds);
+  EXPECT_EQ(reads.load(), 2);
+}
+
+TEST(SchemaCache, AFailedReadIsThatDomainsErrorNotTheOthers) {
+  QmpSchemaCache cache;
+  auto fails = []() -> QmpDirtyRateSupport {
+    throw RuntimeError("domain a vanished", "domain-gone");
+  };
+  EXPECT_THROW(cache.get("qemu", fails), RuntimeError);
+  int reads = 0;
+  EXPECT_TRUE(cache.get("qemu", [&] {
+                     ++reads;
+                     return QmpDirtyRateSupport{true, false};
+                   }).calc_dirty_rate);
+  EXPECT_EQ(reads, 1);  // read again: the failure was not kept
 }
