@@ -87,6 +87,38 @@ std::vector<CurvePoint> replay_measurement(Replay& replay, FakeClock& clock,
                              plan["ram_bytes"].get<std::uint64_t>(), {}, safe);
 }
 
+// Runs measure_domain as the tool ran it when it recorded `replay` (a measure-domain-* scenario:
+// the domain's side recorded too), the command line's defaults, claims in a folder of its own.
+LiveResult replay_measure_domain(Replay& replay, FakeClock& clock, bool use_qmp) {
+  test::ReplayLiveTarget target(replay);
+  char claims[] = "/tmp/vmp-claims-XXXXXX";
+  EXPECT_NE(mkdtemp(claims), nullptr);
+  LiveOptions options;
+  options.use_qmp = use_qmp;
+  options.claim_directory = claims;
+  LiveResult out = measure_domain(target, options, clock);
+  std::filesystem::remove_all(claims);
+  return out;
+}
+
+// The profile and warnings a replay made are those the tool made on the stack. The busiest vCPU's
+// share divides the CPU time recorded by the wall time between the two readings, which a replay
+// re-enacts to within the calls' own durations.
+void expect_as_recorded(const LiveResult& out, const Replay& replay) {
+  const json measured = replay.note("measured");
+  json made = profile_to_json(out.profile), then = measured["profile"];
+  made.erase("taken_at");
+  then.erase("taken_at");
+  const double busy = made["guest"]["vcpu_busy_fraction"].get<double>();
+  const double busy_then = then["guest"]["vcpu_busy_fraction"].get<double>();
+  EXPECT_NEAR(busy, busy_then, 0.03 * busy_then);
+  made["guest"].erase("vcpu_busy_fraction");
+  then["guest"].erase("vcpu_busy_fraction");
+  EXPECT_EQ(made, then);
+  EXPECT_EQ(out.accelerator, measured["accelerator"].get<std::string>());
+  EXPECT_EQ(out.warnings, measured["warnings"].get<std::vector<std::string>>());
+}
+
 }  // namespace
 
 TEST(Recordings, EveryStackIsRecorded) {
@@ -701,22 +733,8 @@ TEST(LiveReplay, ABusyHostsLatePeriodsLeaveTheCurveOfThoseThatEnded) {
         std::filesystem::path(VMP_SOURCE_ROOT) / "tests/unit/data/probe/qemu-7.2.22-libvirt-9.0.0";
     FakeClock clock;
     Replay replay(dir / (scenario + ".jsonl"), clock, /*target_calls=*/true);
-    test::ReplayLiveTarget target(replay);
-    char claims[] = "/tmp/vmp-claims-XXXXXX";
-    ASSERT_NE(mkdtemp(claims), nullptr);
-    LiveOptions options;  // --all-running's defaults
-    options.claim_directory = claims;
-    const LiveResult out = measure_domain(target, options, clock);
-    std::filesystem::remove_all(claims);
-
-    const json measured = replay.note("measured");
-    json made = profile_to_json(out.profile), then = measured["profile"];
-    for (json* p : {&made, &then}) {
-      p->erase("taken_at");
-      (*p)["guest"].erase("vcpu_busy_fraction");
-    }
-    EXPECT_EQ(made, then);
-    EXPECT_EQ(out.warnings, measured["warnings"].get<std::vector<std::string>>());
+    const LiveResult out = replay_measure_domain(replay, clock, /*use_qmp=*/true);
+    expect_as_recorded(out, replay);
     ASSERT_EQ(out.profile.dirty_curve.size(), 1u);
     const auto said = std::find_if(out.warnings.begin(), out.warnings.end(),
                                    [&](const std::string& w) { return w.rfind(why, 0) == 0; });
@@ -746,29 +764,10 @@ TEST(LiveReplay, MeasureDomainMakesTheProfileTheToolMadeOnTheStack) {
       SCOPED_TRACE(stack_of(dir) + " " + scenario);
       FakeClock clock;
       Replay replay(dir / (scenario + ".jsonl"), clock, /*target_calls=*/true);
-      test::ReplayLiveTarget target(replay);
-      char claims[] = "/tmp/vmp-claims-XXXXXX";
-      ASSERT_NE(mkdtemp(claims), nullptr);
-      LiveOptions options;  // the command line's defaults, as record.sh ran the tool
-      options.use_qmp = scenario == "measure-domain-qmp";
-      options.claim_directory = claims;
-      const LiveResult out = measure_domain(target, options, clock);
-      std::filesystem::remove_all(claims);
-
-      const json measured = replay.note("measured");
-      json made = profile_to_json(out.profile), then = measured["profile"];
-      made.erase("taken_at");
-      then.erase("taken_at");
-      // The busiest vCPU's share divides the CPU time recorded by the wall time between the two
-      // readings, which a replay re-enacts to within the calls' own durations.
-      const double busy = made["guest"]["vcpu_busy_fraction"].get<double>();
-      const double busy_then = then["guest"]["vcpu_busy_fraction"].get<double>();
-      EXPECT_NEAR(busy, busy_then, 0.03 * busy_then);
-      made["guest"].erase("vcpu_busy_fraction");
-      then["guest"].erase("vcpu_busy_fraction");
-      EXPECT_EQ(made, then);
-      EXPECT_EQ(out.accelerator, measured["accelerator"].get<std::string>());
-      EXPECT_EQ(out.warnings, measured["warnings"].get<std::vector<std::string>>());
+      // The command line's defaults, as record.sh ran the tool.
+      const LiveResult out =
+          replay_measure_domain(replay, clock, scenario == "measure-domain-qmp");
+      expect_as_recorded(out, replay);
       EXPECT_EQ(out.facts.name, "vmp-rec-c");
       EXPECT_EQ(out.facts.memory_bytes, kGiB);
       EXPECT_TRUE(replay.all_changes_replayed());
