@@ -197,18 +197,36 @@ PrecopyResult simulate_precopy(const PrecopyInput& in, const DirtyCurve& curve) 
   const double ps = in.page_size_bytes;
   // QEMU measures the bandwidth it achieves and uses that for the threshold: the cap, or the link
   // when the link is slower.
-  const double link = in.link_bytes_per_s > 0 ? in.link_bytes_per_s : in.bandwidth_bytes_per_s;
-  const double rate = std::min(in.bandwidth_bytes_per_s, link);
-  const double bw_per_ms = rate / 1000;
-  const double link_per_ms = link / 1000;
+  // On a shared link (rate_schedule) these follow the step in force; see rates_from below.
+  double link = in.link_bytes_per_s > 0 ? in.link_bytes_per_s : in.bandwidth_bytes_per_s;
+  double rate = std::min(in.bandwidth_bytes_per_s, link);
+  double bw_per_ms = rate / 1000;
+  double link_per_ms = link / 1000;
   const double total_pages = std::floor(in.ram_bytes / ps);
-  const double switchover_rate =
-      in.switchover_bandwidth_bytes_per_s > 0 ? in.switchover_bandwidth_bytes_per_s : rate;
-  const double threshold = std::isinf(in.downtime_limit_ms)
-                               ? std::numeric_limits<double>::infinity()
-                               : switchover_rate * in.downtime_limit_ms / 1000;
-  const double threshold_pages = threshold / ps;
-  const double window_wire_bytes = bw_per_ms * in.window_ms;
+  double threshold = 0, threshold_pages = 0, window_wire_bytes = 0;
+  auto set_rates = [&] {
+    bw_per_ms = rate / 1000;
+    link_per_ms = link / 1000;
+    const double switchover_rate =
+        in.switchover_bandwidth_bytes_per_s > 0 ? in.switchover_bandwidth_bytes_per_s : rate;
+    threshold = std::isinf(in.downtime_limit_ms) ? std::numeric_limits<double>::infinity()
+                                                 : switchover_rate * in.downtime_limit_ms / 1000;
+    threshold_pages = threshold / ps;
+    window_wire_bytes = bw_per_ms * in.window_ms;
+  };
+  // The step in force at time t, and when the next one starts (infinity: none).
+  const auto& schedule = in.rate_schedule;
+  auto rates_from = [&](double t) {
+    auto it = std::upper_bound(schedule.begin(), schedule.end(), t,
+                               [](double v, const RateStep& s) { return v < s.from_ms; });
+    const RateStep& step = it == schedule.begin() ? *it : *std::prev(it);
+    rate = std::min(step.bandwidth_bytes_per_s, step.link_bytes_per_s);
+    link = step.link_bytes_per_s;
+    set_rates();
+    return it == schedule.end() ? std::numeric_limits<double>::infinity() : it->from_ms;
+  };
+  if (!schedule.empty()) rates_from(0);
+  set_rates();
   // Working set in pages: pages dirtied in a window that are already in the bitmap add nothing.
   const double working_set_pages = std::max(curve.limit_bytes() / ps, 1.0);
   r.threshold_bytes = threshold;
@@ -258,17 +276,43 @@ PrecopyResult simulate_precopy(const PrecopyInput& in, const DirtyCurve& curve) 
     if (sync >= kMaxIterations) return finish(PrecopyOutcome::IterationLimit);
     // Send until the estimate drops to the threshold, in whole windows (the check runs once a
     // window), or until the bitmap is empty (then the check runs at once).
+    if (!schedule.empty()) rates_from(t);
     if (whole_pages() > threshold_pages) {
       if (in.start_ms + t >= in.deadline_ms) return finish(PrecopyOutcome::Deadline);
       double needed_wire =
           bitmap.wire_for_pages(std::max(0.0, bitmap.pages() - threshold_pages));
-      double windows = std::max(1.0, std::ceil(needed_wire / window_wire_bytes));
-      double sent = bitmap.send_wire(windows * window_wire_bytes);
-      t += sent / bw_per_ms;
-      transferred += sent;
-      iteration_sent += sent;
+      if (schedule.empty()) {
+        double windows = std::max(1.0, std::ceil(needed_wire / window_wire_bytes));
+        double sent = bitmap.send_wire(windows * window_wire_bytes);
+        t += sent / bw_per_ms;
+        transferred += sent;
+        iteration_sent += sent;
+      } else {
+        // Whole windows, each at the rate in force when it starts, until what is needed has
+        // gone, the bitmap is empty, or the rate changes; the check below then runs at the
+        // new rate's threshold, as QEMU's does after each window.
+        const double next_step = rates_from(t);
+        double windows = std::max(1.0, std::ceil(needed_wire / window_wire_bytes));
+        if (std::isfinite(next_step)) {
+          windows = std::min(windows, std::max(1.0, std::ceil((next_step - t) / in.window_ms)));
+        }
+        double sent = bitmap.send_wire(windows * window_wire_bytes);
+        t += sent / bw_per_ms;
+        transferred += sent;
+        iteration_sent += sent;
+        if (sent + 1e-6 >= needed_wire || sent + 1e-6 < windows * window_wire_bytes ||
+            !std::isfinite(next_step)) {
+          // fall through to the sync
+        } else {
+          // The rate changed before enough was sent: no sync yet (the estimate is still above
+          // the threshold), go on sending at the new rate.
+          --sync;
+          continue;
+        }
+      }
     }
 
+    if (!schedule.empty()) rates_from(t);  // the threshold and the link at the sync's time
     // The sync: pages dirtied since the last one join the bitmap, less those already in it. A
     // throttled guest gets through less of its workload in the same wall-clock time.
     auto sync_bitmap = [&] {

@@ -58,6 +58,16 @@ struct PrecopyResume {
   double since_sync_ms = 0;
 };
 
+// A migration that shares its link (a drain, model/drain.hpp): from from_ms on (QEMU's time, from
+// the start of its migration), it sends at bandwidth_bytes_per_s (its cap or its share of the
+// link, whichever is less), and the stop-and-copy, which QEMU does not cap, at link_bytes_per_s
+// (what the link leaves it uncapped).
+struct RateStep {
+  double from_ms = 0;
+  double bandwidth_bytes_per_s = 0;
+  double link_bytes_per_s = 0;
+};
+
 struct PrecopyInput {
   double ram_bytes = 0;
   double page_size_bytes = 4096;
@@ -85,6 +95,11 @@ struct PrecopyInput {
   // warm-up: the rate-limit window under way at that sync still runs, then a last sync (QEMU's
   // at the switch to post-copy); outcome SwitchedOver then, with what that sync left pending.
   int stop_after_iteration = 0;
+  // Rates that change over time (a shared link): when given, they replace bandwidth_bytes_per_s
+  // and link_bytes_per_s. QEMU paces each rate-limit window at the rate in force when it starts,
+  // and its switchover threshold follows the throughput, so the threshold changes with the rate.
+  // Sorted by from_ms, the first from 0, every rate above 0.
+  std::vector<RateStep> rate_schedule;
   // A migration already under way (--watch): simulate from now instead of from the start.
   std::optional<PrecopyResume> resume;
   // libvirt's steps before QEMU's migration starts (model/libvirt_steps.hpp): the time from the
