@@ -17,8 +17,10 @@
 #include "base/stop_signals.hpp"
 #include "base/units.hpp"
 #include "model/defaults.hpp"
+#include "predict/drain.hpp"
 #include "predict/predict.hpp"
 #include "probe/live.hpp"
+#include "report/drain.hpp"
 #include "report/human.hpp"
 #include "report/json_report.hpp"
 #include "vmp_config.h"
@@ -68,6 +70,8 @@ const char* kExitStatusHelp =
     "  130, 143  interrupted by SIGINT, SIGTERM: the measurement stops, QEMU is left as it was\n"
     "     (the error says whether a dirty-rate period it had started still runs)\n"
     "With several domains, the most serious status of any: 130, 143, 1, 2, 4, 5, 3, then 0.\n"
+    "With --drain: 0 when every domain is in the plan and converges in it; a domain left out\n"
+    "gives its own status (3 or 4), one not measured 1; the most serious of them, as above.\n"
     "With --watch (following a migration under way until it ends):\n"
     "  0  the migration completed\n"
     "  1  error: libvirt or QEMU failed, the domain vanished or the connection dropped\n"
@@ -109,6 +113,8 @@ struct RawOptions {
   bool json = false;
   bool apply = false;    // --watch only
   std::string interval;  // --watch only
+  bool drain = false;
+  std::string concurrent;  // --drain only
 };
 
 report::Setting from_command_line(double value) { return {value, report::Source::CommandLine, {}}; }
@@ -494,6 +500,13 @@ void declare_options(CLI::App& app, Command& command) {
                "Follow the domain's migration under way until it ends: remaining, "
                "expected downtime, predicted completion, stalls and advice (man page: WATCHING A "
                "MIGRATION)");
+  app.add_flag("--drain", raw.drain,
+               "Plan evacuating the domains (--all-running, or --domain repeated) over one link "
+               "(--link-speed), --concurrent at once: order, each one's time and pause, the total");
+  app.add_option("--concurrent", raw.concurrent,
+                 "With --drain: migrations at once (default 1, as Nova's "
+                 "max_concurrent_live_migrations)")
+      ->type_name("N");
   app.add_flag("--apply", raw.apply,
                "With --watch: take the advised action (once) when the migration stalls");
   app.add_option("--interval", raw.interval,
@@ -580,6 +593,23 @@ void parse_command_line(CLI::App& app, const std::vector<std::string>& args, Com
   } else if (raw.apply || !raw.interval.empty()) {
     throw CLI::ValidationError(std::string(raw.apply ? "--apply" : "--interval") +
                                " only applies to --watch");
+  } else if (raw.drain) {
+    if (!raw.profile.empty()) {
+      throw CLI::ValidationError(
+          "--drain measures running domains: give --all-running or --domain (repeat), not "
+          "--profile");
+    }
+    if (raw.domains.empty() && !raw.all_running) {
+      throw CLI::ValidationError(
+          "nothing to drain: give --all-running or --domain DOMAIN (repeat for several)");
+    }
+    if (raw.link_speed.empty()) {
+      throw CLI::ValidationError(
+          "--drain needs --link-speed: the speed of the link the migrations share");
+    }
+    if (raw.table) throw CLI::ValidationError("--table does not apply to --drain");
+  } else if (!raw.concurrent.empty()) {
+    throw CLI::ValidationError("--concurrent only applies to --drain");
   } else if (raw.domains.empty() && !raw.all_running && raw.profile.empty()) {
     throw CLI::ValidationError(
         "nothing to predict: give --domain DOMAIN, --all-running or --profile FILE");
@@ -632,6 +662,54 @@ watch::WatchRequest watch_request(const Command& command) {
   return r;
 }
 
+int parse_concurrent(const std::string& text) {
+  if (text.empty()) return 1;
+  const bool digits = text.size() <= 3 && std::all_of(text.begin(), text.end(), [](unsigned char c) {
+                        return std::isdigit(c);
+                      });
+  const int n = digits ? std::stoi(text) : 0;
+  if (n < 1 || n > predict::kMaxConcurrent) {
+    throw UsageError("--concurrent: '" + vmp::printable(text) + "' is not a whole number in 1.." +
+                     std::to_string(predict::kMaxConcurrent));
+  }
+  return n;
+}
+
+// --drain: every domain measured (as --all-running does), each predicted with the shared link
+// as its link, then the plan for them all; the plan's report and the exit status.
+int run_drain(const RawOptions& raw, const predict::Options& options, std::ostream& out,
+              std::ostream& err, bool terminal, const LiveServices& services) {
+  const int concurrent = parse_concurrent(raw.concurrent);
+  const double link = *options.settings.link_bytes_per_s.value;
+  auto outcomes = run_live(raw, options, err, terminal, services);
+  std::vector<report::Report> reports;
+  std::vector<report::DrainFailure> failures;
+  std::vector<int> statuses;
+  for (auto& o : outcomes) {
+    if (o.report) {
+      reports.push_back(std::move(*o.report));
+    } else {
+      failures.push_back({o.subject, o.error, o.status, o.error_key});
+      statuses.push_back(o.status);
+      err << "error: " << o.error << "\n";
+    }
+  }
+  const auto drain = predict::plan_drain(std::move(reports), std::move(failures), link, concurrent);
+  for (std::size_t i : drain.plan.left_out) statuses.push_back(exit_status_for(drain.domains[i]));
+  if (!drain.plan.all_converge) statuses.push_back(kExitNoConvergence);
+  if (raw.json) {
+    out << report::drain_to_json(drain).dump(2, ' ', false,
+                                             nlohmann::json::error_handler_t::replace)
+        << "\n";
+  } else {
+    for (const auto& d : drain.domains) {
+      for (const auto& w : d.warnings) err << "warning: " << d.subject << ": " << w << "\n";
+    }
+    report::write_drain_human(out, drain);
+  }
+  return combined_exit_status(statuses);
+}
+
 // Runs the command: the watch, or a prediction for each domain or the profile; the exit status.
 // `subject` names what an error is about, once it is known.
 int run_command(Command& command, std::ostream& out, std::ostream& err, bool terminal,
@@ -646,6 +724,7 @@ int run_command(Command& command, std::ostream& out, std::ostream& err, bool ter
   subject =
       raw.profile.empty() ? (raw.domains.size() == 1 ? raw.domains.front() : "") : raw.profile;
   predict::Options options = resolve(raw);
+  if (raw.drain) return run_drain(raw, options, out, err, terminal, services);
   std::vector<DomainOutcome> outcomes;
   if (!raw.profile.empty()) {
     // A profile that cannot be read is the run's error, not a domain's.

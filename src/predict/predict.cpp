@@ -14,6 +14,7 @@ report::Settings with_link_as_bandwidth(report::Settings s) {
   if (!s.bandwidth_bytes_per_s.value && s.link_bytes_per_s.value) {
     s.bandwidth_bytes_per_s = {s.link_bytes_per_s.value, s.link_bytes_per_s.source,
                                "(no cap: the link's speed)"};
+    s.bandwidth_is_link = true;
   }
   return s;
 }
@@ -90,6 +91,7 @@ report::Report make_report(std::string subject, probe::DirtyProfile profile,
     input.bandwidth_bytes_per_s = *bandwidth;
     input.link_bytes_per_s = r.settings.link_bytes_per_s.value.value_or(0);
     r.prediction = model::simulate_precopy(input, r.curve);
+    r.model_input = input;
     r.interval = model::prediction_interval(input, unknowns, options.curve_policy);
   }
   if (r.prediction && r.prediction->converges() && !r.interval->high.converges()) {

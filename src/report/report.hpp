@@ -33,6 +33,8 @@ struct Settings {
   Setting link_bytes_per_s;  // absent: taken as the bandwidth
   Setting downtime_limit_ms;
   Setting deadline_ms;
+  // No cap on the migration: the bandwidth above is the link's (a drain shares that link).
+  bool bandwidth_is_link = false;
 };
 
 struct Report {
@@ -42,6 +44,8 @@ struct Report {
   model::DirtyCurve curve;
   Settings settings;
   std::optional<model::PrecopyResult> prediction;  // absent when no bandwidth is known
+  // The model's input as the prediction ran it (a drain plan runs it again, sharing a link).
+  std::optional<model::PrecopyInput> model_input = std::nullopt;
   // The prediction at the two ends of the measurement's sampling error; with the prediction.
   std::optional<model::PredictionInterval> interval = std::nullopt;
   // libvirt's steps before QEMU's migration starts: in every total time above and below.

@@ -1,0 +1,314 @@
+#!/usr/bin/python3
+"""A drain plan (--drain) against real migrations sharing one link.
+
+For each case (2-4 test guests with their loads and libvirt caps, a link speed, a number of
+migrations at once): boot the guests, run `virt-migrate-predict --drain --domain ... --link-speed
+LINK --concurrent K --json`, then carry the plan out for real: `virsh migrate --live` to
+bench/setup-destination.sh's daemon in the planned order, K at once, the next one started when a
+`virsh migrate` returns (as Nova's max_concurrent_live_migrations semaphore does), and one the
+plan runs alone only when every other has returned. Compared: each domain's libvirt job time
+(domjobinfo --completed, "time elapsed") and the drain's total (from the first virsh migrate to
+the last one's return) against the plan.
+
+The link is real: the loopback path's migration ports (49152-49215, libvirt's migration_port_min
+..max, to which QEMU's migration stream goes) are limited to LINK with an HTB class on lo (tc),
+shared by every migration running, as on one host's NIC; the rest of lo is not limited. The class
+is removed on every exit path (finally, and SIGINT/SIGTERM/SIGHUP turned into an exit that runs
+it); `tc qdisc del dev lo root` removes it after a SIGKILL. The class's byte counter is kept with
+the results, as evidence that the migrations went through it.
+
+Run as root, under the VM lock, on a quiet machine:
+  flock /tmp/vmp-vm.lock bench/drain.py [--cases NAME,...] [--repeat N] [--out FILE]
+  bench/drain.py --summarize bench/results/FILE.jsonl
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import signal
+import statistics
+import subprocess
+import sys
+import threading
+import time
+
+import libvirt
+
+import bench
+import host_memory
+
+TOOL = bench.TOOL
+SOURCE_URI = bench.SOURCE_URI
+MiB = 1048576
+
+# A guest: (suffix, MiB, working set MiB, page writes/s, pattern, libvirt cap MiB/s or 0 for none)
+# A case: name, link MiB/s, migrations at once, guests. Max downtime: libvirt's default (300 ms).
+CASES = [
+    ("two-share", 64, 2, [("a", 1024, 256, 3000, "random", 0),
+                          ("b", 512, 64, 0, "random", 0)]),
+    ("three-two-slots", 64, 2, [("a", 512, 128, 4000, "random", 0),
+                                ("b", 1024, 128, 2000, "random", 0),
+                                ("c", 512, 64, 1000, "random", 0)]),
+    ("capped-and-not", 80, 3, [("a", 512, 64, 2000, "random", 24),
+                               ("b", 1024, 256, 4000, "random", 0),
+                               ("c", 512, 64, 0, "random", 0)]),
+    # 12000 writes/s over 128 MiB: converges with 64 MiB/s to itself, not with half of it.
+    ("hot-alone", 64, 2, [("hot", 512, 128, 12000, "random", 0),
+                          ("a", 512, 64, 2000, "random", 0),
+                          ("b", 512, 64, 0, "random", 0)]),
+    ("four-slots", 96, 4, [("a", 512, 64, 2000, "random", 0),
+                           ("b", 512, 128, 4000, "sequential", 0),
+                           ("c", 768, 128, 3000, "random", 0),
+                           ("d", 512, 64, 0, "random", 0)]),
+]
+CI_CASES = ["two-share"]
+
+LINK_PORTS = (49152, 0xffc0)  # 49152-49215
+
+
+def log(*args):
+    print(*args, file=sys.stderr, flush=True)
+
+
+def tc(*args, check=True):
+    return subprocess.run(["tc", *args], check=check, text=True, capture_output=True)
+
+
+class SharedLink:
+    """An HTB class on lo limiting the migration ports to one rate, shared."""
+
+    def __init__(self, bytes_per_s):
+        self.rate = int(bytes_per_s)
+
+    def __enter__(self):
+        tc("qdisc", "del", "dev", "lo", "root", check=False)
+        tc("qdisc", "add", "dev", "lo", "root", "handle", "1:", "htb", "default", "10",
+           "r2q", "1000")
+        tc("class", "add", "dev", "lo", "parent", "1:", "classid", "1:10", "htb", "rate", "40gbit")
+        tc("class", "add", "dev", "lo", "parent", "1:", "classid", "1:20", "htb",
+           "rate", f"{self.rate}bps", "ceil", f"{self.rate}bps", "burst", "256k",
+           "cburst", "256k")
+        tc("filter", "add", "dev", "lo", "parent", "1:", "protocol", "ip", "prio", "1", "u32",
+           "match", "ip", "dport", str(LINK_PORTS[0]), hex(LINK_PORTS[1]), "flowid", "1:20")
+        return self
+
+    def sent_bytes(self):
+        out = tc("-s", "class", "show", "dev", "lo").stdout
+        block = out[out.index("class htb 1:20"):]
+        return int(block.split("Sent ")[1].split()[0])
+
+    def __exit__(self, *exc):
+        tc("qdisc", "del", "dev", "lo", "root", check=False)
+        return False
+
+
+def carry_out(plan, src_conn, dest_uri, deadline_s):
+    """Runs the plan's migrations as it orders them; per domain: launch, return, what libvirt
+    and QEMU said (bench.migrate)."""
+    slots = plan["concurrent"]
+    running = {}
+    results = {}
+    lock = threading.Lock()
+    t0 = time.monotonic()
+
+    def one(name):
+        launch = time.monotonic() - t0
+        real = bench.migrate(src_conn, name, dest_uri, deadline_s)
+        with lock:
+            results[name] = dict(real, launch_ms=round(launch * 1000),
+                                 returns_ms=round((time.monotonic() - t0) * 1000))
+            del running[name]
+
+    def busy():
+        with lock:
+            return len(running), any(m["alone"] for m in running.values())
+
+    for m in plan["migrations"]:
+        while True:
+            n, alone_busy = busy()
+            if not alone_busy and n < slots and not (m["alone"] and n > 0):
+                break
+            time.sleep(0.02)
+        with lock:
+            running[m["domain"]] = m
+            th = threading.Thread(target=one, args=(m["domain"],))
+        th.start()
+    while busy()[0]:
+        time.sleep(0.02)
+    total_ms = max(r["returns_ms"] for r in results.values()) if results else 0
+    return results, total_ms
+
+
+def pct(predicted, real):
+    if predicted is None or not real:
+        return None
+    return round(100.0 * (predicted - real) / real, 1)
+
+
+def run_case(case, seed, args, src_conn, dest_conn, dest_uri):
+    name, link_mib, concurrent, guests = case
+    names = [f"vmpdrain-{name}-{g[0]}" for g in guests]
+    for n in names:
+        bench.stop_guest(n, dest_conn)
+    try:
+        for n, (_, mem, wss, rate, pattern, cap) in zip(names, guests):
+            bench.start_guest(n, mem, wss, rate, pattern, seed)
+            if cap:
+                src_conn.lookupByName(n).migrateSetMaxSpeed(cap, 0)
+        time.sleep(args.settle)
+        link = link_mib * MiB
+        cmd = [TOOL, "-c", SOURCE_URI, "--drain", "--link-speed", f"{link_mib}MiB/s",
+               "--concurrent", str(concurrent), "--json", "-q"]
+        for n in names:
+            cmd += ["--domain", n]
+        t = time.monotonic()
+        r = subprocess.run(cmd, text=True, capture_output=True)
+        measure_s = time.monotonic() - t
+        report = json.loads(r.stdout)
+        plan = report["drain"]
+        with SharedLink(link) as shared:
+            real, real_total_ms = carry_out(plan, src_conn, dest_uri, args.migration_deadline)
+            link_bytes = shared.sent_bytes()
+    finally:
+        for n in names:
+            bench.stop_guest(n, dest_conn)
+
+    rows = []
+    for m in plan["migrations"]:
+        rr = real[m["domain"]]
+        rows.append({
+            "domain": m["domain"], "order": m["order"], "alone": m["alone"],
+            "predicted": {k: m[k] for k in ("launch_ms", "total_time_ms", "qemu_total_time_ms",
+                                            "downtime_ms", "returns_ms", "transferred_bytes",
+                                            "alone_total_time_ms", "converges")},
+            "real": {k: rr[k] for k in ("completed", "launch_ms", "returns_ms",
+                                        "libvirt_time_elapsed_ms", "qemu_total_time_ms",
+                                        "libvirt_downtime_ms", "memory_processed_bytes",
+                                        "other_cpu_share", "virsh_error")},
+            "time_error_pct": pct(m["total_time_ms"], rr["libvirt_time_elapsed_ms"])
+            if rr["completed"] else None,
+            "qemu_time_error_pct": pct(m["qemu_total_time_ms"], rr["qemu_total_time_ms"])
+            if rr["completed"] else None,
+            "alone_time_error_pct": pct(m["alone_total_time_ms"], rr["libvirt_time_elapsed_ms"])
+            if rr["completed"] else None,
+            "verdict_right": m["converges"] == rr["completed"],
+        })
+    return {
+        "case": name, "seed": seed, "link_mib_s": link_mib, "concurrent": concurrent,
+        "guests": [list(g) for g in guests],
+        "measure_s": round(measure_s, 2), "tool_status": r.returncode,
+        "predicted_total_ms": plan["total_time_ms"],
+        "real_total_ms": real_total_ms,
+        "total_error_pct": pct(plan["total_time_ms"], real_total_ms),
+        "all_completed": all(x["real"]["completed"] for x in rows),
+        "link_class_bytes": link_bytes,
+        "migrations": rows,
+        "plan": plan,
+    }
+
+
+def print_case(row):
+    print(f"{row['case']} (link {row['link_mib_s']} MiB/s, {row['concurrent']} at once, "
+          f"seed {row['seed']}): total predicted {row['predicted_total_ms'] / 1000:.1f} s, "
+          f"real {row['real_total_ms'] / 1000:.1f} s ({row['total_error_pct']:+.1f}%); "
+          f"through the link class {row['link_class_bytes'] / MiB:.0f} MiB")
+    for m in row["migrations"]:
+        p, r = m["predicted"], m["real"]
+        real_t = r["libvirt_time_elapsed_ms"]
+        print(f"  {m['order']}. {m['domain']:<26} launch {p['launch_ms'] / 1000:5.1f}/"
+              f"{r['launch_ms'] / 1000:5.1f} s  job {p['total_time_ms'] or 0:7.0f}/"
+              f"{real_t or 0:7.0f} ms ({m['time_error_pct'] if m['time_error_pct'] is not None else '-':>5}%)"
+              f"  alone {p['alone_total_time_ms']:7.0f} ms ({m['alone_time_error_pct']}%)"
+              f"{'  ALONE' if m['alone'] else ''}{'' if r['completed'] else '  NOT COMPLETED'}")
+
+
+def summary(rows):
+    totals = [abs(r["total_error_pct"]) for r in rows if r["total_error_pct"] is not None]
+    per = [abs(m["time_error_pct"]) for r in rows for m in r["migrations"]
+           if m["time_error_pct"] is not None]
+    alone = [abs(m["alone_time_error_pct"]) for r in rows for m in r["migrations"]
+             if m["alone_time_error_pct"] is not None and r["concurrent"] > 1 and not m["alone"]]
+    verdicts = [m["verdict_right"] for r in rows for m in r["migrations"]]
+    lines = []
+    if totals:
+        lines.append(f"drain total vs real: median |error| {statistics.median(totals):.1f}%, "
+                     f"max {max(totals):.1f}% over {len(totals)} drains")
+    if per:
+        lines.append(f"each migration's libvirt job time: median |error| "
+                     f"{statistics.median(per):.1f}%, max {max(per):.1f}% over {len(per)}")
+    if alone:
+        lines.append(f"the same migrations predicted as if alone (no sharing): median |error| "
+                     f"{statistics.median(alone):.1f}% over {len(alone)}")
+    lines.append(f"verdicts right: {sum(verdicts)}/{len(verdicts)}")
+    return lines
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--cases", default="all", help="all, ci, or names separated by commas")
+    ap.add_argument("--repeat", type=int, default=1)
+    ap.add_argument("--first-seed", type=int, default=1)
+    ap.add_argument("--migration-deadline", type=int, default=120)
+    ap.add_argument("--settle", type=float, default=2.0)
+    ap.add_argument("--out")
+    ap.add_argument("--max-error", type=float,
+                    help="fail when a drain's total is off by more than this many %%")
+    ap.add_argument("--summarize", nargs="+", metavar="FILE")
+    args = ap.parse_args()
+    if args.summarize:
+        rows = []
+        for path in args.summarize:
+            with open(path) as f:
+                rows += [json.loads(l) for l in f if l.strip() and '"header"' not in l[:12]]
+        for r in rows:
+            print_case(r)
+        for line in summary(rows):
+            print(line)
+        return 0
+    names = ([c[0] for c in CASES] if args.cases == "all" else CI_CASES if args.cases == "ci"
+             else args.cases.split(","))
+    cases = [c for c in CASES if c[0] in names]
+    if len(cases) != len(names):
+        sys.exit(f"drain.py: unknown cases: {set(names) - {c[0] for c in cases}}")
+    for s in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(s, signal.default_int_handler)
+    libvirt.registerErrorHandler(lambda _ctx, _err: None, None)
+    with host_memory.warmed():
+        dest_uri = bench.run([os.path.join(bench.ROOT, "bench", "setup-destination.sh")]).stdout.strip()
+        src_conn = libvirt.open(SOURCE_URI)
+        dest_conn = libvirt.open(dest_uri)
+        header = {"date": datetime.datetime.utcnow().isoformat(timespec="seconds") + "Z",
+                  "host": platform.node(), "cpus": os.cpu_count(),
+                  "qemu": src_conn.getVersion(), "libvirt": src_conn.getLibVersion(),
+                  "tool": bench.run([TOOL, "--version"]).stdout.strip()}
+        stack = bench.stack_name(header["qemu"], header["libvirt"])
+        out = open(args.out, "a") if args.out else None
+        if out:
+            out.write(json.dumps({"header": header}) + "\n")
+        rows = []
+        for rep in range(args.repeat):
+            for case in cases:
+                log(f"drain: {case[0]} (repeat {rep + 1}/{args.repeat})")
+                row = run_case(case, args.first_seed + rep, args, src_conn, dest_conn, dest_uri)
+                row["stack"] = stack
+                rows.append(row)
+                print_case(row)
+                if out:
+                    out.write(json.dumps(row) + "\n")
+                    out.flush()
+        for line in summary(rows):
+            print(f"[{stack}] {line}")
+    bad = [r["case"] for r in rows if not all(m["verdict_right"] for m in r["migrations"])]
+    if args.max_error is not None:
+        bad += [r["case"] for r in rows
+                if r["total_error_pct"] is None or abs(r["total_error_pct"]) > args.max_error]
+    if bad:
+        print(f"[{stack}] drain: FAILED: {', '.join(sorted(set(bad)))}")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

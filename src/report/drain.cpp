@@ -1,0 +1,149 @@
+#include "report/drain.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+#include "base/format.hpp"
+#include "report/human.hpp"
+#include "report/json_report.hpp"
+
+namespace vmp::report {
+
+namespace {
+
+std::string cell(std::string s, std::size_t width) {
+  if (s.size() < width) s.append(width - s.size(), ' ');
+  return s + " ";
+}
+
+std::string rate_mib(double bytes_per_s) {
+  char b[32];
+  std::snprintf(b, sizeof b, "%.0f MiB/s", bytes_per_s / 1048576);
+  return b;
+}
+
+constexpr const char* kOrderRule =
+    "domains that converge only with the link to themselves first, one at a time; then the "
+    "longest first (the short ones fill in at the end)";
+
+}  // namespace
+
+const DrainAlternative* faster_alternative(const DrainReport& r) {
+  const DrainAlternative* best = nullptr;
+  for (const auto& a : r.alternatives) {
+    if (!a.all_converge || a.concurrent == r.plan.concurrent) continue;
+    if (!best || a.total_ms < best->total_ms) best = &a;
+  }
+  if (best && best->total_ms <= 0.9 * r.plan.total_ms) return best;
+  return nullptr;
+}
+
+void write_drain_human(std::ostream& out, const DrainReport& r) {
+  const auto& p = r.plan;
+  const std::size_t planned = p.migrations.size();
+  out << "Drain of " << planned << " domain" << (planned == 1 ? "" : "s") << " over a "
+      << format_link_rate(p.link_bytes_per_s) << " link, " << p.concurrent << " at once: ";
+  if (planned == 0) {
+    out << "nothing to migrate.\n";
+  } else {
+    out << format_duration(p.total_ms) << " until the last virsh migrate returns; "
+        << (p.all_converge ? (planned == 1 ? "it converges" : "all converge")
+                           : "NOT all converge")
+        << ".\n";
+  }
+  if (planned > 0) {
+    out << cell("order", 5) << cell("domain", 16) << cell("start", 7) << cell("migration", 9)
+        << cell("pause", 7) << cell("rate", 9) << cell("alone", 7) << "\n";
+    int n = 0;
+    for (const auto& m : p.migrations) {
+      const Report& d = r.domains[m.domain];
+      std::string time = m.result.converges() ? format_duration_compact(m.result.total_time_ms)
+                                              : "never";
+      std::string pause = m.result.converges() ? format_duration_compact(m.result.downtime_ms)
+                                               : "-";
+      out << cell(std::to_string(++n), 5) << cell(printable(d.subject), 16)
+          << cell(format_duration_compact(m.launch_ms), 7) << cell(time, 9) << cell(pause, 7)
+          << cell(rate_mib(m.mean_bandwidth_bytes_per_s), 9)
+          << cell(format_duration_compact(m.alone_result.total_time_ms), 7)
+          << (m.alone && p.concurrent > 1 ? "runs alone: it converges only with the link to itself"
+                                          : "")
+          << "\n";
+    }
+  }
+  if (!p.left_out.empty()) {
+    out << "Left out, not converging even with the link to itself:\n";
+    for (std::size_t i : p.left_out) out << "  " << summary_line(r.domains[i]) << "\n";
+  }
+  if (!r.failures.empty()) {
+    out << "Not measured:\n";
+    for (const auto& f : r.failures) out << "  " << printable(f.subject) << ": " << f.message << "\n";
+  }
+  if (const auto* a = faster_alternative(r)) {
+    out << "With --concurrent " << a->concurrent << " the drain takes "
+        << format_duration(a->total_ms) << " ("
+        << format_percent(a->total_ms / p.total_ms - 1) << "), every migration converging.\n";
+  }
+  if (planned > 1) {
+    out << "Order: " << kOrderRule << ". start: when virsh migrate runs; migration: libvirt's "
+        << "job (domjobinfo); rate: its mean share of the link; alone: its time with the link "
+           "to itself. A slot is free again when virsh migrate returns, "
+        << "about " << format_duration(r.domains[p.migrations.front().domain].libvirt_steps.after_ms)
+        << " after the migration.\n";
+  }
+}
+
+nlohmann::json drain_to_json(const DrainReport& r) {
+  const auto& p = r.plan;
+  auto migrations = nlohmann::json::array();
+  int n = 0;
+  for (const auto& m : p.migrations) {
+    const Report& d = r.domains[m.domain];
+    const bool ok = m.result.converges();
+    const auto& cap = d.settings.bandwidth_bytes_per_s;
+    migrations.push_back({
+        {"order", ++n},
+        {"domain", d.subject},
+        {"alone", m.alone},
+        {"converges", ok},
+        {"launch_ms", m.launch_ms},
+        {"end_ms", std::isfinite(m.end_ms) ? nlohmann::json(m.end_ms) : nlohmann::json()},
+        {"returns_ms", std::isfinite(m.free_ms) ? nlohmann::json(m.free_ms) : nlohmann::json()},
+        {"total_time_ms", ok ? nlohmann::json(m.result.total_time_ms) : nlohmann::json()},
+        {"qemu_total_time_ms", ok ? nlohmann::json(m.result.qemu_total_time_ms) : nlohmann::json()},
+        {"downtime_ms", ok ? nlohmann::json(m.result.downtime_ms) : nlohmann::json()},
+        {"transferred_bytes", m.result.transferred_bytes},
+        {"mean_bandwidth_bytes_per_s", m.mean_bandwidth_bytes_per_s},
+        {"cap_bytes_per_s", !d.settings.bandwidth_is_link && cap.value ? nlohmann::json(*cap.value)
+                                                                        : nlohmann::json()},
+        {"alone_total_time_ms", m.alone_result.total_time_ms},
+        {"alone_downtime_ms", m.alone_result.downtime_ms},
+    });
+  }
+  auto left_out = nlohmann::json::array();
+  for (std::size_t i : p.left_out) left_out.push_back(r.domains[i].subject);
+  auto alternatives = nlohmann::json::array();
+  for (const auto& a : r.alternatives) {
+    alternatives.push_back({{"concurrent", a.concurrent},
+                            {"total_time_ms", a.total_ms},
+                            {"all_converge", a.all_converge}});
+  }
+  auto domains = nlohmann::json::array();
+  for (const auto& d : r.domains) domains.push_back(to_json(d));
+  for (const auto& f : r.failures) {
+    domains.push_back(error_json(f.subject, f.message, f.status, f.key));
+  }
+  const auto* faster = faster_alternative(r);
+  return {{"drain",
+           {{"link_bytes_per_s", p.link_bytes_per_s},
+            {"concurrent", p.concurrent},
+            {"total_time_ms", p.migrations.empty() ? 0.0 : p.total_ms},
+            {"all_converge", p.all_converge},
+            {"order_rule", kOrderRule},
+            {"migrations", migrations},
+            {"left_out", left_out},
+            {"concurrency", alternatives},
+            {"faster_concurrent", faster ? nlohmann::json(faster->concurrent) : nlohmann::json()}}},
+          {"domains", domains}};
+}
+
+}  // namespace vmp::report

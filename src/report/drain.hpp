@@ -1,0 +1,44 @@
+// A drain plan (--drain): the evacuation of several domains over one link, for people and
+// scripts. The plan itself is model/drain.hpp's; this is what the tool says about it.
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "model/drain.hpp"
+#include "report/report.hpp"
+
+namespace vmp::report {
+
+// A domain that could not be measured: not in the plan, its error said.
+struct DrainFailure {
+  std::string subject;
+  std::string message;
+  int status = 1;
+  std::string key;
+};
+
+// The plan at another number of migrations at once, for the advice.
+struct DrainAlternative {
+  int concurrent = 1;
+  double total_ms = 0;
+  bool all_converge = true;
+};
+
+struct DrainReport {
+  model::DrainPlan plan;
+  std::vector<Report> domains;  // plan's domain indices index this: each one's own prediction
+  std::vector<DrainFailure> failures;
+  std::vector<DrainAlternative> alternatives;  // concurrent = 1.. the number planned
+};
+
+// The same --concurrent with the shortest total, when it is at least 10% shorter than the
+// plan's and every migration converges in it.
+const DrainAlternative* faster_alternative(const DrainReport& report);
+
+void write_drain_human(std::ostream& out, const DrainReport& report);
+nlohmann::json drain_to_json(const DrainReport& report);
+
+}  // namespace vmp::report
