@@ -105,18 +105,18 @@ nlohmann::json drain_to_json(const DrainReport& r) {
         {"domain", d.subject},
         {"alone", m.alone},
         {"converges", ok},
-        {"launch_ms", m.launch_ms},
-        {"end_ms", std::isfinite(m.end_ms) ? nlohmann::json(m.end_ms) : nlohmann::json()},
-        {"returns_ms", std::isfinite(m.free_ms) ? nlohmann::json(m.free_ms) : nlohmann::json()},
-        {"total_time_ms", ok ? nlohmann::json(m.result.total_time_ms) : nlohmann::json()},
-        {"qemu_total_time_ms", ok ? nlohmann::json(m.result.qemu_total_time_ms) : nlohmann::json()},
-        {"downtime_ms", ok ? nlohmann::json(m.result.downtime_ms) : nlohmann::json()},
+        {"launch_ms", rounded_ms(m.launch_ms)},
+        {"end_ms", rounded_ms(m.end_ms)},
+        {"returns_ms", rounded_ms(m.free_ms)},
+        {"total_time_ms", ok ? rounded_ms(m.result.total_time_ms) : nlohmann::json()},
+        {"qemu_total_time_ms", ok ? rounded_ms(m.result.qemu_total_time_ms) : nlohmann::json()},
+        {"downtime_ms", ok ? rounded_ms(m.result.downtime_ms) : nlohmann::json()},
         {"transferred_bytes", m.result.transferred_bytes},
         {"mean_bandwidth_bytes_per_s", m.mean_bandwidth_bytes_per_s},
         {"cap_bytes_per_s", !d.settings.bandwidth_is_link && cap.value ? nlohmann::json(*cap.value)
                                                                         : nlohmann::json()},
-        {"alone_total_time_ms", m.alone_result.total_time_ms},
-        {"alone_downtime_ms", m.alone_result.downtime_ms},
+        {"alone_total_time_ms", rounded_ms(m.alone_result.total_time_ms)},
+        {"alone_downtime_ms", rounded_ms(m.alone_result.downtime_ms)},
     });
   }
   auto left_out = nlohmann::json::array();
@@ -124,7 +124,7 @@ nlohmann::json drain_to_json(const DrainReport& r) {
   auto alternatives = nlohmann::json::array();
   for (const auto& a : r.alternatives) {
     alternatives.push_back({{"concurrent", a.concurrent},
-                            {"total_time_ms", a.total_ms},
+                            {"total_time_ms", rounded_ms(a.total_ms)},
                             {"all_converge", a.all_converge}});
   }
   auto domains = nlohmann::json::array();
@@ -136,7 +136,7 @@ nlohmann::json drain_to_json(const DrainReport& r) {
   return {{"drain",
            {{"link_bytes_per_s", p.link_bytes_per_s},
             {"concurrent", p.concurrent},
-            {"total_time_ms", p.migrations.empty() ? 0.0 : p.total_ms},
+            {"total_time_ms", rounded_ms(p.migrations.empty() ? 0.0 : p.total_ms)},
             {"all_converge", p.all_converge},
             {"order_rule", kOrderRule},
             {"migrations", migrations},

@@ -17,7 +17,6 @@ json finite_or_null(double v) { return std::isfinite(v) ? json(v) : json(nullptr
 json optional_number(const std::optional<double>& v) {
   return v ? finite_or_null(*v) : json(nullptr);
 }
-json rounded_ms(double ms) { return std::isfinite(ms) ? json(std::ceil(ms)) : json(nullptr); }
 
 json precopy_json(const model::PrecopyResult& p, bool with_trace) {
   json j = {
@@ -275,5 +274,7 @@ json to_json(const Report& r) {
   }
   return doc;
 }
+
+json rounded_ms(double ms) { return std::isfinite(ms) ? json(std::ceil(ms)) : json(nullptr); }
 
 }  // namespace vmp::report

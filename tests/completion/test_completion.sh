@@ -100,7 +100,13 @@ modes=(plain)
 
 for mode in "${modes[@]}"; do
     expect "$mode" "virt-migrate-predict --ban" exactly --bandwidth
-    expect "$mode" "virt-migrate-predict --d" exactly --domain --downtime --deadline
+    expect "$mode" "virt-migrate-predict --d" exactly --domain --downtime --deadline --drain
+    # --concurrent only goes with --drain, which rules out a profile and the table.
+    expect "$mode" "virt-migrate-predict --co" exactly --connect
+    expect "$mode" "virt-migrate-predict --drain --co" exactly --connect --concurrent
+    expect "$mode" "virt-migrate-predict --drain --all-running --" lacks --profile --table \
+        --watch --drain
+    expect "$mode" "virt-migrate-predict --drain --concurrent " exactly 1 2 3 4
     expect "$mode" "virt-migrate-predict " contains --domain --profile --connect --bandwidth \
         --downtime --deadline --measure-time --sample-pages --mode --no-qmp --quiet --readonly \
         --save-profile --curve --table --json --help --version --all-running \
