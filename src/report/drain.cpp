@@ -22,6 +22,29 @@ std::string rate_mib(double bytes_per_s) {
   return b;
 }
 
+// Text wrapped at 100 columns, each line after the first indented by two.
+std::string wrapped(const std::string& text) {
+  std::string out, line, word;
+  auto flush_word = [&] {
+    if (word.empty()) return;
+    if (!line.empty() && line.size() + 1 + word.size() > 100) {
+      out += line + "\n";
+      line = "  ";
+    }
+    line += (line.empty() || line == "  " ? "" : " ") + word;
+    word.clear();
+  };
+  for (char c : text) {
+    if (c == ' ') {
+      flush_word();
+    } else {
+      word += c;
+    }
+  }
+  flush_word();
+  return out + line + "\n";
+}
+
 constexpr const char* kOrderRule =
     "domains that converge only with the link to themselves first, one at a time; then the "
     "longest first (the short ones fill in at the end)";
@@ -42,7 +65,7 @@ void write_drain_human(std::ostream& out, const DrainReport& r) {
   const auto& p = r.plan;
   const std::size_t planned = p.migrations.size();
   out << "Drain of " << planned << " domain" << (planned == 1 ? "" : "s") << " over a "
-      << format_link_rate(p.link_bytes_per_s) << " link, " << p.concurrent << " at once: ";
+      << format_rate(p.link_bytes_per_s) << " link, " << p.concurrent << " at once: ";
   if (planned == 0) {
     out << "nothing to migrate.\n";
   } else {
@@ -84,11 +107,13 @@ void write_drain_human(std::ostream& out, const DrainReport& r) {
         << format_percent(a->total_ms / p.total_ms - 1) << "), every migration converging.\n";
   }
   if (planned > 1) {
-    out << "Order: " << kOrderRule << ". start: when virsh migrate runs; migration: libvirt's "
-        << "job (domjobinfo); rate: its mean share of the link; alone: its time with the link "
-           "to itself. A slot is free again when virsh migrate returns, "
-        << "about " << format_duration(r.domains[p.migrations.front().domain].libvirt_steps.after_ms)
-        << " after the migration.\n";
+    out << wrapped(
+        std::string("Order: ") + kOrderRule +
+        ". start: when virsh migrate runs; migration: libvirt's job (domjobinfo); rate: its "
+        "mean share of the link; alone: its time with the link to itself. A slot is free again "
+        "when virsh migrate returns, about " +
+        format_duration(r.domains[p.migrations.front().domain].libvirt_steps.after_ms) +
+        " after the migration.");
   }
 }
 
