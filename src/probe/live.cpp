@@ -23,7 +23,6 @@ namespace {
 constexpr double kPollIntervalMs = 50;
 // Beyond the budget: QEMU hashes the sampled pages after each period, and polls lag.
 constexpr double kGraceMs = 5000;
-constexpr std::uint64_t kMinZeroSample = 200;
 // Stretches of RAM whose zero share the profile keeps: a few clusters read in each at the usual
 // sample (a few hundred clusters), fine enough to see a zero or non-zero stretch at RAM's end as
 // large as the switchover threshold usually is (tens of MiB on a guest of a few GiB).
@@ -439,10 +438,29 @@ std::unique_ptr<DirtyRateMeter> qmp_dirty_rate_meter(virt::Monitor& monitor, con
 
 void sample_zero_pages(ZeroPageSampler& sampler, Clock& clock, std::uint64_t target_pages,
                        double budget_ms, MeasurementGuard* guard) {
-  const double stop_at = clock.now_ms() + budget_ms;
-  while (sampler.sampled() < target_pages && clock.now_ms() < stop_at) {
+  const double started = clock.now_ms();
+  const double stop_at = started + budget_ms;
+  const double least_by = stop_at + budget_ms;
+  const std::uint64_t least = std::min(kMinZeroSample, target_pages);
+  int reads = 0;
+  std::uint64_t per_read = 16;  // pages a read brings, as seen so far
+  // Past the budget, only while the reads still needed, at the pace so far, end in time: reads
+  // that cannot reach the least would only delay the dirty rate's measurement.
+  auto more = [&] {
+    const double now = clock.now_ms();
+    if (now < stop_at) return true;
+    if (sampler.sampled() >= least || reads == 0) return false;
+    const double pace_ms = (now - started) / reads;
+    const double needed = std::ceil(static_cast<double>(least - sampler.sampled()) /
+                                    static_cast<double>(per_read));
+    return now + pace_ms * needed <= least_by;
+  };
+  while (sampler.sampled() < target_pages && more()) {
     if (guard) guard->check();
+    const std::uint64_t before = sampler.sampled();
     sampler.sample_cluster();
+    ++reads;
+    if (sampler.sampled() > before) per_read = sampler.sampled() - before;
     // Holes in the memory map fail; a guest whose memory cannot be read at all fails always.
     if (sampler.failed() > 50 && sampler.failed() > 4 * (sampler.sampled() / 16)) return;
   }
