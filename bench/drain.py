@@ -220,6 +220,10 @@ def run_case(case, seed, args, src_conn, dest_conn, dest_uri):
         "link_class_bytes": link_bytes,
         "migrations": rows,
         "plan": plan,
+        # What each domain's own measurement found (the plan rests on it).
+        "domains": [{k: d.get(k) for k in ("subject", "guest", "curve", "warnings", "prediction",
+                                           "measurement", "error")}
+                    for d in report["domains"]],
     }
 
 

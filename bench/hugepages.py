@@ -2,15 +2,20 @@
 """Huge pages: what QEMU's pre-copy sends, and what calc-dirty-rate reports, for a guest whose RAM
 is backed by 2 MiB (or 1 GiB) huge pages while the guest dirties 4 KiB pages.
 
-For each case BACKING:PATTERN:RATE:MODE (BACKING 4k | 2m | 1g: the guest's RAM in ordinary memory
-or in hugetlbfs pages of that size; PATTERN random | sequential and RATE page writes/s of the
-test guest's load over a 64 MiB working set in a 512 MiB guest; MODE precopy | pcap | postcopy:
-plain pre-copy, pre-copy with the postcopy-ram capability set but never switched to post-copy
-(`virsh migrate --postcopy`), post-copy after the first pass as libvirt does it
-(`--postcopy --postcopy-after-precopy`), or pcswitch: `--postcopy` and `virsh migrate-postcopy`
-as soon as a poll sees the first pass's bitmap sync (dirty-sync-count 2), which does not depend
-on libvirt's timing (with --postcopy-after-precopy, a guest that converges quickly may complete
-in pre-copy before libvirt asks for the switch)) it:
+For each case BACKING:PATTERN:RATE:MODE[:WSS]:
+  BACKING  4k | 2m | 1g: the guest's RAM in ordinary memory, or in hugetlbfs pages of that size;
+  PATTERN  random | sequential (any of the test guest's patterns), RATE page writes/s, over a
+           WSS MiB (default 64) working set in a 512 MiB guest;
+  MODE     precopy: plain pre-copy;
+           pcap: pre-copy with the postcopy-ram capability set (`virsh migrate --postcopy`),
+             never switched to post-copy;
+           postcopy: post-copy after the first pass as libvirt does it
+             (`--postcopy --postcopy-after-precopy`);
+           pcswitch: `--postcopy`, and `virsh migrate-postcopy` as soon as a poll sees the first
+             pass's bitmap sync (dirty-sync-count 2): the time of the request is known. (QEMU acts
+             on a request at its next look at the pending bytes; with huge pages that can be the
+             end of the pass, and QEMU 10.0 completes in pre-copy then if it can.)
+it:
 
   1. boots tests/guest's guest (start-guest.sh, persistent, with
      `<memoryBacking><hugepages>...</hugepages></memoryBacking>` for 2m/1g) and records the RAM
@@ -103,6 +108,8 @@ BACKING_XML = {"4k": "",
 TRACE_EVENTS = ("migration_bitmap_sync_end", "migrate_pending_exact", "migrate_pending_estimate",
                 "postcopy_discard_send_range", "postcopy_discard_send_finish",
                 "ram_postcopy_send_discard_bitmap")
+PATTERNS = ("random", "sequential", "hotcold", "bursty", "growing", "phased")
+MODES = ("precopy", "pcap", "postcopy", "pcswitch")
 DEFAULT_CASES = [f"{b}:{load}:{mode}" for load in ("random:2000", "random:20000",
                                                   "sequential:2000")
                  for mode in ("precopy", "pcap", "postcopy") for b in ("4k", "2m")]
@@ -213,12 +220,15 @@ class Host:
                 if (pagesize_of(m).group(1) if pagesize_of(m) else "2M").upper() == opt]
         if mine:
             return mine[0][1]
+        made_dir = not os.path.isdir(mnt)
         os.makedirs(mnt, exist_ok=True)
         run(["mount", "-t", "hugetlbfs", "-o", f"pagesize={opt}", "hugetlbfs", mnt])
         log(f"mounted hugetlbfs pagesize={opt} at {mnt}; restarting libvirtd so that it sees it")
 
         def unmount():
             run(["umount", mnt])
+            if made_dir:
+                os.rmdir(mnt)
             self.restart_libvirtd()  # forget the mount again
         self.undo.append((f"unmount {mnt} (and restart libvirtd)", unmount))
         self.restart_libvirtd()
@@ -557,9 +567,10 @@ def stop(name, dest_uri):
 
 
 def run_case(case, args, dest_uri, seed):
-    backing, pattern, rate, mode = case.split(":")
+    backing, pattern, rate, mode = case.split(":")[:4]
+    wss = int(case.split(":")[4]) if case.count(":") >= 4 else WSS_MIB
     row = {"case": case, "backing": backing, "pattern": pattern, "rate": int(rate),
-           "mode": mode, "mem_mib": MEM_MIB, "wss_mib": WSS_MIB, "speed_mib_s": args.speed,
+           "mode": mode, "mem_mib": MEM_MIB, "wss_mib": wss, "speed_mib_s": args.speed,
            "downtime_limit_ms": args.downtime, "deadline_s": args.deadline, "seed": seed,
            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
     stop(NAME, dest_uri)
@@ -571,7 +582,7 @@ def run_case(case, args, dest_uri, seed):
     qlog = f"/var/log/libvirt/qemu/{NAME}.log"
     t0 = time.monotonic()
     try:
-        r = run([os.path.join(GUEST, "start-guest.sh"), NAME, str(MEM_MIB), str(WSS_MIB), rate,
+        r = run([os.path.join(GUEST, "start-guest.sh"), NAME, str(MEM_MIB), str(wss), rate,
                  pattern, str(seed)], env=env, check=False)
         if r.returncode:
             row["error"] = f"start-guest.sh failed: {r.stderr.strip()[-600:]}"
@@ -643,7 +654,7 @@ def print_row(r, out=sys.stderr):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("cases", nargs="*", default=DEFAULT_CASES,
-                    help="BACKING:PATTERN:RATE:MODE, e.g. 2m:random:2000:pcap")
+                    help="BACKING:PATTERN:RATE:MODE[:WSS_MIB], e.g. 2m:random:2000:pcap")
     ap.add_argument("--out")
     ap.add_argument("--speed", type=int, default=32, help="migration cap, MiB/s")
     ap.add_argument("--downtime", type=int, default=300, help="max downtime, ms")
@@ -671,10 +682,9 @@ def main():
                         print_row(r, sys.stdout)
         return 0
     for c in args.cases:
-        b, p, rate, m = (c.split(":") + [""] * 4)[:4]
-        if b not in BACKING_XML or p not in ("random", "sequential", "hotcold", "bursty",
-                                             "growing", "phased") \
-                or not rate.isdigit() or m not in ("precopy", "pcap", "postcopy", "pcswitch"):
+        b, p, rate, m, wss = (c.split(":") + [""] * 5)[:5]
+        if (b not in BACKING_XML or p not in PATTERNS or not rate.isdigit() or m not in MODES
+                or (wss and not wss.isdigit())):
             ap.error(f"bad case {c!r}")
     if os.geteuid() != 0:
         ap.error("run as root")
