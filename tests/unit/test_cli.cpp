@@ -510,14 +510,15 @@ struct LiveRun {
   nlohmann::json recorded;  // the tool's own note of the profile it made that day
 };
 
-LiveRun run_recorded(const std::filesystem::path& recording, std::vector<std::string> args) {
-  vmp::test::FakeClock clock;
+// Each domain answers from its own recording; the first one's note is kept.
+LiveRun run_recorded(const std::map<std::string, std::filesystem::path>& recordings,
+                     std::vector<std::string> args) {
+  vmp::test::PerDomainClocks clock;
   char claims[] = "/tmp/vmp-cli-claims-XXXXXX";
   EXPECT_NE(mkdtemp(claims), nullptr);
   vmp::cli::LiveServices services;
   services.connect = [&](const std::optional<std::string>&, bool) {
-    return std::make_unique<vmp::test::ReplayLiveConnection>(
-        std::map<std::string, std::filesystem::path>{{"vmp-rec-c", recording}}, clock);
+    return std::make_unique<vmp::test::ReplayLiveConnection>(recordings, clock);
   };
   services.clock = &clock;
   services.claim_directory = claims;
@@ -525,9 +526,13 @@ LiveRun run_recorded(const std::filesystem::path& recording, std::vector<std::st
   const int status = tool_main(args, out, err, false, services);
   std::filesystem::remove_all(claims);
   vmp::test::FakeClock note_clock;
-  vmp::test::Replay notes(recording, note_clock);
+  vmp::test::Replay notes(recordings.begin()->second, note_clock);
   return {status, nlohmann::json::parse(out.str(), nullptr, false), err.str(),
           notes.note("measured")};
+}
+
+LiveRun run_recorded(const std::filesystem::path& recording, std::vector<std::string> args) {
+  return run_recorded({{"vmp-rec-c", recording}}, std::move(args));
 }
 
 std::vector<double> dirty_bytes_of(const nlohmann::json& points) {
@@ -581,6 +586,51 @@ TEST(CliLive, AllRunningMeasuresEachRunningDomainIntoAnArray) {
     ASSERT_EQ(r.report.size(), 1u);
     EXPECT_EQ(r.report[0]["subject"], "vmp-rec-c");
     EXPECT_EQ(dirty_bytes_of(r.report[0]["curve"]["points"]),
+              dirty_bytes_of(r.recorded["profile"]["dirty_curve"]));
+  }
+}
+
+// --drain end to end: two guests measured together on each stack (record.sh's "drain": one
+// writing 12000 pages/s over 128 MiB, one idle; 512 MiB each), planned over 64 MiB/s, 2 at once.
+TEST(CliLive, ADrainPlansTheMeasuredDomainsOverTheSharedLink) {
+  for (const auto& dir : vmp::test::recorded_stacks("probe")) {
+    SCOPED_TRACE(dir.filename().string());
+    const LiveRun r = run_recorded(
+        {{"vmp-rec-d", dir / "drain-hot.jsonl"}, {"vmp-rec-e", dir / "drain-idle.jsonl"}},
+        {"--drain", "--all-running", "--link-speed", "64MiB/s", "--concurrent", "2", "--json",
+         "-q"});
+    EXPECT_EQ(r.status, kExitConverges) << r.err;
+    ASSERT_TRUE(r.report.is_object()) << r.err;
+    const auto& drain = r.report["drain"];
+    EXPECT_EQ(drain["concurrent"], 2);
+    EXPECT_EQ(drain["link_bytes_per_s"], 64.0 * 1048576);
+    EXPECT_TRUE(drain["all_converge"].get<bool>());
+    EXPECT_TRUE(drain["left_out"].empty());
+    const auto& m = drain["migrations"];
+    ASSERT_EQ(m.size(), 2u);
+    // Longest alone first; neither needs the link to itself (the writing guest, recorded above
+    // half of 64 MiB/s, converges once the idle one is done), so both start at once.
+    EXPECT_EQ(m[0]["domain"], "vmp-rec-d");
+    EXPECT_GT(m[0]["alone_total_time_ms"].get<double>(), m[1]["alone_total_time_ms"].get<double>());
+    for (const auto& one : m) {
+      EXPECT_FALSE(one["alone"].get<bool>());
+      EXPECT_EQ(one["launch_ms"], 0.0);
+      // Sharing the link, each takes longer than it would alone.
+      EXPECT_GT(one["total_time_ms"].get<double>(), one["alone_total_time_ms"].get<double>());
+    }
+    EXPECT_EQ(drain["total_time_ms"], std::max(m[0]["returns_ms"].get<double>(),
+                                               m[1]["returns_ms"].get<double>()));
+    // Alone is the domain's own prediction, with the link as its link.
+    const auto& domains = r.report["domains"];
+    ASSERT_EQ(domains.size(), 2u);
+    for (const auto& d : domains) {
+      const auto& own = d["subject"] == m[0]["domain"] ? m[0] : m[1];
+      EXPECT_EQ(own["alone_total_time_ms"], d["prediction"]["total_time_ms"]);
+    }
+    EXPECT_EQ(drain["concurrency"].size(), 2u);
+    // The measured profiles are the recorded ones: the writing guest's as the tool noted it.
+    const auto& hot = domains[0]["subject"] == "vmp-rec-d" ? domains[0] : domains[1];
+    EXPECT_EQ(dirty_bytes_of(hot["curve"]["points"]),
               dirty_bytes_of(r.recorded["profile"]["dirty_curve"]));
   }
 }

@@ -21,6 +21,9 @@
 #                          memory reads, vCPU times, settings: virt::RecordingLiveTarget) through
 #                          QMP, with the profile the tool made of it
 #   measure-domain-libvirt.jsonl  the same guest then, with --no-qmp
+#   drain-hot.jsonl, drain-idle.jsonl  two guests (512 MiB: 12000 random pages/s over 128 MiB,
+#                          and idle) measured together by --drain --link-speed 64MiB/s
+#                          --concurrent 2, each one's whole measurement (scenario "drain")
 # Not recorded by this script (QEMU 7.2 only, 2026-12-03): measure-domain-busy-skip.jsonl and
 # measure-domain-busy-late.jsonl are one domain each of 20 test guests (256 MiB, 2000 pages/s over
 # 16 MiB: bench/many_domains.py's load) measured together with --all-running and
@@ -50,7 +53,9 @@ out=$here/$stack
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"; "$root/tests/guest/stop-guest.sh" vmp-rec-a >/dev/null 2>&1 || true;
       "$root/tests/guest/stop-guest.sh" vmp-rec-b >/dev/null 2>&1 || true
-      "$root/tests/guest/stop-guest.sh" vmp-rec-c >/dev/null 2>&1 || true' EXIT
+      "$root/tests/guest/stop-guest.sh" vmp-rec-c >/dev/null 2>&1 || true
+      "$root/tests/guest/stop-guest.sh" vmp-rec-d >/dev/null 2>&1 || true
+      "$root/tests/guest/stop-guest.sh" vmp-rec-e >/dev/null 2>&1 || true' EXIT
 mkdir -p "$out"
 guest='{"mem_mib": 1024, "wss_mib": 256, "rate_pages_per_s": 5000, "pattern": "random"}'
 
@@ -103,6 +108,28 @@ if wanted measure-domain-qmp measure-domain-libvirt; then
 record measure-domain-qmp "$verdicts" vmp-rec-c
 record measure-domain-libvirt "$verdicts" vmp-rec-c --no-qmp
 "$root/tests/guest/stop-guest.sh" vmp-rec-c
+fi
+
+if wanted drain; then
+# Two guests measured together for a drain plan over 64 MiB/s, 2 at once: one writing 12000
+# pages/s over 128 MiB (more than half the link: it converges once the other is done), one idle.
+"$root/tests/guest/start-guest.sh" vmp-rec-d 512 128 12000 random 1 >/dev/null
+"$root/tests/guest/start-guest.sh" vmp-rec-e 512 64 0 random 1 >/dev/null
+rm -f "$scratch/vmp-rec-d.jsonl" "$scratch/vmp-rec-e.jsonl"
+status=0
+VMP_RECORD_EXCHANGES=$scratch "$tool" -c $uri --drain --domain vmp-rec-d --domain vmp-rec-e \
+  --link-speed 64MiB/s --concurrent 2 -q --json >"$scratch/drain.json" || status=$?
+[[ $status -eq 0 ]] || { echo "record.sh: drain: the tool exited $status" >&2; exit 1; }
+for pair in "vmp-rec-d drain-hot 512 128 12000" "vmp-rec-e drain-idle 512 64 0"; do
+  read -r domain scenario mem wss rate <<<"$pair"
+  g="{\"mem_mib\": $mem, \"wss_mib\": $wss, \"rate_pages_per_s\": $rate, \"pattern\": \"random\"}"
+  { head -n 1 "$scratch/$domain.jsonl" | jq -c --argjson g "$g" --arg s "$scenario" \
+      '. + {scenario: $s, guest: $g, recorded: (now | todate)}'
+    tail -n +2 "$scratch/$domain.jsonl"; } >"$out/$scenario.jsonl"
+  echo "record.sh: $out/$scenario.jsonl ($(wc -l <"$out/$scenario.jsonl") lines)" >&2
+done
+"$root/tests/guest/stop-guest.sh" vmp-rec-d
+"$root/tests/guest/stop-guest.sh" vmp-rec-e
 fi
 
 # Large replies (QEMU's schema) are stored once, by content.
