@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The examples (examples/virsh-migrate-checked and examples/ansible) against a real test guest:
 # 512 MiB, a 64 MiB working set written at 2000 random pages/s (~7.8 MiB/s), max speed capped at
-# 64 MiB/s with virsh migrate-setspeed. One boot for every case; the guest is destroyed on exit,
-# on the source and on the destination, whatever happens.
+# 64 MiB/s with virsh migrate-setspeed. One boot for every case (two more guests for the drain
+# of two hosts at the end); the guests are destroyed on exit, on the source and on the
+# destination, whatever happens.
 #
 #   tests/examples/test_examples.sh TOOL SOURCE_ROOT
 #
@@ -11,6 +12,14 @@
 # set back); ansible-playbook runs on localhost and must pass on "migrate", fail on "do not
 # migrate", and, with vmp_migrate=true, really migrate the guest to a second libvirt daemon on
 # this machine (bench/setup-destination.sh).
+#
+# Then examples/ansible/drain-hosts.yml on an inventory of two hosts on this machine, each
+# draining to the other: host-a is qemu:///system with two more test guests (booted then), which
+# it drains for real to the second daemon, one at a time in the planned order; host-b is that
+# daemon, where the first guest now runs with its speed capped below its dirty rate: it does not
+# converge even alone, so host-b's drain must stop with nothing migrated. With VMP_EXAMPLES_DEB
+# set to a virt-migrate-predict .deb, host-a installs it first (vmp_package) and uses it (it is
+# removed again at the end if it was not installed before); without it that step is not tested.
 #
 # Needs root, libvirt, QEMU, jq and ansible-playbook (.ci/install-deps installs them). Without
 # them it skips (exit 77), unless CI is set (CI=true), where it fails: CI never passes by
@@ -47,10 +56,19 @@ source "$(dirname "${BASH_SOURCE[0]}")/../checks.sh"
 tmp=$(mktemp -d)
 chmod 0755 "$tmp"
 dest_uri=
+# The guests host-a drains (drain-hosts.yml), booted after the first guest's migration.
+drain_doms=("$dom-a" "$dom-b")
+deb=${VMP_EXAMPLES_DEB:-}
+remove_package=
 cleanup() {
-    "$root/tests/guest/stop-guest.sh" "$dom" >/dev/null 2>&1
-    if [[ -n $dest_uri ]]; then
-        virsh -c "$dest_uri" destroy "$dom" >/dev/null 2>&1
+    for d in "$dom" "${drain_doms[@]}"; do
+        "$root/tests/guest/stop-guest.sh" "$d" >/dev/null 2>&1
+        if [[ -n $dest_uri ]]; then
+            virsh -c "$dest_uri" destroy "$d" >/dev/null 2>&1
+        fi
+    done
+    if [[ -n $remove_package ]]; then
+        apt-get remove -y -q virt-migrate-predict >/dev/null 2>&1
     fi
     rm -rf "$tmp"
 }
@@ -95,7 +113,9 @@ check "an unknown domain: the pre-flight fails, 1" test "$status" -eq 1
 check "  and says so" grep -q "pre-flight of vmp-examples-no-such-domain failed" "$tmp/no-domain.err"
 
 # ------------------------------------------------------------------ the guest
-"$root/tests/guest/stop-guest.sh" "$dom"  # a leftover of a killed run
+for d in "$dom" "${drain_doms[@]}"; do
+    "$root/tests/guest/stop-guest.sh" "$d"  # a leftover of a killed run
+done
 if ! "$root/tests/guest/start-guest.sh" "$dom" 512 64 2000 random 1 >/dev/null; then
     echo "FAIL: the test guest did not start"
     exit 1
@@ -211,7 +231,8 @@ check "  naming why" grep -q "pre-flight failed (domain-not-found): failed to ge
 # For real: to the session libvirtd of user vmpdest (bench/setup-destination.sh), over TCP on
 # loopback, with the serial console written where that user may write it.
 if dest_uri=$("$root/bench/setup-destination.sh"); then
-    console=${VMP_GUEST_DIR:-/var/lib/libvirt/vmp-guest}/logs/$dom.console.log
+    console_dir=${VMP_GUEST_DIR:-/var/lib/libvirt/vmp-guest}/logs
+    console=$console_dir/$dom.console.log
     virsh -c "$uri" dumpxml --migratable "$dom" |
         sed "s|$console|/home/vmpdest/bench/$dom.console.log|" >"$tmp/dest.xml"
     check "  (the destination's domain XML has its own console log)" \
@@ -229,5 +250,117 @@ if dest_uri=$("$root/bench/setup-destination.sh"); then
 else
     bad "bench/setup-destination.sh: no destination to migrate to"
 fi
+
+# ------------------------------------------------------------------ ansible: draining two hosts
+# drain-hosts.yml on two inventory hosts of this machine, each draining to the other. host-a
+# (qemu:///system): two guests capped at 64 MiB/s, one writing 2000 pages/s over 64 MiB and one
+# idle, listed idle first: the plan puts the busy one first (longest first), and both must
+# migrate for real to the destination, one after the other in that order. host-b (the
+# destination's daemon): the first guest, now there, capped at 4 MiB/s, below its ~7.8 MiB/s
+# dirty rate: left out of its plan, so host-b's drain stops and nothing moves back.
+drain_t0=$SECONDS
+if [[ -n $dest_uri && $(virsh -c "$dest_uri" domstate "$dom" 2>&1) == running ]]; then
+    for d in "${drain_doms[@]}"; do
+        virsh -c "$dest_uri" destroy "$d" >/dev/null 2>&1  # a leftover of a killed run
+    done
+    t0=$SECONDS
+    "$root/tests/guest/start-guest.sh" "${drain_doms[0]}" 512 64 2000 random 2 >/dev/null &
+    boot_a=$!
+    "$root/tests/guest/start-guest.sh" "${drain_doms[1]}" 512 32 0 random 3 >/dev/null &
+    boot_b=$!
+    wait "$boot_a"; status_a=$?
+    wait "$boot_b"; status_b=$?
+    echo "---- booted ${drain_doms[*]} in $((SECONDS - t0)) s (exit status $status_a, $status_b)"
+    if ((status_a != 0 || status_b != 0)); then
+        bad "the guests host-a drains did not start"
+    else
+        for d in "${drain_doms[@]}"; do
+            virsh -c "$uri" migrate-setspeed "$d" 64 >/dev/null || bad "migrate-setspeed $d"
+            virsh -c "$uri" dumpxml --migratable "$d" |
+                sed "s|$console_dir/$d.console.log|/home/vmpdest/bench/$d.console.log|" >"$tmp/$d.xml"
+        done
+        virsh -c "$dest_uri" migrate-setspeed "$dom" 4 >/dev/null || bad "migrate-setspeed $dom 4"
+        host_a_tool="vmp_command: $tool"
+        if [[ -n $deb ]]; then
+            dpkg -s virt-migrate-predict 2>/dev/null | grep -q '^Status: install ok installed' ||
+                remove_package=1
+            host_a_tool="vmp_package: $deb"
+        fi
+        cat >"$tmp/drain-inventory.yml" <<EOI
+all:
+  children:
+    kvm_hosts:
+      hosts:
+        host-a:
+          $host_a_tool
+          vmp_connect: $uri
+          vmp_destination: "$dest_uri"
+          vmp_domains: [${drain_doms[1]}, ${drain_doms[0]}]
+          vmp_migrate_options: [--migrateuri, tcp://127.0.0.1]
+          vmp_domain_migrate_options:
+            ${drain_doms[0]}: [--xml, $tmp/${drain_doms[0]}.xml]
+            ${drain_doms[1]}: [--xml, $tmp/${drain_doms[1]}.xml]
+        host-b:
+          vmp_command: $tool
+          vmp_connect: "$dest_uri"
+          vmp_destination: $uri
+          vmp_domains: [$dom]
+      vars:
+        ansible_connection: local
+        ansible_python_interpreter: /usr/bin/python3
+        vmp_link_speed: 1Gbit/s
+        vmp_concurrent: 1
+EOI
+        # (With HOME moved, the async directory is given: async_status would look under root's.)
+        run ansible-drain env ANSIBLE_NOCOLOR=1 ANSIBLE_FORCE_COLOR=0 ANSIBLE_RETRY_FILES_ENABLED=0 \
+            ANSIBLE_LOCAL_TEMP="$tmp/ansible-local" HOME="$tmp" ANSIBLE_ASYNC_DIR="$tmp/ansible-async" \
+            ansible-playbook -i "$tmp/drain-inventory.yml" "$root/examples/ansible/drain-hosts.yml" \
+            -e vmp_drain=true
+        o=$tmp/ansible-drain.out
+        a=${drain_doms[0]} b=${drain_doms[1]}
+        check "ansible drain: the play fails (host-b's drain stops)" test "$status" -ne 0
+        check "  host-a passes, host-b fails" grep -Eq \
+            "^host-a +: ok=[0-9]+ +changed=[0-9]+ +unreachable=0 +failed=0" "$o"
+        check "  host-b fails" grep -Eq "^host-b +: ok=[0-9]+ +changed=0 +unreachable=0 +failed=1" "$o"
+        if [[ -n $deb ]]; then
+            check "  host-a installed $deb" grep -Eq "^(changed|ok): \[host-a\]" \
+                <(sed -n '/TASK \[Install the package with apt\]/,/^$/p' "$o")
+            check "  and it is installed" bash -c "dpkg -s virt-migrate-predict | grep -q 'install ok installed'"
+        else
+            echo "note: the package install (vmp_package) is not tested: set VMP_EXAMPLES_DEB to a .deb"
+        fi
+        # host-b: the gate names the domain and its verdict, before anything changes.
+        check "  host-b: $dom is left out of its plan, at the gate" \
+            grep -q "failed: \[host-b\] (item=$dom: left out)" "$o"
+        check "  with its verdict and why" grep -Eq \
+            "\"msg\": \"$dom: left out, [a-z-]+: at 4.0 MiB/s .* does not converge even with the link to itself.*The drain of host-b stops: nothing is migrated" "$o"
+        check "  host-b starts no migration" test "$(grep -c '\[host-b\] => (item=[0-9]*\. .* to ' "$o")" -eq 0
+        check "  $dom still runs on host-b's daemon" test "$(virsh -c "$dest_uri" domstate "$dom" 2>&1)" = running
+        check "  with its cap unchanged (4 MiB/s)" test "$(virsh -c "$dest_uri" migrate-getspeed "$dom")" = 4
+        # host-a: the plan's order, then the migrations in that order, one at a time.
+        plan_order=$(sed -n 's/.*"msg": "\([0-9]\)\. \(vmp-examples-[ab]\)\( (alone)\)\{0,1\}: starts at.*/\1. \2/p' "$o" | tr '\n' ' ')
+        check "  host-a: the plan puts the busy guest first ($plan_order)" \
+            test "$plan_order" = "1. $a 2. $b "
+        started=$(sed -n 's/^changed: \[host-a\] => (item=\([0-9]\)\. \(vmp-examples-[ab]\) to .*/\1. \2/p' "$o" | tr '\n' ' ')
+        check "  host-a started the migrations in that order ($started)" test "$started" = "1. $a 2. $b "
+        check "  one batch each (vmp_concurrent 1)" test "$(grep -c "TASK \[Start batch" "$o")" -eq 2
+        # "N. DOM: started at +S s (plan ...), virsh migrate returned after W s ..."
+        real=$(grep -o '"msg": "[0-9]\. vmp-examples-[ab]: started at [^"]*' "$o")
+        echo "$real" | sed 's/^"msg": "/  real vs plan: /'
+        a_wall=$(echo "$real" | sed -n "s/.*1\. $a: .*returned after \([0-9.]*\) s.*/\1/p")
+        b_start=$(echo "$real" | sed -n "s/.*2\. $b: started at +\([0-9.]*\) s.*/\1/p")
+        check "  $b started after $a had returned (+${b_start:-?} s >= ${a_wall:-?} s)" \
+            awk -v s="${b_start:-0}" -v w="${a_wall:-1}" 'BEGIN { exit !(s >= w) }'
+        for d in "$a" "$b"; do
+            check "  $d runs on the destination" test "$(virsh -c "$dest_uri" domstate "$d" 2>&1)" = running
+            check "  and no longer on host-a" test "$(virsh -c "$uri" list --name | grep -cx "$d")" -eq 0
+        done
+        check "  host-a shows the whole drain against the plan" \
+            grep -Eq "\"msg\": \"host-a: 2 domains migrated to .* in [0-9.]+ s \(plan [0-9.]+ s\)" "$o"
+    fi
+else
+    bad "ansible drain: no guest on the destination to start from"
+fi
+echo "---- the drain of two hosts took $((SECONDS - drain_t0)) s"
 
 finish_checks

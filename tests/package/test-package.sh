@@ -30,6 +30,8 @@ else
   exit 1
 fi
 check "the .deb is where dpkg-buildpackage puts it" test -f "$deb"
+# Kept for the examples test's drain of two hosts (VMP_EXAMPLES_DEB), which installs it again.
+if [[ -n ${VMP_KEEP_DEB:-} && -f $deb ]]; then cp "$deb" "$VMP_KEEP_DEB"; fi
 
 apt-get install -y -q --no-install-recommends "$deb" >"$work/install.log" 2>&1 ||
   { tail -n 20 "$work/install.log"; bad "apt-get install of the package failed"; }
