@@ -225,8 +225,11 @@ PrecopyResult simulate_precopy(const PrecopyInput& in, const DirtyCurve& curve) 
     set_rates();
     return it == schedule.end() ? std::numeric_limits<double>::infinity() : it->from_ms;
   };
-  if (!schedule.empty()) rates_from(0);
-  set_rates();
+  if (schedule.empty()) {
+    set_rates();
+  } else {
+    rates_from(0);
+  }
   // Working set in pages: pages dirtied in a window that are already in the bitmap add nothing.
   const double working_set_pages = std::max(curve.limit_bytes() / ps, 1.0);
   r.threshold_bytes = threshold;
@@ -276,39 +279,27 @@ PrecopyResult simulate_precopy(const PrecopyInput& in, const DirtyCurve& curve) 
     if (sync >= kMaxIterations) return finish(PrecopyOutcome::IterationLimit);
     // Send until the estimate drops to the threshold, in whole windows (the check runs once a
     // window), or until the bitmap is empty (then the check runs at once).
-    if (!schedule.empty()) rates_from(t);
+    // On a shared link: the rate in force now, and when it next changes.
+    const double next_step =
+        schedule.empty() ? std::numeric_limits<double>::infinity() : rates_from(t);
     if (whole_pages() > threshold_pages) {
       if (in.start_ms + t >= in.deadline_ms) return finish(PrecopyOutcome::Deadline);
       double needed_wire =
           bitmap.wire_for_pages(std::max(0.0, bitmap.pages() - threshold_pages));
-      if (schedule.empty()) {
-        double windows = std::max(1.0, std::ceil(needed_wire / window_wire_bytes));
-        double sent = bitmap.send_wire(windows * window_wire_bytes);
-        t += sent / bw_per_ms;
-        transferred += sent;
-        iteration_sent += sent;
-      } else {
-        // Whole windows, each at the rate in force when it starts, until what is needed has
-        // gone, the bitmap is empty, or the rate changes; the check below then runs at the
-        // new rate's threshold, as QEMU's does after each window.
-        const double next_step = rates_from(t);
-        double windows = std::max(1.0, std::ceil(needed_wire / window_wire_bytes));
-        if (std::isfinite(next_step)) {
-          windows = std::min(windows, std::max(1.0, std::ceil((next_step - t) / in.window_ms)));
-        }
-        double sent = bitmap.send_wire(windows * window_wire_bytes);
-        t += sent / bw_per_ms;
-        transferred += sent;
-        iteration_sent += sent;
-        if (sent + 1e-6 >= needed_wire || sent + 1e-6 < windows * window_wire_bytes ||
-            !std::isfinite(next_step)) {
-          // fall through to the sync
-        } else {
-          // The rate changed before enough was sent: no sync yet (the estimate is still above
-          // the threshold), go on sending at the new rate.
-          --sync;
-          continue;
-        }
+      double windows = std::max(1.0, std::ceil(needed_wire / window_wire_bytes));
+      // Each window at the rate in force when it starts: none past a change of rate.
+      if (std::isfinite(next_step)) {
+        windows = std::min(windows, std::max(1.0, std::ceil((next_step - t) / in.window_ms)));
+      }
+      double sent = bitmap.send_wire(windows * window_wire_bytes);
+      t += sent / bw_per_ms;
+      transferred += sent;
+      iteration_sent += sent;
+      if (sent + 1e-6 < needed_wire && sent + 1e-6 >= windows * window_wire_bytes) {
+        // The rate changed before enough was sent: no sync yet (the estimate is still above
+        // the threshold), sending goes on at the new rate, its threshold checked first.
+        --sync;
+        continue;
       }
     }
 
