@@ -9,6 +9,7 @@ this load. The guests are destroyed at the end.
 
   sudo /usr/bin/python3 bench/many_domains.py [--guests 20] [--memory 256] [--wss 16]
       [--rate 2000] [--repeat 2] [--measure-time 10] [--tool BINARY]... [--out FILE.jsonl]
+      [--keep-transcripts DIR] [--keep-guests]
 
 The guests run under TCG: on a 2-core host, 20 guests writing 2000 pages/s each keep both cores
 busy by themselves, and every libvirt and QMP call waits for the CPU too.
@@ -20,6 +21,7 @@ import glob
 import json
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
@@ -73,7 +75,7 @@ def setup_times_s(directory):
     return out
 
 
-def one_run(args, tool):
+def one_run(args, tool, run):
     with tempfile.TemporaryDirectory() as rec:
         env = dict(os.environ, VMP_RECORD_EXCHANGES=rec)
         t0 = time.monotonic()
@@ -86,6 +88,10 @@ def one_run(args, tool):
             out.seek(0)
             stdout = out.read()
         setup = setup_times_s(rec)
+        if args.keep_transcripts:
+            kept = os.path.join(args.keep_transcripts, f"run{run}")
+            shutil.rmtree(kept, ignore_errors=True)
+            shutil.copytree(rec, kept)
     reports = json.loads(stdout) if stdout.strip() else []
     errors = {r.get("subject", "?"): r["error"] for r in reports if "error" in r}
     return {
@@ -109,6 +115,10 @@ def main():
     ap.add_argument("--repeat", type=int, default=2)
     ap.add_argument("--measure-time", type=int, default=10, help="seconds (--measure-time)")
     ap.add_argument("--out", help="append each run as a JSON line")
+    ap.add_argument("--keep-transcripts", metavar="DIR",
+                    help="keep each run's transcripts (DIR/runN/DOMAIN.jsonl) to see where the time went")
+    ap.add_argument("--keep-guests", action="store_true",
+                    help="leave the guests running at the end; a later run with it reuses them")
     ap.add_argument("--tool", action="append",
                     help="binary to time (repeatable: each runs on the same guests, in turn); "
                          "default $VMP_TOOL, else build/src/virt-migrate-predict")
@@ -116,18 +126,26 @@ def main():
     if os.geteuid() != 0:
         sys.exit("many_domains.py: run as root")
     names = [f"vmpm-{i:02d}" for i in range(1, args.guests + 1)]
-    stop_all(names)
+    running = subprocess.run(["virsh", "-c", "qemu:///system", "list", "--name"],
+                             capture_output=True, text=True).stdout.split()
+    reuse = args.keep_guests and all(n in running for n in names)
+    if not reuse:
+        stop_all(names)
     try:
-        t0 = time.monotonic()
-        failed = start_all(names, args)
-        print(f"{args.guests} guests of {args.memory} MiB ({args.rate} pages/s over {args.wss} MiB "
-              f"each) booted in {time.monotonic() - t0:.0f} s; failed to boot: {failed or 'none'}")
-        if failed:
-            sys.exit(1)
-        time.sleep(5)
+        if reuse:
+            print(f"reusing the {args.guests} running guests")
+        else:
+            t0 = time.monotonic()
+            failed = start_all(names, args)
+            print(f"{args.guests} guests of {args.memory} MiB ({args.rate} pages/s over {args.wss} "
+                  f"MiB each) booted in {time.monotonic() - t0:.0f} s; failed to boot: "
+                  f"{failed or 'none'}")
+            if failed:
+                sys.exit(1)
+            time.sleep(5)
         runs = [(i, tool) for i in range(args.repeat) for tool in (args.tool or [TOOL])]
         for i, tool in runs:
-            r = one_run(args, tool)
+            r = one_run(args, tool, i + 1)
             r.update({"run": i + 1, "tool": tool, "guests": args.guests, "memory_mib": args.memory,
                       "wss_mib": args.wss, "rate_pages_s": args.rate, "host": platform.node(),
                       "cpus": os.cpu_count(),
@@ -142,7 +160,8 @@ def main():
                 with open(args.out, "a") as f:
                     f.write(json.dumps(r) + "\n")
     finally:
-        stop_all(names)
+        if not args.keep_guests:
+            stop_all(names)
 
 
 if __name__ == "__main__":

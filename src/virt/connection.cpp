@@ -118,6 +118,17 @@ Connection Connection::open_qemu(const std::optional<std::string>& uri, bool rea
   return connection;
 }
 
+bool uri_is_local(const std::string& uri) {
+  const auto colon = uri.find("://");
+  if (colon == std::string::npos) return false;
+  const std::string scheme = uri.substr(0, colon);
+  const auto plus = scheme.find('+');
+  const std::string transport = plus == std::string::npos ? "" : scheme.substr(plus + 1);
+  if (!transport.empty() && transport != "unix") return false;
+  const std::string rest = uri.substr(colon + 3);
+  return rest.empty() || rest[0] == '/';
+}
+
 std::string Connection::uri() const {
   char* u = virConnectGetURI(handle_.get());
   if (!u) return "";

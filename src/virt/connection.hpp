@@ -33,6 +33,10 @@ class Domain {
 // (" (as alice, not root: ...)"); "" when that is not the likely cause.
 std::string access_hint(const std::string& uri, bool read_only, const std::string& why);
 
+// Whether a connection URI reaches this host's own daemon (no host, and no transport or unix):
+// "qemu:///system", "qemu+unix:///system?socket=..."; not "qemu+ssh://host/system".
+bool uri_is_local(const std::string& uri);
+
 class Connection {
  public:
   // uri: -c/--connect; when empty, libvirt's own rules (LIBVIRT_DEFAULT_URI, then its default).

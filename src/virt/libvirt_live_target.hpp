@@ -55,6 +55,8 @@ class LibvirtLiveConnection : public LiveConnection {
   LibvirtEventLoop loop_;
   Connection connection_;
   LifecycleLog events_;
+  std::string uri_;  // as libvirt names it
+  bool local_;       // this host's daemon: each target opens a connection of its own
 };
 
 }  // namespace vmp::virt

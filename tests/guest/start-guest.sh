@@ -47,8 +47,10 @@ while [[ $d != / ]]; do
         die "$d is not searchable by other users (mode $perms); qemu runs as libvirt-qemu and cannot read the kernel. Use an OUTDIR under /var/lib/libvirt or chmod o+x $d"
     d=$(dirname "$d")
 done
-# ---- build (idempotent, cheap when up to date)
-"$HERE/build.sh" "$OUTDIR" >/dev/null
+# ---- build (idempotent, cheap when up to date). Guests started together (bench/many_domains.py,
+# bench/drain.py) on a machine that has no image yet would each build it and race on its
+# temporary files: one builds, under a lock on the directory, the others wait and find it built.
+flock "$OUTDIR" "$HERE/build.sh" "$OUTDIR" >/dev/null
 
 mkdir -p "$OUTDIR/logs"
 chmod 0755 "$OUTDIR/logs"

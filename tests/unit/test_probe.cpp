@@ -23,6 +23,7 @@
 #include "probe/live.hpp"
 #include "probe/zero_pages.hpp"
 #include "replay.hpp"
+#include "virt/connection.hpp"
 #include "virt/domain_facts.hpp"
 #include "virt/migration_config.hpp"
 #include "virt/monitor.hpp"
@@ -863,4 +864,19 @@ TEST(SchemaCache, AFailedReadIsThatDomainsErrorNotTheOthers) {
                      return QmpDirtyRateSupport{true, false};
                    }).calc_dirty_rate);
   EXPECT_EQ(reads, 1);  // read again: the failure was not kept
+}
+
+// Which connections open one per measured domain (libvirt_live_target.cpp): this host's daemon
+// only; a remote one could ask for a password again.
+TEST(Connection, OnlyThisHostsDaemonIsLocal) {
+  using vmp::virt::uri_is_local;
+  EXPECT_TRUE(uri_is_local("qemu:///system"));
+  EXPECT_TRUE(uri_is_local("qemu:///session"));
+  EXPECT_TRUE(uri_is_local("qemu+unix:///system?socket=/run/vmp-peer/libvirt-sock"));
+  EXPECT_FALSE(uri_is_local("qemu+ssh://root@host-b/system"));
+  EXPECT_FALSE(uri_is_local("qemu+tls://host-b/system"));
+  EXPECT_FALSE(uri_is_local("qemu+tcp://host-b:16509/system"));
+  EXPECT_FALSE(uri_is_local("qemu://host-b/system"));
+  EXPECT_FALSE(uri_is_local("qemu+ext:///system?command=/opt/bin/tunnel"));
+  EXPECT_FALSE(uri_is_local(""));
 }
