@@ -45,6 +45,8 @@ std::string wrapped(const std::string& text) {
   return out + line + "\n";
 }
 
+// The order's rule as a script compares it (JSON order_by); kOrderRule says it in words.
+constexpr const char* kOrderBy = "alone-first-then-longest";
 constexpr const char* kOrderRule =
     "domains that converge only with the link to themselves first, one at a time; then the "
     "longest first (the short ones fill in at the end)";
@@ -163,6 +165,7 @@ nlohmann::json drain_to_json(const DrainReport& r) {
             {"concurrent", p.concurrent},
             {"total_time_ms", rounded_ms(p.migrations.empty() ? 0.0 : p.total_ms)},
             {"all_converge", p.all_converge},
+            {"order_by", kOrderBy},
             {"order_rule", kOrderRule},
             {"migrations", migrations},
             {"left_out", left_out},

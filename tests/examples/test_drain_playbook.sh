@@ -68,6 +68,7 @@ migration 1 a false 0 4000 67108864 >"$tmp/m1a.json"
 jq -n --slurpfile a "$tmp/a.json" --slurpfile b "$tmp/b.json" --slurpfile c "$tmp/c.json" \
     --slurpfile m1 "$tmp/m1.json" --slurpfile m2 "$tmp/m2.json" --slurpfile m3 "$tmp/m3.json" \
     '{drain: {link_bytes_per_s: 125000000, concurrent: 2, total_time_ms: 9000, all_converge: true,
+              order_by: "alone-first-then-longest",
               order_rule: "domains that converge only with the link to themselves first",
               migrations: [$m1[0], $m2[0], $m3[0]], left_out: [],
               concurrency: [], faster_concurrent: null},
@@ -75,7 +76,7 @@ jq -n --slurpfile a "$tmp/a.json" --slurpfile b "$tmp/b.json" --slurpfile c "$tm
 # The plan of host "stop": a would go, hot is left out, gone could not be measured.
 jq -n --slurpfile a "$tmp/a.json" --slurpfile hot "$tmp/hot.json" --slurpfile m1 "$tmp/m1a.json" \
     '{drain: {link_bytes_per_s: 125000000, concurrent: 1, total_time_ms: 4000, all_converge: true,
-              order_rule: "", migrations: [$m1[0]], left_out: ["hot"],
+              order_by: "alone-first-then-longest", order_rule: "", migrations: [$m1[0]], left_out: ["hot"],
               concurrency: [], faster_concurrent: null},
       domains: [$a[0], $hot[0],
                 {subject: "gone", error: "failed to get domain '"'gone'"': Domain not found",

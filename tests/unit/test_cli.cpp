@@ -606,6 +606,7 @@ TEST(CliLive, ADrainPlansTheMeasuredDomainsOverTheSharedLink) {
     EXPECT_EQ(drain["link_bytes_per_s"], 64.0 * 1048576);
     EXPECT_TRUE(drain["all_converge"].get<bool>());
     EXPECT_TRUE(drain["left_out"].empty());
+    EXPECT_EQ(drain["order_by"], "alone-first-then-longest");
     const auto& m = drain["migrations"];
     ASSERT_EQ(m.size(), 2u);
     // Longest alone first; neither needs the link to itself (the writing guest, recorded above
