@@ -242,9 +242,10 @@ struct DomainOutcome {
 report::Report measure_and_predict(virt::LiveConnection& connection, const std::string& name,
                                    const RawOptions& raw, predict::Options options,
                                    Progress& progress, const LiveServices& services,
-                                   probe::QmpSchemaCache& schemas) {
+                                   probe::QmpSchemaCache& schemas, std::size_t together) {
   auto target = connection.open(name);
   auto live = live_options(raw);
+  live.measured_together = together;
   live.stop = &stop_signal();
   live.schema_cache = &schemas;
   live.claim_directory = services.claim_directory.empty() ? probe::default_claim_directory()
@@ -349,7 +350,7 @@ std::vector<DomainOutcome> run_live(const RawOptions& raw, const predict::Option
                                      ") before domain " + names[i] + " was measured");
         }
         return measure_and_predict(*connection, names[i], raw, options, progress, services,
-                                   schemas);
+                                   schemas, std::min(names.size(), kMaxConcurrentMeasurements));
       });
       progress.done(names[i]);
     }

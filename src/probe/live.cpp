@@ -556,6 +556,7 @@ void refuse_during_a_job(virt::LiveTarget& target, virt::Monitor* monitor,
 // RSS (a lower bound), with a warning that says why.
 ZeroPageEstimate estimate_zero_pages(const ZeroPageSampler& sampler, virt::LiveTarget& target,
                                      const DirtyProfile& p, const std::string& no_ram_map,
+                                     std::size_t measured_together,
                                      std::vector<std::string>& warnings) {
   const std::uint64_t ram_pages = p.ram_bytes / p.page_size_bytes;
   if (sampler.sampled() >= kMinZeroSample) {
@@ -571,6 +572,13 @@ ZeroPageEstimate estimate_zero_pages(const ZeroPageSampler& sampler, virt::LiveT
       : sampler.failed() > 0
           ? "guest memory could not be read (" + std::to_string(sampler.failed()) +
                 " reads failed)"
+      : measured_together > 1
+          // 20 domains on a busy 2-core host: 4 reads a second for all of them together.
+          ? "too little guest memory was read in the time given (" +
+                std::to_string(sampler.sampled()) + " pages, at least " +
+                std::to_string(kMinZeroSample) + " needed; " + std::to_string(measured_together) +
+                " domains were measured at once, and libvirt serves their memory reads one at a "
+                "time: measuring fewer at once reads more)"
           : "too little guest memory was read in the time given (" +
                 std::to_string(sampler.sampled()) + " pages, at least " +
                 std::to_string(kMinZeroSample) + " needed: a longer --measure-time reads more)";
@@ -711,7 +719,8 @@ LiveResult measure_domain(virt::LiveTarget& live, const LiveOptions& options, Cl
   p.vcpu_busy_fraction =
       busiest_vcpu_fraction(vcpu_before, target.vcpu_times_ns(), clock.now_ms() - curve_started_ms);
 
-  p.zero_pages = estimate_zero_pages(sampler, target, p, no_ram_map, out.warnings);
+  p.zero_pages =
+      estimate_zero_pages(sampler, target, p, no_ram_map, options.measured_together, out.warnings);
   const std::uint64_t ram_pages = p.ram_bytes / p.page_size_bytes;
   // The pages measured as dirtied hold data: the zero estimate cannot claim them.
   double max_dirty = 0;

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <atomic>
+#include <cstddef>
 #include <functional>
 #include <future>
 #include <map>
@@ -78,6 +79,9 @@ struct LiveOptions {
   std::string claim_directory;
   // Shared by the domains of one run; null: each domain reads its QEMU's schema.
   QmpSchemaCache* schema_cache = nullptr;
+  // How many domains this run measures at once (this one among them): their guest-memory reads
+  // share libvirt, which serves them one at a time.
+  std::size_t measured_together = 1;
 };
 
 // A QEMU period the tool started and was stopped in: waited out when it ends within this, else
