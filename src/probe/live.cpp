@@ -612,8 +612,8 @@ void add_warnings(LiveResult& out, const std::string& name, bool through_qmp) {
   if (facts.hugepages) {
     out.warnings.push_back(
         "guest memory is backed by huge pages: predicted with 4 KiB pages, which is what x86 "
-        "pre-copy re-sends (measured on QEMU 10.0), but a switch to post-copy sends each "
-        "partly dirty huge page whole, QEMU 10.0 decides to stop the guest only once a pass "
+        "pre-copy re-sends (measured on QEMU 7.2 and 10.0), but a switch to post-copy sends "
+        "each partly dirty huge page whole, QEMU decides to stop the guest only once a pass "
         "instead of every 100 ms, RSS says nothing about zero pages, and some architectures "
         "re-send whole huge pages");
   }
