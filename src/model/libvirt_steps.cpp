@@ -21,12 +21,16 @@ LibvirtSteps libvirt_steps(const std::string& qemu_version, double ram_bytes, bo
     s.fixed_low_ms = 860;
     s.fixed_high_ms = 1390;
     s.after_ms = 1750;
+    s.switchover_qemu_ms = 8;
+    s.switchover_libvirt_ms = 12;
     s.measured_on = "QEMU 7.2 / libvirt 9.0";
   } else {
     s.fixed_ms = 980;
     s.fixed_low_ms = 820;
     s.fixed_high_ms = 1340;
     s.after_ms = 1550;
+    s.switchover_qemu_ms = 10;
+    s.switchover_libvirt_ms = 13;
     s.measured_on = "QEMU 10.0 / libvirt 11.3";
   }
   s.after_low_ms = 1300;

@@ -344,8 +344,9 @@ PrecopyResult simulate_precopy(const PrecopyInput& in, const DirtyCurve& curve) 
       // rest goes at the link's speed: QEMU lifts the rate limit for this phase.
       double wire = bitmap.wire_bytes();
       r.switchover_pending_bytes = pending;
-      r.downtime_ms = wire / link_per_ms;
-      t += r.downtime_ms;
+      const double qemu_pause_ms = wire / link_per_ms + in.switchover_qemu_ms;
+      r.downtime_ms = qemu_pause_ms + in.switchover_libvirt_ms;
+      t += qemu_pause_ms;
       transferred += wire;
       r.qemu_total_time_ms = t;
       r.total_time_ms = in.start_ms + t;

@@ -106,6 +106,11 @@ struct PrecopyInput {
   // start of libvirt's migration job to QEMU's. Added to total_time_ms and elapsed_ms and counted
   // against the deadline; times inside the result (trace, throttle) count from QEMU's start.
   double start_ms = 0;
+  // The pause beyond the RAM sent while the guest is stopped (model/libvirt_steps.hpp): QEMU's
+  // part is in its downtime and total-time; libvirt's (resuming the guest on the destination)
+  // only in the downtime, which is then the pause libvirt reports. 0: the RAM alone.
+  double switchover_qemu_ms = 0;
+  double switchover_libvirt_ms = 0;
 };
 
 struct IterationTrace {

@@ -72,6 +72,8 @@ report::Report make_report(std::string subject, probe::DirtyProfile profile,
                                          r.profile.memory_preallocated);
   model::PrecopyInput input;
   input.start_ms = r.libvirt_steps.ms();
+  input.switchover_qemu_ms = r.libvirt_steps.switchover_qemu_ms;
+  input.switchover_libvirt_ms = r.libvirt_steps.switchover_libvirt_ms;
   input.ram_bytes = static_cast<double>(r.profile.ram_bytes);
   input.page_size_bytes = static_cast<double>(r.profile.page_size_bytes);
   if (options.zero_page_detection) {

@@ -464,7 +464,15 @@ void write_human_of(std::ostream& out, const Report& r) {
     }
     if (p.converges()) {
       out << "              switchover: " << format_bytes(p.switchover_pending_bytes)
-          << " sent while paused\n";
+          << " sent while paused";
+      const double stop_ms =
+          r.libvirt_steps.switchover_qemu_ms + r.libvirt_steps.switchover_libvirt_ms;
+      if (stop_ms > 0) {
+        out << ", and " << format_duration(stop_ms)
+            << " more in the pause: QEMU stops the guest and sends its devices' state, libvirt "
+               "resumes it on the destination";
+      }
+      out << "\n";
     }
     if (r.interval) out << interval_line(*r.interval);
     out << "Scope:        one migration stream, as virsh migrate without --parallel (multifd), "

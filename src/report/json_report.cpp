@@ -153,6 +153,8 @@ json to_json(const Report& r) {
         {"after_ms", r.libvirt_steps.after_ms},
         {"after_low_ms", r.libvirt_steps.after_low_ms},
         {"after_high_ms", r.libvirt_steps.after_high_ms},
+        {"switchover_qemu_ms", r.libvirt_steps.switchover_qemu_ms},
+        {"switchover_libvirt_ms", r.libvirt_steps.switchover_libvirt_ms},
         {"measured_on", r.libvirt_steps.measured_on},
         {"memory_preallocated", prof.memory_preallocated}}},
       {"prediction", r.prediction ? precopy_json(*r.prediction, true) : json(nullptr)},

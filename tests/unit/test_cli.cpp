@@ -103,6 +103,11 @@ TEST(Cli, TheTotalIsLibvirtsJobWithQemusOwnTimeBesideIt) {
   const auto& p = j["prediction"];
   EXPECT_NEAR(p["total_time_ms"].get<double>(),
               p["qemu_total_time_ms"].get<double>() + steps["ms"].get<double>(), 1);
+  // The pause counts the stop and the resume beyond the RAM (that stack's figures), QEMU's own
+  // part inside QEMU's total-time.
+  EXPECT_EQ(steps["switchover_qemu_ms"], 8.0);
+  EXPECT_EQ(steps["switchover_libvirt_ms"], 12.0);
+  EXPECT_GE(p["downtime_ms"].get<double>(), 20);
   // The interval's ends take the steps' measured spread too.
   const auto& iv = p["total_time_interval_ms"];
   EXPECT_LT(iv["low"].get<double>(), p["total_time_ms"].get<double>() -

@@ -22,6 +22,11 @@ TEST(LibvirtSteps, EachStackHasItsMeasuredFigures) {
     EXPECT_LT(s.low_ms(), s.ms());
     EXPECT_GT(s.high_ms(), s.ms());
   }
+  // The pause beyond the RAM, fitted on each stack's tuning migrations.
+  EXPECT_DOUBLE_EQ(old_stack.switchover_qemu_ms, 8);
+  EXPECT_DOUBLE_EQ(old_stack.switchover_libvirt_ms, 12);
+  EXPECT_DOUBLE_EQ(new_stack.switchover_qemu_ms, 10);
+  EXPECT_DOUBLE_EQ(new_stack.switchover_libvirt_ms, 13);
 }
 
 TEST(LibvirtSteps, OnlyPreallocatedMemoryGrowsWithTheGuest) {
