@@ -16,6 +16,8 @@ std::string summary_line(const Report& report);
 std::vector<std::string> advice_lines(const Report& report);
 // The "Interval:" line: the total time at both ends of the sampling error, and the pause as a
 // range (the favourable end may pause longer).
-std::string interval_line(const model::PredictionInterval& interval);
+// The interval's line; the pause's range holds `point`'s (the prediction) too when it converges.
+std::string interval_line(const model::PredictionInterval& interval,
+                          const model::PrecopyResult& point);
 
 }  // namespace vmp::report
