@@ -15,8 +15,8 @@ std::string summary_line(const Report& report);
 // What to change, with the virsh command that does it; empty when nothing needs changing.
 std::vector<std::string> advice_lines(const Report& report);
 // The "Interval:" line: the total time at both ends of the sampling error, and the pause as a
-// range (the favourable end may pause longer).
-// The interval's line; the pause's range holds `point`'s (the prediction) too when it converges.
+// range (the favourable end may pause longer) that holds `point`'s (the prediction's) too when
+// it converges.
 std::string interval_line(const model::PredictionInterval& interval,
                           const model::PrecopyResult& point);
 
