@@ -242,18 +242,22 @@ struct DomainOutcome {
 report::Report measure_and_predict(virt::LiveConnection& connection, const std::string& name,
                                    const RawOptions& raw, predict::Options options,
                                    Progress& progress, const LiveServices& services,
-                                   probe::QmpSchemaCache& schemas, std::size_t together) {
+                                   probe::QmpSchemaCache& schemas, std::timed_mutex& memory_reads,
+                                   std::size_t together) {
+  probe::SystemClock system_clock;
+  probe::Clock& clock = services.clock ? *services.clock : system_clock;
+  const double started = clock.now_ms();  // a busy daemon's slow open counts in the time
   auto target = connection.open(name);
   auto live = live_options(raw);
+  live.started_ms = started;
   live.measured_together = together;
+  live.memory_read_turns = &memory_reads;
   live.stop = &stop_signal();
   live.schema_cache = &schemas;
   live.claim_directory = services.claim_directory.empty() ? probe::default_claim_directory()
                                                           : services.claim_directory;
   // Keyed by the name as given, which is what the caller marks done.
   live.progress = [&](const std::string& text) { progress.show(name, text); };
-  probe::SystemClock system_clock;
-  probe::Clock& clock = services.clock ? *services.clock : system_clock;
   auto measured = probe::measure_domain(*target, live, clock);
   if (!raw.save_profile.empty()) probe::save_profile(measured.profile, raw.save_profile);
 
@@ -333,6 +337,7 @@ std::vector<DomainOutcome> run_live(const RawOptions& raw, const predict::Option
   }
   Progress progress(err, terminal && !raw.quiet);
   probe::QmpSchemaCache schemas;  // one query-qmp-schema per QEMU binary, not per domain
+  std::timed_mutex memory_reads;  // the domains' guest-memory reads take turns (libvirt's way)
   std::vector<DomainOutcome> outcomes(names.size());
   std::size_t next = 0;
   std::mutex next_mutex;
@@ -350,7 +355,8 @@ std::vector<DomainOutcome> run_live(const RawOptions& raw, const predict::Option
                                      ") before domain " + names[i] + " was measured");
         }
         return measure_and_predict(*connection, names[i], raw, options, progress, services,
-                                   schemas, std::min(names.size(), kMaxConcurrentMeasurements));
+                                   schemas, memory_reads,
+                                   std::min(names.size(), kMaxConcurrentMeasurements));
       });
       progress.done(names[i]);
     }

@@ -247,4 +247,26 @@ std::vector<double> plan_periods_ms(double budget_ms, bool milliseconds) {
   return periods;
 }
 
+std::vector<double> fit_periods_ms(std::vector<double> periods_ms, double left_ms,
+                                   double overhead_ms, bool milliseconds) {
+  const double step = milliseconds ? 250 : 1000;
+  const double shortest = milliseconds ? 125 : 1000;
+  while (!periods_ms.empty()) {
+    const std::size_t n = periods_ms.size();
+    double others = static_cast<double>(n) * overhead_ms;
+    for (std::size_t i = 0; i + 1 < n; ++i) others += periods_ms[i];
+    const double room = left_ms - others;
+    if (periods_ms.back() <= room) return periods_ms;
+    double shortened = std::floor(room / step) * step;
+    if (shortened < shortest && room >= shortest) shortened = shortest;
+    const double before = n > 1 ? periods_ms[n - 2] : 0;
+    if (shortened > before && shortened >= shortest) {
+      periods_ms.back() = shortened;
+      return periods_ms;
+    }
+    periods_ms.erase(periods_ms.end() - (n > 1 ? 2 : 1));
+  }
+  return periods_ms;
+}
+
 }  // namespace vmp::probe

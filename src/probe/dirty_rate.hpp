@@ -125,5 +125,12 @@ bool schema_has_millisecond_dirty_rate(const nlohmann::json& schema);
 // The periods to measure within a budget: short ones for the last iterations of a migration,
 // the longest the budget allows for the first pass. Whole seconds unless `milliseconds`.
 std::vector<double> plan_periods_ms(double budget_ms, bool milliseconds);
+// The periods still to measure, fitted into `left_ms` where each costs `overhead_ms` beyond its
+// length (QEMU's hashing and the calls around it, as the periods measured so far took): unchanged
+// when they fit; else the longest (the last) is shortened, in the plan's steps, and when that
+// would leave it no longer than the one before, the one before goes instead (reach matters most).
+// Empty when not even one fits.
+std::vector<double> fit_periods_ms(std::vector<double> periods_ms, double left_ms,
+                                   double overhead_ms, bool milliseconds);
 
 }  // namespace vmp::probe

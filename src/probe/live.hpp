@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cstddef>
 #include <functional>
+#include <limits>
 #include <future>
 #include <map>
 #include <mutex>
@@ -82,7 +83,23 @@ struct LiveOptions {
   // How many domains this run measures at once (this one among them): their guest-memory reads
   // share libvirt, which serves them one at a time.
   std::size_t measured_together = 1;
+  // Shared by the domains of one run: their guest-memory reads take turns, and a domain whose
+  // turn has not come within its zero-page time reads no more. libvirt serves the reads one at
+  // a time anyway (bench/memory_reads.py: 4.6 reads/s alone, 4.1/s over 20 domains), where one
+  // read of each of 20 domains waited 2-8 s and held their dirty-rate measurement back. Null:
+  // no turns.
+  std::timed_mutex* memory_read_turns = nullptr;
+  // When this domain's measurement began on `clock` (its connection's opening counts); unset:
+  // when measure_domain is called.
+  std::optional<double> started_ms;
 };
+
+// How far past the measurement time, counted from its start, a domain's dirty-rate periods may
+// end: QEMU's hashing and the polls after the last period (0.2-0.7 s on an idle host, recorded
+// on both stacks). On a busy host the periods still to come are fitted into what is left
+// (fit_periods_ms), so that measuring 20 domains at once ends within the time asked plus this.
+inline constexpr double kMeasureOverrunMs = 1000;
+inline constexpr double kNoDeadline = std::numeric_limits<double>::infinity();
 
 // A QEMU period the tool started and was stopped in: waited out when it ends within this, else
 // left to end on its own (QEMU cannot cancel a calc-dirty-rate) and the next run told.
@@ -116,13 +133,15 @@ std::uint64_t default_sample_pages_per_gib(std::uint64_t ram_bytes);
 // takes another client's figures (unless `any_figures`: for a warm-up, whose figures are
 // dropped). Stopped by the guard within kGuardIntervalMs: a period of its own still running in
 // QEMU is waited out when it ends within kWaitOutMs, else left and the claim told, and the
-// error says which.
+// error says which. With `end_by_ms` (a time on `clock`), the periods after the first are fitted
+// into what is left before it, each planned to take as long beyond its length as the most a
+// measured one took (fit_periods_ms), and the report is told when that changed the plan.
 std::vector<CurvePoint> measure_curve(DirtyRateMeter& meter, Clock& clock,
                                       const std::vector<double>& periods_ms,
                                       std::uint64_t sample_pages_per_gib, const std::string& mode,
                                       std::uint64_t ram_bytes, double budget_ms,
                                       const ProgressFn& progress, bool any_figures = false,
-                                      const Safeguards& safe = {});
+                                      const Safeguards& safe = {}, double end_by_ms = kNoDeadline);
 
 // The curve within `budget_ms`: the periods planned for what the meter can ask, after a
 // measurement of the shortest period that is dropped where QEMU never measured before (see
@@ -132,7 +151,8 @@ std::vector<CurvePoint> measure_dirty_curve(DirtyRateMeter& meter, Clock& clock,
                                             std::uint64_t sample_pages_per_gib,
                                             const std::string& mode, std::uint64_t ram_bytes,
                                             const ProgressFn& progress,
-                                            const Safeguards& safe = {});
+                                            const Safeguards& safe = {},
+                                            double end_by_ms = kNoDeadline);
 
 // The QMP meter, in milliseconds where the schema allows. Throws RuntimeError when this QEMU
 // cannot measure dirty rates at all.
@@ -146,13 +166,18 @@ std::unique_ptr<DirtyRateMeter> qmp_dirty_rate_meter(virt::Monitor& monitor, con
 inline constexpr std::uint64_t kMinZeroSample = 200;
 
 // Samples clusters until `target_pages` are read or `budget_ms` has passed; short of
-// kMinZeroSample pages then, on until it is read, if the reads it still needs, at the pace so
-// far, end before the budget has passed once more. On a busy
-// host a read takes far longer (4 guests measured at once on 2 cores, 2026-12-03: 140-210 ms
-// each, 7-9 of them in a 1.5 s budget), and the RSS's bound is 0 zero pages for a guest whose
-// memory QEMU has touched once: mostly-empty guests were predicted at twice their real time.
+// kMinZeroSample pages then, on until it is read, if the reads it still needs, at the pace
+// expected, end before the budget has passed once more; and stops at once, within the budget
+// too, when they cannot. The pace expected is the pace so far, and with `measured_together`
+// domains reading at once no faster than that many times the first read (libvirt serves their
+// reads one at a time). With `turns`, each read waits for its turn (on the real clock) at most
+// until the budget, or while reading on, until it has passed twice. On a busy host a read takes far longer (4 guests measured at once on 2
+// cores, 2026-12-03: 140-210 ms each, 7-9 of them in a 1.5 s budget), and the RSS's bound is 0
+// zero pages for a guest whose memory QEMU has touched once: mostly-empty guests were predicted
+// at twice their real time.
 void sample_zero_pages(ZeroPageSampler& sampler, Clock& clock, std::uint64_t target_pages,
-                       double budget_ms, MeasurementGuard* guard = nullptr);
+                       double budget_ms, MeasurementGuard* guard = nullptr,
+                       std::size_t measured_together = 1, std::timed_mutex* turns = nullptr);
 
 // Where a curve contradicts itself: a longer period that dirtied clearly less than a shorter
 // one (beyond QEMU's sampling error and its flooring to whole MiB/s), which a steady guest

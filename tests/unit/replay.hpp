@@ -80,6 +80,10 @@ class Replay {
   const nlohmann::json& header() const { return header_; }
   const std::vector<nlohmann::json>& entries() const { return entries_; }
   // The tool's own notes ({"note": name, ...}), e.g. the period budget it had.
+  bool has_note(const std::string& name) const {
+    return std::any_of(notes_.begin(), notes_.end(),
+                       [&](const nlohmann::json& n) { return n["note"] == name; });
+  }
   nlohmann::json note(const std::string& name) const {
     for (const auto& n : notes_) {
       if (n["note"] == name) return n;

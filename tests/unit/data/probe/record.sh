@@ -24,10 +24,13 @@
 #   drain-hot.jsonl, drain-idle.jsonl  two guests (512 MiB: 12000 random pages/s over 128 MiB,
 #                          and idle) measured together by --drain --link-speed 64MiB/s
 #                          --concurrent 2, each one's whole measurement (scenario "drain")
-# Not recorded by this script (QEMU 7.2 only, 2026-12-03): measure-domain-busy-skip.jsonl and
-# measure-domain-busy-late.jsonl are one domain each of 20 test guests (256 MiB, 2000 pages/s over
-# 16 MiB: bench/many_domains.py's load) measured together with --all-running and
-# $VMP_RECORD_EXCHANGES on a 2-core host the guests keep busy: QEMU's periods ran late.
+# Not recorded by this script (QEMU 7.2 only, 2026-12-03): measure-domain-busy-*.jsonl are one
+# domain each of 20 test guests (256 MiB, 2000 pages/s over 16 MiB: bench/many_domains.py's load)
+# measured together with --all-running on a 2-core host the guests keep busy, kept with
+# `bench/many_domains.py --keep-transcripts DIR --keep-guests`: QEMU's periods ran late. -skip:
+# fresh guests (the first run), a planned period could not end in time; -fitted: guests measured
+# before, the periods fitted into the time left; -late: recorded by the tool before it fitted
+# periods (a 2 s period QEMU had not ended when the time was up), replayed with no time to end by.
 set -euo pipefail
 build=${1:?usage: record.sh BUILD_DIR [SCENARIO...]}
 shift
