@@ -378,8 +378,7 @@ std::vector<CurvePoint> measure_curve(DirtyRateMeter& meter, Clock& clock,
         "QEMU took longer than asked for each dirty-rate period (a busy host): to end within "
         "the measurement's time the curve measured " +
         std::to_string(plan.size()) + " periods up to " + vmp::format_duration(plan.back()) +
-        " instead of the " +
-        std::to_string(periods_ms.size()) + " planned up to " +
+        " instead of the " + std::to_string(periods_ms.size()) + " planned up to " +
         vmp::format_duration(periods_ms.back()) +
         ", which shortens the prediction's reach into the first pass");
   }
@@ -478,7 +477,7 @@ void sample_zero_pages(ZeroPageSampler& sampler, Clock& clock, std::uint64_t tar
   // (past the budget, or reading on past it): reads that cannot reach it would only delay the
   // dirty rate's measurement. libvirt serves guest-memory reads one at a time for all domains:
   // measured together, each domain's reads come at most 1/N as often as its first one took.
-  // (20 domains on 2 busy cores: a first read 0.2 s, the second 4-7 s; all 20 fell back to RSS.)
+  // (20 domains on 2 busy cores, each reading as it could: one read each, which waited 2-8 s.)
   auto more = [&] {
     const double now = clock.now_ms();
     if (reads > 0 && sampler.sampled() < least) {
