@@ -429,7 +429,9 @@ TEST(Plan, PeriodsFittedIntoWhatIsLeft) {
       EXPECT_LE(end, left) << left << " " << overhead;
       ASSERT_LE(fitted.size(), plan.size());
       for (std::size_t i = 0; i + 1 < fitted.size(); ++i) EXPECT_EQ(fitted[i], plan[i]);
-      if (!fitted.empty()) EXPECT_LE(fitted.back(), plan.back());
+      if (!fitted.empty()) {
+        EXPECT_LE(fitted.back(), plan.back());
+      }
     }
   }
 }
@@ -860,7 +862,9 @@ TEST(LiveReplay, ABusyHostsPeriodsEndWithinTheMeasurementsTime) {
     EXPECT_TRUE(replay.all_changes_replayed());
     EXPECT_EQ(out.profile.dirty_curve.size(), c.points);
     // Past it only where the warm-up left no time for the one period a curve needs.
-    if (c.points > 1) EXPECT_LE(clock.now, kDefaultMeasureTimeMs + kMeasureOverrunMs);
+    if (c.points > 1) {
+      EXPECT_LE(clock.now, kDefaultMeasureTimeMs + kMeasureOverrunMs);
+    }
     const auto said = std::find_if(out.warnings.begin(), out.warnings.end(),
                                    [&](const std::string& w) { return w.rfind(c.why, 0) == 0; });
     ASSERT_NE(said, out.warnings.end()) << testing::PrintToString(out.warnings);
