@@ -242,8 +242,7 @@ struct DomainOutcome {
 report::Report measure_and_predict(virt::LiveConnection& connection, const std::string& name,
                                    const RawOptions& raw, predict::Options options,
                                    Progress& progress, const LiveServices& services,
-                                   probe::QmpSchemaCache& schemas, std::timed_mutex& memory_reads,
-                                   std::size_t together) {
+                                   probe::QmpSchemaCache& schemas, std::size_t together) {
   probe::SystemClock system_clock;
   probe::Clock& clock = services.clock ? *services.clock : system_clock;
   const double started = clock.now_ms();  // a busy daemon's slow open counts in the time
@@ -251,7 +250,6 @@ report::Report measure_and_predict(virt::LiveConnection& connection, const std::
   auto live = live_options(raw);
   live.started_ms = started;
   live.measured_together = together;
-  live.memory_read_turns = &memory_reads;
   live.stop = &stop_signal();
   live.schema_cache = &schemas;
   live.claim_directory = services.claim_directory.empty() ? probe::default_claim_directory()
@@ -337,7 +335,6 @@ std::vector<DomainOutcome> run_live(const RawOptions& raw, const predict::Option
   }
   Progress progress(err, terminal && !raw.quiet);
   probe::QmpSchemaCache schemas;  // one query-qmp-schema per QEMU binary, not per domain
-  std::timed_mutex memory_reads;  // the domains' guest-memory reads take turns (libvirt's way)
   std::vector<DomainOutcome> outcomes(names.size());
   std::size_t next = 0;
   std::mutex next_mutex;
@@ -355,8 +352,7 @@ std::vector<DomainOutcome> run_live(const RawOptions& raw, const predict::Option
                                      ") before domain " + names[i] + " was measured");
         }
         return measure_and_predict(*connection, names[i], raw, options, progress, services,
-                                   schemas, memory_reads,
-                                   std::min(names.size(), kMaxConcurrentMeasurements));
+                                   schemas, std::min(names.size(), kMaxConcurrentMeasurements));
       });
       progress.done(names[i]);
     }

@@ -464,8 +464,7 @@ std::unique_ptr<DirtyRateMeter> qmp_dirty_rate_meter(virt::Monitor& monitor, con
 }
 
 void sample_zero_pages(ZeroPageSampler& sampler, Clock& clock, std::uint64_t target_pages,
-                       double budget_ms, MeasurementGuard* guard, std::size_t measured_together,
-                       std::timed_mutex* turns) {
+                       double budget_ms, MeasurementGuard* guard, std::size_t measured_together) {
   const double started = clock.now_ms();
   const double stop_at = started + budget_ms;
   const double least_by = stop_at + budget_ms;
@@ -477,7 +476,7 @@ void sample_zero_pages(ZeroPageSampler& sampler, Clock& clock, std::uint64_t tar
   // (past the budget, or reading on past it): reads that cannot reach it would only delay the
   // dirty rate's measurement. libvirt serves guest-memory reads one at a time for all domains:
   // measured together, each domain's reads come at most 1/N as often as its first one took.
-  // (20 domains on 2 busy cores, each reading as it could: one read each, which waited 2-8 s.)
+  // (20 domains on 2 busy cores: one read each, which waited 2-8 s.)
   auto more = [&] {
     const double now = clock.now_ms();
     if (reads > 0 && sampler.sampled() < least) {
@@ -491,16 +490,8 @@ void sample_zero_pages(ZeroPageSampler& sampler, Clock& clock, std::uint64_t tar
   };
   while (sampler.sampled() < target_pages && more()) {
     if (guard) guard->check();
-    std::unique_lock<std::timed_mutex> turn;
-    if (turns) {
-      const double now = clock.now_ms();
-      const double wait_ms = std::max(0.0, (now < stop_at ? stop_at : least_by) - now);
-      turn = std::unique_lock<std::timed_mutex>(*turns, std::defer_lock);
-      if (!turn.try_lock_for(std::chrono::duration<double, std::milli>(wait_ms))) return;
-    }
     const std::uint64_t before = sampler.sampled();
     sampler.sample_cluster();
-    if (turn) turn.unlock();
     if (++reads == 1) first_read_ms = clock.now_ms() - started;
     if (sampler.sampled() > before) per_read = sampler.sampled() - before;
     // Holes in the memory map fail; a guest whose memory cannot be read at all fails always.
@@ -748,7 +739,7 @@ LiveResult measure_domain(virt::LiveTarget& live, const LiveOptions& options, Cl
   const double zero_budget_ms = options.measure_time_ms * kZeroSampleTimeShare;
   const double zero_started = clock.now_ms();
   sample_zero_pages(sampler, clock, options.zero_sample_pages, zero_budget_ms, &guard,
-                    options.measured_together, options.memory_read_turns);
+                    options.measured_together);
   const double dirty_budget_ms = options.measure_time_ms - (clock.now_ms() - zero_started);
 
   if (transcript) {

@@ -83,12 +83,6 @@ struct LiveOptions {
   // How many domains this run measures at once (this one among them): their guest-memory reads
   // share libvirt, which serves them one at a time.
   std::size_t measured_together = 1;
-  // Shared by the domains of one run: their guest-memory reads take turns, and a domain whose
-  // turn has not come within its zero-page time reads no more. libvirt serves the reads one at
-  // a time anyway (bench/memory_reads.py: 4.6 reads/s alone, 4.1/s over 20 domains), where one
-  // read of each of 20 domains waited 2-8 s and held their dirty-rate measurement back. Null:
-  // no turns.
-  std::timed_mutex* memory_read_turns = nullptr;
   // When this domain's measurement began on `clock` (its connection's opening counts); unset:
   // when measure_domain is called.
   std::optional<double> started_ms;
@@ -170,14 +164,13 @@ inline constexpr std::uint64_t kMinZeroSample = 200;
 // expected, end before the budget has passed once more; and stops at once, within the budget
 // too, when they cannot. The pace expected is the pace so far, and with `measured_together`
 // domains reading at once no faster than that many times the first read (libvirt serves their
-// reads one at a time). With `turns`, each read waits for its turn (on the real clock) at most
-// until the budget, or while reading on, until it has passed twice. On a busy host a read takes far longer (4 guests measured at once on 2
+// reads one at a time). On a busy host a read takes far longer (4 guests measured at once on 2
 // cores, 2026-12-03: 140-210 ms each, 7-9 of them in a 1.5 s budget), and the RSS's bound is 0
 // zero pages for a guest whose memory QEMU has touched once: mostly-empty guests were predicted
 // at twice their real time.
 void sample_zero_pages(ZeroPageSampler& sampler, Clock& clock, std::uint64_t target_pages,
                        double budget_ms, MeasurementGuard* guard = nullptr,
-                       std::size_t measured_together = 1, std::timed_mutex* turns = nullptr);
+                       std::size_t measured_together = 1);
 
 // Where a curve contradicts itself: a longer period that dirtied clearly less than a shorter
 // one (beyond QEMU's sampling error and its flooring to whole MiB/s), which a steady guest
