@@ -464,24 +464,21 @@ std::unique_ptr<DirtyRateMeter> qmp_dirty_rate_meter(virt::Monitor& monitor, con
 }
 
 void sample_zero_pages(ZeroPageSampler& sampler, Clock& clock, std::uint64_t target_pages,
-                       double budget_ms, MeasurementGuard* guard, std::size_t measured_together) {
+                       double budget_ms, MeasurementGuard* guard) {
   const double started = clock.now_ms();
   const double stop_at = started + budget_ms;
   const double least_by = stop_at + budget_ms;
   const std::uint64_t least = std::min(kMinZeroSample, target_pages);
   int reads = 0;
-  double first_read_ms = 0;
   std::uint64_t per_read = 16;  // pages a read brings, as seen so far
-  // Only while the reads still needed to reach the least, at the pace expected, end in time
-  // (past the budget, or reading on past it): reads that cannot reach it would only delay the
-  // dirty rate's measurement. libvirt serves guest-memory reads one at a time for all domains:
-  // measured together, each domain's reads come at most 1/N as often as its first one took.
-  // (20 domains on 2 busy cores: one read each, which waited 2-8 s.)
+  // Only while the reads still needed to reach the least, at the pace so far, end in time
+  // (within the budget, or reading on past it): reads that cannot reach it would only delay the
+  // dirty rate's measurement. (20 domains on 2 busy cores: one read each, which waited 2-8 s in
+  // libvirtd, which serves guest-memory reads one at a time for all domains.)
   auto more = [&] {
     const double now = clock.now_ms();
     if (reads > 0 && sampler.sampled() < least) {
-      const double pace_ms = std::max(
-          (now - started) / reads, first_read_ms * static_cast<double>(measured_together));
+      const double pace_ms = (now - started) / reads;
       const double needed = std::ceil(static_cast<double>(least - sampler.sampled()) /
                                       static_cast<double>(per_read));
       if (now + pace_ms * needed > least_by) return false;
@@ -492,7 +489,7 @@ void sample_zero_pages(ZeroPageSampler& sampler, Clock& clock, std::uint64_t tar
     if (guard) guard->check();
     const std::uint64_t before = sampler.sampled();
     sampler.sample_cluster();
-    if (++reads == 1) first_read_ms = clock.now_ms() - started;
+    ++reads;
     if (sampler.sampled() > before) per_read = sampler.sampled() - before;
     // Holes in the memory map fail; a guest whose memory cannot be read at all fails always.
     if (sampler.failed() > 50 && sampler.failed() > 4 * (sampler.sampled() / 16)) return;
@@ -738,8 +735,7 @@ LiveResult measure_domain(virt::LiveTarget& live, const LiveOptions& options, Cl
   if (options.progress) options.progress("sampling guest memory for zero pages");
   const double zero_budget_ms = options.measure_time_ms * kZeroSampleTimeShare;
   const double zero_started = clock.now_ms();
-  sample_zero_pages(sampler, clock, options.zero_sample_pages, zero_budget_ms, &guard,
-                    options.measured_together);
+  sample_zero_pages(sampler, clock, options.zero_sample_pages, zero_budget_ms, &guard);
   const double dirty_budget_ms = options.measure_time_ms - (clock.now_ms() - zero_started);
 
   if (transcript) {

@@ -160,17 +160,14 @@ std::unique_ptr<DirtyRateMeter> qmp_dirty_rate_meter(virt::Monitor& monitor, con
 inline constexpr std::uint64_t kMinZeroSample = 200;
 
 // Samples clusters until `target_pages` are read or `budget_ms` has passed; short of
-// kMinZeroSample pages then, on until it is read, if the reads it still needs, at the pace
-// expected, end before the budget has passed once more; and stops at once, within the budget
-// too, when they cannot. The pace expected is the pace so far, and with `measured_together`
-// domains reading at once no faster than that many times the first read (libvirt serves their
-// reads one at a time). On a busy host a read takes far longer (4 guests measured at once on 2
+// kMinZeroSample pages then, on until it is read, if the reads it still needs, at the pace so
+// far, end before the budget has passed once more; and stops at once, within the budget too,
+// when they cannot. On a busy host a read takes far longer (4 guests measured at once on 2
 // cores, 2026-12-03: 140-210 ms each, 7-9 of them in a 1.5 s budget), and the RSS's bound is 0
 // zero pages for a guest whose memory QEMU has touched once: mostly-empty guests were predicted
 // at twice their real time.
 void sample_zero_pages(ZeroPageSampler& sampler, Clock& clock, std::uint64_t target_pages,
-                       double budget_ms, MeasurementGuard* guard = nullptr,
-                       std::size_t measured_together = 1);
+                       double budget_ms, MeasurementGuard* guard = nullptr);
 
 // Where a curve contradicts itself: a longer period that dirtied clearly less than a shorter
 // one (beyond QEMU's sampling error and its flooring to whole MiB/s), which a steady guest
