@@ -308,6 +308,10 @@ std::vector<CurvePoint> measure_curve(DirtyRateMeter& meter, Clock& clock,
     }
     return points;
   };
+  auto could_not_end = [&](double period_ms) {
+    return keep_measured("the " + vmp::format_duration(period_ms) +
+                         " period could not end within the measurement's time");
+  };
   // The most a measured period took beyond its length: what each of the rest is planned to take.
   double overhead_ms = 0;
   bool refitted = false;
@@ -315,18 +319,12 @@ std::vector<CurvePoint> measure_curve(DirtyRateMeter& meter, Clock& clock,
     if (!points.empty() && std::isfinite(end_by_ms)) {
       const std::vector<double> rest(plan.begin() + static_cast<std::ptrdiff_t>(i), plan.end());
       const auto fitted = fit_periods_ms(rest, end_by_ms - clock.now_ms(), overhead_ms, ms);
-      if (fitted.empty()) {
-        return keep_measured("the " + vmp::format_duration(plan[i]) +
-                             " period could not end within the measurement's time");
-      }
+      if (fitted.empty()) return could_not_end(plan[i]);
       refitted = refitted || fitted != rest;
       plan.resize(i);
       plan.insert(plan.end(), fitted.begin(), fitted.end());
     }
-    if (!points.empty() && clock.now_ms() + plan[i] > give_up_at) {
-      return keep_measured("the " + vmp::format_duration(plan[i]) +
-                           " period could not end within the measurement's time");
-    }
+    if (!points.empty() && clock.now_ms() + plan[i] > give_up_at) return could_not_end(plan[i]);
     DirtyRateRequest request{plan[i], sample_pages_per_gib, mode};
     if (progress) {
       progress("measuring dirty rate, period " + std::to_string(i + 1) + "/" +

@@ -6,8 +6,8 @@
 #include <atomic>
 #include <cstddef>
 #include <functional>
-#include <limits>
 #include <future>
+#include <limits>
 #include <map>
 #include <mutex>
 #include <optional>
