@@ -165,9 +165,12 @@ inline constexpr std::uint64_t kMinZeroSample = 200;
 // when they cannot. On a busy host a read takes far longer (4 guests measured at once on 2
 // cores, 2026-12-03: 140-210 ms each, 7-9 of them in a 1.5 s budget), and the RSS's bound is 0
 // zero pages for a guest whose memory QEMU has touched once: mostly-empty guests were predicted
-// at twice their real time.
+// at twice their real time. With `cold_first_read` (QEMU's warm-up hashing meanwhile), one read
+// alone is judged against twice the time left: it is the slowest (two 512 MiB guests measured
+// together, QEMU 10.0: 204 and 269 ms, then 20-40 ms each; 40-55 ms without the warm-up).
 void sample_zero_pages(ZeroPageSampler& sampler, Clock& clock, std::uint64_t target_pages,
-                       double budget_ms, MeasurementGuard* guard = nullptr);
+                       double budget_ms, MeasurementGuard* guard = nullptr,
+                       bool cold_first_read = false);
 
 // Where a curve contradicts itself: a longer period that dirtied clearly less than a shorter
 // one (beyond QEMU's sampling error and its flooring to whole MiB/s), which a steady guest
