@@ -276,14 +276,42 @@ bool stops_the_measurement(const RuntimeError& e) {
   throw RuntimeError(message, stop.key());
 }
 
+// The period QEMU started measuring at `started`, once it ended; nullopt when it has not ended
+// by `give_up_at`. A stop meanwhile (the guard's) settles the period (settle_and_rethrow).
+std::optional<DirtyRateResult> await_period(DirtyRateMeter& meter, Clock& clock, double period_ms,
+                                            double started, double give_up_at,
+                                            const Safeguards& safe) {
+  std::optional<DirtyRateResult> result;
+  try {
+    // QEMU cannot be done before the period's end.
+    wait_checked(clock, started + period_ms - clock.now_ms(), safe.guard);
+    while (!(result = meter.poll())) {
+      if (clock.now_ms() > give_up_at) return std::nullopt;
+      wait_checked(clock, kPollIntervalMs, safe.guard);
+    }
+  } catch (const RuntimeError& e) {
+    if (!stops_the_measurement(e)) {
+      if (safe.guard) safe.guard->recheck();  // a domain gone meanwhile is the better error
+      throw;
+    }
+    settle_and_rethrow(e, meter, clock, started + period_ms, safe);
+  }
+  return result;
+}
+
+std::string late_text(double period_ms, double waited_ms) {
+  return "QEMU did not finish measuring the dirty rate over " + vmp::format_duration(period_ms) +
+         " after " + vmp::format_duration(waited_ms);
+}
+
 }  // namespace
 
 std::vector<CurvePoint> measure_curve(DirtyRateMeter& meter, Clock& clock,
                                       const std::vector<double>& periods_ms,
                                       std::uint64_t sample_pages_per_gib, const std::string& mode,
                                       std::uint64_t ram_bytes, double budget_ms,
-                                      const ProgressFn& progress, bool any_figures,
-                                      const Safeguards& safe, double end_by_ms) {
+                                      const ProgressFn& progress, const Safeguards& safe,
+                                      double end_by_ms) {
   const double give_up_at = clock.now_ms() + budget_ms + kGraceMs;
   const bool ms = meter.supports_milliseconds();
   std::vector<double> plan = periods_ms;
@@ -334,29 +362,15 @@ std::vector<CurvePoint> measure_curve(DirtyRateMeter& meter, Clock& clock,
     const double asked = clock.now_ms();
     if (!meter.start(request)) throw_busy(meter, clock, safe);
     const double started = clock.now_ms();
-    std::optional<DirtyRateResult> result;
-    try {
-      wait_checked(clock, plan[i], safe.guard);  // QEMU cannot be done before then
-      while (!(result = meter.poll())) {
-        if (clock.now_ms() > give_up_at) {
-          const std::string late = "QEMU did not finish measuring the dirty rate over " +
-                                   vmp::format_duration(plan[i]) + " after " +
-                                   vmp::format_duration(clock.now_ms() - started);
-          if (points.empty()) throw RuntimeError(late);
-          // Ours, still running: the next run is told whose it is, as after an interruption.
-          if (safe.claim) safe.claim->leave_running(clock.epoch_s() + kGraceMs / 1000);
-          return keep_measured(late + " (it ends on its own)");
-        }
-        wait_checked(clock, kPollIntervalMs, safe.guard);
-      }
-    } catch (const RuntimeError& e) {
-      if (!stops_the_measurement(e)) {
-        if (safe.guard) safe.guard->recheck();  // a domain gone meanwhile is the better error
-        throw;
-      }
-      settle_and_rethrow(e, meter, clock, started + plan[i], safe);
+    const auto result = await_period(meter, clock, plan[i], started, give_up_at, safe);
+    if (!result) {
+      const std::string late = late_text(plan[i], clock.now_ms() - started);
+      if (points.empty()) throw RuntimeError(late);
+      // Ours, still running: the next run is told whose it is, as after an interruption.
+      if (safe.claim) safe.claim->leave_running(clock.epoch_s() + kGraceMs / 1000);
+      return keep_measured(late + " (it ends on its own)");
     }
-    if (result->not_ours && !any_figures) {
+    if (result->not_ours) {
       throw RuntimeError("another client's dirty-rate measurement replaced ours (" +
                              *result->not_ours + "); QEMU measures one at a time: try again later",
                          "busy");
@@ -383,30 +397,53 @@ std::vector<CurvePoint> measure_curve(DirtyRateMeter& meter, Clock& clock,
   return points;
 }
 
+WarmUp start_warm_up(DirtyRateMeter& meter, Clock& clock, std::uint64_t sample_pages_per_gib,
+                     const std::string& mode, const ProgressFn& progress, const Safeguards& safe) {
+  if (!meter.never_measured()) return {};
+  if (progress) progress("warming up QEMU's dirty-rate measurement");
+  const double period_ms = meter.supports_milliseconds() ? 125.0 : 1000.0;
+  if (safe.guard) safe.guard->check();
+  if (!meter.start({period_ms, sample_pages_per_gib, mode})) throw_busy(meter, clock, safe);
+  return WarmUp{true, period_ms, clock.now_ms()};
+}
+
 std::vector<CurvePoint> measure_dirty_curve(DirtyRateMeter& meter, Clock& clock, double budget_ms,
                                             std::uint64_t sample_pages_per_gib,
                                             const std::string& mode, std::uint64_t ram_bytes,
                                             const ProgressFn& progress, const Safeguards& safe,
-                                            double end_by_ms) {
+                                            double end_by_ms, std::optional<WarmUp> warm_up) {
   const bool ms = meter.supports_milliseconds();
-  budget_ms -= wait_for_other_client(meter, clock, budget_ms * kWaitForOthersShare, progress, safe);
+  // A warm-up started before found QEMU measuring for nobody else; where none was needed,
+  // another client may have started one since.
+  if (!warm_up || !warm_up->started) {
+    budget_ms -= wait_for_other_client(meter, clock, budget_ms * kWaitForOthersShare, progress,
+                                       safe);
+  }
+  // QEMU that measured once never returns to never having measured: asked before, not again.
+  if (!warm_up) warm_up = start_warm_up(meter, clock, sample_pages_per_gib, mode, progress, safe);
   auto periods = plan_periods_ms(budget_ms, ms);
   double curve_budget_ms = budget_ms;
-  if (meter.never_measured()) {
-    if (progress) progress("warming up QEMU's dirty-rate measurement");
-    const double warm_up_ms = ms ? 125 : 1000;
+  if (warm_up->started) {
     // QEMU's first hashing of the sampled pages is slow (QEMU 10.0: a 125 ms period measured
-    // over 1458 ms); its figures go unused, so whatever QEMU reports ends the warm-up. On a busy
-    // host it can take seconds (QEMU 7.2, 20 TCG guests on 2 cores: a 1 s warm-up not done after
-    // 6 s), so it may take the budget; the periods then end within what is left of it.
-    const double warm_up_started = clock.now_ms();
-    measure_curve(meter, clock, {warm_up_ms}, sample_pages_per_gib, mode, ram_bytes, budget_ms, {},
-                  true, safe);
-    periods = plan_periods_ms(budget_ms - warm_up_ms, ms);
-    curve_budget_ms = std::max(0.0, budget_ms - (clock.now_ms() - warm_up_started));
+    // over 1494 ms); its figures go unused, so whatever QEMU reports ends the warm-up. On a busy
+    // host it can take seconds (20 TCG guests on 2 cores: QEMU 7.2's 1 s warm-up answered after
+    // 8.6 s, QEMU 10.0's 125 ms one after 5 s and more), so it may take the budget and
+    // kGraceMs beyond it; the periods then end within what is left of the budget.
+    const double waiting_from = clock.now_ms();
+    const double ends_at = warm_up->started_ms + warm_up->period_ms;
+    if (!await_period(meter, clock, warm_up->period_ms, warm_up->started_ms,
+                      waiting_from + std::max(budget_ms, 0.0) + kGraceMs, safe)) {
+      // Ours, still running: the next run is told whose it is, and finds QEMU warmed up.
+      if (safe.claim) safe.claim->leave_running(clock.epoch_s() + kGraceMs / 1000);
+      throw RuntimeError(late_text(warm_up->period_ms, clock.now_ms() - warm_up->started_ms) +
+                         ": it was QEMU's first dirty-rate measurement in this process, slow on "
+                         "a busy host; it ends on its own, and the next run measures without it");
+    }
+    periods = plan_periods_ms(budget_ms - std::max(0.0, ends_at - waiting_from), ms);
+    curve_budget_ms = std::max(0.0, budget_ms - (clock.now_ms() - waiting_from));
   }
   return measure_curve(meter, clock, periods, sample_pages_per_gib, mode, ram_bytes,
-                       curve_budget_ms, progress, false, safe, end_by_ms);
+                       curve_budget_ms, progress, safe, end_by_ms);
 }
 
 QmpDirtyRateSupport QmpSchemaCache::get(const std::string& binary,
@@ -732,10 +769,23 @@ LiveResult measure_domain(virt::LiveTarget& live, const LiveOptions& options, Cl
   const auto ram_ranges = guest_ram_map(monitor, p.ram_bytes, facts, no_ram_map);
   TargetMemory memory(target);
   ZeroPageSampler sampler(memory, ram_ranges, p.page_size_bytes, options.seed);
+  const Safeguards safe{&guard, &claim, &out.warnings};
+  // QEMU's first dirty-rate measurement in this process, slow and dropped, runs meanwhile.
+  if (transcript) transcript->record({{"note", "warm-up check"}});
+  const auto warm_up = start_warm_up(*meter, clock, p.measurement.sample_pages_per_gib,
+                                     options.mode, options.progress, safe);
   if (options.progress) options.progress("sampling guest memory for zero pages");
   const double zero_budget_ms = options.measure_time_ms * kZeroSampleTimeShare;
   const double zero_started = clock.now_ms();
-  sample_zero_pages(sampler, clock, options.zero_sample_pages, zero_budget_ms, &guard);
+  try {
+    sample_zero_pages(sampler, clock, options.zero_sample_pages, zero_budget_ms, &guard,
+                      warm_up.started);
+  } catch (const RuntimeError& e) {
+    if (warm_up.started && stops_the_measurement(e)) {
+      settle_and_rethrow(e, *meter, clock, warm_up.started_ms + warm_up.period_ms, safe);
+    }
+    throw;
+  }
   const double dirty_budget_ms = options.measure_time_ms - (clock.now_ms() - zero_started);
 
   if (transcript) {
@@ -749,8 +799,7 @@ LiveResult measure_domain(virt::LiveTarget& live, const LiveOptions& options, Cl
   const double curve_started_ms = clock.now_ms();
   p.dirty_curve = measure_dirty_curve(*meter, clock, dirty_budget_ms,
                                       p.measurement.sample_pages_per_gib, options.mode, p.ram_bytes,
-                                      options.progress, Safeguards{&guard, &claim, &out.warnings},
-                                      end_by_ms);
+                                      options.progress, safe, end_by_ms, warm_up);
   guard.check();  // a change at the very end of the last period
   p.vcpu_busy_fraction =
       busiest_vcpu_fraction(vcpu_before, target.vcpu_times_ns(), clock.now_ms() - curve_started_ms);

@@ -124,8 +124,7 @@ std::uint64_t default_sample_pages_per_gib(std::uint64_t ram_bytes);
 
 // Measures `periods` one after another. Fails at once (key "busy") when another client has
 // QEMU measuring, and when a measurement does not end within `budget_ms` plus grace; never
-// takes another client's figures (unless `any_figures`: for a warm-up, whose figures are
-// dropped). Stopped by the guard within kGuardIntervalMs: a period of its own still running in
+// takes another client's figures. Stopped by the guard within kGuardIntervalMs: a period of its own still running in
 // QEMU is waited out when it ends within kWaitOutMs, else left and the claim told, and the
 // error says which. With `end_by_ms` (a time on `clock`), the periods after the first are fitted
 // into what is left before it, each planned to take as long beyond its length as the most a
@@ -134,19 +133,37 @@ std::vector<CurvePoint> measure_curve(DirtyRateMeter& meter, Clock& clock,
                                       const std::vector<double>& periods_ms,
                                       std::uint64_t sample_pages_per_gib, const std::string& mode,
                                       std::uint64_t ram_bytes, double budget_ms,
-                                      const ProgressFn& progress, bool any_figures = false,
-                                      const Safeguards& safe = {}, double end_by_ms = kNoDeadline);
+                                      const ProgressFn& progress, const Safeguards& safe = {},
+                                      double end_by_ms = kNoDeadline);
 
-// The curve within `budget_ms`: the periods planned for what the meter can ask, after a
-// measurement of the shortest period that is dropped where QEMU never measured before (see
-// DirtyRateMeter::never_measured). Another client's measurement running at the start is waited
-// for (noted) when it ends within kWaitForOthersShare of the budget, else refused at once.
+// QEMU's first measurement in a process, of the shortest period, whose figures are dropped (see
+// DirtyRateMeter::never_measured): started by start_warm_up before the guest's memory is read,
+// so that QEMU's slow first hashing of the sampled pages runs meanwhile.
+struct WarmUp {
+  bool started = false;  // QEMU had never measured; false: it had, and nothing was started
+  double period_ms = 0;
+  double started_ms = 0;  // on the measurement's clock
+};
+
+// Starts the warm-up where QEMU never measured (one query of QEMU's state elsewhere, starting
+// nothing); fails at once (key "busy") when QEMU will not start it.
+WarmUp start_warm_up(DirtyRateMeter& meter, Clock& clock, std::uint64_t sample_pages_per_gib,
+                     const std::string& mode, const ProgressFn& progress,
+                     const Safeguards& safe = {});
+
+// The curve within `budget_ms`: the periods planned for what the meter can ask, after the
+// warm-up where QEMU never measured before: `warm_up` when start_warm_up was called before
+// (nullopt: it is called here). The warm-up may end up to kGraceMs past the budget; one that
+// has not fails the domain. Unless a warm-up was started before, another client's measurement
+// running at the start is waited for (noted) when it ends within kWaitForOthersShare of the
+// budget, else refused at once.
 std::vector<CurvePoint> measure_dirty_curve(DirtyRateMeter& meter, Clock& clock, double budget_ms,
                                             std::uint64_t sample_pages_per_gib,
                                             const std::string& mode, std::uint64_t ram_bytes,
                                             const ProgressFn& progress,
                                             const Safeguards& safe = {},
-                                            double end_by_ms = kNoDeadline);
+                                            double end_by_ms = kNoDeadline,
+                                            std::optional<WarmUp> warm_up = std::nullopt);
 
 // The QMP meter, in milliseconds where the schema allows. Throws RuntimeError when this QEMU
 // cannot measure dirty rates at all.

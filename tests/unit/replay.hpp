@@ -93,6 +93,9 @@ class Replay {
   // Replays from the recording's time `recorded_ms` on (what came before was not the code under
   // test's, e.g. a replay that starts at the dirty-rate measurement).
   void begin_at(double recorded_ms) {
+    while (cursor_ < entries_.size() && entries_[cursor_]["t_ms"].get<double>() < recorded_ms) {
+      ++cursor_;
+    }
     offset_ms_ = clock_.now - recorded_ms;
     aligned_ = true;
     sync_clock();
@@ -127,6 +130,19 @@ class Replay {
       // the threads may reach it in another order. Its answer is then the schema recorded on
       // the same stack, in the same folder (there must be exactly one).
       if (const auto* shared = stack_schema()) return *shared;
+    }
+    if (is_query(key) && !at_this_time && !is_target_call(key)) {
+      // QEMU's answers do not change with libvirt's reads of the domain (its memory, its vCPU
+      // times): a query the code asks before a read the recording made first is answered by the
+      // recording's first answer after the reads, at the time asked (the reads take theirs).
+      std::size_t next_qemu_change = next_change;
+      while (next_qemu_change < entries_.size() &&
+             (!is_change(entries_[next_qemu_change]) || is_target_call(entries_[next_qemu_change]))) {
+        ++next_qemu_change;
+      }
+      if (const auto* later = recorded_at(key, next_change, next_qemu_change, recorded_now)) {
+        return *later;
+      }
     }
     if (is_query(key)) {
       if (!at_this_time) {

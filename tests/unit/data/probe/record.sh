@@ -9,14 +9,14 @@
 #
 # Scenarios (each guest 1024 MiB, 256 MiB written at 5000 random pages/s, seed 1):
 #   measure-qmp.jsonl      a fresh guest measured through QMP (the warm-up included)
-#   measure-busy-qmp.jsonl the same guest while another client's 3 s calc-dirty-rate runs: the
-#                          tool waits for its end (it ends within a quarter of the budget)
+#   measure-busy-qmp.jsonl the same guest, started 1 s into another client's 3 s calc-dirty-rate:
+#                          the tool waits for its end (it ends within a quarter of the budget)
 #   measure-interrupted-qmp.jsonl  the same guest, --measure-time 4s, SIGINT after 3 s: the
 #                          tool waits out the period QEMU is measuring (exit status 130)
 #   measure-blocked-qmp.jsonl  the same guest while another client measures for 60 s, with
 #                          --measure-time 2s: the tool refuses at once (exit status 1)
 #   measure-libvirt.jsonl  a second fresh guest measured with --no-qmp (libvirt's API)
-#   measure-busy-libvirt.jsonl  the same, while virsh domdirtyrate-calc measures for 3 s
+#   measure-busy-libvirt.jsonl  the same, started 1 s into virsh domdirtyrate-calc measuring 3 s
 #   measure-domain-qmp.jsonl  a third fresh guest, the whole measurement (the domain's XML, state,
 #                          memory reads, vCPU times, settings: virt::RecordingLiveTarget) through
 #                          QMP, with the profile the tool made of it
@@ -24,13 +24,14 @@
 #   drain-hot.jsonl, drain-idle.jsonl  two guests (512 MiB: 12000 random pages/s over 128 MiB,
 #                          and idle) measured together by --drain --link-speed 64MiB/s
 #                          --concurrent 2, each one's whole measurement (scenario "drain")
-# Not recorded by this script (QEMU 7.2 only, 2026-12-03): measure-domain-busy-*.jsonl are one
+# Not recorded by this script (QEMU 7.2 only): measure-domain-busy-*.jsonl are one
 # domain each of 20 test guests (256 MiB, 2000 pages/s over 16 MiB: bench/many_domains.py's load)
 # measured together with --all-running on a 2-core host the guests keep busy, kept with
 # `bench/many_domains.py --keep-transcripts DIR --keep-guests`: QEMU's periods ran late. -skip:
-# fresh guests (the first run), a planned period could not end in time; -fitted: guests measured
-# before, the periods fitted into the time left; -late: recorded by the tool before it fitted
-# periods (a 2 s period QEMU had not ended when the time was up), replayed with no time to end by.
+# fresh guests (the first run, 2026-12-04: the warm-up started before the memory read), a
+# planned period could not end in time; -fitted: guests measured before (2026-12-03), the periods
+# fitted into the time left; -late: recorded by the tool before it fitted periods (a 2 s period
+# QEMU had not ended when the time was up), replayed with no time to end by.
 set -euo pipefail
 build=${1:?usage: record.sh BUILD_DIR [SCENARIO...]}
 shift
@@ -89,6 +90,9 @@ if wanted measure-qmp measure-busy-qmp measure-interrupted-qmp measure-blocked-q
 record measure-qmp "$verdicts" vmp-rec-a
 virsh -c $uri qemu-monitor-command vmp-rec-a \
   '{"execute":"calc-dirty-rate","arguments":{"calc-time":3}}' >/dev/null
+# A second on, it surely ends within the wait: QEMU 7.2's start-time is whole seconds, and the
+# tool allows a second more for its flooring (1.7 s left + 1 s, over the 2.1 s allowed, once).
+sleep 1
 record measure-busy-qmp "$verdicts" vmp-rec-a
 interrupt_after=3 record measure-interrupted-qmp 130 vmp-rec-a --measure-time 4s
 sleep 2
@@ -102,6 +106,7 @@ if wanted measure-libvirt measure-busy-libvirt; then
 "$root/tests/guest/start-guest.sh" vmp-rec-b 1024 256 5000 random 1 >/dev/null
 record measure-libvirt "$verdicts" vmp-rec-b --no-qmp
 virsh -c $uri domdirtyrate-calc vmp-rec-b --seconds 3 >/dev/null
+sleep 1  # as for measure-busy-qmp
 record measure-busy-libvirt "$verdicts" vmp-rec-b --no-qmp
 "$root/tests/guest/stop-guest.sh" vmp-rec-b
 fi
