@@ -124,9 +124,9 @@ std::uint64_t default_sample_pages_per_gib(std::uint64_t ram_bytes);
 
 // Measures `periods` one after another. Fails at once (key "busy") when another client has
 // QEMU measuring, and when a measurement does not end within `budget_ms` plus grace; never
-// takes another client's figures. Stopped by the guard within kGuardIntervalMs: a period of its own still running in
-// QEMU is waited out when it ends within kWaitOutMs, else left and the claim told, and the
-// error says which. With `end_by_ms` (a time on `clock`), the periods after the first are fitted
+// takes another client's figures. Stopped by the guard within kGuardIntervalMs: a period of its
+// own still running in QEMU is waited out when it ends within kWaitOutMs, else left and the
+// claim told, and the error says which. With `end_by_ms` (a time on `clock`), the periods after the first are fitted
 // into what is left before it, each planned to take as long beyond its length as the most a
 // measured one took (fit_periods_ms), and the report is told when that changed the plan.
 std::vector<CurvePoint> measure_curve(DirtyRateMeter& meter, Clock& clock,

@@ -136,8 +136,10 @@ class Replay {
       // times): a query the code asks before a read the recording made first is answered by the
       // recording's first answer after the reads, at the time asked (the reads take theirs).
       std::size_t next_qemu_change = next_change;
-      while (next_qemu_change < entries_.size() &&
-             (!is_change(entries_[next_qemu_change]) || is_target_call(entries_[next_qemu_change]))) {
+      auto reads_or_queries = [&](const nlohmann::json& e) {
+        return !is_change(e) || is_target_call(e);
+      };
+      while (next_qemu_change < entries_.size() && reads_or_queries(entries_[next_qemu_change])) {
         ++next_qemu_change;
       }
       if (const auto* later = recorded_at(key, next_change, next_qemu_change, recorded_now)) {
