@@ -120,9 +120,10 @@ class Replay {
     std::size_t next_change = cursor_;
     while (next_change < entries_.size() && !is_change(entries_[next_change])) ++next_change;
     const double recorded_now = clock_.now - offset_ms_;
-    // The domain's side (its state, its vCPU times) does not change with QEMU's dirty-rate
-    // commands: any reading recorded before the next change answers it.
-    const std::size_t since = is_query(key) && is_target_call(key) ? 0 : cursor_;
+    // The domain's side (its state, its vCPU times), QEMU's migration settings and its memory
+    // map do not change with QEMU's dirty-rate commands: any reading recorded before the next
+    // change answers them (the tool may ask them before or after starting a period).
+    const std::size_t since = is_query(key) && !is_dirty_rate_query(key) ? 0 : cursor_;
     const nlohmann::json* at_this_time = recorded_at(key, since, next_change, recorded_now);
     if (is_query(key) && !at_this_time && key.value("execute", "") == "query-qmp-schema") {
       // Domains measured in one run share one read of QEMU's schema (probe::QmpSchemaCache):
@@ -217,7 +218,16 @@ class Replay {
   }
   static bool is_change(const nlohmann::json& e) { return !is_query(e) && !e.contains("error"); }
   static bool is_query(const nlohmann::json& e) {
-    if (e.contains("execute")) return e["execute"].get<std::string>().rfind("query-", 0) == 0;
+    if (e.contains("execute")) {
+      const auto command = e["execute"].get<std::string>();
+      if (command == "human-monitor-command") {
+        // HMP's info commands only show (the tool asks `info mtree -f`).
+        return e.value("arguments", nlohmann::json::object())
+                   .value("command-line", "")
+                   .rfind("info ", 0) == 0;
+      }
+      return command.rfind("query-", 0) == 0;
+    }
     // A guest memory read is replayed in order, as a change: the time it took is what ends the
     // zero-page sample. So are the vCPU times: the two readings around the dirty curve, each
     // once.
@@ -226,6 +236,11 @@ class Replay {
       return call != "virDomainMemoryPeek" && call != "virDomainGetVcpus";
     }
     return e.value("libvirt", "") == "virDomainListGetStats";
+  }
+  // The readings a dirty-rate command changes: QEMU's and libvirt's account of the measurement.
+  static bool is_dirty_rate_query(const nlohmann::json& e) {
+    return e.value("execute", "") == "query-dirty-rate" ||
+           e.value("libvirt", "") == "virDomainListGetStats";
   }
   static nlohmann::json strip(const nlohmann::json& e) {
     nlohmann::json k;
