@@ -120,11 +120,16 @@ class Replay {
     std::size_t next_change = cursor_;
     while (next_change < entries_.size() && !is_change(entries_[next_change])) ++next_change;
     const double recorded_now = clock_.now - offset_ms_;
-    // The domain's side (its state, its vCPU times), QEMU's migration settings and its memory
-    // map do not change with QEMU's dirty-rate commands: any reading recorded before the next
-    // change answers them (the tool may ask them before or after starting a period).
-    const std::size_t since = is_query(key) && !is_dirty_rate_query(key) ? 0 : cursor_;
-    const nlohmann::json* at_this_time = recorded_at(key, since, next_change, recorded_now);
+    // The domain's side (its state, its vCPU times) does not change with QEMU's dirty-rate
+    // commands: any reading recorded before the next change answers it. Nor do QEMU's
+    // migration settings or its memory map, which nothing the tool sends changes: any reading
+    // recorded in the measurement answers them (the tool may ask them before or after it starts
+    // a period).
+    const bool unchanged_by_dirty_rate = is_query(key) && !is_dirty_rate_query(key);
+    const std::size_t since = unchanged_by_dirty_rate ? 0 : cursor_;
+    const std::size_t until =
+        unchanged_by_dirty_rate && !is_target_call(key) ? entries_.size() : next_change;
+    const nlohmann::json* at_this_time = recorded_at(key, since, until, recorded_now);
     if (is_query(key) && !at_this_time && key.value("execute", "") == "query-qmp-schema") {
       // Domains measured in one run share one read of QEMU's schema (probe::QmpSchemaCache):
       // the transcript of a domain whose thread found it read already lacks it, and in a replay
