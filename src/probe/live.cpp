@@ -198,14 +198,24 @@ std::string other_measurement_text(const RunningMeasurement& other, const Safegu
       "busy");
 }
 
+// Another client's measurement running now, refused (throw_busy) unless it ends within
+// `max_wait_ms`.
+std::optional<RunningMeasurement> other_client_within(DirtyRateMeter& meter, Clock& clock,
+                                                      double max_wait_ms, const Safeguards& safe) {
+  auto other = meter.running(clock.epoch_s(), clock.monotonic_s());
+  // QEMU's start-time is whole seconds, floored: the end may be up to a second later.
+  if (other && (!other->ends_in_ms || *other->ends_in_ms + 1000 > max_wait_ms)) {
+    throw_busy(meter, clock, safe);
+  }
+  return other;
+}
+
 // Before the first period: another client's measurement that ends within `max_wait_ms` is
 // waited for (noted), a longer one refused at once. Returns the time waited.
 double wait_for_other_client(DirtyRateMeter& meter, Clock& clock, double max_wait_ms,
                              const ProgressFn& progress, const Safeguards& safe) {
-  auto other = meter.running(clock.epoch_s(), clock.monotonic_s());
+  const auto other = other_client_within(meter, clock, max_wait_ms, safe);
   if (!other) return 0;
-  // QEMU's start-time is whole seconds, floored: the end may be up to a second later.
-  if (!other->ends_in_ms || *other->ends_in_ms + 1000 > max_wait_ms) throw_busy(meter, clock, safe);
   const std::string what = other_measurement_text(*other, safe, clock);
   if (progress) progress("waiting for " + what + " to end");
   const double started = clock.now_ms();
@@ -427,7 +437,7 @@ std::vector<CurvePoint> measure_dirty_curve(DirtyRateMeter& meter, Clock& clock,
     // QEMU's first hashing of the sampled pages is slow (QEMU 10.0: a 125 ms period measured
     // over 1494 ms); its figures go unused, so whatever QEMU reports ends the warm-up. On a busy
     // host it can take seconds (20 TCG guests on 2 cores: QEMU 7.2's 1 s warm-up answered after
-    // 8.6 s, QEMU 10.0's 125 ms one after 5 s and more), so it may take the budget and
+    // 6.0 s, QEMU 10.0's 125 ms one after 5 s and more), so it may take the budget and
     // kGraceMs beyond it; the periods then end within what is left of the budget.
     const double waiting_from = clock.now_ms();
     const double ends_at = warm_up->started_ms + warm_up->period_ms;
@@ -767,6 +777,14 @@ LiveResult measure_domain(virt::LiveTarget& live, const LiveOptions& options, Cl
   if (transcript) transcript->record({{"note", "warm-up check"}});
   const auto warm_up = start_warm_up(*meter, clock, p.measurement.sample_pages_per_gib,
                                      options.mode, options.progress, safe);
+  const double zero_budget_ms = options.measure_time_ms * kZeroSampleTimeShare;
+  // Another client's measurement that cannot end within the wait the first period allows, even
+  // once the memory reads have taken their whole time, is refused before guest memory is read
+  // for nothing; one that may end in time is waited for after the reads (measure_dirty_curve).
+  if (!warm_up.started) {
+    other_client_within(*meter, clock,
+                        options.measure_time_ms * kWaitForOthersShare + zero_budget_ms, safe);
+  }
   // A stop meanwhile settles the warm-up the tool started.
   auto while_warming_up = [&](const auto& step) {
     try {
@@ -789,7 +807,6 @@ LiveResult measure_domain(virt::LiveTarget& live, const LiveOptions& options, Cl
   TargetMemory memory(target);
   ZeroPageSampler sampler(memory, ram_ranges, p.page_size_bytes, options.seed);
   if (options.progress) options.progress("sampling guest memory for zero pages");
-  const double zero_budget_ms = options.measure_time_ms * kZeroSampleTimeShare;
   const double zero_started = clock.now_ms();
   while_warming_up([&] {
     sample_zero_pages(sampler, clock, options.zero_sample_pages, zero_budget_ms, &guard,

@@ -369,6 +369,7 @@ class ReplayLiveTarget : public virt::LiveTarget {
   }
   std::uint64_t rss_bytes() override { return call("virDomainMemoryStats").get<std::uint64_t>(); }
   bool read_memory(std::uint64_t address, std::size_t length, unsigned char* buffer) override {
+    ++memory_reads_;
     const auto& e = replay_.answer({{"libvirt", "virDomainMemoryPeek"},
                                     {"arguments", {{"address", address}, {"length", length}}}});
     const auto& r = e["return"];
@@ -399,6 +400,8 @@ class ReplayLiveTarget : public virt::LiveTarget {
     }
     return c;
   }
+  // How many guest memory reads the code under test asked for.
+  std::size_t memory_reads() const { return memory_reads_; }
 
  private:
   const nlohmann::json& call(const char* name) {
@@ -407,6 +410,7 @@ class ReplayLiveTarget : public virt::LiveTarget {
 
   Replay& replay_;
   std::string name_;
+  std::size_t memory_reads_ = 0;
   ReplayMonitor monitor_;
   ReplayDirtyRateCalls dirty_rate_calls_;
 };

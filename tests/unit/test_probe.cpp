@@ -247,6 +247,32 @@ TEST(Measure, RefusesAtOnceWhenAnotherClientsMeasurementOutlastsTheWait) {
   }
 }
 
+// The same recording, the whole measurement: another client's 60 s measurement cannot end within
+// the wait the first period allows, whatever the memory reads take, so the tool refuses before it
+// reads guest memory for nothing.
+TEST(LiveReplay, AnotherClientsLongMeasurementIsRefusedBeforeGuestMemoryIsRead) {
+  for (const auto& dir : test::recorded_stacks("probe")) {
+    SCOPED_TRACE(stack_of(dir));
+    FakeClock clock;
+    Replay replay(dir / "measure-blocked-qmp.jsonl", clock, /*target_calls=*/true);
+    test::ReplayLiveTarget target(replay);
+    char claims[] = "/tmp/vmp-claims-XXXXXX";
+    ASSERT_NE(mkdtemp(claims), nullptr);
+    LiveOptions options;
+    options.claim_directory = claims;
+    options.measure_time_ms = 2000;  // record.sh's --measure-time 2s
+    try {
+      measure_domain(target, options, clock);
+      ADD_FAILURE() << "a measurement blocked for 60 s succeeded";
+    } catch (const RuntimeError& e) {
+      EXPECT_EQ(e.key(), "busy");
+      EXPECT_NE(std::string(e.what()).find("ends in about 5"), std::string::npos) << e.what();
+    }
+    EXPECT_EQ(target.memory_reads(), 0u);
+    std::filesystem::remove_all(claims);
+  }
+}
+
 // The guard of a recorded run that was interrupted: the stop comes when the recording says it
 // came.
 class ReplayedStop : public MeasurementGuard {
