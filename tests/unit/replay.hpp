@@ -4,10 +4,12 @@
 //
 // A command that changes state (calc-dirty-rate, virDomainStartDirtyRateCalc) must be the next
 // one the recording holds, with the same arguments, or the replay fails the test: a fake never
-// gets to invent a behaviour. A query (query-*, virDomainListGetStats) is answered with the
-// reply recorded for the same query since that last change of state, the latest one recorded at
-// or before the same time after it (QEMU's "measuring" turns "measured" on its own), else the
-// earliest; a query never recorded there fails the test too.
+// gets to invent a behaviour. A query (query-*, HMP's info, virDomainListGetStats) is answered
+// with the reply recorded for the same query since that last change of state, the latest one
+// recorded at or before the same time after it (QEMU's "measuring" turns "measured" on its own),
+// else the earliest; a query never recorded there fails the test too. Readings that the dirty-rate
+// commands do not change (QEMU's settings and memory map, the domain's side) may come from
+// before that change too, and QEMU's from anywhere in the measurement (see answer()).
 #pragma once
 
 #include <algorithm>
