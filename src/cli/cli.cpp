@@ -275,6 +275,8 @@ report::Report measure_and_predict(virt::LiveConnection& connection, const std::
   r.facts = std::move(measured.facts);
   r.migration_config = std::move(measured.config);
   r.accelerator = measured.accelerator;
+  // The measurement's warnings first, then what the prediction found in its figures.
+  measured.warnings.insert(measured.warnings.end(), r.warnings.begin(), r.warnings.end());
   r.warnings = std::move(measured.warnings);
   return r;
 }

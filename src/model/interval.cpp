@@ -14,6 +14,97 @@ Share wilson_interval(double k, double n, double z) {
   return {std::max(0.0, centre - half), std::min(1.0, centre + half)};
 }
 
+namespace {
+
+// How far one period's reading may be off: three standard errors of QEMU's page sample (none
+// where every page is counted) and QEMU's flooring of the rate to whole MiB/s.
+double reading_tolerance(const SampledPoint& p, double ram_bytes) {
+  double t = kDirtyRateFloorBytesPerS * p.period_ms / 1000;
+  if (p.sampled_pages > 0 && ram_bytes > 0) {
+    const double n = p.sampled_pages;
+    const double q = std::clamp(p.dirty_bytes / ram_bytes, 0.5 / n, 1.0);
+    t += 3 * ram_bytes * std::sqrt(q * (1 - q) / n);
+  }
+  return t;
+}
+
+bool clearly_above(double more, double tolerance_more, double less, double tolerance_less) {
+  const double gap = more - less;
+  return gap > 0.2 * less && gap > std::hypot(tolerance_more, tolerance_less);
+}
+
+}  // namespace
+
+std::optional<RateChange> rate_change(const std::vector<SampledPoint>& points, double ram_bytes) {
+  std::vector<SampledPoint> sorted = points;
+  std::sort(sorted.begin(), sorted.end(),
+            [](const auto& a, const auto& b) { return a.period_ms < b.period_ms; });
+  if (sorted.size() < 2) return std::nullopt;
+  const SampledPoint& longest = sorted.back();
+  for (std::size_t i = 0; i + 1 < sorted.size(); ++i) {
+    const auto& s = sorted[i];
+    if (s.period_ms < longest.period_ms &&
+        clearly_above(s.dirty_bytes, reading_tolerance(s, ram_bytes), longest.dirty_bytes,
+                      reading_tolerance(longest, ram_bytes))) {
+      return RateChange{RateChange::Kind::FellAtEnd, s, longest};
+    }
+  }
+  for (std::size_t i = 0; i < sorted.size(); ++i) {
+    for (std::size_t j = i + 1; j < sorted.size(); ++j) {
+      const auto &s = sorted[i], &l = sorted[j];
+      if (l.period_ms <= s.period_ms) continue;
+      const double ts = reading_tolerance(s, ram_bytes), tl = reading_tolerance(l, ram_bytes);
+      if (clearly_above(s.dirty_bytes, ts, l.dirty_bytes, tl)) {
+        return RateChange{RateChange::Kind::Fell, s, l};
+      }
+      // At the shorter period's rate, the longer one could dirty at most this much.
+      const double stretch = l.period_ms / s.period_ms;
+      if (clearly_above(l.dirty_bytes, tl, s.dirty_bytes * stretch, ts * stretch)) {
+        return RateChange{RateChange::Kind::Rose, s, l};
+      }
+    }
+  }
+  return std::nullopt;
+}
+
+std::vector<SampledPoint> mean_rate_points(const std::vector<SampledPoint>& points,
+                                           double ram_bytes, double ceiling_bytes) {
+  std::vector<SampledPoint> sorted = points;
+  std::sort(sorted.begin(), sorted.end(),
+            [](const auto& a, const auto& b) { return a.period_ms < b.period_ms; });
+  if (sorted.size() < 2) return sorted;
+  const SampledPoint longest = sorted.back();
+  const double t_end = longest.period_ms / 1000, d_end = longest.dirty_bytes;
+  if (d_end <= 0 || t_end <= 0) return sorted;
+  double dirtied = 0, seconds = 0;
+  for (std::size_t i = 0; i + 1 < sorted.size(); ++i) {
+    dirtied += sorted[i].dirty_bytes;
+    seconds += sorted[i].period_ms / 1000;
+  }
+  const double pooled_rate = seconds > 0 ? dirtied / seconds : 0;
+  auto reached = [&](double w) { return w * (1 - std::exp(-pooled_rate * t_end / w)); };
+  double w = std::max(ceiling_bytes, d_end);
+  if (pooled_rate * t_end > d_end && reached(w) > d_end) {
+    double low = d_end, high = w;  // reached() grows with w: reached(d_end) < d_end
+    for (int i = 0; i < 100; ++i) {
+      const double mid = (low + high) / 2;
+      (reached(mid) > d_end ? high : low) = mid;
+    }
+    w = high;
+  }
+  w = std::max(w, d_end * 1.02);
+  const double rate = -w / t_end * std::log(1 - d_end / w);
+  for (std::size_t i = 0; i + 1 < sorted.size(); ++i) {
+    auto& p = sorted[i];
+    const double bytes = w * (1 - std::exp(-rate * p.period_ms / 1000 / w));
+    if (p.sampled_pages > 0 && ram_bytes > 0) {
+      p.dirty_sampled_pages = bytes / ram_bytes * p.sampled_pages;
+    }
+    p.dirty_bytes = bytes;
+  }
+  return sorted;
+}
+
 IntervalEnd interval_end(const PrecopyInput& input, const SamplingError& e, CurvePolicy policy,
                          bool high) {
   const double total_pages = std::floor(e.ram_bytes / e.page_size_bytes);

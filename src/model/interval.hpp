@@ -46,6 +46,36 @@ struct SamplingError {
   double start_high_ms = -1;
 };
 
+// Two periods of one measurement that a steady load cannot produce. Under a steady load the
+// distinct bytes dirtied in a window, D(t), never fall as t grows and grow at most in
+// proportion to it (D is concave from D(0) = 0: a longer window re-dirties pages more often), so
+// D(t)/t never rises. A pair beyond QEMU's error (three standard errors of its page sample and
+// its flooring to whole MiB/s, on both) and by more than a fifth says the load changed during
+// the measurement: bursts, phases, a pause.
+struct RateChange {
+  enum class Kind {
+    FellAtEnd,  // the longest period dirtied clearly less than a shorter one: the load stopped
+                // or the guest was paused late in the measurement
+    Fell,       // a longer period (not the longest) dirtied less than a shorter one
+    Rose,       // a longer period dirtied at a clearly higher rate than a shorter one
+  };
+  Kind kind;
+  SampledPoint shorter;
+  SampledPoint longer;
+};
+// nullopt for a steady measurement. FellAtEnd first, then the first pair found.
+std::optional<RateChange> rate_change(const std::vector<SampledPoint>& points, double ram_bytes);
+
+// A load whose rate changed (not FellAtEnd): each shorter period saw one phase of it, the longest
+// the most of it. The mean reading: random writes at the rate r that the shorter periods saw
+// together (their dirtied bytes over their time) over the working set W with which that rate
+// dirties what the longest period read, W (1 - exp(-r T / W)) = D(T); where r cannot reach D(T)
+// in T (the rate rose after the short periods), W is all of the memory that can hold data
+// (ceiling_bytes), and r the rate that reaches D(T). The points at the same periods, with the
+// sample's k in the same proportion; the longest is kept as measured.
+std::vector<SampledPoint> mean_rate_points(const std::vector<SampledPoint>& points,
+                                           double ram_bytes, double ceiling_bytes);
+
 // Wilson's score interval for a binomial share k/n at z standard errors.
 struct Share {
   double low;

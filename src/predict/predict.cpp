@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "base/format.hpp"
 #include "model/grid.hpp"
 #include "model/precopy.hpp"
 
@@ -20,6 +21,48 @@ report::Settings with_link_as_bandwidth(report::Settings s) {
 }
 
 // What the measurement leaves unknown: its sampling error, and the spread of libvirt's steps.
+namespace {
+
+std::vector<model::SampledPoint> sampled_points(const probe::DirtyProfile& profile) {
+  std::vector<model::SampledPoint> points;
+  for (const auto& p : profile.dirty_curve) {
+    points.push_back({p.period_ms, p.dirty_bytes, static_cast<double>(p.sampled_pages),
+                      p.sampled_pages > 0 ? static_cast<double>(p.dirty_sampled_pages) : -1});
+  }
+  return points;
+}
+
+// a is the less favourable outcome: it does not converge where b does, or it takes longer.
+bool less_favourable(const model::PrecopyResult& a, const model::PrecopyResult& b) {
+  if (a.converges() != b.converges()) return !a.converges();
+  return a.converges() && a.total_time_ms > b.total_time_ms;
+}
+
+std::string rate_change_warning(const model::RateChange& c) {
+  using Kind = model::RateChange::Kind;
+  const auto& s = c.shorter;
+  const auto& l = c.longer;
+  if (c.kind == Kind::FellAtEnd) {
+    return "the dirty curve contradicts itself: " + vmp::format_duration(l.period_ms) +
+           " dirtied " + vmp::format_bytes(l.dirty_bytes) + " but " +
+           vmp::format_duration(s.period_ms) + " dirtied " + vmp::format_bytes(s.dirty_bytes) +
+           ", which a steady guest cannot do: its load changed (or it was paused) during the "
+           "measurement, and the prediction follows a curve that may not be the guest's; "
+           "measure again";
+  }
+  auto rate = [](const model::SampledPoint& p) {
+    return vmp::format_bytes(p.dirty_bytes / (p.period_ms / 1000)) + "/s";
+  };
+  return "the guest's dirty rate changed during the measurement: " +
+         vmp::format_duration(s.period_ms) + " dirtied " + vmp::format_bytes(s.dirty_bytes) +
+         " (" + rate(s) + ") but " + vmp::format_duration(l.period_ms) + " dirtied " +
+         vmp::format_bytes(l.dirty_bytes) + " (" + rate(l) +
+         "), which a steady load cannot do (bursts or phases); the prediction takes the load's "
+         "mean over the measurement, and its interval spans that and the curve as measured";
+}
+
+}  // namespace
+
 model::SamplingError sampling_error(const probe::DirtyProfile& profile,
                                     const model::LibvirtSteps& steps) {
   model::SamplingError e;
@@ -27,10 +70,7 @@ model::SamplingError sampling_error(const probe::DirtyProfile& profile,
   e.start_high_ms = steps.high_ms();
   e.ram_bytes = static_cast<double>(profile.ram_bytes);
   e.page_size_bytes = static_cast<double>(profile.page_size_bytes);
-  for (const auto& p : profile.dirty_curve) {
-    e.points.push_back({p.period_ms, p.dirty_bytes, static_cast<double>(p.sampled_pages),
-                        p.sampled_pages > 0 ? static_cast<double>(p.dirty_sampled_pages) : -1});
-  }
+  e.points = sampled_points(profile);
   const auto& z = profile.zero_pages;
   e.zero_pages = static_cast<double>(z.count);
   if (z.standard_error_pages) {
@@ -48,9 +88,16 @@ model::SamplingError sampling_error(const probe::DirtyProfile& profile,
 
 report::Report make_report(std::string subject, probe::DirtyProfile profile,
                            const Options& options) {
-  std::vector<model::DirtyPoint> points;
-  for (const auto& p : profile.dirty_curve) points.push_back({p.period_ms, p.dirty_bytes});
   const double ceiling = profile.nonzero_ram_bytes();
+  const double ram = static_cast<double>(profile.ram_bytes);
+  // A load whose rate changed while it was measured is read at its mean (model::RateChange);
+  // one that fell away at the end is left as measured, with the warning to measure again.
+  const auto measured = sampled_points(profile);
+  const auto change = model::rate_change(measured, ram);
+  const bool mean_reading = change && change->kind != model::RateChange::Kind::FellAtEnd;
+  const auto read = mean_reading ? model::mean_rate_points(measured, ram, ceiling) : measured;
+  std::vector<model::DirtyPoint> points;
+  for (const auto& p : read) points.push_back({p.period_ms, p.dirty_bytes});
   report::Report r{.subject = std::move(subject),
                    .profile = std::move(profile),
                    .curve_choice = model::choose_curve(points, ceiling, options.curve_policy),
@@ -66,6 +113,9 @@ report::Report make_report(std::string subject, probe::DirtyProfile profile,
                    .accelerator = {},
                    .warnings = {}};
   r.curve = model::build_curve(points, ceiling, r.curve_choice);
+  r.rate_change = change;
+  r.mean_reading = mean_reading;
+  if (change) r.warnings.push_back(rate_change_warning(*change));
 
   r.libvirt_steps = model::libvirt_steps(r.profile.qemu_version,
                                          static_cast<double>(r.profile.ram_bytes),
@@ -88,18 +138,31 @@ report::Report make_report(std::string subject, probe::DirtyProfile profile,
   input.auto_converge.cpu_demand = r.profile.vcpu_busy_fraction.value_or(1);
   input.auto_converge.enabled = false;  // as configured: plain pre-copy; auto-converge is advice
   const auto& bandwidth = r.settings.bandwidth_bytes_per_s.value;
-  const auto unknowns = sampling_error(r.profile, r.libvirt_steps);
+  auto unknowns = sampling_error(r.profile, r.libvirt_steps);
+  auto as_measured = unknowns;
+  unknowns.points = read;
+  // The reading whose sampling error gives the unfavourable end.
+  const model::SamplingError* unfavourable = &unknowns;
   if (bandwidth) {
     input.bandwidth_bytes_per_s = *bandwidth;
     input.link_bytes_per_s = r.settings.link_bytes_per_s.value.value_or(0);
     r.prediction = model::simulate_precopy(input, r.curve);
     r.model_input = input;
     r.interval = model::prediction_interval(input, unknowns, options.curve_policy);
+    if (mean_reading) {
+      // Where the bursts fell is unknown: the interval spans both readings' sampling error.
+      const auto other = model::prediction_interval(input, as_measured, options.curve_policy);
+      if (less_favourable(r.interval->low, other.low)) r.interval->low = other.low;
+      if (less_favourable(other.high, r.interval->high)) {
+        r.interval->high = other.high;
+        unfavourable = &as_measured;
+      }
+    }
   }
   if (r.prediction && r.prediction->converges() && !r.interval->high.converges()) {
     // Converging by the measurement but not at its unfavourable end: the sampling error alone
     // could make "migrate" wrong, so the advice is searched where it does not converge.
-    const auto end = model::interval_end(input, unknowns, options.curve_policy, true);
+    const auto end = model::interval_end(input, *unfavourable, options.curve_policy, true);
     r.advice = model::advise(end.input, end.curve, options.limits, false, options.postcopy);
     r.advice.within_sampling_error = true;
   } else {

@@ -664,11 +664,7 @@ ZeroPageEstimate estimate_zero_pages(const ZeroPageSampler& sampler, virt::LiveT
 
 // What the measurement cannot see or the model does not cover, said in the report.
 void add_warnings(LiveResult& out, const std::string& name, bool through_qmp) {
-  const auto& p = out.profile;
   const auto& facts = out.facts;
-  if (auto contradiction = curve_contradiction(p.dirty_curve, p.ram_bytes)) {
-    out.warnings.push_back(*contradiction);
-  }
   if (through_qmp) {
     out.warnings.push_back("measured through QMP: libvirt now marks " + name +
                            " tainted (custom-monitor); --no-qmp avoids that");
@@ -847,41 +843,6 @@ LiveResult measure_domain(virt::LiveTarget& live, const LiveOptions& options, Cl
                         {"warnings", out.warnings}});
   }
   return out;
-}
-
-std::optional<std::string> curve_contradiction(const std::vector<CurvePoint>& curve,
-                                               std::uint64_t ram_bytes) {
-  const double ram = static_cast<double>(ram_bytes);
-  // One point's reading and how far off it may be: three standard errors of QEMU's page sample
-  // (none where every page is counted) and QEMU's flooring of the rate to whole MiB/s.
-  auto tolerance = [&](const CurvePoint& p) {
-    double t = 1048576.0 * p.period_ms / 1000;
-    if (p.sampled_pages > 0) {
-      const double n = static_cast<double>(p.sampled_pages);
-      const double q = std::clamp(p.dirty_bytes / ram, 0.5 / n, 1.0);
-      t += 3 * ram * std::sqrt(q * (1 - q) / n);
-    }
-    return t;
-  };
-  for (std::size_t i = 0; i < curve.size(); ++i) {
-    for (std::size_t j = 0; j < curve.size(); ++j) {
-      const auto &shorter = curve[i], &longer = curve[j];
-      if (longer.period_ms <= shorter.period_ms) continue;
-      const double gap = shorter.dirty_bytes - longer.dirty_bytes;
-      if (gap <= 0.2 * shorter.dirty_bytes ||
-          gap <= std::hypot(tolerance(shorter), tolerance(longer))) {
-        continue;
-      }
-      return "the dirty curve contradicts itself: " + vmp::format_duration(longer.period_ms) +
-             " dirtied " + vmp::format_bytes(longer.dirty_bytes) + " but " +
-             vmp::format_duration(shorter.period_ms) + " dirtied " +
-             vmp::format_bytes(shorter.dirty_bytes) +
-             ", which a steady guest cannot do: its load changed (or it was paused) during the "
-             "measurement, and the prediction follows a curve that may not be the guest's; "
-             "measure again";
-    }
-  }
-  return std::nullopt;
 }
 
 }  // namespace vmp::probe

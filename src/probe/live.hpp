@@ -189,13 +189,6 @@ void sample_zero_pages(ZeroPageSampler& sampler, Clock& clock, std::uint64_t tar
                        double budget_ms, MeasurementGuard* guard = nullptr,
                        bool cold_first_read = false);
 
-// Where a curve contradicts itself: a longer period that dirtied clearly less than a shorter
-// one (beyond QEMU's sampling error and its flooring to whole MiB/s), which a steady guest
-// cannot do: its load changed, or it was paused, during the measurement. The warning, or
-// nullopt.
-std::optional<std::string> curve_contradiction(const std::vector<CurvePoint>& curve,
-                                               std::uint64_t ram_bytes);
-
 LiveResult measure_domain(virt::LiveTarget& target, const LiveOptions& options, Clock& clock);
 
 }  // namespace vmp::probe

@@ -106,6 +106,20 @@ json to_json(const Report& r) {
       {"limit_bytes", r.curve.limit_bytes()},
       {"points", curve_points},
   };
+  curve["reading"] = r.mean_reading ? "mean-rate" : "as-measured";
+  curve["rate_change"] = nullptr;
+  if (r.rate_change) {
+    using Kind = model::RateChange::Kind;
+    const auto& c = *r.rate_change;
+    auto point = [](const model::SampledPoint& p) {
+      return json{{"period_ms", p.period_ms}, {"dirty_bytes", p.dirty_bytes}};
+    };
+    curve["rate_change"] = {{"kind", c.kind == Kind::FellAtEnd ? "fell-at-end"
+                                     : c.kind == Kind::Fell    ? "fell"
+                                                               : "rose"},
+                            {"shorter", point(c.shorter)},
+                            {"longer", point(c.longer)}};
+  }
   if (r.curve_choice.fit) {
     curve["saturating_fit"] = {
         {"working_set_bytes", r.curve_choice.fit->working_set_bytes},

@@ -59,6 +59,11 @@ struct Report {
   std::optional<virt::MigrationConfig> migration_config;
   std::string accelerator;
   std::vector<std::string> warnings;
+  // Two periods a steady load cannot produce, if the measurement has them; with mean_reading,
+  // the curve above is the load's mean over the measurement (model::mean_rate_points), not the
+  // points as measured, and the interval spans both readings.
+  std::optional<model::RateChange> rate_change = std::nullopt;
+  bool mean_reading = false;
 };
 
 }  // namespace vmp::report

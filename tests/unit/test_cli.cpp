@@ -367,6 +367,50 @@ TEST(Cli, NoMigrateVerdictWhereTheSamplingErrorAloneCouldMakeItWrong) {
   EXPECT_FALSE(e.advice.within_sampling_error);
 }
 
+// A real measurement (QEMU 10.0.2, bench/results/2026-12-03-qemu10.0-libvirt-steps-model.jsonl,
+// held-out case "phased", seed 3) of a 512 MiB guest writing 128 MiB at random, 10500 pages/s for
+// 4 s then 1500 pages/s for 4 s: the periods up to 1 s fell in the slow phase (6 MiB in 1 s), the
+// 5.5 s one took in the fast one (94 MiB). Migrated for real at 48 MiB/s and 300 ms, libvirt's job
+// took 7770 ms; read as measured the prediction was 6388 ms (-17.8%).
+TEST(Cli, ALoadWhoseRateChangedIsReadAtItsMean) {
+  const std::string profile =
+      std::string(VMP_SOURCE_ROOT) + "/tests/unit/data/profiles/phased-qemu10.0.json";
+  vmp::predict::Options o;
+  o.settings.bandwidth_bytes_per_s = {48 * 1048576.0, vmp::report::Source::CommandLine, {}};
+  o.settings.link_bytes_per_s = {1769.7 * 1048576.0, vmp::report::Source::CommandLine, {}};
+  o.settings.downtime_limit_ms = {300, vmp::report::Source::Default, {}};
+  o.settings.deadline_ms = {vmp::model::kDefaultDeadlineMs, vmp::report::Source::Default, {}};
+  auto r = vmp::predict::make_report("phased", vmp::probe::load_profile(profile), o);
+  ASSERT_TRUE(r.prediction && r.interval && r.model_input && r.rate_change);
+  EXPECT_EQ(r.rate_change->kind, vmp::model::RateChange::Kind::Rose);
+  EXPECT_TRUE(r.mean_reading);
+  ASSERT_EQ(r.warnings.size(), 1u);
+  EXPECT_NE(r.warnings[0].find("dirty rate changed during the measurement"), std::string::npos)
+      << r.warnings[0];
+  const double real_ms = 7770;
+  EXPECT_TRUE(r.prediction->converges());
+  EXPECT_NEAR(r.prediction->total_time_ms, real_ms, 0.1 * real_ms);
+
+  // The interval spans the curve as measured too, and holds the real time.
+  std::vector<vmp::model::DirtyPoint> as_measured;
+  for (const auto& p : r.profile.dirty_curve) as_measured.push_back({p.period_ms, p.dirty_bytes});
+  const double ceiling = r.profile.nonzero_ram_bytes();
+  const auto curve = vmp::model::build_curve(
+      as_measured, ceiling,
+      vmp::model::choose_curve(as_measured, ceiling, vmp::model::CurvePolicy::Auto));
+  const auto measured = vmp::model::simulate_precopy(*r.model_input, curve);
+  EXPECT_LT(measured.total_time_ms, 0.85 * real_ms);  // why the reading changed
+  EXPECT_LE(r.interval->low.total_time_ms, measured.total_time_ms);
+  EXPECT_GE(r.interval->high.total_time_ms, r.prediction->total_time_ms);
+  EXPECT_LE(r.interval->low.total_time_ms, real_ms);
+  EXPECT_GE(r.interval->high.total_time_ms, real_ms);
+
+  const auto j = vmp::report::to_json(r);
+  EXPECT_EQ(j["curve"]["reading"], "mean-rate");
+  EXPECT_EQ(j["curve"]["rate_change"]["kind"], "rose");
+  EXPECT_EQ(j["curve"]["rate_change"]["longer"]["period_ms"], 5500);
+}
+
 // An empty value is an error, not the default: '--downtime ""' in a script whose variable is
 // unset must not predict with 300 ms. '--profile=' must not take the next argument as the file.
 TEST(Cli, EmptyValuesAreUsageErrors) {

@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <array>
 #include <cmath>
 
 #include "model/interval.hpp"
@@ -101,4 +102,89 @@ TEST(Interval, AVerdictNearTheLimitIsUncertain) {
   auto ends = prediction_interval(settings(bw), e, CurvePolicy::Auto);
   EXPECT_TRUE(ends.low.converges());
   EXPECT_FALSE(ends.high.converges());
+}
+
+namespace {
+
+// Points as QEMU 10.0.2 reported them in real measurements of the benchmark's guests (512 MiB,
+// 8192 pages sampled), bench/results/2026-12-0{2,3}-qemu10.0-*.jsonl: period ms, bytes, k.
+std::vector<SampledPoint> measured(std::initializer_list<std::array<double, 3>> rows) {
+  std::vector<SampledPoint> out;
+  for (const auto& r : rows) out.push_back({r[0], r[1], 8192, r[2]});
+  return out;
+}
+
+constexpr double kGuest = 512 * kMiB;
+
+// "phased": 10500 pages/s for 4 s, 1500 for 4 s, over 128 MiB.
+const auto kPhased = measured({{125, 655360, 10}, {250, 1310720, 20}, {500, 3145728, 48},
+                               {1001, 6297747.456, 96}, {5500, 98041856, 1496}});
+// "bursty": 8000 pages/s for 1 s, none for 1 s, over 64 MiB.
+const auto kBursty = measured({{125, 4063232, 62}, {250, 7602176, 116}, {500, 0, 0},
+                               {1000, 17825792, 272}, {5656, 47445966.848, 724}});
+// "random-small": 2000 pages/s over 64 MiB, steady.
+const auto kSteady = measured({{125, 393216, 6}, {251, 2105540.608, 32}, {500, 3145728, 48},
+                               {1000, 7340032, 112}, {5500, 28835840, 440}});
+
+}  // namespace
+
+TEST(RateChange, RealLoadsThatChangedRateAreFoundAndASteadyOneIsNot) {
+  auto phased = rate_change(kPhased, kGuest);
+  ASSERT_TRUE(phased);
+  EXPECT_EQ(phased->kind, RateChange::Kind::Rose);
+  auto bursty = rate_change(kBursty, kGuest);
+  ASSERT_TRUE(bursty);
+  EXPECT_NE(bursty->kind, RateChange::Kind::FellAtEnd);
+  EXPECT_FALSE(rate_change(kSteady, kGuest));
+  EXPECT_FALSE(rate_change(random_guest(16384, 0).points, kGiB));
+  // Within QEMU's error (its whole MiB/s and the sample): steady.
+  auto point = [](double ms, double mib) {
+    return SampledPoint{ms, mib * kMiB, 16384, std::floor(mib / 1024 * 16384)};
+  };
+  EXPECT_FALSE(rate_change({point(1000, 40), point(2000, 62), point(5000, 101)}, kGiB));
+  EXPECT_FALSE(rate_change({point(125, 5), point(250, 4.5), point(1000, 9)}, kGiB));
+  // Paused 3-4 s into a measurement (QEMU 7.2, issue 17): the longest period fell.
+  auto paused = rate_change({point(1000, 40), point(2000, 18), point(5000, 0)}, kGiB);
+  ASSERT_TRUE(paused);
+  EXPECT_EQ(paused->kind, RateChange::Kind::FellAtEnd);
+  EXPECT_EQ(paused->longer.period_ms, 5000);
+}
+
+TEST(RateChange, TheMeanReadingIsSteadyAndKeepsTheLongestPeriod) {
+  for (const auto* points : {&kPhased, &kBursty}) {
+    const double ceiling = 300 * kMiB;
+    const auto mean = mean_rate_points(*points, kGuest, ceiling);
+    ASSERT_EQ(mean.size(), points->size());
+    EXPECT_EQ(mean.back().dirty_bytes, points->back().dirty_bytes);
+    EXPECT_FALSE(rate_change(mean, kGuest));
+    for (std::size_t i = 1; i < mean.size(); ++i) {  // concave from 0: the rate never rises
+      EXPECT_LE(mean[i].dirty_bytes / mean[i].period_ms,
+                mean[i - 1].dirty_bytes / mean[i - 1].period_ms * (1 + 1e-9));
+    }
+    for (std::size_t i = 0; i + 1 < mean.size(); ++i) {  // the sample's k follows the bytes
+      EXPECT_NEAR(mean[i].dirty_sampled_pages / 8192 * kGuest, mean[i].dirty_bytes, 1);
+    }
+  }
+  // Phased: the short periods' pooled rate (5.8 MiB/s) cannot dirty 94 MiB in 5.5 s: the rate
+  // rose, the working set is unknown, and all the memory that can hold data is taken.
+  const auto phased = mean_rate_points(kPhased, kGuest, 300 * kMiB);
+  const double t = 5.5, d = kPhased.back().dirty_bytes, w = 300 * kMiB;
+  const double rate = -w / t * std::log(1 - d / w);
+  EXPECT_NEAR(phased[3].dirty_bytes, w * (1 - std::exp(-rate * 1.001 / w)), 1);
+  // Bursty: the pooled rate (29.5 MiB over 1.875 s) reaches 45 MiB in 5.656 s over a working set
+  // near the load's real 64 MiB; the shortest period reads that rate.
+  const auto bursty = mean_rate_points(kBursty, kGuest, 300 * kMiB);
+  const double pooled = (4063232.0 + 7602176 + 0 + 17825792) / 1.875;
+  EXPECT_NEAR(bursty[0].dirty_bytes / 0.125, pooled, 0.02 * pooled);
+  const double w_bursty = [&] {  // the working set the 1 s and 5.656 s points imply
+    double lo = bursty.back().dirty_bytes, hi = 300 * kMiB;
+    for (int i = 0; i < 200; ++i) {
+      const double mid = (lo + hi) / 2;
+      const double at_1s = mid * (1 - std::exp(-pooled * 1.0 / mid));
+      (at_1s > bursty[3].dirty_bytes ? hi : lo) = mid;
+    }
+    return lo;
+  }();
+  EXPECT_GT(w_bursty, 50 * kMiB);
+  EXPECT_LT(w_bursty, 80 * kMiB);
 }
