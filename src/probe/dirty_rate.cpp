@@ -87,8 +87,6 @@ nlohmann::json QmpDirtyRateMeter::query() {
                        : monitor_.execute("query-dirty-rate");
 }
 
-bool QmpDirtyRateMeter::never_measured() { return query().value("status", "") == "unstarted"; }
-
 bool QmpDirtyRateMeter::start(const DirtyRateRequest& request) {
   nlohmann::json args = nlohmann::json::object();
   const double unit_ms = milliseconds_ ? 1 : 1000;
@@ -142,9 +140,10 @@ std::optional<DirtyRateResult> QmpDirtyRateMeter::poll() {
   return result;
 }
 
-std::optional<RunningMeasurement> QmpDirtyRateMeter::running(double epoch_s, double monotonic_s) {
+MeterStatus QmpDirtyRateMeter::status(double epoch_s, double monotonic_s) {
   auto r = query();
-  if (r.value("status", "") != "measuring") return std::nullopt;
+  const auto status = r.value("status", "");
+  if (status != "measuring") return {status == "unstarted", std::nullopt};
   const double unit_ms = r.value("calc-time-unit", "second") == "millisecond" ? 1 : 1000;
   const double reported = r.value("calc-time", 0.0);
   RunningMeasurement m;
@@ -157,7 +156,7 @@ std::optional<RunningMeasurement> QmpDirtyRateMeter::running(double epoch_s, dou
     m.ends_in_ms = measurement_ends_in_ms(r["start-time"].get<double>(), reported * unit_ms,
                                           epoch_s, monotonic_s);
   }
-  return m;
+  return {false, m};
 }
 
 bool LibvirtDirtyRateMeter::start(const DirtyRateRequest& request) {
@@ -185,11 +184,6 @@ double field(const std::map<std::string, double>& stats, const std::string& name
 
 }  // namespace
 
-bool LibvirtDirtyRateMeter::never_measured() {
-  return field(calls_.stats(), "dirtyrate.calc_status", -1) ==
-         virt::dirty_rate::kUnstarted;
-}
-
 std::optional<DirtyRateResult> LibvirtDirtyRateMeter::poll() {
   auto stats = calls_.stats();
   if (field(stats, "dirtyrate.calc_status", -1) !=
@@ -207,12 +201,11 @@ std::optional<DirtyRateResult> LibvirtDirtyRateMeter::poll() {
   return result;
 }
 
-std::optional<RunningMeasurement> LibvirtDirtyRateMeter::running(double epoch_s,
-                                                                 double monotonic_s) {
+MeterStatus LibvirtDirtyRateMeter::status(double epoch_s, double monotonic_s) {
   auto stats = calls_.stats();
-  if (field(stats, "dirtyrate.calc_status", -1) !=
-      virt::dirty_rate::kMeasuring) {
-    return std::nullopt;
+  const double status = field(stats, "dirtyrate.calc_status", -1);
+  if (status != virt::dirty_rate::kMeasuring) {
+    return {status == virt::dirty_rate::kUnstarted, std::nullopt};
   }
   const double period_s = field(stats, "dirtyrate.calc_period", 0);
   RunningMeasurement m;
@@ -221,7 +214,7 @@ std::optional<RunningMeasurement> LibvirtDirtyRateMeter::running(double epoch_s,
   if (start_s > 0) {
     m.ends_in_ms = measurement_ends_in_ms(start_s, period_s * 1000, epoch_s, monotonic_s);
   }
-  return m;
+  return {false, m};
 }
 
 std::vector<double> plan_periods_ms(double budget_ms, bool milliseconds) {

@@ -46,6 +46,11 @@ struct RunningMeasurement {
   std::optional<double> ends_in_ms;
 };
 
+struct MeterStatus {
+  bool never_measured = false;
+  std::optional<RunningMeasurement> running;
+};
+
 // How long until a measurement QEMU started at `start_s` (its start-time: wall-clock seconds on
 // QEMU 10.0, the host's monotonic clock on 7.2, told apart by which one it is near) over
 // `period_ms` ends; nullopt when it is near neither clock. Never negative.
@@ -63,16 +68,20 @@ class DirtyRateMeter {
   // Whether periods below a second can be asked for (calc-time-unit, QEMU >= 8.2).
   virtual bool supports_milliseconds() const = 0;
   virtual bool controls_sample_pages() const = 0;
-  // Nothing was ever measured in this QEMU process. The first measurement of a QEMU 7.2 process
-  // reads far too low (seen: 0 MiB/s, then 8 and 8 on the same load), so it is run and dropped.
-  virtual bool never_measured() = 0;
+  // What QEMU's measurement state is now, from one query: whether nothing was ever measured in
+  // this QEMU process (the first measurement of a QEMU 7.2 process reads far too low, seen: 0
+  // MiB/s, then 8 and 8 on the same load, so it is run and dropped), and the measurement
+  // running now, whoever started it.
+  virtual MeterStatus status(double epoch_s, double monotonic_s) = 0;
   // Starts one measurement. Returns false, having started nothing, when QEMU is already
   // measuring for someone else.
   virtual bool start(const DirtyRateRequest& request) = 0;
   // The result once the measurement is done (marked when it is not ours); nullopt while it runs.
   virtual std::optional<DirtyRateResult> poll() = 0;
   // The measurement QEMU is running now, whoever started it; nullopt when it is not measuring.
-  virtual std::optional<RunningMeasurement> running(double epoch_s, double monotonic_s) = 0;
+  std::optional<RunningMeasurement> running(double epoch_s, double monotonic_s) {
+    return status(epoch_s, monotonic_s).running;
+  }
 };
 
 // calc-dirty-rate / query-dirty-rate through QMP. With `milliseconds` (from the QMP schema: QEMU
@@ -85,10 +94,9 @@ class QmpDirtyRateMeter : public DirtyRateMeter {
   std::string interface_name() const override { return "qmp"; }
   bool supports_milliseconds() const override { return milliseconds_; }
   bool controls_sample_pages() const override { return true; }
-  bool never_measured() override;
+  MeterStatus status(double epoch_s, double monotonic_s) override;
   bool start(const DirtyRateRequest& request) override;
   std::optional<DirtyRateResult> poll() override;
-  std::optional<RunningMeasurement> running(double epoch_s, double monotonic_s) override;
 
  private:
   nlohmann::json query();
@@ -104,10 +112,9 @@ class LibvirtDirtyRateMeter : public DirtyRateMeter {
   std::string interface_name() const override { return "libvirt"; }
   bool supports_milliseconds() const override { return false; }
   bool controls_sample_pages() const override { return false; }
-  bool never_measured() override;
+  MeterStatus status(double epoch_s, double monotonic_s) override;
   bool start(const DirtyRateRequest& request) override;
   std::optional<DirtyRateResult> poll() override;
-  std::optional<RunningMeasurement> running(double epoch_s, double monotonic_s) override;
 
  private:
   virt::DirtyRateCalls& calls_;

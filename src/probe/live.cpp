@@ -182,6 +182,17 @@ std::string other_measurement_text(const RunningMeasurement& other, const Safegu
                       : "another client's dirty-rate measurement (" + other.what + ")";
 }
 
+// The refusal for another client's measurement QEMU was found running.
+[[noreturn]] void throw_busy_with(const RunningMeasurement& other, Clock& clock,
+                                  const Safeguards& safe) {
+  throw RuntimeError(
+      "QEMU is busy with " + other_measurement_text(other, safe, clock) +
+          (other.ends_in_ms ? ", which ends in about " + seconds_text(*other.ends_in_ms + 500)
+                            : std::string(", and does not say when it ends")) +
+          "; QEMU measures one at a time: try again " + (other.ends_in_ms ? "then" : "later"),
+      "busy");
+}
+
 [[noreturn]] void throw_busy(DirtyRateMeter& meter, Clock& clock, const Safeguards& safe) {
   auto other = meter.running(clock.epoch_s(), clock.monotonic_s());
   if (!other) {
@@ -190,31 +201,25 @@ std::string other_measurement_text(const RunningMeasurement& other, const Safegu
         "the dirty rate is already being measured); QEMU measures one at a time: try again later",
         "busy");
   }
-  throw RuntimeError(
-      "QEMU is busy with " + other_measurement_text(*other, safe, clock) +
-          (other->ends_in_ms ? ", which ends in about " + seconds_text(*other->ends_in_ms + 500)
-                             : std::string(", and does not say when it ends")) +
-          "; QEMU measures one at a time: try again " + (other->ends_in_ms ? "then" : "later"),
-      "busy");
+  throw_busy_with(*other, clock, safe);
 }
 
-// Another client's measurement running now, refused (throw_busy) unless it ends within
-// `max_wait_ms`.
-std::optional<RunningMeasurement> other_client_within(DirtyRateMeter& meter, Clock& clock,
-                                                      double max_wait_ms, const Safeguards& safe) {
-  auto other = meter.running(clock.epoch_s(), clock.monotonic_s());
+// Another client's measurement, running when QEMU was asked, refused (throw_busy_with) unless
+// it ends within `max_wait_ms`.
+void refuse_unless_ends_within(const std::optional<RunningMeasurement>& other, double max_wait_ms,
+                               Clock& clock, const Safeguards& safe) {
   // QEMU's start-time is whole seconds, floored: the end may be up to a second later.
   if (other && (!other->ends_in_ms || *other->ends_in_ms + 1000 > max_wait_ms)) {
-    throw_busy(meter, clock, safe);
+    throw_busy_with(*other, clock, safe);
   }
-  return other;
 }
 
 // Before the first period: another client's measurement that ends within `max_wait_ms` is
 // waited for (noted), a longer one refused at once. Returns the time waited.
 double wait_for_other_client(DirtyRateMeter& meter, Clock& clock, double max_wait_ms,
                              const ProgressFn& progress, const Safeguards& safe) {
-  const auto other = other_client_within(meter, clock, max_wait_ms, safe);
+  const auto other = meter.running(clock.epoch_s(), clock.monotonic_s());
+  refuse_unless_ends_within(other, max_wait_ms, clock, safe);
   if (!other) return 0;
   const std::string what = other_measurement_text(*other, safe, clock);
   if (progress) progress("waiting for " + what + " to end");
@@ -409,7 +414,8 @@ std::vector<CurvePoint> measure_curve(DirtyRateMeter& meter, Clock& clock,
 
 WarmUp start_warm_up(DirtyRateMeter& meter, Clock& clock, std::uint64_t sample_pages_per_gib,
                      const std::string& mode, const ProgressFn& progress, const Safeguards& safe) {
-  if (!meter.never_measured()) return {};
+  auto status = meter.status(clock.epoch_s(), clock.monotonic_s());
+  if (!status.never_measured) return {false, 0, 0, std::move(status.running)};
   if (progress) progress("warming up QEMU's dirty-rate measurement");
   const double period_ms = meter.supports_milliseconds() ? 125.0 : 1000.0;
   if (safe.guard) safe.guard->check();
@@ -778,8 +784,9 @@ LiveResult measure_domain(virt::LiveTarget& live, const LiveOptions& options, Cl
   // once the memory reads have taken their whole time, is refused before guest memory is read
   // for nothing; one that may end in time is waited for after the reads (measure_dirty_curve).
   if (!warm_up.started) {
-    other_client_within(*meter, clock,
-                        options.measure_time_ms * kWaitForOthersShare + zero_budget_ms, safe);
+    refuse_unless_ends_within(warm_up.running,
+                              options.measure_time_ms * kWaitForOthersShare + zero_budget_ms,
+                              clock, safe);
   }
   // A stop meanwhile settles the warm-up the tool started.
   auto while_warming_up = [&](const auto& step) {

@@ -137,12 +137,15 @@ std::vector<CurvePoint> measure_curve(DirtyRateMeter& meter, Clock& clock,
                                       double end_by_ms = kNoDeadline);
 
 // QEMU's first measurement in a process, of the shortest period, whose figures are dropped (see
-// DirtyRateMeter::never_measured): started by start_warm_up before the guest's memory is read,
-// so that QEMU's slow first hashing of the sampled pages runs meanwhile.
+// DirtyRateMeter::status): started by start_warm_up before the guest's memory is read, so that
+// QEMU's slow first hashing of the sampled pages runs meanwhile.
 struct WarmUp {
   bool started = false;  // QEMU had never measured; false: it had, and nothing was started
   double period_ms = 0;
   double started_ms = 0;  // on the measurement's clock
+  // Not started: the measurement QEMU was running when asked (another client's), from the same
+  // query, so that the check for it asks QEMU nothing more.
+  std::optional<RunningMeasurement> running = std::nullopt;
 };
 
 // Starts the warm-up where QEMU never measured (one query of QEMU's state elsewhere, starting

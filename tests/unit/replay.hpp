@@ -290,6 +290,7 @@ class ReplayMonitor : public virt::Monitor {
  public:
   explicit ReplayMonitor(Replay& replay) : replay_(replay) {}
   nlohmann::json execute(std::string_view command, const nlohmann::json& arguments) override {
+    ++sent_[std::string(command)];
     const auto& e = replay_.answer(virt::qmp_entry(command, arguments));
     if (e.contains("error")) {
       throw virt::QmpError(std::string(command), e["error"].value("class", ""),
@@ -297,9 +298,15 @@ class ReplayMonitor : public virt::Monitor {
     }
     return e["return"];
   }
+  // How many times the code under test sent `command`.
+  std::size_t sent(const std::string& command) const {
+    auto it = sent_.find(command);
+    return it == sent_.end() ? 0 : it->second;
+  }
 
  private:
   Replay& replay_;
+  std::map<std::string, std::size_t> sent_;
 };
 
 class ReplayDirtyRateCalls : public virt::DirtyRateCalls {
@@ -404,6 +411,8 @@ class ReplayLiveTarget : public virt::LiveTarget {
   }
   // How many guest memory reads the code under test asked for.
   std::size_t memory_reads() const { return memory_reads_; }
+  // How many times it sent a QMP command.
+  std::size_t qmp_sent(const std::string& command) const { return monitor_.sent(command); }
 
  private:
   const nlohmann::json& call(const char* name) {

@@ -286,6 +286,9 @@ TEST(LiveReplay, AnotherClientsLongMeasurementIsRefusedBeforeGuestMemoryIsRead) 
       expect_ends_in_about_a_minute(e.what());
     }
     EXPECT_EQ(target.memory_reads(), 0u);
+    // One query of QEMU's measurement state finds both that QEMU measured before (no warm-up)
+    // and the other client's measurement, and the refusal says what that query found.
+    EXPECT_EQ(target.qmp_sent("query-dirty-rate"), 1u);
     std::filesystem::remove_all(claims);
   }
 }
