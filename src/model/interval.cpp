@@ -105,6 +105,14 @@ std::vector<SampledPoint> mean_rate_points(const std::vector<SampledPoint>& poin
   return sorted;
 }
 
+Reading read_measurement(const std::vector<SampledPoint>& measured, double ram_bytes,
+                         double ceiling_bytes) {
+  Reading r{measured, rate_change(measured, ram_bytes), false};
+  r.mean = r.change && r.change->kind != RateChange::Kind::FellAtEnd;
+  if (r.mean) r.points = mean_rate_points(measured, ram_bytes, ceiling_bytes);
+  return r;
+}
+
 IntervalEnd interval_end(const PrecopyInput& input, const SamplingError& e, CurvePolicy policy,
                          bool high) {
   const double total_pages = std::floor(e.ram_bytes / e.page_size_bytes);

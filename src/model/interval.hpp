@@ -76,6 +76,16 @@ std::optional<RateChange> rate_change(const std::vector<SampledPoint>& points, d
 std::vector<SampledPoint> mean_rate_points(const std::vector<SampledPoint>& points,
                                            double ram_bytes, double ceiling_bytes);
 
+// What a prediction reads from a measurement: its points as measured, or, where the load's rate
+// changed (any RateChange but FellAtEnd), at the load's mean (mean_rate_points); and the change.
+struct Reading {
+  std::vector<SampledPoint> points;
+  std::optional<RateChange> change;
+  bool mean = false;
+};
+Reading read_measurement(const std::vector<SampledPoint>& measured, double ram_bytes,
+                         double ceiling_bytes);
+
 // Wilson's score interval for a binomial share k/n at z standard errors.
 struct Share {
   double low;

@@ -23,15 +23,6 @@ report::Settings with_link_as_bandwidth(report::Settings s) {
 // What the measurement leaves unknown: its sampling error, and the spread of libvirt's steps.
 namespace {
 
-std::vector<model::SampledPoint> sampled_points(const probe::DirtyProfile& profile) {
-  std::vector<model::SampledPoint> points;
-  for (const auto& p : profile.dirty_curve) {
-    points.push_back({p.period_ms, p.dirty_bytes, static_cast<double>(p.sampled_pages),
-                      p.sampled_pages > 0 ? static_cast<double>(p.dirty_sampled_pages) : -1});
-  }
-  return points;
-}
-
 // a is the less favourable outcome: it does not converge where b does, or it takes longer.
 bool less_favourable(const model::PrecopyResult& a, const model::PrecopyResult& b) {
   if (a.converges() != b.converges()) return !a.converges();
@@ -70,7 +61,7 @@ model::SamplingError sampling_error(const probe::DirtyProfile& profile,
   e.start_high_ms = steps.high_ms();
   e.ram_bytes = static_cast<double>(profile.ram_bytes);
   e.page_size_bytes = static_cast<double>(profile.page_size_bytes);
-  e.points = sampled_points(profile);
+  e.points = probe::sampled_points(profile);
   const auto& z = profile.zero_pages;
   e.zero_pages = static_cast<double>(z.count);
   if (z.standard_error_pages) {
@@ -89,15 +80,11 @@ model::SamplingError sampling_error(const probe::DirtyProfile& profile,
 report::Report make_report(std::string subject, probe::DirtyProfile profile,
                            const Options& options) {
   const double ceiling = profile.nonzero_ram_bytes();
-  const double ram = static_cast<double>(profile.ram_bytes);
   // A load whose rate changed while it was measured is read at its mean (model::RateChange);
   // one that fell away at the end is left as measured, with the warning to measure again.
-  const auto measured = sampled_points(profile);
-  const auto change = model::rate_change(measured, ram);
-  const bool mean_reading = change && change->kind != model::RateChange::Kind::FellAtEnd;
-  const auto read = mean_reading ? model::mean_rate_points(measured, ram, ceiling) : measured;
+  const auto reading = probe::read_curve(profile);
   std::vector<model::DirtyPoint> points;
-  for (const auto& p : read) points.push_back({p.period_ms, p.dirty_bytes});
+  for (const auto& p : reading.points) points.push_back({p.period_ms, p.dirty_bytes});
   report::Report r{.subject = std::move(subject),
                    .profile = std::move(profile),
                    .curve_choice = model::choose_curve(points, ceiling, options.curve_policy),
@@ -113,9 +100,9 @@ report::Report make_report(std::string subject, probe::DirtyProfile profile,
                    .accelerator = {},
                    .warnings = {}};
   r.curve = model::build_curve(points, ceiling, r.curve_choice);
-  r.rate_change = change;
-  r.mean_reading = mean_reading;
-  if (change) r.warnings.push_back(rate_change_warning(*change));
+  r.rate_change = reading.change;
+  r.mean_reading = reading.mean;
+  if (reading.change) r.warnings.push_back(rate_change_warning(*reading.change));
 
   r.libvirt_steps = model::libvirt_steps(r.profile.qemu_version,
                                          static_cast<double>(r.profile.ram_bytes),
@@ -140,7 +127,7 @@ report::Report make_report(std::string subject, probe::DirtyProfile profile,
   const auto& bandwidth = r.settings.bandwidth_bytes_per_s.value;
   auto unknowns = sampling_error(r.profile, r.libvirt_steps);
   auto as_measured = unknowns;
-  unknowns.points = read;
+  unknowns.points = reading.points;
   // The reading whose sampling error gives the unfavourable end.
   const model::SamplingError* unfavourable = &unknowns;
   if (bandwidth) {
@@ -149,7 +136,7 @@ report::Report make_report(std::string subject, probe::DirtyProfile profile,
     r.prediction = model::simulate_precopy(input, r.curve);
     r.model_input = input;
     r.interval = model::prediction_interval(input, unknowns, options.curve_policy);
-    if (mean_reading) {
+    if (reading.mean) {
       // Where the bursts fell is unknown: the interval spans both readings' sampling error.
       const auto other = model::prediction_interval(input, as_measured, options.curve_policy);
       if (less_favourable(r.interval->low, other.low)) r.interval->low = other.low;

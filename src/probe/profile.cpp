@@ -217,6 +217,20 @@ DirtyProfile parse_profile(std::string_view text, std::string_view source) {
   return p;
 }
 
+std::vector<model::SampledPoint> sampled_points(const DirtyProfile& profile) {
+  std::vector<model::SampledPoint> points;
+  for (const auto& p : profile.dirty_curve) {
+    points.push_back({p.period_ms, p.dirty_bytes, static_cast<double>(p.sampled_pages),
+                      p.sampled_pages > 0 ? static_cast<double>(p.dirty_sampled_pages) : -1});
+  }
+  return points;
+}
+
+model::Reading read_curve(const DirtyProfile& profile) {
+  return model::read_measurement(sampled_points(profile), static_cast<double>(profile.ram_bytes),
+                                 profile.nonzero_ram_bytes());
+}
+
 DirtyProfile load_profile(const std::string& path) {
   std::error_code ec;
   if (std::filesystem::is_directory(path, ec)) {

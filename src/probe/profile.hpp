@@ -11,6 +11,8 @@
 
 #include <nlohmann/json_fwd.hpp>
 
+#include "model/interval.hpp"
+
 namespace vmp::probe {
 
 inline constexpr std::string_view kProfileFormat = "virt-migrate-predict/dirty-profile";
@@ -71,6 +73,12 @@ struct DirtyProfile {
            static_cast<double>(zero_pages.count) * static_cast<double>(page_size_bytes);
   }
 };
+
+// The dirty curve's points with their page samples (k unknown, -1, where none was taken).
+std::vector<model::SampledPoint> sampled_points(const DirtyProfile& profile);
+// The points a prediction reads from the profile (model::read_measurement): the one reading
+// for a prediction and for --watch.
+model::Reading read_curve(const DirtyProfile& profile);
 
 // Validates every field; throws RuntimeError "profile SOURCE: FIELD: what is wrong".
 DirtyProfile parse_profile(std::string_view text, std::string_view source);

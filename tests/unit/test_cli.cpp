@@ -18,6 +18,7 @@
 #include "report/human.hpp"
 #include "report/json_report.hpp"
 #include "report/recommendation.hpp"
+#include "watch/forecast.hpp"
 
 using nlohmann::json;
 using namespace vmp::cli;
@@ -404,6 +405,13 @@ TEST(Cli, ALoadWhoseRateChangedIsReadAtItsMean) {
   EXPECT_GE(r.interval->high.total_time_ms, r.prediction->total_time_ms);
   EXPECT_LE(r.interval->low.total_time_ms, real_ms);
   EXPECT_GE(r.interval->high.total_time_ms, real_ms);
+
+  // --watch forecasts the rest of a migration with the same reading of the profile.
+  const auto watched = vmp::watch::curve_from_profile(r.profile, vmp::model::CurvePolicy::Auto);
+  for (double t : {125.0, 1000.0, 3000.0, 5500.0, 20000.0}) {
+    EXPECT_DOUBLE_EQ(watched.dirty_bytes(t), r.curve.dirty_bytes(t)) << t;
+  }
+  EXPECT_GT(r.curve.dirty_bytes(1000), curve.dirty_bytes(1000) * 1.5);  // not the as-measured
 
   const auto j = vmp::report::to_json(r);
   EXPECT_EQ(j["curve"]["reading"], "mean-rate");
