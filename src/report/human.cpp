@@ -239,7 +239,8 @@ static std::string libvirt_steps_line(const Report& r) {
   return s.str();
 }
 
-std::string interval_line(const model::PredictionInterval& in, const model::PrecopyResult& point) {
+std::string interval_line(const model::PredictionInterval& in, const model::PrecopyResult& point,
+                          bool mean_reading) {
   std::ostringstream s;
   const int pct = static_cast<int>(std::lround(100 * std::erf(in.z / std::sqrt(2.0))));
   s << "Interval:     ";
@@ -267,7 +268,9 @@ std::string interval_line(const model::PredictionInterval& in, const model::Prec
     }
   }
   s << " (" << pct << "%: the sampling error of the dirty and zero pages, query-dirty-rate's "
-    << "whole MiB/s, and libvirt's steps)\n";
+    << "whole MiB/s, " << (mean_reading ? "libvirt's steps, and where the load's bursts fell: "
+                                          "its mean and the curve as measured)\n"
+                                        : "and libvirt's steps)\n");
   return s.str();
 }
 
@@ -407,7 +410,10 @@ void write_human_of(std::ostream& out, const Report& r) {
   if (!prof.qemu_version.empty()) out << ", QEMU " << prof.qemu_version;
   out << "\n";
 
-  out << "Dirty curve:  " << model::to_string(r.curve.kind()) << ": " << r.curve_choice.reason
+  out << "Dirty curve:  " << model::to_string(r.curve.kind()) << ": "
+      << (r.mean_reading ? "the load's mean over the measurement, as \"model\" below: its rate "
+                           "changed while it was measured (see the warning)"
+                         : r.curve_choice.reason)
       << "\n";
   if (r.curve.kind() == model::CurveKind::Saturating) {
     out << "              working set " << format_bytes(r.curve.working_set_bytes()) << ", writes "
@@ -481,7 +487,7 @@ void write_human_of(std::ostream& out, const Report& r) {
       }
       out << "\n";
     }
-    if (r.interval) out << interval_line(*r.interval, p);
+    if (r.interval) out << interval_line(*r.interval, p, r.mean_reading);
     out << "Scope:        one migration stream, as virsh migrate without --parallel (multifd), "
            "--compressed or XBZRLE, which are not modelled\n";
   }

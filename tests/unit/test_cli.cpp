@@ -413,6 +413,14 @@ TEST(Cli, ALoadWhoseRateChangedIsReadAtItsMean) {
   }
   EXPECT_GT(r.curve.dirty_bytes(1000), curve.dirty_bytes(1000) * 1.5);  // not the as-measured
 
+  // A person reads which curve it is, and why the interval is wider.
+  std::ostringstream human;
+  vmp::report::write_human(human, r);
+  EXPECT_NE(human.str().find("Dirty curve:  hybrid: the load's mean over the measurement"),
+            std::string::npos)
+      << human.str();
+  EXPECT_NE(human.str().find("where the load's bursts fell"), std::string::npos) << human.str();
+
   const auto j = vmp::report::to_json(r);
   EXPECT_EQ(j["curve"]["reading"], "mean-rate");
   EXPECT_EQ(j["curve"]["rate_change"]["kind"], "rose");
