@@ -20,7 +20,6 @@ report::Settings with_link_as_bandwidth(report::Settings s) {
   return s;
 }
 
-// What the measurement leaves unknown: its sampling error, and the spread of libvirt's steps.
 namespace {
 
 // a is the less favourable outcome: it does not converge where b does, or it takes longer.
@@ -54,6 +53,7 @@ std::string rate_change_warning(const model::RateChange& c) {
 
 }  // namespace
 
+// What the measurement leaves unknown: its sampling error, and the spread of libvirt's steps.
 model::SamplingError sampling_error(const probe::DirtyProfile& profile,
                                     const model::LibvirtSteps& steps) {
   model::SamplingError e;
