@@ -144,6 +144,9 @@ IntervalEnd interval_end(const PrecopyInput& input, const SamplingError& e, Curv
   in.zero_pages = zero;
   const double start = high ? e.start_high_ms : e.start_low_ms;
   if (start >= 0) in.start_ms = start;
+  if (const ThreadCost& cost = high ? e.thread_cost_high : e.thread_cost_low; cost.counted()) {
+    in.thread_cost = cost;
+  }
   return {in, build_curve(points, ceiling, choose_curve(points, ceiling, policy))};
 }
 

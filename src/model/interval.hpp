@@ -44,6 +44,10 @@ struct SamplingError {
   // unfavourable end of their measured spread; < 0: the input's start_ms at both ends.
   double start_low_ms = -1;
   double start_high_ms = -1;
+  // The migration thread's cost per page at the favourable and the unfavourable end of its
+  // measured spread; not counted(): the input's at both ends.
+  ThreadCost thread_cost_low;
+  ThreadCost thread_cost_high;
 };
 
 // Two periods of one measurement that a steady load cannot produce. Under a steady load the

@@ -4,18 +4,14 @@
 
 namespace vmp::model {
 
-namespace {
-
-int major_version(const std::string& version) {
+int qemu_major_version(const std::string& version) {
   if (version.empty()) return 0;
   return std::atoi(version.c_str());
 }
 
-}  // namespace
-
 LibvirtSteps libvirt_steps(const std::string& qemu_version, double ram_bytes, bool preallocated) {
   LibvirtSteps s;
-  const int major = major_version(qemu_version);
+  const int major = qemu_major_version(qemu_version);
   if (major > 0 && major < 8) {
     s.fixed_ms = 1070;
     s.fixed_low_ms = 860;

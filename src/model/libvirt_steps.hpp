@@ -58,6 +58,9 @@ struct LibvirtSteps {
 
 inline constexpr double kPreallocationMsPerGiB = 70;
 
+// "10.0.2" -> 10; 0 when empty (unknown).
+int qemu_major_version(const std::string& version);
+
 // qemu_version: "10.0.2", "7.2.0", or empty (unknown: the newer stack's figures). QEMU before 8.0
 // is taken with the QEMU 7.2 / libvirt 9.0 figures, the rest with QEMU 10.0 / libvirt 11.3's.
 LibvirtSteps libvirt_steps(const std::string& qemu_version, double ram_bytes, bool preallocated);

@@ -32,13 +32,15 @@ class Bitmap {
  public:
   // `zero_share`: per equal stretch of RAM, in cursor order; scaled so that the stretches hold
   // `zero_pages` in all.
-  Bitmap(double total_pages, double zero_pages, std::vector<double> zero_share, double page_size)
-      : total_(total_pages), page_size_(page_size) {
+  Bitmap(double total_pages, double zero_pages, std::vector<double> zero_share, double page_size,
+         ThreadCost cost = {})
+      : total_(total_pages), page_size_(page_size), cost_(cost) {
     if (zero_share.empty()) zero_share.push_back(1);
     for (double& z : zero_share) z = std::clamp(z, 0.0, 1.0);
     const double region = total_pages / static_cast<double>(zero_share.size());
     fit_to_count(zero_share, zero_pages / region);
     region_pages_ = region;
+    zero_share_ = zero_share;
     cum_wire_.push_back(0);
     for (double z : zero_share) {
       const double zero = z * region;
@@ -98,19 +100,30 @@ class Bitmap {
     if (n <= fp) return wire_at(cursor_ + n) - wire_at(cursor_);
     return first_pass_wire() + std::min(n - fp, redirtied) * full_page_wire();
   }
-  // Sends up to `wire` bytes in cursor order; returns the bytes actually sent.
-  double send_wire(double wire) {
+  // Sends up to `wire` bytes in cursor order at `bytes_per_ms`; the bytes actually sent and the
+  // time they took (the wire at that rate, or the thread's work where that is longer).
+  struct Sent {
+    double wire = 0;
+    double ms = 0;
+  };
+  Sent send(double wire, double bytes_per_ms) {
+    const double from = cursor_;
     double fp_wire = first_pass_wire();
     if (wire < fp_wire) {
       cursor_ = position_of_wire(wire_at(cursor_) + wire);
-      return wire;
+      return {wire, first_pass_ms(from, cursor_, bytes_per_ms)};
     }
     double sent = fp_wire;
     cursor_ = total_;
     double pages = std::min(redirtied, (wire - sent) / full_page_wire());
     redirtied -= pages;
     if (redirtied < 1e-9) redirtied = 0;
-    return sent + pages * full_page_wire();
+    return {sent + pages * full_page_wire(),
+            first_pass_ms(from, total_, bytes_per_ms) + data_pages_ms(pages, bytes_per_ms)};
+  }
+  // The time to send all that is left at `bytes_per_ms` (the stop-and-copy).
+  double ms_for_all(double bytes_per_ms) const {
+    return first_pass_ms(cursor_, total_, bytes_per_ms) + data_pages_ms(redirtied, bytes_per_ms);
   }
 
  private:
@@ -133,10 +146,37 @@ class Bitmap {
     return std::clamp(x, cursor_, total_);
   }
 
+  // `n` non-zero pages: the wire at the rate or the thread's work, whichever is longer.
+  double data_pages_ms(double n, double bytes_per_ms) const {
+    return std::max(n * full_page_wire() / bytes_per_ms, n * cost_.data_page_ns / 1e6);
+  }
+  // First-pass pages from position `a` to `b`, stretch by stretch of the layout: in each, the
+  // wire at the rate or the thread's work, whichever is longer.
+  double first_pass_ms(double a, double b, double bytes_per_ms) const {
+    if (b <= a) return 0;
+    if (!cost_.counted()) return (wire_at(b) - wire_at(a)) / bytes_per_ms;
+    double ms = 0;
+    const std::size_t last = zero_share_.size() - 1;
+    for (auto k = std::min(static_cast<std::size_t>(a / region_pages_), last);; ++k) {
+      const double lo = std::max(a, static_cast<double>(k) * region_pages_);
+      const double hi = k == last ? b : std::min(b, static_cast<double>(k + 1) * region_pages_);
+      if (hi > lo) {
+        const double pages = hi - lo, zero = pages * zero_share_[k];
+        const double wire = zero * kZeroPageWireBytes + (pages - zero) * full_page_wire();
+        const double work_ns = zero * cost_.zero_page_ns + (pages - zero) * cost_.data_page_ns;
+        ms += std::max(wire / bytes_per_ms, work_ns / 1e6);
+      }
+      if (k == last || hi >= b) break;
+    }
+    return ms;
+  }
+
   double total_ = 0;
   double page_size_ = 4096;
+  ThreadCost cost_;
   double cursor_ = 0;  // first-pass pages sent so far, in address order
   double region_pages_ = 1;
+  std::vector<double> zero_share_;
   std::vector<double> cum_wire_;
 };
 
@@ -213,6 +253,15 @@ PrecopyResult simulate_precopy(const PrecopyInput& in, const DirtyCurve& curve) 
                                                  : switchover_rate * in.downtime_limit_ms / 1000;
     threshold_pages = threshold / ps;
     window_wire_bytes = bw_per_ms * in.window_ms;
+    if (in.thread_cost.data_page_ns > 0) {
+      // What QEMU measures and a window carries: no more than the thread sends data pages at.
+      const double thread_per_ms = (kPageHeaderBytes + ps) / in.thread_cost.data_page_ns * 1e6;
+      if (in.switchover_bandwidth_bytes_per_s <= 0 && !std::isinf(in.downtime_limit_ms)) {
+        threshold = std::min(threshold, thread_per_ms * in.downtime_limit_ms);
+        threshold_pages = threshold / ps;
+      }
+      window_wire_bytes = std::min(bw_per_ms, thread_per_ms) * in.window_ms;
+    }
   };
   // The step in force at time t, and when the next one starts (infinity: none).
   const auto& schedule = in.rate_schedule;
@@ -234,7 +283,8 @@ PrecopyResult simulate_precopy(const PrecopyInput& in, const DirtyCurve& curve) 
   const double working_set_pages = std::max(curve.limit_bytes() / ps, 1.0);
   r.threshold_bytes = threshold;
 
-  Bitmap bitmap(total_pages, std::clamp(in.zero_pages, 0.0, total_pages), in.zero_page_layout, ps);
+  Bitmap bitmap(total_pages, std::clamp(in.zero_pages, 0.0, total_pages), in.zero_page_layout, ps,
+                in.thread_cost);
   double last_sync = 0;
   if (in.resume) {
     // Mid-migration: what is pending now, and the pages dirtied since the last sync still to
@@ -291,8 +341,8 @@ PrecopyResult simulate_precopy(const PrecopyInput& in, const DirtyCurve& curve) 
       if (std::isfinite(next_step)) {
         windows = std::min(windows, std::max(1.0, std::ceil((next_step - t) / in.window_ms)));
       }
-      double sent = bitmap.send_wire(windows * window_wire_bytes);
-      t += sent / bw_per_ms;
+      const auto [sent, ms] = bitmap.send(windows * window_wire_bytes, bw_per_ms);
+      t += ms;
       transferred += sent;
       iteration_sent += sent;
       if (sent + 1e-6 < needed_wire && sent + 1e-6 >= windows * window_wire_bytes) {
@@ -344,7 +394,7 @@ PrecopyResult simulate_precopy(const PrecopyInput& in, const DirtyCurve& curve) 
       // rest goes at the link's speed: QEMU lifts the rate limit for this phase.
       double wire = bitmap.wire_bytes();
       r.switchover_pending_bytes = pending;
-      const double qemu_pause_ms = wire / link_per_ms + in.switchover_qemu_ms;
+      const double qemu_pause_ms = bitmap.ms_for_all(link_per_ms) + in.switchover_qemu_ms;
       r.downtime_ms = qemu_pause_ms + in.switchover_libvirt_ms;
       t += qemu_pause_ms;
       transferred += wire;
@@ -359,8 +409,8 @@ PrecopyResult simulate_precopy(const PrecopyInput& in, const DirtyCurve& curve) 
       // window it is in runs out first, its share sent as pre-copy. Then postcopy_start stops
       // the guest and syncs the bitmap once more (ram_postcopy_send_discard_bitmap), adding
       // what the guest dirtied in that window.
-      const double sent = bitmap.send_wire(window_wire_bytes);
-      t += sent / bw_per_ms;
+      const auto [sent, ms] = bitmap.send(window_wire_bytes, bw_per_ms);
+      t += ms;
       transferred += sent;
       sync_bitmap();
       last_sync = t;

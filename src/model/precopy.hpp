@@ -68,6 +68,18 @@ struct RateStep {
   double link_bytes_per_s = 0;
 };
 
+// The migration thread's own work per page, which bounds one stream whatever the cap and the
+// link allow: checking a page for zeros (a zero page costs little more), and for any other page
+// copying it into the socket, the kernel's share and the destination storing it. Where it is
+// slower than the cap allows, a stretch of RAM takes the thread's time: zero pages at the cap's
+// pace cost 9 bytes of wire and almost no time, but each still has to be read. 0: not counted.
+// Measured figures: model/thread_cost.hpp.
+struct ThreadCost {
+  double data_page_ns = 0;
+  double zero_page_ns = 0;
+  bool counted() const { return data_page_ns > 0 || zero_page_ns > 0; }
+};
+
 struct PrecopyInput {
   double ram_bytes = 0;
   double page_size_bytes = 4096;
@@ -111,6 +123,10 @@ struct PrecopyInput {
   // only in the downtime, which is then the pause libvirt reports. 0: the RAM alone.
   double switchover_qemu_ms = 0;
   double switchover_libvirt_ms = 0;
+  // The migration thread's cost per page: sending takes the longer of the wire at the rate and
+  // the thread's work, stretch by stretch of RAM (the zero-page layout's); QEMU's measured
+  // bandwidth, and so its switchover threshold, is no more than the thread sends data pages at.
+  ThreadCost thread_cost;
 };
 
 struct IterationTrace {

@@ -8,6 +8,7 @@
 #include "base/format.hpp"
 #include "model/grid.hpp"
 #include "model/precopy.hpp"
+#include "model/thread_cost.hpp"
 
 namespace vmp::predict {
 
@@ -53,12 +54,16 @@ std::string rate_change_warning(const model::RateChange& c) {
 
 }  // namespace
 
-// What the measurement leaves unknown: its sampling error, and the spread of libvirt's steps.
+// What the measurement leaves unknown: its sampling error, the spread of libvirt's steps and
+// of the migration thread's cost per page.
 model::SamplingError sampling_error(const probe::DirtyProfile& profile,
-                                    const model::LibvirtSteps& steps) {
+                                    const model::LibvirtSteps& steps,
+                                    const model::MigrationThread& thread) {
   model::SamplingError e;
   e.start_low_ms = steps.low_ms();
   e.start_high_ms = steps.high_ms();
+  e.thread_cost_low = thread.least;
+  e.thread_cost_high = thread.most;
   e.ram_bytes = static_cast<double>(profile.ram_bytes);
   e.page_size_bytes = static_cast<double>(profile.page_size_bytes);
   e.points = probe::sampled_points(profile);
@@ -111,6 +116,8 @@ report::Report make_report(std::string subject, probe::DirtyProfile profile,
   input.start_ms = r.libvirt_steps.ms();
   input.switchover_qemu_ms = r.libvirt_steps.switchover_qemu_ms;
   input.switchover_libvirt_ms = r.libvirt_steps.switchover_libvirt_ms;
+  r.migration_thread = model::migration_thread(r.profile.qemu_version);
+  input.thread_cost = r.migration_thread.cost;
   input.ram_bytes = static_cast<double>(r.profile.ram_bytes);
   input.page_size_bytes = static_cast<double>(r.profile.page_size_bytes);
   if (options.zero_page_detection) {
@@ -125,7 +132,7 @@ report::Report make_report(std::string subject, probe::DirtyProfile profile,
   input.auto_converge.cpu_demand = r.profile.vcpu_busy_fraction.value_or(1);
   input.auto_converge.enabled = false;  // as configured: plain pre-copy; auto-converge is advice
   const auto& bandwidth = r.settings.bandwidth_bytes_per_s.value;
-  auto unknowns = sampling_error(r.profile, r.libvirt_steps);
+  auto unknowns = sampling_error(r.profile, r.libvirt_steps, r.migration_thread);
   auto as_measured = unknowns;
   unknowns.points = reading.points;
   // The reading whose sampling error gives the unfavourable end.

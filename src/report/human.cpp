@@ -53,7 +53,7 @@ std::string right(std::string s, std::size_t width) {
   return s;
 }
 
-void write_grid(std::ostream& out, const model::Grid& grid) {
+void write_grid(std::ostream& out, const model::Grid& grid, const model::MigrationThread& thread) {
   out << "\nTotal migration time by bandwidth and max downtime (- : does not converge; * : in "
          "effect):\n";
   const std::size_t first = 16, cell = 9;
@@ -75,6 +75,12 @@ void write_grid(std::ostream& out, const model::Grid& grid) {
           cell + 1);
     }
     out << "\n";
+  }
+  const double ceiling = thread.data_bytes_per_s();
+  if (ceiling > 0 && !grid.rows.empty() && grid.rows.back().bandwidth_bytes_per_s > ceiling) {
+    out << "Above " << format_link_rate(ceiling)
+        << " the migration thread, not the link, sets the pace (its work per page, measured on "
+        << thread.measured_on << ", 2 cores; faster cores go further; --parallel not modelled)\n";
   }
 }
 
@@ -239,8 +245,17 @@ static std::string libvirt_steps_line(const Report& r) {
   return s.str();
 }
 
+// The migration thread sends data pages slower than the cap and the link allow.
+bool thread_decides(const Report& r) {
+  const auto& st = r.settings;
+  const double thread = r.migration_thread.data_bytes_per_s();
+  if (thread <= 0 || !st.bandwidth_bytes_per_s.value) return false;
+  const double cap = *st.bandwidth_bytes_per_s.value;
+  return thread < std::min(cap, st.link_bytes_per_s.value.value_or(cap));
+}
+
 std::string interval_line(const model::PredictionInterval& in, const model::PrecopyResult& point,
-                          bool mean_reading) {
+                          bool mean_reading, bool thread_decides) {
   std::ostringstream s;
   const int pct = static_cast<int>(std::lround(100 * std::erf(in.z / std::sqrt(2.0))));
   s << "Interval:     ";
@@ -267,10 +282,17 @@ std::string interval_line(const model::PredictionInterval& in, const model::Prec
       s << format_duration(in.low.downtime_ms) << " to -";
     }
   }
-  s << " (" << pct << "%: the sampling error of the dirty and zero pages, query-dirty-rate's "
-    << "whole MiB/s, " << (mean_reading ? "libvirt's steps, and where the load's bursts fell: "
-                                          "its mean and the curve as measured)\n"
-                                        : "and libvirt's steps)\n");
+  std::vector<std::string> spans = {"the sampling error of the dirty and zero pages",
+                                     "query-dirty-rate's whole MiB/s", "libvirt's steps"};
+  if (thread_decides) spans.emplace_back("the migration thread's work per page");
+  if (mean_reading) {
+    spans.emplace_back("where the load's bursts fell: its mean and the curve as measured");
+  }
+  s << " (" << pct << "%: ";
+  for (std::size_t i = 0; i < spans.size(); ++i) {
+    s << (i == 0 ? "" : i + 1 == spans.size() ? ", and " : ", ") << spans[i];
+  }
+  s << ")\n";
   return s.str();
 }
 
@@ -440,6 +462,13 @@ void write_human_of(std::ostream& out, const Report& r) {
                                     : std::string("not given: taken as the bandwidth, so the "
                                                   "pause is an upper bound"))
       << "\n";
+  if (thread_decides(r)) {
+    out << "              migration thread sends at most "
+        << format_rate(r.migration_thread.data_bytes_per_s())
+        << " of data pages, less than the " << (st.link_bytes_per_s.value ? "cap and link allow" : "cap allows")
+        << ": it decides\n              (measured on " << r.migration_thread.measured_on
+        << ", 2 cores; faster cores send more, --parallel is not modelled)\n";
+  }
   out << "              max downtime " << format_duration(*st.downtime_limit_ms.value) << " ["
       << to_string(st.downtime_limit_ms.source) << "]\n";
   out << "              deadline " << format_duration(*st.deadline_ms.value) << " ["
@@ -487,7 +516,7 @@ void write_human_of(std::ostream& out, const Report& r) {
       }
       out << "\n";
     }
-    if (r.interval) out << interval_line(*r.interval, p, r.mean_reading);
+    if (r.interval) out << interval_line(*r.interval, p, r.mean_reading, thread_decides(r));
     out << "Scope:        one migration stream, as virsh migrate without --parallel (multifd), "
            "--compressed or XBZRLE, which are not modelled\n";
   }
@@ -513,7 +542,7 @@ void write_human_of(std::ostream& out, const Report& r) {
       }
     }
   }
-  if (r.grid) write_grid(out, *r.grid);
+  if (r.grid) write_grid(out, *r.grid, r.migration_thread);
 }
 
 }  // namespace

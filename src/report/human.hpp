@@ -16,8 +16,10 @@ std::string summary_line(const Report& report);
 std::vector<std::string> advice_lines(const Report& report);
 // The "Interval:" line: the total time at both ends of the sampling error, and the pause as a
 // range (the favourable end may pause longer) that holds `point`'s (the prediction's) too when
-// it converges. `mean_reading`: it also spans the readings of a load whose rate changed.
+// it converges. `mean_reading`: it also spans the readings of a load whose rate changed;
+// `thread_decides`: the migration thread's measured spread (it is slower than the cap and link).
 std::string interval_line(const model::PredictionInterval& interval,
-                          const model::PrecopyResult& point, bool mean_reading = false);
+                          const model::PrecopyResult& point, bool mean_reading = false,
+                          bool thread_decides = false);
 
 }  // namespace vmp::report

@@ -171,6 +171,17 @@ json to_json(const Report& r) {
         {"switchover_libvirt_ms", r.libvirt_steps.switchover_libvirt_ms},
         {"measured_on", r.libvirt_steps.measured_on},
         {"memory_preallocated", prof.memory_preallocated}}},
+      {"migration_thread",
+       {{"data_page_ns", r.migration_thread.cost.data_page_ns},
+        {"zero_page_ns", r.migration_thread.cost.zero_page_ns},
+        {"data_bytes_per_s", std::round(r.migration_thread.data_bytes_per_s())},
+        {"least",
+         {{"data_page_ns", r.migration_thread.least.data_page_ns},
+          {"zero_page_ns", r.migration_thread.least.zero_page_ns}}},
+        {"most",
+         {{"data_page_ns", r.migration_thread.most.data_page_ns},
+          {"zero_page_ns", r.migration_thread.most.zero_page_ns}}},
+        {"measured_on", r.migration_thread.measured_on}}},
       {"prediction", r.prediction ? precopy_json(*r.prediction, true) : json(nullptr)},
   };
   if (r.prediction && r.interval) {

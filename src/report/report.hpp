@@ -10,6 +10,7 @@
 #include "model/grid.hpp"
 #include "model/interval.hpp"
 #include "model/libvirt_steps.hpp"
+#include "model/thread_cost.hpp"
 #include "model/precopy.hpp"
 #include "probe/profile.hpp"
 #include "virt/domain_facts.hpp"
@@ -50,6 +51,8 @@ struct Report {
   std::optional<model::PredictionInterval> interval = std::nullopt;
   // libvirt's steps before QEMU's migration starts: in every total time above and below.
   model::LibvirtSteps libvirt_steps = {};
+  // The migration thread's cost per page, which bounds one stream on a fast link.
+  model::MigrationThread migration_thread = {};
   std::optional<model::Grid> grid;
   model::Advice advice;
   model::AdviceLimits limits;  // what the advice was allowed to propose

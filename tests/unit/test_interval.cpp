@@ -94,6 +94,28 @@ TEST(Interval, TheFloorWidensOnlyTheHighEnd) {
   EXPECT_GT(ends.high.transferred_bytes, mid.transferred_bytes);
 }
 
+TEST(Interval, TheThreadsSpreadWidensAFastLinkOnly) {
+  // No sampling error; the migration thread's cost per page at its measured ends.
+  auto e = random_guest(0, 0);
+  e.rate_floor_bytes_per_s = 0;
+  e.thread_cost_low = {.data_page_ns = 2000, .zero_page_ns = 300};
+  e.thread_cost_high = {.data_page_ns = 8000, .zero_page_ns = 450};
+  auto fast = settings(1024 * 1024 * kMiB);  // no cap that binds
+  fast.thread_cost = {.data_page_ns = 3000, .zero_page_ns = 350};
+  const auto mid = nominal(fast, e);
+  const auto ends = prediction_interval(fast, e, CurvePolicy::Auto);
+  ASSERT_TRUE(mid.converges());
+  EXPECT_LT(ends.low.total_time_ms, mid.total_time_ms * 0.8);
+  EXPECT_GT(ends.high.total_time_ms, mid.total_time_ms * 2);
+  // At 64 MiB/s a data page's wire takes 61 us: no end of the spread reaches it.
+  auto capped = settings(64 * kMiB);
+  capped.thread_cost = fast.thread_cost;
+  const auto at_cap = prediction_interval(capped, e, CurvePolicy::Auto);
+  const auto capped_mid = nominal(capped, e);
+  EXPECT_NEAR(at_cap.low.total_time_ms, capped_mid.total_time_ms, 5);
+  EXPECT_NEAR(at_cap.high.total_time_ms, capped_mid.total_time_ms, 5);
+}
+
 TEST(Interval, AVerdictNearTheLimitIsUncertain) {
   // The smallest bandwidth that converges as measured: at the unfavourable end it does not.
   auto e = random_guest(2048, 2000);

@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include "model/libvirt_steps.hpp"
+#include "model/thread_cost.hpp"
 
 using namespace vmp::model;
 
@@ -38,4 +39,23 @@ TEST(LibvirtSteps, OnlyPreallocatedMemoryGrowsWithTheGuest) {
   EXPECT_DOUBLE_EQ(large.preallocation_ms, 64 * kPreallocationMsPerGiB);
   EXPECT_DOUBLE_EQ(large.ms(), large.fixed_ms + large.preallocation_ms);
   EXPECT_DOUBLE_EQ(large.high_ms() - large.low_ms(), large.fixed_high_ms - large.fixed_low_ms);
+}
+
+TEST(MigrationThread, EachStackHasItsMeasuredFiguresAndTheirSpread) {
+  const auto old_stack = migration_thread("7.2.22");
+  const auto new_stack = migration_thread("10.0.2");
+  EXPECT_EQ(old_stack.measured_on, "QEMU 7.2 / libvirt 9.0");
+  EXPECT_EQ(new_stack.measured_on, "QEMU 10.0 / libvirt 11.3");
+  EXPECT_EQ(migration_thread("").measured_on, new_stack.measured_on);
+  for (const auto& t : {old_stack, new_stack}) {
+    // A zero page is read, not sent: far cheaper than a data page.
+    EXPECT_LT(t.cost.zero_page_ns * 4, t.cost.data_page_ns);
+    EXPECT_LE(t.least.data_page_ns, t.cost.data_page_ns);
+    EXPECT_GE(t.most.data_page_ns, t.cost.data_page_ns);
+    EXPECT_LE(t.least.zero_page_ns, t.cost.zero_page_ns);
+    EXPECT_GE(t.most.zero_page_ns, t.cost.zero_page_ns);
+    // On this host, somewhere between a 10 and a 25 Gbit/s link: not "no limit".
+    EXPECT_GT(t.data_bytes_per_s(), 10e9 / 8 / 2);
+    EXPECT_LT(t.data_bytes_per_s(), 25e9 / 8);
+  }
 }

@@ -512,3 +512,51 @@ TEST(Precopy, LibvirtsStepsComeBeforeQemusMigrationAndCountAgainstTheDeadline) {
   in.start_ms = 0;
   EXPECT_TRUE(simulate_precopy(in, constant_rate(4 * kMiB)).converges());
 }
+
+// The migration thread's work per page (ThreadCost): on a link the cap does not bind, a stretch
+// of RAM takes the longer of its wire at the rate and the thread's work.
+TEST(PrecopyThreadCost, WithNoCapTheThreadsWorkDecides) {
+  auto in = guest(1 * kGiB, 1024 * 1024 * kMiB);  // 1 TiB/s: no cap that binds
+  in.zero_pages = 0.75 * kGiB / kPage;
+  in.downtime_limit_ms = 300;
+  const auto free = simulate_precopy(in, idle());
+  ASSERT_TRUE(free.converges());
+  EXPECT_LT(free.total_time_ms, 1);  // without the thread: no time at all
+  in.thread_cost = {.data_page_ns = 3000, .zero_page_ns = 400};
+  const auto r = simulate_precopy(in, idle());
+  ASSERT_TRUE(r.converges());
+  const double pages = kGiB / kPage;
+  // Every page once: a quarter data at 3 us, three quarters zero at 0.4 us (the pause included:
+  // the stop-and-copy is the same thread's work).
+  EXPECT_NEAR(r.total_time_ms, (0.25 * pages * 3000 + 0.75 * pages * 400) / 1e6, 1);
+  EXPECT_NEAR(r.transferred_bytes, free.transferred_bytes, 1);
+  // QEMU's switchover threshold follows what it measures, which the thread bounds.
+  EXPECT_NEAR(r.threshold_bytes, kFullPage / 3000e-9 * 0.3, 1);
+}
+
+TEST(PrecopyThreadCost, AtACapOnlyTheZeroStretchesTakeLonger) {
+  // 64 MiB/s: a data page's wire takes 61 us, far above the thread's 3 us, so data stretches go
+  // at the cap as before; a zero page's 9 bytes take 0.13 us, less than reading it (0.4 us).
+  auto in = guest(1 * kGiB, 64 * kMiB);
+  in.zero_pages = 0.5 * kGiB / kPage;
+  in.zero_page_layout = {0, 0, 1, 1};  // the second half of RAM is zero
+  const auto before = simulate_precopy(in, idle());
+  in.thread_cost = {.data_page_ns = 3000, .zero_page_ns = 400};
+  const auto r = simulate_precopy(in, idle());
+  ASSERT_TRUE(before.converges());
+  ASSERT_TRUE(r.converges());
+  const double zero_pages = 0.5 * kGiB / kPage;
+  const double extra_ms = zero_pages * (400e-9 - 9 / (64 * kMiB)) * 1000;
+  EXPECT_NEAR(r.total_time_ms - before.total_time_ms, extra_ms, 1);
+  EXPECT_DOUBLE_EQ(r.threshold_bytes, before.threshold_bytes);
+  EXPECT_DOUBLE_EQ(r.transferred_bytes, before.transferred_bytes);
+  // Mixed in every stretch (zero pages spread evenly), the cap's time covers the thread's work.
+  in.zero_page_layout = {};
+  const auto spread_before = [&] {
+    auto i = in;
+    i.thread_cost = {};
+    return simulate_precopy(i, idle());
+  }();
+  const auto spread = simulate_precopy(in, idle());
+  EXPECT_NEAR(spread.total_time_ms, spread_before.total_time_ms, 1e-6);
+}
