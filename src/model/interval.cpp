@@ -28,6 +28,12 @@ double reading_tolerance(const SampledPoint& p, double ram_bytes) {
   return t;
 }
 
+std::vector<SampledPoint> by_period(std::vector<SampledPoint> points) {
+  std::sort(points.begin(), points.end(),
+            [](const auto& a, const auto& b) { return a.period_ms < b.period_ms; });
+  return points;
+}
+
 bool clearly_above(double more, double tolerance_more, double less, double tolerance_less) {
   const double gap = more - less;
   return gap > 0.2 * less && gap > std::hypot(tolerance_more, tolerance_less);
@@ -36,9 +42,7 @@ bool clearly_above(double more, double tolerance_more, double less, double toler
 }  // namespace
 
 std::optional<RateChange> rate_change(const std::vector<SampledPoint>& points, double ram_bytes) {
-  std::vector<SampledPoint> sorted = points;
-  std::sort(sorted.begin(), sorted.end(),
-            [](const auto& a, const auto& b) { return a.period_ms < b.period_ms; });
+  const std::vector<SampledPoint> sorted = by_period(points);
   if (sorted.size() < 2) return std::nullopt;
   const SampledPoint& longest = sorted.back();
   for (std::size_t i = 0; i + 1 < sorted.size(); ++i) {
@@ -69,9 +73,7 @@ std::optional<RateChange> rate_change(const std::vector<SampledPoint>& points, d
 
 std::vector<SampledPoint> mean_rate_points(const std::vector<SampledPoint>& points,
                                            double ram_bytes, double ceiling_bytes) {
-  std::vector<SampledPoint> sorted = points;
-  std::sort(sorted.begin(), sorted.end(),
-            [](const auto& a, const auto& b) { return a.period_ms < b.period_ms; });
+  std::vector<SampledPoint> sorted = by_period(points);
   if (sorted.size() < 2) return sorted;
   const SampledPoint longest = sorted.back();
   const double t_end = longest.period_ms / 1000, d_end = longest.dirty_bytes;
