@@ -79,8 +79,8 @@ void write_grid(std::ostream& out, const model::Grid& grid, const model::Migrati
   const double ceiling = thread.data_bytes_per_s();
   if (ceiling > 0 && !grid.rows.empty() && grid.rows.back().bandwidth_bytes_per_s > ceiling) {
     out << "Above " << format_link_rate(ceiling)
-        << " the migration thread, not the link, sets the pace (its work per page, measured on "
-        << thread.measured_on << ", 2 cores; faster cores go further; --parallel not modelled)\n";
+        << " the migration thread, not the link, sets the pace: its work per page, measured\non "
+        << thread.measured_on << " (2 cores); faster cores go further; --parallel is not modelled\n";
   }
 }
 

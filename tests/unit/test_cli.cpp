@@ -780,4 +780,9 @@ TEST(Cli, OnAFastLinkTheMigrationThreadDecides) {
   // At a cap it cannot reach, the thread is not mentioned.
   auto capped = run({"--profile", profile, "--bandwidth", "64MiB/s"});
   EXPECT_EQ(capped.out.find("migration thread"), std::string::npos) << capped.out;
+  // The table of links says where the thread, not the link, sets the pace.
+  auto table = run({"--profile", profile, "--table"});
+  EXPECT_NE(table.out.find("Above 11.1 Gbit/s the migration thread, not the link, sets the pace"),
+            std::string::npos)
+      << table.out;
 }
