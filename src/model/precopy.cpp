@@ -22,6 +22,10 @@ std::string to_string(PrecopyOutcome outcome) {
   return "deadline";
 }
 
+double ThreadCost::data_bytes_per_s(double page_size_bytes) const {
+  return data_page_ns > 0 ? (kPageHeaderBytes + page_size_bytes) / data_page_ns * 1e9 : 0;
+}
+
 namespace {
 
 // The dirty bitmap, in pages. The cursor walks RAM in address order. Ahead of it during the first
@@ -255,7 +259,7 @@ PrecopyResult simulate_precopy(const PrecopyInput& in, const DirtyCurve& curve) 
     window_wire_bytes = bw_per_ms * in.window_ms;
     if (in.thread_cost.data_page_ns > 0) {
       // What QEMU measures and a window carries: no more than the thread sends data pages at.
-      const double thread_per_ms = (kPageHeaderBytes + ps) / in.thread_cost.data_page_ns * 1e6;
+      const double thread_per_ms = in.thread_cost.data_bytes_per_s(ps) / 1000;
       if (in.switchover_bandwidth_bytes_per_s <= 0 && !std::isinf(in.downtime_limit_ms)) {
         threshold = std::min(threshold, thread_per_ms * in.downtime_limit_ms);
         threshold_pages = threshold / ps;

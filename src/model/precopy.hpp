@@ -78,6 +78,8 @@ struct ThreadCost {
   double data_page_ns = 0;
   double zero_page_ns = 0;
   bool counted() const { return data_page_ns > 0 || zero_page_ns > 0; }
+  // The most the thread sends data pages at, as bytes on the wire; 0 when not counted.
+  double data_bytes_per_s(double page_size_bytes) const;
 };
 
 struct PrecopyInput {

@@ -26,11 +26,8 @@ struct MigrationThread {
   ThreadCost least;
   ThreadCost most;
   std::string measured_on;  // the stack and host the figures were measured on
-  // Data pages per second the thread sends at most, as bytes on the wire.
-  double data_bytes_per_s() const {
-    return cost.data_page_ns > 0 ? (kPageHeaderBytes + 4096) / cost.data_page_ns * 1e9 : 0;
-  }
-  double zero_pages_per_s() const { return cost.zero_page_ns > 0 ? 1e9 / cost.zero_page_ns : 0; }
+  // The most the thread sends 4 KiB data pages at, as bytes on the wire.
+  double data_bytes_per_s() const { return cost.data_bytes_per_s(4096); }
 };
 
 // qemu_version as for libvirt_steps: before 8.0 the QEMU 7.2 figures, else QEMU 10.0's.

@@ -246,7 +246,7 @@ static std::string libvirt_steps_line(const Report& r) {
 }
 
 // The migration thread sends data pages slower than the cap and the link allow.
-bool thread_decides(const Report& r) {
+static bool thread_decides(const Report& r) {
   const auto& st = r.settings;
   const double thread = r.migration_thread.data_bytes_per_s();
   if (thread <= 0 || !st.bandwidth_bytes_per_s.value) return false;
@@ -465,8 +465,8 @@ void write_human_of(std::ostream& out, const Report& r) {
   if (thread_decides(r)) {
     out << "              migration thread sends at most "
         << format_rate(r.migration_thread.data_bytes_per_s())
-        << " of data pages, less than the " << (st.link_bytes_per_s.value ? "cap and link allow" : "cap allows")
-        << ": it decides\n              (measured on " << r.migration_thread.measured_on
+        << " of data pages, less than the "
+        << (st.link_bytes_per_s.value ? "cap and link allow" : "cap allows") << ": it decides\n              (measured on " << r.migration_thread.measured_on
         << ", 2 cores; faster cores send more, --parallel is not modelled)\n";
   }
   out << "              max downtime " << format_duration(*st.downtime_limit_ms.value) << " ["
