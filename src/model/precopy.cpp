@@ -166,9 +166,8 @@ class Bitmap {
       const double hi = k == last ? b : std::min(b, static_cast<double>(k + 1) * region_pages_);
       if (hi > lo) {
         const double pages = hi - lo, zero = pages * zero_share_[k];
-        const double wire = zero * kZeroPageWireBytes + (pages - zero) * full_page_wire();
         const double work_ns = zero * cost_.zero_page_ns + (pages - zero) * cost_.data_page_ns;
-        ms += std::max(wire / bytes_per_ms, work_ns / 1e6);
+        ms += std::max((wire_at(hi) - wire_at(lo)) / bytes_per_ms, work_ns / 1e6);
       }
       if (k == last || hi >= b) break;
     }
