@@ -67,6 +67,10 @@ struct LiveOptions {
   std::string mode = "page-sampling";
   bool use_qmp = true;
   std::uint64_t zero_sample_pages = kDefaultZeroSamplePages;
+  // With QMP, the zero-page sample reads guest memory through QEMU's monitor, a page at a time;
+  // false: through libvirt, 64 KiB at a time, as the tool did before 2026-12-05 (the unit tests
+  // replay transcripts recorded then).
+  bool zero_pages_via_monitor = true;
   std::uint64_t seed = 1;
   ProgressFn progress;
   // Non-empty: every QMP command and libvirt dirty-rate call of the measurement, with what QEMU
@@ -179,7 +183,7 @@ std::unique_ptr<DirtyRateMeter> qmp_dirty_rate_meter(virt::Monitor& monitor, con
 // process's RSS, a lower bound.
 inline constexpr std::uint64_t kMinZeroSample = 200;
 
-// Samples clusters until `target_pages` are read or `budget_ms` has passed; short of
+// Samples units (pages or clusters) until `target_pages` are read or `budget_ms` has passed; short of
 // kMinZeroSample pages then, on until it is read, if the reads it still needs, at the pace so
 // far, end before the budget has passed once more; and stops at once, within the budget too,
 // when they cannot. On a busy host a read takes far longer (4 guests measured at once on 2

@@ -78,9 +78,14 @@ std::optional<std::vector<PhysicalRange>> ram_ranges_from_flat_view(const std::s
 }
 
 ZeroPageSampler::ZeroPageSampler(GuestMemory& memory, std::vector<PhysicalRange> ranges,
-                                 std::uint64_t page_size, std::uint64_t seed)
-    : memory_(memory), ranges_(std::move(ranges)), page_size_(page_size), buffer_(kClusterBytes) {
-  for (const auto& r : ranges_) total_clusters_ += r.length / kClusterBytes;
+                                 std::uint64_t page_size, std::uint64_t seed,
+                                 std::uint64_t unit_bytes)
+    : memory_(memory),
+      ranges_(std::move(ranges)),
+      page_size_(page_size),
+      unit_bytes_(std::max(page_size, unit_bytes / page_size * page_size)),
+      buffer_(unit_bytes_) {
+  for (const auto& r : ranges_) total_units_ += r.length / unit_bytes_;
   std::mt19937_64 rng(seed);
   offset_ = std::uniform_real_distribution<double>(0, 1)(rng);
 }
@@ -98,28 +103,28 @@ double van_der_corput(std::uint64_t n) {
 
 }  // namespace
 
-bool ZeroPageSampler::sample_cluster() {
-  if (total_clusters_ == 0) return false;
+bool ZeroPageSampler::sample_unit() {
+  if (total_units_ == 0) return false;
   double u = van_der_corput(next_++) + offset_;
   u -= std::floor(u);
-  auto index = std::min(total_clusters_ - 1,
-                        static_cast<std::uint64_t>(u * static_cast<double>(total_clusters_)));
+  auto index = std::min(total_units_ - 1,
+                        static_cast<std::uint64_t>(u * static_cast<double>(total_units_)));
   const std::uint64_t ram_index = index;
   std::uint64_t address = 0;
   for (const auto& r : ranges_) {
-    std::uint64_t n = r.length / kClusterBytes;
+    std::uint64_t n = r.length / unit_bytes_;
     if (index < n) {
-      address = r.start + index * kClusterBytes;
+      address = r.start + index * unit_bytes_;
       break;
     }
     index -= n;
   }
-  if (!memory_.read(address, kClusterBytes, buffer_.data())) {
+  if (!memory_.read(address, unit_bytes_, buffer_.data())) {
     ++failed_;
     return false;
   }
   std::uint64_t pages = 0, zero = 0;
-  for (std::size_t off = 0; off + page_size_ <= kClusterBytes; off += page_size_) {
+  for (std::size_t off = 0; off + page_size_ <= unit_bytes_; off += page_size_) {
     ++pages;
     auto page = buffer_.begin() + static_cast<std::ptrdiff_t>(off);
     if (std::all_of(page, page + static_cast<std::ptrdiff_t>(page_size_),
@@ -140,7 +145,7 @@ double ZeroPageSampler::standard_error_pages(std::uint64_t ram_pages) const {
   if (m < 2) return 0;
   auto sorted = reads_;
   std::sort(sorted.begin(), sorted.end(),
-            [](const ClusterRead& a, const ClusterRead& b) { return a.index < b.index; });
+            [](const UnitRead& a, const UnitRead& b) { return a.index < b.index; });
   double sum_sq = 0;
   for (std::size_t i = 1; i < m; ++i) {
     const double d = sorted[i].zero_share - sorted[i - 1].zero_share;
@@ -148,16 +153,16 @@ double ZeroPageSampler::standard_error_pages(std::uint64_t ram_pages) const {
   }
   const double md = static_cast<double>(m);
   // Var(mean) = sum of squared successive differences / (2 m (m - 1)); the finite-population
-  // correction is left out (it only narrows, and m is far below the clusters in RAM).
+  // correction is left out (it only narrows, and m is far below the units in RAM).
   return static_cast<double>(ram_pages) * std::sqrt(sum_sq / (2 * md * (md - 1)));
 }
 
 std::vector<double> ZeroPageSampler::layout(std::size_t regions) const {
-  if (reads_.empty() || regions == 0 || total_clusters_ == 0) return {};
+  if (reads_.empty() || regions == 0 || total_units_ == 0) return {};
   std::vector<double> sum(regions, 0), count(regions, 0);
   for (const auto& r : reads_) {
     auto k = static_cast<std::size_t>(static_cast<double>(r.index) * static_cast<double>(regions) /
-                                      static_cast<double>(total_clusters_));
+                                      static_cast<double>(total_units_));
     k = std::min(k, regions - 1);
     sum[k] += r.zero_share;
     count[k] += 1;

@@ -39,33 +39,39 @@ class GuestMemory {
 };
 
 
-// Reads clusters of pages spread over RAM. One virDomainMemoryPeek call costs milliseconds however
-// little it reads (libvirt goes through QEMU's pmemsave and a file), and up to 64 KiB costs little
-// more than 4 KiB, so a cluster of 16 pages is the cheap unit. Clusters are visited in a
-// low-discrepancy order (van der Corput, shifted by a seeded offset): any number of them, as many
-// as the time allows, covers RAM evenly, which on memory laid out in long zero and non-zero runs
-// estimates far better than the same number of random clusters.
+// Reads units of guest memory (single pages, or clusters of 16 pages) spread over RAM, visited in
+// a low-discrepancy order (van der Corput, shifted by a seeded offset): any number of them, as
+// many as the time allows, covers RAM evenly, which on memory laid out in long zero and non-zero
+// runs estimates far better than the same number of random reads. Through QEMU's monitor a page
+// costs 3.5 ms and is the unit; through libvirt (virDomainMemoryPeek: milliseconds however little
+// it reads, since libvirt goes through QEMU's pmemsave and a file; 17 ms for 64 KiB, 16 ms for
+// 4 KiB) a cluster of 16 pages is. Pages spread beat clusters for the same time: on a real 512 MiB
+// test guest's memory (64 MiB written, 74% zero), 430 pages (1.5 s) estimated its zero pages
+// within 755 pages (root mean square over 300 offsets), 88 clusters (the same 1.5 s) within 2552.
 class ZeroPageSampler {
  public:
   static constexpr std::uint64_t kClusterBytes = 65536;  // virDomainMemoryPeek's limit
 
+  // `unit_bytes`: what one read brings (a multiple of the page size).
   ZeroPageSampler(GuestMemory& memory, std::vector<PhysicalRange> ranges, std::uint64_t page_size,
-                  std::uint64_t seed);
-  // Reads one more random cluster; returns false when it could not be read (a hole).
-  bool sample_cluster();
+                  std::uint64_t seed, std::uint64_t unit_bytes = kClusterBytes);
+  // Reads one more unit; returns false when it could not be read (a hole).
+  bool sample_unit();
   std::uint64_t sampled() const { return sampled_; }
   std::uint64_t zero() const { return zero_; }
   std::uint64_t failed() const { return failed_; }
+  std::uint64_t reads() const { return reads_.size(); }  // those that were read
+  std::uint64_t unit_pages() const { return unit_bytes_ / page_size_; }
   // Zero pages in all of RAM, scaled from the sample.
   std::uint64_t estimate(std::uint64_t ram_pages) const;
-  // The estimate's standard error in pages. The clusters are a systematic (evenly spread) sample
+  // The estimate's standard error in pages. The units are a systematic (evenly spread) sample
   // of RAM, whose zero shares run in long alike stretches: the variance is estimated from the
-  // differences between clusters that are neighbours in address order (Wolter's successive-
-  // difference estimator), not as if pages or clusters were drawn independently, which would
-  // overstate it many times on such memory. 0 with fewer than two clusters read.
+  // differences between units that are neighbours in address order (Wolter's successive-
+  // difference estimator), not as if they were drawn independently, which would
+  // overstate it many times on such memory. 0 with fewer than two units read.
   double standard_error_pages(std::uint64_t ram_pages) const;
   // The zero share of each of `regions` equal stretches of RAM in address order, the order in
-  // which the first pass of a migration walks it. A stretch no cluster fell into takes the share
+  // which the first pass of a migration walks it. A stretch no unit fell into takes the share
   // of the nearest one that has some. Empty when nothing was read.
   std::vector<double> layout(std::size_t regions) const;
 
@@ -73,16 +79,17 @@ class ZeroPageSampler {
   GuestMemory& memory_;
   std::vector<PhysicalRange> ranges_;
   std::uint64_t page_size_;
-  std::uint64_t total_clusters_ = 0;
+  std::uint64_t unit_bytes_;
+  std::uint64_t total_units_ = 0;
   double offset_ = 0;  // in [0, 1): where the low-discrepancy sequence starts
   std::uint64_t next_ = 0;
   std::vector<unsigned char> buffer_;
   std::uint64_t sampled_ = 0, zero_ = 0, failed_ = 0;
-  struct ClusterRead {
+  struct UnitRead {
     std::uint64_t index;  // in RAM order over all ranges
     double zero_share;
   };
-  std::vector<ClusterRead> reads_;
+  std::vector<UnitRead> reads_;
 };
 
 // Pages the QEMU process has never touched are zero in the guest: RAM - RSS bounds the zero

@@ -4,6 +4,7 @@
 #include <libvirt/virterror.h>
 
 #include "virt/libvirt.hpp"
+#include "virt/memory_dump.hpp"
 
 namespace vmp::virt {
 
@@ -78,6 +79,17 @@ std::uint64_t LibvirtLiveTarget::rss_bytes() {
 bool LibvirtLiveTarget::read_memory(std::uint64_t address, std::size_t length,
                                     unsigned char* buffer) {
   return virDomainMemoryPeek(domain_.get(), address, length, buffer, VIR_MEMORY_PHYSICAL) == 0;
+}
+
+bool LibvirtLiveTarget::read_memory_via_monitor(std::uint64_t address, std::size_t length,
+                                                unsigned char* buffer) {
+  try {
+    const auto text =
+        monitor_.execute("human-monitor-command", {{"command-line", xp_command(address, length)}});
+    return text.is_string() && parse_xp(text.get<std::string>(), length, buffer);
+  } catch (const QmpError&) {
+    return false;
+  }
 }
 
 MigrationConfig LibvirtLiveTarget::libvirt_migration_settings() {

@@ -29,6 +29,8 @@ class LibvirtLiveTarget : public LiveTarget {
   std::optional<std::vector<std::uint64_t>> vcpu_times_ns() override;
   std::uint64_t rss_bytes() override;
   bool read_memory(std::uint64_t address, std::size_t length, unsigned char* buffer) override;
+  bool read_memory_via_monitor(std::uint64_t address, std::size_t length,
+                               unsigned char* buffer) override;
   Monitor& monitor() override { return monitor_; }
   DirtyRateCalls& dirty_rate_calls() override { return dirty_rate_calls_; }
   MigrationConfig libvirt_migration_settings() override;

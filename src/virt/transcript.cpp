@@ -170,6 +170,19 @@ std::uint64_t RecordingLiveTarget::rss_bytes() {
 bool RecordingLiveTarget::read_memory(std::uint64_t address, std::size_t length,
                                       unsigned char* buffer) {
   const bool ok = inner_.read_memory(address, length, buffer);
+  record_memory_read("virDomainMemoryPeek", ok, address, length, buffer);
+  return ok;
+}
+
+bool RecordingLiveTarget::read_memory_via_monitor(std::uint64_t address, std::size_t length,
+                                                  unsigned char* buffer) {
+  const bool ok = inner_.read_memory_via_monitor(address, length, buffer);
+  record_memory_read("xp", ok, address, length, buffer);
+  return ok;
+}
+
+void RecordingLiveTarget::record_memory_read(const char* call, bool ok, std::uint64_t address,
+                                             std::size_t length, const unsigned char* buffer) {
   std::string zero;
   if (ok) {
     for (std::size_t at = 0; at < length; at += kRecordedPageBytes) {
@@ -179,9 +192,7 @@ bool RecordingLiveTarget::read_memory(std::uint64_t address, std::size_t length,
                   : '0';
     }
   }
-  record("virDomainMemoryPeek", {{"ok", ok}, {"zero_pages", zero}},
-         {{"address", address}, {"length", length}});
-  return ok;
+  record(call, {{"ok", ok}, {"zero_pages", zero}}, {{"address", address}, {"length", length}});
 }
 
 MigrationConfig RecordingLiveTarget::libvirt_migration_settings() {

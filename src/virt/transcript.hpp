@@ -86,11 +86,16 @@ class RecordingLiveTarget : public LiveTarget {
   std::optional<std::vector<std::uint64_t>> vcpu_times_ns() override;
   std::uint64_t rss_bytes() override;
   bool read_memory(std::uint64_t address, std::size_t length, unsigned char* buffer) override;
+  // Recorded as {"libvirt": "xp", ...}: the pages' flags as a read, not xp's text.
+  bool read_memory_via_monitor(std::uint64_t address, std::size_t length,
+                               unsigned char* buffer) override;
   Monitor& monitor() override { return monitor_; }
   DirtyRateCalls& dirty_rate_calls() override { return dirty_rate_calls_; }
   MigrationConfig libvirt_migration_settings() override;
 
  private:
+  void record_memory_read(const char* call, bool ok, std::uint64_t address, std::size_t length,
+                          const unsigned char* buffer);
   void record(const char* call, nlohmann::json reply, nlohmann::json arguments = nullptr);
   LiveTarget& inner_;
   Transcript& t_;

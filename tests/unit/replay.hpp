@@ -45,7 +45,7 @@ inline bool is_target_call(const nlohmann::json& e) {
       "virDomainGetUUIDString", "virDomainGetXMLDesc",  "virDomainGetState",
       "lifecycle-event",        "connection-closed",    "virDomainGetJobInfo",
       "virDomainGetVcpus",      "virDomainMemoryStats", "virDomainMemoryPeek",
-      "migration-settings"};
+      "xp",                     "migration-settings"};
   const std::string call = e.value("libvirt", "");
   return std::find(kCalls.begin(), kCalls.end(), call) != kCalls.end();
 }
@@ -91,6 +91,11 @@ class Replay {
       if (n["note"] == name) return n;
     }
     throw std::runtime_error("the transcript has no note " + name);
+  }
+  // Whether the recording holds a call of the domain's side named `name` ("xp", ...).
+  bool has_call(const std::string& name) const {
+    return std::any_of(entries_.begin(), entries_.end(),
+                       [&](const nlohmann::json& e) { return e.value("libvirt", "") == name; });
   }
   // Replays from the recording's time `recorded_ms` on (what came before was not the code under
   // test's, e.g. a replay that starts at the dirty-rate measurement).
@@ -378,21 +383,11 @@ class ReplayLiveTarget : public virt::LiveTarget {
   }
   std::uint64_t rss_bytes() override { return call("virDomainMemoryStats").get<std::uint64_t>(); }
   bool read_memory(std::uint64_t address, std::size_t length, unsigned char* buffer) override {
-    ++memory_reads_;
-    const auto& e = replay_.answer({{"libvirt", "virDomainMemoryPeek"},
-                                    {"arguments", {{"address", address}, {"length", length}}}});
-    const auto& r = e["return"];
-    if (!r.value("ok", false)) return false;
-    // Each page as recorded: zero, or holding data (a byte that is not zero).
-    const std::string zero = r.value("zero_pages", "");
-    for (std::size_t page = 0; page * virt::kRecordedPageBytes < length; ++page) {
-      const std::size_t at = page * virt::kRecordedPageBytes;
-      const std::size_t n = std::min(virt::kRecordedPageBytes, length - at);
-      std::fill(buffer + at, buffer + at + n, 0);
-      if (page >= zero.size()) throw ReplayMismatch("a memory read recorded without its pages");
-      if (zero[page] == '0') buffer[at + n / 2] = 0x5a;
-    }
-    return true;
+    return memory_read("virDomainMemoryPeek", address, length, buffer);
+  }
+  bool read_memory_via_monitor(std::uint64_t address, std::size_t length,
+                               unsigned char* buffer) override {
+    return memory_read("xp", address, length, buffer);
   }
   virt::Monitor& monitor() override { return monitor_; }
   virt::DirtyRateCalls& dirty_rate_calls() override { return dirty_rate_calls_; }
@@ -417,6 +412,24 @@ class ReplayLiveTarget : public virt::LiveTarget {
  private:
   const nlohmann::json& call(const char* name) {
     return replay_.answer({{"libvirt", name}})["return"];
+  }
+  bool memory_read(const char* how, std::uint64_t address, std::size_t length,
+                   unsigned char* buffer) {
+    ++memory_reads_;
+    const auto& e =
+        replay_.answer({{"libvirt", how}, {"arguments", {{"address", address}, {"length", length}}}});
+    const auto& r = e["return"];
+    if (!r.value("ok", false)) return false;
+    // Each page as recorded: zero, or holding data (a byte that is not zero).
+    const std::string zero = r.value("zero_pages", "");
+    for (std::size_t page = 0; page * virt::kRecordedPageBytes < length; ++page) {
+      const std::size_t at = page * virt::kRecordedPageBytes;
+      const std::size_t n = std::min(virt::kRecordedPageBytes, length - at);
+      std::fill(buffer + at, buffer + at + n, 0);
+      if (page >= zero.size()) throw ReplayMismatch("a memory read recorded without its pages");
+      if (zero[page] == '0') buffer[at + n / 2] = 0x5a;
+    }
+    return true;
   }
 
   Replay& replay_;

@@ -19,12 +19,14 @@
 #   measure-busy-libvirt.jsonl  the same, started 1 s into virsh domdirtyrate-calc measuring 3 s
 #   measure-domain-qmp.jsonl  a third fresh guest, the whole measurement (the domain's XML, state,
 #                          memory reads, vCPU times, settings: virt::RecordingLiveTarget) through
-#                          QMP, with the profile the tool made of it
-#   measure-domain-libvirt.jsonl  the same guest then, with --no-qmp
+#                          QMP, with the profile the tool made of it (guest memory read through
+#                          QEMU's monitor, xp, since 2026-12-05: {"libvirt": "xp"})
+#   measure-domain-libvirt.jsonl  the same guest then, with --no-qmp (virDomainMemoryPeek)
 #   drain-hot.jsonl, drain-idle.jsonl  two guests (512 MiB: 12000 random pages/s over 128 MiB,
 #                          and idle) measured together by --drain --link-speed 64MiB/s
 #                          --concurrent 2, each one's whole measurement (scenario "drain")
-# Not recorded by this script (QEMU 7.2 only): measure-domain-busy-*.jsonl are one
+# Not recorded by this script (QEMU 7.2 only; guest memory read through libvirt, as the tool did
+# before 2026-12-05, which the tests replay): measure-domain-busy-*.jsonl are one
 # domain each of 20 test guests (256 MiB, 2000 pages/s over 16 MiB: bench/many_domains.py's load)
 # measured together with --all-running on a 2-core host the guests keep busy, kept with
 # `bench/many_domains.py --keep-transcripts DIR --keep-guests`: QEMU's periods ran late. -skip:
