@@ -13,16 +13,16 @@ LibvirtSteps libvirt_steps(const std::string& qemu_version, double ram_bytes, bo
   LibvirtSteps s;
   const int major = qemu_major_version(qemu_version);
   if (major > 0 && major < 8) {
-    s.fixed_ms = 1070;
-    s.fixed_low_ms = 860;
+    s.fixed_ms = 960;
+    s.fixed_low_ms = 820;
     s.fixed_high_ms = 1390;
     s.after_ms = 1750;
     s.switchover_qemu_ms = 8;
     s.switchover_libvirt_ms = 12;
     s.measured_on = "QEMU 7.2 / libvirt 9.0";
   } else {
-    s.fixed_ms = 980;
-    s.fixed_low_ms = 820;
+    s.fixed_ms = 900;
+    s.fixed_low_ms = 720;
     s.fixed_high_ms = 1340;
     s.after_ms = 1550;
     s.switchover_qemu_ms = 10;

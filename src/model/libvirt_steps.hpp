@@ -6,11 +6,16 @@
 // -incoming defer, which allocates the guest's RAM, and probes its monitor), the capabilities and
 // parameters set on both QEMUs; then QEMU migrates, and the job's time ends when QEMU's does.
 // Measured with bench/libvirt_steps.py and bench/bench.py (libvirt's time elapsed less QEMU's
-// total-time) on a 2-core host, guests of 512 MiB to 4 GiB under TCG:
-//   - QEMU 10.0 / libvirt 11.3: median 0.98 s over 36 migrations of loaded guests (0.82-1.34 s);
-//     idle guests 0.79-0.87 s, the same for 512 MiB and 4 GiB;
-//   - QEMU 7.2 / libvirt 9.0: median 1.07 s over 36 migrations of loaded guests (0.86-1.39 s,
-//     one of 2.2 s).
+// total-time) on a 2-core host, guests of 512 MiB to 4 GiB under TCG, the host's memory touched
+// once before (bench/host_memory.py: as on a bare-metal host, where no outer hypervisor backs a
+// page on its first touch), fitted on the benchmark's tuning runs of 2026-12-02 to 12-05:
+//   - QEMU 10.0 / libvirt 11.3: median 0.90 s over 48 migrations (0.72-1.34 s); held out, 44
+//     migrations: median 0.85 s (0.74-1.11 s);
+//   - QEMU 7.2 / libvirt 9.0: median 0.96 s over 38 migrations (0.82-1.23 s, one of 2.2 s);
+//     held out, 44: median 0.90 s (0.78-1.39 s).
+// Idle guests' are the shorter ones (0.72-0.88 s on 10.0), loaded guests' the longer: the busy
+// vCPU takes one of the two cores the destination QEMU's start needs. Before the host's memory
+// was touched (2026-12-02, 36 migrations a stack) the medians were 0.98 s and 1.07 s.
 // After QEMU's migration completes, libvirt's job time stops, but `virsh migrate` returns only
 // once the destination has resumed the guest and the source QEMU has ended (libvirt's Finish and
 // Confirm steps): 1.3-2.3 s more here (median 1.55 s on QEMU 10.0, 1.75 s on 7.2, in steps of

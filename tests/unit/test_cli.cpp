@@ -129,7 +129,7 @@ TEST(Cli, TheTotalIsLibvirtsJobWithQemusOwnTimeBesideIt) {
   EXPECT_EQ(k["prediction"]["qemu_total_time_ms"], p["qemu_total_time_ms"]);
 
   auto human = run({"--profile", path, "--bandwidth", "64MiB/s"});
-  EXPECT_NE(human.out.find("libvirt:      1.1 s before QEMU starts migrating"), std::string::npos)
+  EXPECT_NE(human.out.find("libvirt:      1.0 s before QEMU starts migrating"), std::string::npos)
       << human.out;
   EXPECT_NE(human.out.find("to preallocate 1.00 GiB"), std::string::npos) << human.out;
   EXPECT_NE(human.out.find("QEMU's own migration (its total-time): "), std::string::npos)
