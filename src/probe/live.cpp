@@ -519,9 +519,9 @@ void sample_zero_pages(ZeroPageSampler& sampler, Clock& clock, std::uint64_t tar
   const double started = clock.now_ms();
   const double stop_at = started + budget_ms;
   const double least_by = stop_at + budget_ms;
-  const std::uint64_t least = std::min(kMinZeroSample, target_pages);
+  const std::uint64_t unit = sampler.unit_pages();
+  const std::uint64_t least = std::min(kMinZeroReads, (target_pages + unit - 1) / unit);
   int reads = 0;
-  std::uint64_t per_read = sampler.unit_pages();  // pages a read brings, as seen so far
   // Only while the reads still needed to reach the least, at the pace so far, end in time
   // (within the budget, or reading on past it): reads that cannot reach it would only delay the
   // dirty rate's measurement. (20 domains on 2 busy cores: one read each, which waited 2-8 s in
@@ -529,21 +529,18 @@ void sample_zero_pages(ZeroPageSampler& sampler, Clock& clock, std::uint64_t tar
   // read, 0.4 s, was followed by one of 7.5 s.)
   auto more = [&] {
     const double now = clock.now_ms();
-    if (reads > 0 && sampler.sampled() < least) {
+    if (reads > 0 && sampler.reads() < least) {
       const double pace_ms = (now - started) / reads;
-      const double needed = std::ceil(static_cast<double>(least - sampler.sampled()) /
-                                      static_cast<double>(per_read));
+      const auto needed = static_cast<double>(least - sampler.reads());
       const double slack = reads == 1 && cold_first_read ? 2 : 1;
       if (pace_ms * needed > slack * (least_by - now)) return false;
     }
-    return now < stop_at || (sampler.sampled() < least && reads > 0);
+    return now < stop_at || (sampler.reads() < least && reads > 0);
   };
   while (sampler.sampled() < target_pages && more()) {
     if (guard) guard->check();
-    const std::uint64_t before = sampler.sampled();
     sampler.sample_unit();
     ++reads;
-    if (sampler.sampled() > before) per_read = sampler.sampled() - before;
     // Holes in the memory map fail; a guest whose memory cannot be read at all fails always.
     if (sampler.failed() > 50 && sampler.failed() > 4 * sampler.reads()) return;
   }
@@ -645,7 +642,7 @@ ZeroPageEstimate estimate_zero_pages(const ZeroPageSampler& sampler, virt::LiveT
                                      std::size_t measured_together,
                                      std::vector<std::string>& warnings) {
   const std::uint64_t ram_pages = p.ram_bytes / p.page_size_bytes;
-  if (sampler.sampled() >= kMinZeroSample) {
+  if (sampler.reads() >= kMinZeroReads) {
     return {sampler.estimate(ram_pages), "memory-peek", sampler.sampled(),
             sampler.standard_error_pages(ram_pages), sampler.layout(kZeroLayoutRegions)};
   }
@@ -654,13 +651,19 @@ ZeroPageEstimate estimate_zero_pages(const ZeroPageSampler& sampler, virt::LiveT
   // No map, reads that failed, or reads that were too few for the time the measurement gave
   // them (a short --measure-time; or many domains at once: 20 on a busy 2-core host read 4
   // clusters a second in all): each said as it is, with what reads more.
+  const bool by_page = sampler.unit_pages() == 1;  // through QEMU's monitor
   const std::string too_few =
-      "too little guest memory was read in the time given (" + std::to_string(sampler.sampled()) +
-      " pages, at least " + std::to_string(kMinZeroSample) + " needed" +
+      "too little guest memory was read in the time given (" +
+      (by_page ? std::to_string(sampler.reads()) + " pages read one at a time, at least " +
+                     std::to_string(kMinZeroReads)
+               : std::to_string(sampler.sampled()) + " pages, at least " +
+                     std::to_string(kMinZeroSample)) +
+      " needed" +
       (measured_together > 1
-           ? "; " + std::to_string(measured_together) +
-                 " domains were measured at once, and libvirt serves their memory reads one at a "
-                 "time: measuring fewer at once reads more)"
+           ? "; " + std::to_string(measured_together) + " domains were measured at once" +
+                 (by_page ? " on a busy host"
+                          : ", and libvirt serves their memory reads one at a time") +
+                 ": measuring fewer at once reads more)"
            : std::string(": a longer --measure-time reads more)"));
   const std::string why = !no_ram_map.empty() ? "guest memory was not read: " + no_ram_map
                           : sampler.failed() > 0

@@ -625,6 +625,17 @@ TEST(ZeroPages, ABusyHostReadsTheLeastAnEstimateNeedsWithinTwiceTheBudgetOrStops
     EXPECT_EQ(clock.now, 400);
   }
   {
+    // A page at a time through the monitor: the least is in reads, 13 as for clusters (a page
+    // spread over RAM tells as much as a cluster of alike pages), so 13 pages, 2.6 s in.
+    FakeClock clock;
+    SlowMemory slow(memory, clock, 200);
+    ZeroPageSampler sampler(slow, ram, 4096, 1, 4096);
+    sample_zero_pages(sampler, clock, 16384, 1500);
+    EXPECT_EQ(sampler.reads(), kMinZeroReads);
+    EXPECT_EQ(sampler.sampled(), 13u);
+    EXPECT_EQ(clock.now, 2600);
+  }
+  {
     // A fast host reads to the budget, past the least, as before.
     FakeClock clock;
     SlowMemory slow(memory, clock, 5);
