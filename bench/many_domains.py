@@ -94,6 +94,12 @@ def one_run(args, tool, run):
             shutil.copytree(rec, kept)
     reports = json.loads(stdout) if stdout.strip() else []
     errors = {r.get("subject", "?"): r["error"] for r in reports if "error" in r}
+    # How each domain's zero pages were counted: read ("memory-peek") or the RSS bound ("rss").
+    zero_methods = {}
+    for r in reports:
+        m = r.get("guest", {}).get("zero_pages_method")
+        if m:
+            zero_methods[m] = zero_methods.get(m, 0) + 1
     return {
         "wall_s": round(wall_s, 2),
         "measure_time_s": args.measure_time,
@@ -103,6 +109,7 @@ def one_run(args, tool, run):
         "cpu_s": round(usage.ru_utime + usage.ru_stime, 2),
         "max_rss_kib": usage.ru_maxrss,
         "setup_s": {k: round(v, 2) for k, v in sorted(setup.items())},
+        "zero_pages_methods": zero_methods,
     }
 
 
@@ -155,7 +162,8 @@ def main():
                   f"{args.measure_time} s, target {args.measure_time + 2} s), exit {r['exit_status']}, "
                   f"tool CPU {r['cpu_s']:.1f} s, RSS {r['max_rss_kib'] / 1024:.0f} MiB; to the first "
                   f"dirty-rate period: median {statistics.median(setup) if setup else float('nan'):.1f} s, "
-                  f"max {max(setup) if setup else float('nan'):.1f} s; failed: {r['failed'] or 'none'}")
+                  f"max {max(setup) if setup else float('nan'):.1f} s; zero pages "
+                  f"{r['zero_pages_methods'] or 'none'}; failed: {r['failed'] or 'none'}")
             if args.out:
                 with open(args.out, "a") as f:
                     f.write(json.dumps(r) + "\n")
