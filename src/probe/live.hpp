@@ -189,9 +189,9 @@ inline constexpr std::uint64_t kMinZeroSample = 200;
 inline constexpr std::uint64_t kMinZeroReads = (kMinZeroSample + 15) / 16;
 
 // Samples units (pages or clusters) until `target_pages` are read or `budget_ms` has passed;
-// short of kMinZeroReads reads then, on until they are read, if the reads it still needs, at the pace so
-// far, end before the budget has passed once more; and stops at once, within the budget too,
-// when they cannot. On a busy host a read takes far longer (4 guests measured at once on 2
+// short of kMinZeroReads reads then, on until they are read, if the reads it still needs, at the
+// pace so far, end before the budget has passed once more; and stops at once, within the budget
+// too, when they cannot. On a busy host a read takes far longer (4 guests measured at once on 2
 // cores, 2026-12-03: 140-210 ms each, 7-9 of them in a 1.5 s budget), and the RSS's bound is 0
 // zero pages for a guest whose memory QEMU has touched once: mostly-empty guests were predicted
 // at twice their real time. With `cold_first_read` (QEMU's warm-up hashing meanwhile), one read
