@@ -405,6 +405,9 @@ def run_case(case, seed, args, src_conn, dest_conn, dest_uri):
         "in_interval": in_interval(interval, pred.get("converges_interval"), real),
         "where_time_went": where_time_went(real, speed * 1048576.0),
         "zero_pages": profile["zero_pages"], "curve_points": profile["dirty_curve"],
+        # The busiest vCPU's share while measured: what may tell idle guests' libvirt steps
+        # (shorter) from loaded guests' (issue 12 item 1).
+        "vcpu_busy_fraction": profile["guest"].get("vcpu_busy_fraction"),
         "curve_kind": report["curve"]["kind"],
         "rfc": {k: rfc.get(k) for k in ("converges", "total_time_ms", "qemu_total_time_ms",
                                         "transferred_bytes")},
