@@ -235,7 +235,9 @@ std::vector<double> plan_periods_ms(double budget_ms, bool milliseconds) {
   // few milliseconds of polling (a wait for another client's measurement comes off the budget).
   double extra = usable - used;
   const double step = milliseconds ? 250 : 1000;
-  extra = std::floor(extra / step) * step;
+  // A millisecond short of a step counts as the step: a whole budget less the microseconds the
+  // tool took to compute it (nothing read before: no RAM map) plans as the whole budget does.
+  extra = std::floor((extra + 1) / step) * step;
   periods.back() = std::min(longest, periods.back() + extra);
   return periods;
 }

@@ -516,6 +516,9 @@ std::unique_ptr<DirtyRateMeter> qmp_dirty_rate_meter(virt::Monitor& monitor, con
 
 void sample_zero_pages(ZeroPageSampler& sampler, Clock& clock, std::uint64_t target_pages,
                        double budget_ms, MeasurementGuard* guard, bool cold_first_read) {
+  // No map of the guest's RAM, nothing to read: the time goes to the dirty rate (before, the loop
+  // asked libvirt for the domain's state over and over until the budget was spent).
+  if (!sampler.has_ram()) return;
   const double started = clock.now_ms();
   const double stop_at = started + budget_ms;
   const double least_by = stop_at + budget_ms;
@@ -555,7 +558,7 @@ std::vector<PhysicalRange> guest_ram_map(virt::Monitor* monitor, std::uint64_t r
   if (!monitor) {
     auto ranges = guest_ram_ranges(ram_bytes, facts.machine, facts.arch);
     if (ranges.empty()) {
-      why_not = "without QMP (--no-qmp) the tool cannot ask QEMU where RAM sits in a " +
+      why_not = "without QMP (--no-qmp) the tool cannot ask QEMU where RAM sits in this " +
                 facts.arch + " guest, and does not guess";
     }
     return ranges;

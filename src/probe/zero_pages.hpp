@@ -63,6 +63,8 @@ class ZeroPageSampler {
   std::uint64_t failed() const { return failed_; }
   std::uint64_t reads() const { return reads_.size(); }  // those that were read
   std::uint64_t unit_pages() const { return unit_bytes_ / page_size_; }
+  // Whether there is RAM to read at all (no map of it: nothing).
+  bool has_ram() const { return total_units_ > 0; }
   // Zero pages in all of RAM, scaled from the sample.
   std::uint64_t estimate(std::uint64_t ram_pages) const;
   // The estimate's standard error in pages. The units are a systematic (evenly spread) sample

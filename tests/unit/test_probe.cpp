@@ -42,6 +42,20 @@ namespace {
 
 constexpr std::uint64_t kGiB = 1ull << 30;
 
+// The files recorded in tests/unit/data/FOLDER whose names end in `extension` (".txt"), in
+// name order; a folder with none fails the test that asked (its recordings are missing).
+std::vector<std::filesystem::path> recorded_files(const std::string& folder,
+                                                  const std::string& extension) {
+  std::vector<std::filesystem::path> files;
+  const auto dir = std::filesystem::path(VMP_SOURCE_ROOT) / "tests/unit/data" / folder;
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    if (entry.path().extension() == extension) files.push_back(entry.path());
+  }
+  std::sort(files.begin(), files.end());
+  EXPECT_FALSE(files.empty()) << "no " << extension << " file in " << dir;
+  return files;
+}
+
 // The stack a recording was made on, e.g. "qemu-10.0.2-libvirt-11.3.0".
 std::string stack_of(const std::filesystem::path& dir) { return dir.filename().string(); }
 
@@ -443,6 +457,9 @@ TEST(Measure, PeriodsQemuMeasuredALittleLongerAreOurs) {
 
 TEST(Plan, WholeSecondsOnOldQemu) {
   EXPECT_EQ(plan_periods_ms(10000, false), (std::vector<double>{1000, 2000, 6000}));
+  // The whole budget less the microseconds it took to compute it plans the same.
+  EXPECT_EQ(plan_periods_ms(10000 - 0.001, false), (std::vector<double>{1000, 2000, 6000}));
+  EXPECT_EQ(plan_periods_ms(9990, false), (std::vector<double>{1000, 2000, 5000}));
   EXPECT_EQ(plan_periods_ms(1000, false), (std::vector<double>{1000}));
   for (double budget = 1000; budget <= 120000; budget += 700) {
     auto plan = plan_periods_ms(budget, false);
@@ -454,7 +471,7 @@ TEST(Plan, WholeSecondsOnOldQemu) {
       sum += p;
     }
     if (plan.size() > 1) {
-      EXPECT_LE(sum, budget * 0.9) << budget;
+      EXPECT_LE(sum, budget * 0.9 + 1) << budget;  // a millisecond short counts as the step
     }
   }
 }
@@ -748,13 +765,11 @@ class RecordedLayout : public GuestMemory {
 // its zero pages several times closer than clusters; and the standard error the sample reports
 // is of the size of the error it makes.
 TEST(ZeroPages, OnARealGuestsMemoryPagesSpreadBeatClustersInTheSameTime) {
-  const auto dir = std::filesystem::path(VMP_SOURCE_ROOT) / "tests/unit/data/xp";
   int layouts = 0;
-  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
-    if (entry.path().extension() != ".runs") continue;
+  for (const auto& path : recorded_files("xp", ".runs")) {
     ++layouts;
-    SCOPED_TRACE(entry.path().filename().string());
-    RecordedLayout memory(entry.path());
+    SCOPED_TRACE(path.filename().string());
+    RecordedLayout memory(path);
     ASSERT_EQ(memory.pages(), 512u * 256);
     const std::vector<PhysicalRange> ram = {{0, memory.pages() * 4096}};
     const double truth = static_cast<double>(memory.zero_pages());
@@ -789,13 +804,11 @@ TEST(ZeroPages, OnARealGuestsMemoryPagesSpreadBeatClustersInTheSameTime) {
 // QEMU's own answers to xp (tests/unit/data/xp/record.sh), on each stack recorded.
 TEST(MemoryDump, XpAnswersAreReadWordForWord) {
   EXPECT_EQ(virt::xp_command(0x100000, 4096), "xp /512gx 0x100000");
-  const auto dir = std::filesystem::path(VMP_SOURCE_ROOT) / "tests/unit/data/xp";
   std::map<std::string, std::vector<std::filesystem::path>> by_kind;
-  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
-    const std::string name = entry.path().filename().string();
-    if (entry.path().extension() != ".json") continue;
+  for (const auto& path : recorded_files("xp", ".json")) {
+    const std::string name = path.filename().string();
     for (const char* kind : {"zero-page", "data-page", "one-word-page", "outside-ram"}) {
-      if (name.find(kind) != std::string::npos) by_kind[kind].push_back(entry.path());
+      if (name.find(kind) != std::string::npos) by_kind[kind].push_back(path);
     }
   }
   ASSERT_FALSE(by_kind["zero-page"].empty());
@@ -880,20 +893,35 @@ TEST(ZeroPages, PcAndQ35MemoryMapsWithoutTheLegacyHole) {
   EXPECT_EQ(zero_pages_from_rss(kGiB, 2 * kGiB, 4096), 0u);
 }
 
+// No map of the guest's RAM (--no-qmp on an architecture whose map the tool does not know):
+// nothing is read, and the zero-page budget is not spent waiting.
+TEST(ZeroPages, NoRamMapReadsNothingAndReturnsAtOnce) {
+  struct Counting : GuestMemory {
+    int reads = 0;
+    bool read(std::uint64_t, std::size_t, unsigned char*) override { return ++reads, true; }
+  } memory;
+  ZeroPageSampler sampler(memory, {}, 4096, 1, 4096);
+  EXPECT_FALSE(sampler.has_ram());
+  FakeClock clock;
+  const double before = clock.now;
+  sample_zero_pages(sampler, clock, 16384, 1500);
+  EXPECT_EQ(memory.reads, 0);
+  EXPECT_EQ(sampler.reads(), 0u);
+  EXPECT_EQ(clock.now, before);
+}
+
 TEST(ZeroPages, RamFromQemusFlatViewOnly) {
   // Recorded on both stacks: HMP's `info mtree -f` of the test guest, and of the same guest with
   // a VGA card (tests/unit/data/mtree/).
-  const auto dir = std::filesystem::path(VMP_SOURCE_ROOT) / "tests/unit/data/mtree";
   int files = 0;
-  for (const auto& f : std::filesystem::directory_iterator(dir)) {
-    if (f.path().extension() != ".txt") continue;
+  for (const auto& path : recorded_files("mtree", ".txt")) {
     ++files;
-    SCOPED_TRACE(f.path().filename().string());
-    std::ifstream in(f.path());
+    SCOPED_TRACE(path.filename().string());
+    std::ifstream in(path);
     const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     auto ranges = ram_ranges_from_flat_view(text);
     ASSERT_TRUE(ranges);
-    const bool vga = f.path().filename().string().find("-vga") != std::string::npos;
+    const bool vga = path.filename().string().find("-vga") != std::string::npos;
     std::uint64_t total = 0;
     for (const auto& r : *ranges) {
       total += r.length;
