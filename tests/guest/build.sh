@@ -3,6 +3,7 @@
 # Build the virt-migrate-predict test guest: OUTDIR/vmlinuz + OUTDIR/initramfs.img.
 #
 #   tests/guest/build.sh OUTDIR
+#   VMP_GUEST_ARCH=aarch64 tests/guest/build.sh OUTDIR   -> OUTDIR/aarch64/{vmlinuz,initramfs.img}
 #
 # Kernel: Debian's linux-image-<ver>-amd64 (version taken from the
 # linux-image-amd64 metapackage), fetched with `apt-get download` and unpacked
@@ -10,6 +11,10 @@
 # console, devtmpfs, gzip initramfs) is built into the Debian kernel, so no
 # module is copied.
 # Initramfs: busybox-static + /init + the static load program (load.c).
+# aarch64 (VMP_GUEST_ARCH=aarch64, a `virt` machine under TCG): the same from Debian's arm64
+# packages (linux-image-arm64, busybox-static:arm64; dpkg must know the arm64 architecture:
+# .ci/install-deps adds it), the load program cross-compiled with gcc-aarch64-linux-gnu; the
+# console is the PL011 (ttyAMA0), built into Debian's arm64 kernel.
 #
 # Idempotent: the kernel is fetched once (cached in OUTDIR/cache; set
 # VMP_GUEST_REBUILD_KERNEL=1 to refetch), the initramfs is rebuilt only when
@@ -21,8 +26,28 @@ if [[ $# -ne 1 ]]; then
     exit 2
 fi
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-mkdir -p "$1"
-OUTDIR=$(cd "$1" && pwd)
+ARCH=${VMP_GUEST_ARCH:-x86_64}
+case $ARCH in
+    x86_64)
+        DEBARCH=amd64 PKG_SUFFIX= SUBDIR= CC=gcc STRIP=strip
+        LIBC_A=/usr/lib/x86_64-linux-gnu/libc.a TOOLCHAIN=(gcc libc6-dev)
+        CONSOLE_OPTION=CONFIG_SERIAL_8250_CONSOLE ;;
+    aarch64)
+        DEBARCH=arm64 PKG_SUFFIX=:arm64 SUBDIR=/aarch64 CC=aarch64-linux-gnu-gcc
+        STRIP=aarch64-linux-gnu-strip LIBC_A=/usr/aarch64-linux-gnu/lib/libc.a
+        TOOLCHAIN=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross)
+        CONSOLE_OPTION=CONFIG_SERIAL_AMBA_PL011_CONSOLE ;;
+    *)
+        echo "build.sh: VMP_GUEST_ARCH is x86_64 or aarch64, not '$ARCH'" >&2
+        exit 2 ;;
+esac
+if [[ $DEBARCH != "$(dpkg --print-architecture)" ]] &&
+    ! dpkg --print-foreign-architectures | grep -qx "$DEBARCH"; then
+    echo "build.sh: dpkg does not know the $DEBARCH architecture, so its kernel and busybox cannot be downloaded: run .ci/install-deps (or dpkg --add-architecture $DEBARCH && apt-get update)" >&2
+    exit 1
+fi
+mkdir -p "$1$SUBDIR"
+OUTDIR=$(cd "$1$SUBDIR" && pwd)
 CACHE=$OUTDIR/cache
 mkdir -p "$CACHE"
 # qemu (libvirt-qemu user under qemu:///system) must be able to read the outputs.
@@ -45,10 +70,10 @@ apt_update_once() {
     fi
 }
 
-# apt_download PKG -> path of the .deb in $CACHE (cached)
+# apt_download PKG[:ARCH] -> path of the .deb in $CACHE (cached)
 apt_download() {
     local pkg=$1 deb
-    deb=$(ls -1 "$CACHE/${pkg}_"*.deb 2>/dev/null | sort -V | tail -n1 || true)
+    deb=$(ls -1 "$CACHE/${pkg%%:*}_"*.deb 2>/dev/null | sort -V | tail -n1 || true)
     if [[ -n $deb ]]; then
         echo "$deb"
         return 0
@@ -62,13 +87,13 @@ apt_download() {
             return 1
         }
     fi
-    ls -1 "$CACHE/${pkg}_"*.deb | sort -V | tail -n1
+    ls -1 "$CACHE/${pkg%%:*}_"*.deb | sort -V | tail -n1
 }
 
 # ---------------------------------------------------------------- kernel
 resolve_kernel_pkg() {
-    apt-cache depends linux-image-amd64 2>/dev/null |
-        awk '$1 == "Depends:" && $2 ~ /^linux-image-[0-9].*-amd64$/ { print $2; exit }'
+    apt-cache depends "linux-image-$DEBARCH$PKG_SUFFIX" 2>/dev/null |
+        awk -v a="$DEBARCH" '$1 == "Depends:" && $2 ~ ("^linux-image-[0-9].*-" a "(:" a ")?$") { print $2; exit }'
 }
 
 if [[ ! -s $OUTDIR/vmlinuz || ${VMP_GUEST_REBUILD_KERNEL:-0} == 1 ]]; then
@@ -78,17 +103,17 @@ if [[ ! -s $OUTDIR/vmlinuz || ${VMP_GUEST_REBUILD_KERNEL:-0} == 1 ]]; then
         KPKG=$(resolve_kernel_pkg)
     fi
     if [[ -z $KPKG ]]; then
-        log "ERROR: cannot resolve the kernel package from linux-image-amd64 (apt-cache depends)"
+        log "ERROR: cannot resolve the kernel package from linux-image-$DEBARCH$PKG_SUFFIX (apt-cache depends)"
         exit 1
     fi
-    [[ ${VMP_GUEST_REBUILD_KERNEL:-0} == 1 ]] && rm -f "$CACHE/${KPKG}_"*.deb
+    [[ ${VMP_GUEST_REBUILD_KERNEL:-0} == 1 ]] && rm -f "$CACHE/${KPKG%%:*}_"*.deb
     KDEB=$(apt_download "$KPKG")
     log "extracting $(basename "$KDEB")"
     mkdir -p "$TMP/kernel"
     dpkg -x "$KDEB" "$TMP/kernel"
     KIMG=$(ls -1 "$TMP"/kernel/boot/vmlinuz-* | head -n1)
     KCONF=$(ls -1 "$TMP"/kernel/boot/config-* | head -n1)
-    for opt in CONFIG_SERIAL_8250_CONSOLE CONFIG_DEVTMPFS CONFIG_BLK_DEV_INITRD CONFIG_RD_GZIP CONFIG_PROC_FS; do
+    for opt in $CONSOLE_OPTION CONFIG_DEVTMPFS CONFIG_BLK_DEV_INITRD CONFIG_RD_GZIP CONFIG_PROC_FS; do
         if ! grep -q "^$opt=y" "$KCONF"; then
             log "ERROR: $opt is not built into $(basename "$KIMG"); the guest will not boot"
             exit 1
@@ -116,29 +141,29 @@ fi
 if [[ $need_initramfs -eq 1 ]]; then
     # busybox-static from the Debian archive (unpacked, not installed)
     BUSYBOX=
-    if BBDEB=$(apt_download busybox-static); then
+    if BBDEB=$(apt_download "busybox-static$PKG_SUFFIX"); then
         mkdir -p "$TMP/bb"
         dpkg -x "$BBDEB" "$TMP/bb"
         BUSYBOX=$(ls -1 "$TMP"/bb/bin/busybox "$TMP"/bb/usr/bin/busybox 2>/dev/null | head -n1 || true)
     fi
-    if [[ -z $BUSYBOX ]] && [[ -x /bin/busybox ]] && file -L /bin/busybox | grep -q 'statically linked'; then
+    if [[ -z $BUSYBOX && $ARCH == x86_64 ]] && [[ -x /bin/busybox ]] && file -L /bin/busybox | grep -q 'statically linked'; then
         log "falling back to the host's static /bin/busybox"
         BUSYBOX=/bin/busybox
     fi
     [[ -n $BUSYBOX ]] || { log "ERROR: no static busybox available"; exit 1; }
 
-    if ! command -v gcc >/dev/null || [[ ! -e /usr/lib/x86_64-linux-gnu/libc.a ]]; then
-        log "installing gcc libc6-dev"
+    if ! command -v "$CC" >/dev/null || [[ ! -e $LIBC_A ]]; then
+        log "installing ${TOOLCHAIN[*]}"
         apt_update_once
-        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gcc libc6-dev >&2
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${TOOLCHAIN[@]}" >&2
     fi
 
     R=$TMP/root
     mkdir -p "$R"/{bin,dev,proc,sys,tmp,etc}
     install -m 0755 "$BUSYBOX" "$R/bin/busybox"
     ln -s busybox "$R/bin/sh"
-    gcc -static -O2 -Wall -o "$R/bin/load" "$HERE/load.c"
-    strip "$R/bin/load" 2>/dev/null || true
+    "$CC" -static -O2 -Wall -o "$R/bin/load" "$HERE/load.c"
+    "$STRIP" "$R/bin/load" 2>/dev/null || true
     install -m 0755 "$HERE/init" "$R/init"
     # /init opens /dev/console itself after mounting devtmpfs; the node in the
     # archive only lets the kernel print to it before that (root only).
@@ -149,7 +174,10 @@ if [[ $need_initramfs -eq 1 ]]; then
         if command -v cpio >/dev/null && cpio --version 2>/dev/null | grep -q GNU; then
             find . -mindepth 1 | LC_ALL=C sort | cpio -o -H newc -R 0:0 --reproducible --quiet
         else
-            find . -mindepth 1 | LC_ALL=C sort | "$R/bin/busybox" cpio -o -H newc -R 0:0
+            # The host's busybox packs it (the guest's may be another architecture's).
+            host_busybox=$R/bin/busybox
+            [[ $ARCH == x86_64 ]] || host_busybox=$(command -v busybox || echo /bin/busybox)
+            find . -mindepth 1 | LC_ALL=C sort | "$host_busybox" cpio -o -H newc -R 0:0
         fi
     ) | gzip -9 -n > "$OUTDIR/initramfs.img.tmp"
     chmod 0644 "$OUTDIR/initramfs.img.tmp"

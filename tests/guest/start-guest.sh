@@ -11,7 +11,9 @@
 #      LIBVIRT_URI (default qemu:///system),
 #      VMP_GUEST_PERSISTENT (non-empty: define and start instead of a transient domain),
 #      VMP_GUEST_MEMORY_BACKING (XML put after <currentMemory>, e.g.
-#      "<memoryBacking><allocation mode='immediate'/></memoryBacking>").
+#      "<memoryBacking><allocation mode='immediate'/></memoryBacking>"),
+#      VMP_GUEST_ARCH (x86_64, the default: a pc machine; aarch64: a virt machine, cortex-a57,
+#      its kernel and initramfs in OUTDIR/aarch64).
 # Prints the console log path on stdout when the guest is ready.
 set -euo pipefail
 
@@ -24,6 +26,7 @@ OUTDIR=${7:-${VMP_GUEST_DIR:-/var/lib/libvirt/vmp-guest}}
 URI=${LIBVIRT_URI:-qemu:///system}
 TIMEOUT=${VMP_GUEST_TIMEOUT:-120}
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ARCH=${VMP_GUEST_ARCH:-x86_64}
 
 die() { echo "start-guest.sh: ERROR: $*" >&2; exit 1; }
 log() { echo "start-guest.sh: $*" >&2; }
@@ -32,6 +35,12 @@ log() { echo "start-guest.sh: $*" >&2; }
 for v in MEM_MIB WSS_MIB RATE SEED; do
     [[ ${!v} =~ ^[0-9]+$ ]] || die "$v must be a non-negative integer, got '${!v}'"
 done
+case $ARCH in
+    x86_64) MACHINE=pc CONSOLE=ttyS0 IMAGES=. ARCH_XML="  <features><acpi/></features>" ;;
+    aarch64) MACHINE=virt CONSOLE=ttyAMA0 IMAGES=aarch64
+        ARCH_XML="  <cpu mode='custom' match='exact'><model fallback='forbid'>cortex-a57</model></cpu>" ;;
+    *) die "VMP_GUEST_ARCH is x86_64 or aarch64, not '$ARCH'" ;;
+esac
 case $PATTERN in random|sequential|hotcold|bursty|growing|phased) ;; *) die "bad PATTERN '$PATTERN'";; esac
 # MemAvailable in the guest is ~181/428/858 MiB for 256/512/1024 MiB; a WSS
 # that does not fit gets the load OOM-killed. Keep a margin.
@@ -50,7 +59,7 @@ done
 # ---- build (idempotent, cheap when up to date). Guests started together (bench/many_domains.py,
 # bench/drain.py) on a machine that has no image yet would each build it and race on its
 # temporary files: one builds, under a lock on the directory, the others wait and find it built.
-flock "$OUTDIR" "$HERE/build.sh" "$OUTDIR" >/dev/null
+VMP_GUEST_ARCH=$ARCH flock "$OUTDIR" "$HERE/build.sh" "$OUTDIR" >/dev/null
 
 mkdir -p "$OUTDIR/logs"
 chmod 0755 "$OUTDIR/logs"
@@ -90,13 +99,16 @@ rm -f "$LOG"
 # libvirt opens the file itself and passes the fd to qemu; pre-create it
 # world-readable so non-root tests can read the console.
 install -m 0644 /dev/null "$LOG"
-CMDLINE="console=ttyS0 quiet vmp.wss_mib=$WSS_MIB vmp.rate=$RATE vmp.pattern=$PATTERN vmp.seed=$SEED ${VMP_GUEST_EXTRA_CMDLINE:-}"
+CMDLINE="console=$CONSOLE quiet vmp.wss_mib=$WSS_MIB vmp.rate=$RATE vmp.pattern=$PATTERN vmp.seed=$SEED ${VMP_GUEST_EXTRA_CMDLINE:-}"
 CMDLINE=${CMDLINE% }
 XML=$OUTDIR/$NAME.xml
 sed -e "s|@NAME@|$NAME|g" \
     -e "s|@MEM_MIB@|$MEM_MIB|g" \
-    -e "s|@KERNEL@|$OUTDIR/vmlinuz|g" \
-    -e "s|@INITRD@|$OUTDIR/initramfs.img|g" \
+    -e "s|@ARCH@|$ARCH|g" \
+    -e "s|@MACHINE@|$MACHINE|g" \
+    -e "s|@ARCH_XML@|$ARCH_XML|g" \
+    -e "s|@KERNEL@|$OUTDIR/$IMAGES/vmlinuz|g" \
+    -e "s|@INITRD@|$OUTDIR/$IMAGES/initramfs.img|g" \
     -e "s|@CMDLINE@|$CMDLINE|g" \
     -e "s|@CONSOLE_LOG@|$LOG|g" \
     -e "s|@MEMORY_BACKING@|${VMP_GUEST_MEMORY_BACKING:-}|g" \
