@@ -262,6 +262,7 @@ json to_json(const Report& r) {
     doc["domain"] = {{"name", f.name},
                      {"uuid", f.uuid},
                      {"accelerator", r.accelerator},
+                     {"arch", f.arch},
                      {"machine", f.machine},
                      {"vcpus", f.vcpus},
                      {"memory_bytes", f.memory_bytes},
