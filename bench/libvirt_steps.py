@@ -14,7 +14,8 @@ every page) goes in that time too. This script migrates an idle test guest over 
   - wall_ms: until `virsh migrate` returned (libvirt's Finish and Confirm steps too).
 
   sudo /usr/bin/python3 bench/libvirt_steps.py [--sizes 512,2048,4096] [--repeat 2]
-      [--backings default,immediate] [--out bench/results/FILE.jsonl] [--note TEXT]
+      [--backings default,immediate] [--arch x86_64|aarch64] [--rate PAGES_PER_S]
+      [--out bench/results/FILE.jsonl] [--note TEXT]
 """
 
 import argparse
@@ -37,17 +38,19 @@ BACKINGS = {
 }
 
 
-def one(size, backing, seed, src_conn, dest_conn, dest_uri, speed_mib_s):
+def one(size, backing, seed, src_conn, dest_conn, dest_uri, args):
     name = f"vmpsteps-{size}-{backing}"
     bench.stop_guest(name, dest_conn)
     os.environ["VMP_GUEST_MEMORY_BACKING"] = BACKINGS[backing]
     try:
-        bench.start_guest(name, size, 0, 0, "random", seed)
+        # A load writes over 64 MiB (touched at boot); idle, nothing is touched.
+        bench.start_guest(name, size, 64 if args.rate else 0, args.rate, "random", seed,
+                          args.arch)
     finally:
         os.environ.pop("VMP_GUEST_MEMORY_BACKING", None)
     try:
         dom = src_conn.lookupByName(name)
-        dom.migrateSetMaxSpeed(speed_mib_s, 0)
+        dom.migrateSetMaxSpeed(args.speed, 0)
         real = bench.migrate(src_conn, name, dest_uri, 120)
     finally:
         bench.stop_guest(name, dest_conn)
@@ -55,7 +58,8 @@ def one(size, backing, seed, src_conn, dest_conn, dest_uri, speed_mib_s):
     before = series[0][0] - series[0][2] if series else None
     q, e = real["qemu_total_time_ms"], real["libvirt_time_elapsed_ms"]
     return {
-        "size_mib": size, "backing": backing, "seed": seed, "completed": real["completed"],
+        "size_mib": size, "backing": backing, "arch": args.arch, "rate": args.rate, "seed": seed,
+        "completed": real["completed"],
         "qemu_total_time_ms": q, "libvirt_time_elapsed_ms": e,
         "libvirt_minus_qemu_ms": (e - q) if q is not None and e is not None else None,
         "before_qemu_ms": before, "wall_ms": round(real["wall_s"] * 1000),
@@ -67,7 +71,7 @@ def measure(args, rows, out, src_conn, dest_conn, dest_uri):
     for rep in range(args.repeat):
         for size in [int(s) for s in args.sizes.split(",")]:
             for backing in args.backings.split(","):
-                r = one(size, backing, rep + 1, src_conn, dest_conn, dest_uri, args.speed)
+                r = one(size, backing, rep + 1, src_conn, dest_conn, dest_uri, args)
                 rows.append(r)
                 print(f"{size:6} MiB {backing:10} libvirt-qemu {r['libvirt_minus_qemu_ms']} ms,"
                       f" before QEMU {r['before_qemu_ms']} ms, QEMU {r['qemu_total_time_ms']} ms,"
@@ -100,6 +104,10 @@ def main():
     ap.add_argument("--backings", default="default,immediate")
     ap.add_argument("--repeat", type=int, default=2)
     ap.add_argument("--speed", type=int, default=8192, help="max speed, MiB/s (not limiting)")
+    ap.add_argument("--arch", default="x86_64", choices=["x86_64", "aarch64"],
+                    help="the test guest's architecture (tests/guest, VMP_GUEST_ARCH)")
+    ap.add_argument("--rate", type=int, default=0,
+                    help="the guest's load: random page writes/s over 64 MiB (0: idle)")
     ap.add_argument("--cold", action="store_true",
                     help="leave this machine's free page reporting on (see host_memory.py)")
     ap.add_argument("--out")
@@ -111,7 +119,8 @@ def main():
     header = {"header": {
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "host": platform.node(), "cpus": os.cpu_count(), "qemu": src_conn.getVersion(),
-        "libvirt": src_conn.getLibVersion(), "speed_mib_s": args.speed,
+        "libvirt": src_conn.getLibVersion(), "speed_mib_s": args.speed, "arch": args.arch,
+        "rate": args.rate,
         "host_memory": "as it is" if args.cold else "warmed (host_memory.py)",
         "note": args.note}}
     out = open(args.out, "w") if args.out else None

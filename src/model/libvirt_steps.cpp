@@ -9,26 +9,29 @@ int qemu_major_version(const std::string& version) {
   return std::atoi(version.c_str());
 }
 
-LibvirtSteps libvirt_steps(const std::string& qemu_version, double ram_bytes, bool preallocated) {
+LibvirtSteps libvirt_steps(const std::string& qemu_version, double ram_bytes, bool preallocated,
+                           const std::string& arch) {
   LibvirtSteps s;
   const int major = qemu_major_version(qemu_version);
+  const bool aarch64 = arch == "aarch64";
   if (major > 0 && major < 8) {
-    s.fixed_ms = 960;
-    s.fixed_low_ms = 820;
-    s.fixed_high_ms = 1390;
+    s.fixed_ms = aarch64 ? 530 : 960;
+    s.fixed_low_ms = aarch64 ? 460 : 820;
+    s.fixed_high_ms = aarch64 ? 580 : 1390;
     s.after_ms = 1750;
     s.switchover_qemu_ms = 8;
     s.switchover_libvirt_ms = 12;
     s.measured_on = "QEMU 7.2 / libvirt 9.0";
   } else {
-    s.fixed_ms = 900;
-    s.fixed_low_ms = 720;
-    s.fixed_high_ms = 1340;
+    s.fixed_ms = aarch64 ? 550 : 900;
+    s.fixed_low_ms = aarch64 ? 480 : 720;
+    s.fixed_high_ms = aarch64 ? 670 : 1340;
     s.after_ms = 1550;
     s.switchover_qemu_ms = 10;
     s.switchover_libvirt_ms = 13;
     s.measured_on = "QEMU 10.0 / libvirt 11.3";
   }
+  if (aarch64) s.measured_on += ", aarch64";
   s.after_low_ms = 1300;
   s.after_high_ms = 2330;
   if (preallocated) s.preallocation_ms = kPreallocationMsPerGiB * ram_bytes / (1024.0 * 1024 * 1024);

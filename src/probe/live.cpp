@@ -774,6 +774,7 @@ LiveResult measure_domain(virt::LiveTarget& live, const LiveOptions& options, Cl
   p.ram_bytes = facts.memory_bytes;
   // libvirt preallocates huge pages whatever <allocation> says.
   p.memory_preallocated = facts.preallocated || facts.hugepages;
+  p.arch = facts.arch;
   p.page_size_bytes = 4096;
   p.measurement.mode = options.mode;
   p.measurement.interface = meter->interface_name();

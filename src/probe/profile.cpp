@@ -161,6 +161,11 @@ DirtyProfile parse_profile(std::string_view text, std::string_view source) {
   const double ram = static_cast<double>(p.ram_bytes);
   if (g.has("vcpu_busy_fraction")) p.vcpu_busy_fraction = g.number("vcpu_busy_fraction", 1);
   if (g.has("memory_preallocated")) p.memory_preallocated = g.boolean("memory_preallocated");
+  p.arch = g.optional_string("arch");
+  if (p.arch.size() > 32 || p.arch.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789_") !=
+                                std::string::npos) {
+    g.fail(g.field("arch"), "must be an architecture's name as libvirt gives it (x86_64, aarch64)");
+  }
 
   Reader z = top.object("zero_pages");
   p.zero_pages.method = z.one_of("method", {"memory-peek", "rss", "none"});
@@ -281,6 +286,7 @@ nlohmann::json profile_to_json(const DirtyProfile& p) {
   if (!p.zero_pages.layout.empty()) doc["zero_pages"]["layout"] = p.zero_pages.layout;
   if (p.vcpu_busy_fraction) doc["guest"]["vcpu_busy_fraction"] = *p.vcpu_busy_fraction;
   if (p.memory_preallocated) doc["guest"]["memory_preallocated"] = true;
+  if (!p.arch.empty()) doc["guest"]["arch"] = p.arch;
   if (!p.domain.empty()) doc["domain"] = p.domain;
   if (!p.qemu_version.empty()) doc["qemu_version"] = p.qemu_version;
   return doc;

@@ -66,6 +66,9 @@ struct DirtyProfile {
   // <allocation mode='immediate'/>, or huge pages): libvirt's job takes longer before QEMU's
   // migration starts (model/libvirt_steps.hpp). Absent in a profile: false.
   bool memory_preallocated = false;
+  // The guest's architecture as libvirt names it ("x86_64", "aarch64"): libvirt's steps differ
+  // with the machine the destination QEMU starts. Empty in a profile that does not say: x86_64.
+  std::string arch;
 
   // RAM that holds data: what the guest can dirty and what a pass sends as whole pages.
   double nonzero_ram_bytes() const {

@@ -30,6 +30,30 @@ TEST(LibvirtSteps, EachStackHasItsMeasuredFigures) {
   EXPECT_DOUBLE_EQ(new_stack.switchover_libvirt_ms, 13);
 }
 
+// An aarch64 guest (virt machine) starts at the destination sooner, on either stack: its own
+// figures, measured with bench/libvirt_steps.py --arch aarch64; any other architecture, or none
+// said (an older profile), takes x86_64's.
+TEST(LibvirtSteps, Aarch64HasItsOwnMeasuredFigures) {
+  for (const std::string version : {"7.2.22", "10.0.2"}) {
+    SCOPED_TRACE(version);
+    const auto x86 = libvirt_steps(version, 1 * kGiB, false, "x86_64");
+    const auto arm = libvirt_steps(version, 1 * kGiB, false, "aarch64");
+    EXPECT_EQ(libvirt_steps(version, 1 * kGiB, false).ms(), x86.ms());
+    EXPECT_EQ(libvirt_steps(version, 1 * kGiB, false, "s390x").ms(), x86.ms());
+    EXPECT_LT(arm.ms(), x86.ms());
+    EXPECT_LT(arm.low_ms(), arm.ms());
+    EXPECT_GT(arm.high_ms(), arm.ms());
+    EXPECT_EQ(arm.measured_on, x86.measured_on + ", aarch64");
+    // What comes after the job, and the pause, are the stack's.
+    EXPECT_EQ(arm.after_ms, x86.after_ms);
+    EXPECT_EQ(arm.switchover_libvirt_ms, x86.switchover_libvirt_ms);
+    // Preallocation adds the same.
+    EXPECT_DOUBLE_EQ(libvirt_steps(version, 4 * kGiB, true, "aarch64").ms() - arm.ms(),
+                     4 * kPreallocationMsPerGiB);
+  }
+  EXPECT_DOUBLE_EQ(libvirt_steps("10.0.2", 1 * kGiB, false, "aarch64").ms(), 550);
+}
+
 TEST(LibvirtSteps, OnlyPreallocatedMemoryGrowsWithTheGuest) {
   EXPECT_DOUBLE_EQ(libvirt_steps("10.0.2", 64 * kGiB, false).ms(),
                    libvirt_steps("10.0.2", 1 * kGiB, false).ms());

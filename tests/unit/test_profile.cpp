@@ -100,6 +100,19 @@ TEST(Profile, MemoryPreallocatedIsOptionalAndKept) {
                   "guest.memory_preallocated: must be true or false");
 }
 
+TEST(Profile, ArchIsOptionalAndKept) {
+  auto p = load_profile(kExample);
+  EXPECT_EQ(p.arch, "");
+  EXPECT_FALSE(profile_to_json(p)["guest"].contains("arch"));
+  p.arch = "aarch64";
+  auto q = parse_profile(profile_to_json(p).dump(), "q.json");
+  EXPECT_EQ(q.arch, "aarch64");
+  EXPECT_CONTAINS(error_for([](json& d) { d["guest"]["arch"] = 64; }),
+                  "guest.arch: must be a string");
+  EXPECT_CONTAINS(error_for([](json& d) { d["guest"]["arch"] = "ARM; rm -rf"; }),
+                  "guest.arch: must be an architecture's name as libvirt gives it");
+}
+
 TEST(Profile, EveryBadFieldIsNamed) {
   EXPECT_CONTAINS(error_for([](json& d) { d["guest"].erase("ram_bytes"); }),
                   "p.json: guest.ram_bytes: missing");
