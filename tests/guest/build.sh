@@ -29,7 +29,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ARCH=${VMP_GUEST_ARCH:-x86_64}
 case $ARCH in
     x86_64)
-        DEBARCH=amd64 PKG_SUFFIX= SUBDIR= CC=gcc STRIP=strip
+        DEBARCH=amd64 PKG_SUFFIX='' SUBDIR='' CC=gcc STRIP=strip
         LIBC_A=/usr/lib/x86_64-linux-gnu/libc.a TOOLCHAIN=(gcc libc6-dev)
         CONSOLE_OPTION=CONFIG_SERIAL_8250_CONSOLE ;;
     aarch64)

@@ -433,6 +433,7 @@ Guest& Guests::get(const GuestSpec& spec, bool fresh) {
   o.extra_env = kGuestScriptEnv;
   o.extra_env.push_back("VMP_GUEST_EXTRA_CMDLINE=" + spec.extra_cmdline);
   o.extra_env.push_back("VMP_GUEST_MEMORY_BACKING=" + spec.memory_backing);
+  o.extra_env.push_back("VMP_GUEST_ARCH=" + spec.arch);
   auto r = run({source_root() + "/tests/guest/start-guest.sh", spec.name,
                 std::to_string(spec.mem_mib), std::to_string(spec.wss_mib),
                 std::to_string(spec.rate), spec.pattern, std::to_string(spec.seed)},
@@ -448,8 +449,8 @@ Guest& Guests::get(const GuestSpec& spec, bool fresh) {
   guest->boot_ = ++boots;
   std::string ready =
       r.err.substr(r.err.find("ready after") == std::string::npos ? 0 : r.err.find("ready after"));
-  std::printf("[guest] started %s (%d MiB, WSS %d MiB, %d %s writes/s) in %.1f s: %s",
-              spec.name.c_str(), spec.mem_mib, spec.wss_mib, spec.rate, spec.pattern.c_str(),
+  std::printf("[guest] started %s (%s, %d MiB, WSS %d MiB, %d %s writes/s) in %.1f s: %s",
+              spec.name.c_str(), spec.arch.c_str(), spec.mem_mib, spec.wss_mib, spec.rate, spec.pattern.c_str(),
               r.seconds, ready.c_str());
   std::fflush(stdout);
   cur = std::move(guest);

@@ -103,6 +103,7 @@ struct GuestSpec {
   int seed = 1;
   std::string extra_cmdline;  // VMP_GUEST_EXTRA_CMDLINE
   std::string memory_backing;  // VMP_GUEST_MEMORY_BACKING: XML after <currentMemory>
+  std::string arch = "x86_64";  // VMP_GUEST_ARCH: x86_64 (pc) or aarch64 (virt)
 };
 
 class Guest {

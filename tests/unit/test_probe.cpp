@@ -15,6 +15,7 @@
 #include <functional>
 #include <iostream>
 #include <map>
+#include <optional>
 #include <thread>
 
 #include "base/error.hpp"
@@ -915,9 +916,9 @@ TEST(ZeroPages, NoRamMapReadsNothingAndReturnsAtOnce) {
 }
 
 TEST(ZeroPages, RamFromQemusFlatViewOnly) {
-  // Recorded on both stacks: HMP's `info mtree -f` of the test guest, and of the same guest with
-  // a VGA card (tests/unit/data/mtree/).
-  int files = 0;
+  // Recorded on both stacks: HMP's `info mtree -f` of the test guest, of the same guest with a
+  // VGA card, and of the aarch64 test guest (tests/unit/data/mtree/).
+  int files = 0, aarch64 = 0;
   for (const auto& path : recorded_files("mtree", ".txt")) {
     ++files;
     SCOPED_TRACE(path.filename().string());
@@ -926,9 +927,16 @@ TEST(ZeroPages, RamFromQemusFlatViewOnly) {
     auto ranges = ram_ranges_from_flat_view(text);
     ASSERT_TRUE(ranges);
     const bool vga = path.filename().string().find("-vga") != std::string::npos;
+    const bool virt = path.filename().string().find("-virt-aarch64") != std::string::npos;
+    aarch64 += virt;
     std::uint64_t total = 0;
     for (const auto& r : *ranges) {
       total += r.length;
+      if (virt) {
+        // aarch64 virt: flash, the GIC, the UART and PCI's windows below 1 GiB, RAM from there.
+        EXPECT_GE(r.start, kGiB) << std::hex << r.start;
+        continue;
+      }
       // Never the VGA card's window (where the guest has one: without one it is RAM), never
       // anything in the 32-bit hole (video RAM, BIOS, devices).
       if (vga) {
@@ -961,7 +969,8 @@ TEST(ZeroPages, RamFromQemusFlatViewOnly) {
     EXPECT_LE(total, 512u << 20);
     EXPECT_GE(total, (512u << 20) - 0x20000);
   }
-  EXPECT_GE(files, 4);  // two guests on each of two stacks
+  EXPECT_GE(files, 6);  // three guests on each of two stacks
+  EXPECT_GE(aarch64, 2);
   EXPECT_FALSE(ram_ranges_from_flat_view("not a memory tree"));
 }
 
@@ -1203,6 +1212,72 @@ TEST(LiveReplay, MeasureDomainMakesTheProfileTheToolMadeOnTheStack) {
       EXPECT_GE(out.profile.zero_pages.sampled_pages, qmp ? 300u : 16u * kMinZeroReads);
     }
   }
+}
+
+// An aarch64 `virt` guest (TCG) as the tool measured it on each stack: guest memory is read only
+// inside the RAM QEMU's own map reports (at 1 GiB there; below it flash and device registers,
+// whose reads can act), and without QMP, where that map cannot be asked for, nothing is read.
+TEST(LiveReplay, AnAarch64GuestIsReadOnlyInsideTheRamQemuReports) {
+  int stacks = 0;
+  for (const auto& dir : test::recorded_stacks("probe-aarch64")) {
+    for (const std::string scenario :
+         {"measure-domain-aarch64-qmp", "measure-domain-aarch64-libvirt"}) {
+      SCOPED_TRACE(stack_of(dir) + " " + scenario);
+      const bool qmp = scenario == "measure-domain-aarch64-qmp";
+      stacks += qmp;
+      FakeClock clock;
+      Replay replay(dir / (scenario + ".jsonl"), clock, /*target_calls=*/true);
+      EXPECT_EQ(replay.header()["guest"]["arch"], "aarch64");
+      // What the tool read on the stack: the map QEMU gave, and every read inside it.
+      std::optional<std::vector<PhysicalRange>> ram;
+      std::vector<PhysicalRange> reads;
+      for (const auto& e : replay.entries()) {
+        if (e.value("execute", "") == "human-monitor-command" &&
+            e["arguments"]["command-line"] == "info mtree -f") {
+          ram = ram_ranges_from_flat_view(e["return"].get<std::string>());
+        }
+        if (e.value("libvirt", "") == "xp" || e.value("libvirt", "") == "virDomainMemoryPeek") {
+          reads.push_back({e["arguments"]["address"].get<std::uint64_t>(),
+                           e["arguments"]["length"].get<std::uint64_t>()});
+        }
+      }
+      if (!qmp) {
+        EXPECT_FALSE(ram);
+        EXPECT_TRUE(reads.empty()) << reads.size() << " reads without a map";
+      } else {
+        ASSERT_TRUE(ram);
+        ASSERT_EQ(ram->size(), 1u);
+        EXPECT_EQ(ram->front().start, kGiB);
+        EXPECT_EQ(ram->front().length, kGiB);
+        EXPECT_GE(reads.size(), kMinZeroReads);
+        for (const auto& r : reads) {
+          EXPECT_TRUE(r.start >= ram->front().start &&
+                      r.start + r.length <= ram->front().start + ram->front().length)
+              << std::hex << r.start;
+        }
+      }
+      // The code under test does as the tool did then, and makes the same profile.
+      const LiveResult out = replay_measure_domain(replay, clock, qmp);
+      expect_as_recorded(out, replay);
+      EXPECT_EQ(out.facts.arch, "aarch64");
+      EXPECT_TRUE(replay.all_changes_replayed());
+      ASSERT_FALSE(out.profile.dirty_curve.empty());
+      EXPECT_GT(out.profile.dirty_curve.back().dirty_bytes, 8.0 * 1048576);
+      EXPECT_LE(out.profile.dirty_curve.back().dirty_bytes, 300.0 * 1048576);
+      if (qmp) {
+        EXPECT_EQ(out.profile.zero_pages.method, "memory-peek");
+        continue;
+      }
+      EXPECT_EQ(out.profile.zero_pages.method, "rss");
+      const std::string said =
+          "guest memory was not read: without QMP (--no-qmp) the tool cannot ask QEMU where RAM "
+          "sits in this aarch64 guest, and does not guess";
+      EXPECT_TRUE(std::any_of(out.warnings.begin(), out.warnings.end(),
+                              [&](const std::string& w) { return w.rfind(said, 0) == 0; }))
+          << testing::PrintToString(out.warnings);
+    }
+  }
+  EXPECT_GE(stacks, 2);
 }
 
 TEST(SchemaCache, EachBinaryIsReadOnceWhateverItsDomains) {

@@ -22,6 +22,11 @@
 #                          QMP, with the profile the tool made of it (guest memory read through
 #                          QEMU's monitor, xp, since 2026-12-05: {"libvirt": "xp"})
 #   measure-domain-libvirt.jsonl  the same guest then, with --no-qmp (virDomainMemoryPeek)
+#   measure-domain-aarch64-qmp.jsonl, measure-domain-aarch64-libvirt.jsonl  the same two on an
+#                          aarch64 `virt` guest (VMP_GUEST_ARCH=aarch64, TCG): its RAM at 1 GiB
+#                          in QEMU's map, and no memory read without QMP (no map is guessed).
+#                          In tests/unit/data/probe-aarch64/qemu-Q-libvirt-L/: another QEMU
+#                          binary, whose schema the replays must not take for the x86 one's
 #   drain-hot.jsonl, drain-idle.jsonl  two guests (512 MiB: 12000 random pages/s over 128 MiB,
 #                          and idle) measured together by --drain --link-speed 64MiB/s
 #                          --concurrent 2, each one's whole measurement (scenario "drain")
@@ -61,7 +66,8 @@ trap 'rm -rf "$scratch"; "$root/tests/guest/stop-guest.sh" vmp-rec-a >/dev/null 
       "$root/tests/guest/stop-guest.sh" vmp-rec-b >/dev/null 2>&1 || true
       "$root/tests/guest/stop-guest.sh" vmp-rec-c >/dev/null 2>&1 || true
       "$root/tests/guest/stop-guest.sh" vmp-rec-d >/dev/null 2>&1 || true
-      "$root/tests/guest/stop-guest.sh" vmp-rec-e >/dev/null 2>&1 || true' EXIT
+      "$root/tests/guest/stop-guest.sh" vmp-rec-e >/dev/null 2>&1 || true
+      "$root/tests/guest/stop-guest.sh" vmp-rec-f >/dev/null 2>&1 || true' EXIT
 mkdir -p "$out"
 guest='{"mem_mib": 1024, "wss_mib": 256, "rate_pages_per_s": 5000, "pattern": "random"}'
 
@@ -118,6 +124,21 @@ if wanted measure-domain-qmp measure-domain-libvirt; then
 record measure-domain-qmp "$verdicts" vmp-rec-c
 record measure-domain-libvirt "$verdicts" vmp-rec-c --no-qmp
 "$root/tests/guest/stop-guest.sh" vmp-rec-c
+fi
+
+if wanted measure-domain-aarch64-qmp measure-domain-aarch64-libvirt; then
+VMP_GUEST_ARCH=aarch64 "$root/tests/guest/start-guest.sh" vmp-rec-f 1024 256 5000 random 1 >/dev/null
+guest_x86=$guest out_x86=$out
+mv -n "$scratch"/*-*.json "$out"/ 2>/dev/null || true  # the x86 binary's schema, recorded before
+guest='{"mem_mib": 1024, "wss_mib": 256, "rate_pages_per_s": 5000, "pattern": "random", "arch": "aarch64"}'
+out=$here/../probe-aarch64/$stack
+mkdir -p "$out"
+record measure-domain-aarch64-qmp "$verdicts" vmp-rec-f
+record measure-domain-aarch64-libvirt "$verdicts" vmp-rec-f --no-qmp
+mv -n "$scratch"/*-*.json "$out"/ 2>/dev/null || true
+rm -f "$scratch"/*-*.json  # kept there already
+guest=$guest_x86 out=$out_x86
+"$root/tests/guest/stop-guest.sh" vmp-rec-f
 fi
 
 if wanted drain; then
