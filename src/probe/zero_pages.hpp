@@ -20,8 +20,10 @@ struct PhysicalRange {
 // Where guest RAM sits in guest physical memory on x86 PC machines, for when QEMU cannot be
 // asked (--no-qmp): RAM up to the 32-bit PCI hole (pc/i440fx: 3.5 GiB unless RAM reaches it,
 // then 3 GiB; q35: 2 GiB beyond 2.75 GiB), the rest from 4 GiB up, leaving out 640 KiB - 1 MiB
-// (the VGA window, whose reads drive the VGA device, and the ROMs). Empty for any other
-// architecture: its map is not guessed.
+// (the VGA window, whose reads drive the VGA device, and the ROMs). On aarch64 `virt` machines
+// RAM is one block from 1 GiB up (QEMU's hw/arm/virt.c: flash, the GIC, the UART and PCI's windows
+// below it; checked against QEMU 7.2's and 10.0's own maps, tests/unit/data/mtree). Empty for
+// any other architecture or machine: its map is not guessed.
 std::vector<PhysicalRange> guest_ram_ranges(std::uint64_t ram_bytes, const std::string& machine,
                                             const std::string& arch);
 

@@ -1,8 +1,8 @@
 // Another architecture for real (issue 15): the aarch64 test guest, a `virt` machine under TCG
 // (tests/guest, VMP_GUEST_ARCH=aarch64), measured and then migrated by libvirt to the destination
 // daemon. Guest memory is read only inside the RAM QEMU's own map reports (RAM starts at 1 GiB
-// there; below it are flash and device registers, whose reads can act), and not at all without
-// QMP, where that map cannot be asked for.
+// there; below it are flash and device registers, whose reads can act), also without QMP, where
+// the tool takes the virt machine's fixed map.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -96,15 +96,18 @@ TEST(Aarch64Guest, MeasuredInsideItsRamAndMigratedAsPredicted) {
     FAIL() << e.what();
   }
 
-  // Without QMP: libvirt's dirty rate, and no guest memory read (no map is guessed).
+  // Without QMP: libvirt's dirty rate, and guest memory read through libvirt inside the virt
+  // machine's RAM (1 GiB up), which QEMU's own map below confirms.
   RecordedRun plain = run_recorded(*g, {"--no-qmp", "--bandwidth", "32MiB/s"});
-  ASSERT_EQ(plain.result.exit_status, 0) << plain.result.describe();
+  // A verdict: libvirt's API samples 512 pages per GiB, and its interval can reach past the max
+  // downtime (3: converges with changed settings); the reads are what this run is for.
+  ASSERT_TRUE(plain.result.exit_status == 0 || plain.result.exit_status == 3)
+      << plain.result.describe();
   json rep = plain.result.json();
   EXPECT_EQ(rep.at("domain").at("arch"), "aarch64") << rep.at("domain").dump();
-  EXPECT_EQ(rep.at("guest").at("zero_pages_method"), "rss");
+  EXPECT_EQ(rep.at("guest").at("zero_pages_method"), "memory-peek");
   EXPECT_FALSE(plain.exchanges.ram);
-  EXPECT_TRUE(plain.exchanges.reads.empty()) << plain.exchanges.reads.size() << " reads";
-  EXPECT_NE(rep.dump().find("does not guess"), std::string::npos) << rep.at("warnings").dump();
+  EXPECT_GE(plain.exchanges.reads.size(), 13u);
 
   // Through QMP, as users run it: the zero pages read a page at a time, inside the RAM QEMU
   // reports and nowhere else.
@@ -119,6 +122,9 @@ TEST(Aarch64Guest, MeasuredInsideItsRamAndMigratedAsPredicted) {
   EXPECT_GE(measured.exchanges.reads.size(), 13u);
   for (const auto& read : measured.exchanges.reads) {
     EXPECT_TRUE(inside(read, *measured.exchanges.ram)) << std::hex << read.start;
+  }
+  for (const auto& read : plain.exchanges.reads) {
+    EXPECT_TRUE(inside(read, *measured.exchanges.ram)) << "--no-qmp: " << std::hex << read.start;
   }
   // 64 MiB written at random, 2000 pages/s: a few MiB a second.
   const json& points = rep.at("curve").at("points");
