@@ -24,7 +24,7 @@
 #   measure-domain-libvirt.jsonl  the same guest then, with --no-qmp (virDomainMemoryPeek)
 #   measure-domain-aarch64-qmp.jsonl, measure-domain-aarch64-libvirt.jsonl  the same two on an
 #                          aarch64 `virt` guest (VMP_GUEST_ARCH=aarch64, TCG): its RAM at 1 GiB
-#                          in QEMU's map, and no memory read without QMP (no map is guessed).
+#                          in QEMU's map; without QMP, read from the virt machine's fixed map.
 #                          In tests/unit/data/probe-aarch64/qemu-Q-libvirt-L/: another QEMU
 #                          binary, whose schema the replays must not take for the x86 one's
 #   drain-hot.jsonl, drain-idle.jsonl  two guests (512 MiB: 12000 random pages/s over 128 MiB,
