@@ -11,13 +11,12 @@ namespace vmp::probe {
 
 std::vector<PhysicalRange> guest_ram_ranges(std::uint64_t ram_bytes, const std::string& machine,
                                             const std::string& arch) {
-  constexpr std::uint64_t kGiB = std::uint64_t{1} << 30;
+  constexpr std::uint64_t GiB = std::uint64_t{1} << 30;
   if (arch == "aarch64") {
     if (machine.rfind("virt", 0) != 0) return {};
-    return {{kGiB, ram_bytes}};
+    return {{GiB, ram_bytes}};
   }
   if (arch != "x86_64" && arch != "i686") return {};
-  constexpr std::uint64_t GiB = kGiB;
   constexpr std::uint64_t kLegacyHoleStart = 0xa0000, kLegacyHoleEnd = 0x100000;
   std::uint64_t below_4g = ram_bytes;
   if (machine.find("q35") != std::string::npos) {
