@@ -11,7 +11,9 @@
 #      LIBVIRT_URI (default qemu:///system),
 #      VMP_GUEST_PERSISTENT (non-empty: define and start instead of a transient domain),
 #      VMP_GUEST_MEMORY_BACKING (XML put after <currentMemory>, e.g.
-#      "<memoryBacking><allocation mode='immediate'/></memoryBacking>"),
+#      "<memoryBacking><allocation mode='immediate'/></memoryBacking>"; with
+#      "<memoryBacking><hugepages/></memoryBacking>" the host gets a hugetlbfs mount and 2 MiB
+#      pages for the guest and a migration of it, see below),
 #      VMP_GUEST_ARCH (x86_64, the default: a pc machine; aarch64: a virt machine, cortex-a57,
 #      its kernel and initramfs in OUTDIR/aarch64).
 # Prints the console log path on stdout when the guest is ready.
@@ -75,14 +77,59 @@ if [[ -c /dev/kvm && $(id -u) -eq 0 ]] && getent group kvm >/dev/null &&
     chgrp kvm /dev/kvm && chmod 0660 /dev/kvm
 fi
 
+# ---- huge pages, when VMP_GUEST_MEMORY_BACKING asks for them (<hugepages/>: the host's default
+# size, 2 MiB here). The host as a Debian host with systemd has it: hugetlbfs mounted at
+# /dev/hugepages (systemd's dev-hugepages.mount); libvirtd finds hugetlbfs mounts only when it
+# starts, so a running one is restarted when this script mounts it (running guests keep running).
+# And room in the pool for this guest and for one migration of it to a destination daemon on this
+# host (bench/setup-destination.sh): nr_hugepages is raised, never lowered, and left so.
+if [[ ${VMP_GUEST_MEMORY_BACKING:-} == *"<hugepages"* ]]; then
+    [[ $(id -u) -eq 0 ]] || die "a huge-page guest needs root here (a hugetlbfs mount, nr_hugepages)"
+    pool=/sys/kernel/mm/hugepages/hugepages-2048kB
+    [[ -d $pool ]] || die "this host offers no 2 MiB huge pages ($pool missing)"
+    if ! awk '$3 == "hugetlbfs" && $4 !~ /pagesize=1/ {found = 1} END {exit !found}' /proc/mounts; then
+        mkdir -p /dev/hugepages
+        mount -t hugetlbfs hugetlbfs /dev/hugepages || die "cannot mount hugetlbfs at /dev/hugepages"
+        if pgrep -x libvirtd >/dev/null; then
+            log "mounted hugetlbfs at /dev/hugepages; restarting libvirtd so that it sees it"
+            pkill -x libvirtd || true
+            for _ in $(seq 1 300); do pgrep -x libvirtd >/dev/null || break; sleep 0.1; done
+            pgrep -x libvirtd >/dev/null && die "libvirtd did not stop (to see the hugetlbfs mount)"
+        else
+            log "mounted hugetlbfs at /dev/hugepages"
+        fi
+    fi
+    need=$MEM_MIB   # 2 MiB pages: MEM_MIB / 2 for the guest, as many for a migration of it
+    free=$(( $(cat $pool/free_hugepages) - $(cat $pool/resv_hugepages) ))
+    if (( free < need )); then
+        nr=$(cat $pool/nr_hugepages)
+        echo $(( nr + need - free )) > $pool/nr_hugepages
+        got=$(( $(cat $pool/free_hugepages) - $(cat $pool/resv_hugepages) ))
+        (( got >= need )) || die "only $got free 2 MiB huge pages after asking for $need (memory too fragmented or too little)"
+        log "2 MiB huge pages reserved: nr_hugepages $nr -> $(cat $pool/nr_hugepages) (left so; echo $nr > $pool/nr_hugepages gives them back)"
+    fi
+fi
+
 # ---- daemons
+# A daemon started here must not keep the caller's descriptors: a lock held through one (the
+# benchmark's and the test suite's `flock /tmp/vmp-vm.lock`, build.sh's) would be held for as long
+# as the daemon runs.
+daemon() {
+    (
+        for fd in /proc/$BASHPID/fd/*; do
+            n=${fd##*/}
+            (( n > 2 )) && eval "exec $n>&-"
+        done
+        exec "$@"
+    )
+}
 virsh_ok() { virsh -c "$URI" version >/dev/null 2>&1; }
 if ! virsh_ok; then
     [[ $URI == qemu:///system ]] || die "cannot connect to $URI"
     [[ $(id -u) -eq 0 ]] || die "libvirtd is not running and we are not root to start it"
     log "starting virtlogd and libvirtd"
-    pgrep -x virtlogd >/dev/null || virtlogd -d
-    pgrep -x libvirtd >/dev/null || libvirtd -d
+    pgrep -x virtlogd >/dev/null || daemon virtlogd -d
+    pgrep -x libvirtd >/dev/null || daemon libvirtd -d
     for _ in $(seq 1 60); do
         virsh_ok && break
         sleep 0.5

@@ -191,13 +191,16 @@ void resume_source(const std::string& domain) {
 
 std::string destination_uri() {
   DestinationDaemon& d = destination_daemon();
-  if (!d.uri.empty()) return d.uri;
   const std::string uri = "qemu+unix:///session?socket=" + kDestHome + "/run/libvirt/libvirt-sock";
-  bool running = run({"/usr/bin/virsh", "-c", uri, "version"}, within(10s)).exit_status == 0;
+  const bool first = d.uri.empty();
+  bool running =
+      first && run({"/usr/bin/virsh", "-c", uri, "version"}, within(10s)).exit_status == 0;
+  // Every time: a huge-page guest started since the last call may have mounted hugetlbfs, which
+  // the daemon must be told of (the script restarts it then).
   RunResult r = run({source_root() + "/bench/setup-destination.sh"}, within(60s));
   if (r.exit_status != 0) throw std::runtime_error("no destination daemon\n" + r.describe());
   d.uri = r.out.substr(0, r.out.find('\n'));
-  d.started_here = !running;
+  if (first) d.started_here = !running;
   return d.uri;
 }
 
