@@ -560,3 +560,97 @@ TEST(PrecopyThreadCost, AtACapOnlyTheZeroStretchesTakeLonger) {
   const auto spread = simulate_precopy(in, idle());
   EXPECT_NEAR(spread.total_time_ms, spread_before.total_time_ms, 1e-6);
 }
+
+// Huge pages (host_page_bytes): QEMU sends a huge page's dirty 4 KiB pages in one go and looks
+// at its estimate only every 64 huge pages holding dirty pages, or at the end of a pass
+// (bench/hugepages.py, QEMU 10.0 and 7.2 with 2 MiB pages).
+namespace {
+// The integration test's guest: 512 MiB, mostly zero pages, 32 MiB/s, 300 ms.
+PrecopyInput huge_guest(double host_page_bytes, double zero_share = 0.8) {
+  auto in = guest(512 * kMiB, 32 * kMiB);
+  in.host_page_bytes = host_page_bytes;
+  in.zero_pages = zero_share * 512 * kMiB / kPage;
+  return in;
+}
+DirtyCurve random_writes(double working_set, double pages_per_s) {
+  return DirtyCurve::saturating(working_set, pages_per_s * kPage, 1 * kGiB);
+}
+}  // namespace
+
+TEST(PrecopyHugePages, AnIterationSendsEveryDirtyPageWhenTheyLieInFewerThan64HugePages) {
+  const auto curve = random_writes(64 * kMiB, 2000);  // 32 huge pages
+  const auto small = simulate_precopy(huge_guest(0), curve);
+  const auto huge = simulate_precopy(huge_guest(2 * kMiB), curve);
+  ASSERT_TRUE(small.converges());
+  ASSERT_TRUE(huge.converges());
+  ASSERT_GE(huge.trace.size(), 2u);
+  // After the first pass, each iteration empties the bitmap before QEMU looks again.
+  for (std::size_t i = 1; i < huge.trace.size(); ++i) {
+    EXPECT_NEAR(huge.trace[i].sent_bytes, huge.trace[i].pending_bytes / kPage * kFullPage,
+                kFullPage)
+        << "iteration " << huge.trace[i].iteration;
+  }
+  // With 4 KiB pages the second iteration stops where the estimate reaches the threshold.
+  ASSERT_GE(small.trace.size(), 2u);
+  EXPECT_LT(small.trace[1].sent_bytes,
+            small.trace[1].pending_bytes / kPage * kFullPage - small.threshold_bytes / 2);
+  // Longer iterations: more dirtied, a longer migration.
+  EXPECT_GT(huge.qemu_total_time_ms, small.qemu_total_time_ms);
+  // 4 KiB host pages are the plain model.
+  const auto same = simulate_precopy(huge_guest(kPage), curve);
+  EXPECT_DOUBLE_EQ(same.total_time_ms, small.total_time_ms);
+}
+
+TEST(PrecopyHugePages, QemuLooksEvery64DirtyHugePagesWhenTheyAreMore) {
+  // 1 GiB, dirty pages spread over a 512 MiB working set (256 huge pages): QEMU looks after
+  // each 64 of them, a quarter of the dirty pages, not only at the end of the pass.
+  auto in = guest(1 * kGiB, 32 * kMiB);
+  in.host_page_bytes = 2 * kMiB;
+  const auto r = simulate_precopy(in, random_writes(512 * kMiB, 3000));
+  ASSERT_GE(r.trace.size(), 3u);
+  bool short_of_the_pass = false;
+  for (std::size_t i = 1; i + 1 < r.trace.size(); ++i) {
+    const double pending = r.trace[i].pending_bytes / kPage;
+    const double sent = r.trace[i].sent_bytes / kFullPage;
+    const double quarters = sent / (pending / 4);
+    EXPECT_NEAR(quarters, std::round(quarters), 0.05) << "iteration " << r.trace[i].iteration;
+    if (sent < pending * 0.99) short_of_the_pass = true;
+  }
+  EXPECT_TRUE(short_of_the_pass);
+}
+
+TEST(PrecopyHugePages, TheSwitchToPostcopyWaitsForTheNextLookAndMayConvergeFirst) {
+  // libvirt asks for the switch at the first pass's sync. With 4 KiB pages QEMU switches a
+  // window later; on huge pages it looks at the end of the next pass, and this guest's dirty
+  // pages by then fit the threshold: it completes in pre-copy (as the real one did).
+  const auto curve = random_writes(64 * kMiB, 2000);
+  auto small = huge_guest(0);
+  small.stop_after_iteration = 1;
+  auto huge = huge_guest(2 * kMiB);
+  huge.stop_after_iteration = 1;
+  EXPECT_EQ(simulate_precopy(small, curve).outcome, PrecopyOutcome::SwitchedOver);
+  const auto converged = simulate_precopy(huge, curve);
+  EXPECT_EQ(converged.outcome, PrecopyOutcome::Converged);
+  EXPECT_EQ(converged.iterations, 2);
+}
+
+TEST(PrecopyHugePages, PostcopySendsEachPartlyDirtyHugePageWhole) {
+  // 3000 pages/s over 256 MiB (128 huge pages) cannot converge at 32 MiB/s. After the first
+  // pass QEMU next looks half a pass later (64 of the 128 huge pages), and switches: post-copy
+  // then sends every huge page holding a dirty page, whole: all 256 MiB, where with 4 KiB pages
+  // it sends the dirty pages alone (bench/hugepages.py: 278 MiB against 100 MiB).
+  const auto curve = random_writes(256 * kMiB, 3000);
+  auto small = huge_guest(0, 0.45);
+  small.stop_after_iteration = 1;
+  auto huge = huge_guest(2 * kMiB, 0.45);
+  huge.stop_after_iteration = 1;
+  const auto s = simulate_precopy(small, curve);
+  const auto h = simulate_precopy(huge, curve);
+  ASSERT_EQ(s.outcome, PrecopyOutcome::SwitchedOver);
+  ASSERT_EQ(h.outcome, PrecopyOutcome::SwitchedOver);
+  EXPECT_LT(s.pending_wire_bytes_at_stop, 150 * kMiB);
+  EXPECT_NEAR(h.pending_pages_at_stop * kPage, 256 * kMiB, 1 * kMiB);
+  EXPECT_NEAR(h.pending_wire_bytes_at_stop, h.pending_pages_at_stop * kFullPage, 1);
+  // Half a pass later than a window after the sync.
+  EXPECT_GT(h.elapsed_ms, s.elapsed_ms + 1000);
+}
