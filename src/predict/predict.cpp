@@ -120,6 +120,7 @@ report::Report make_report(std::string subject, probe::DirtyProfile profile,
   input.thread_cost = r.migration_thread.cost;
   input.ram_bytes = static_cast<double>(r.profile.ram_bytes);
   input.page_size_bytes = static_cast<double>(r.profile.page_size_bytes);
+  input.host_page_bytes = static_cast<double>(r.profile.host_page_bytes);
   if (options.zero_page_detection) {
     input.zero_pages = static_cast<double>(r.profile.zero_pages.count);
     input.zero_page_layout = r.profile.zero_pages.layout;

@@ -698,11 +698,16 @@ void add_warnings(LiveResult& out, const std::string& name, bool through_qmp) {
   }
   if (facts.hugepages) {
     out.warnings.push_back(
-        "guest memory is backed by huge pages: predicted with 4 KiB pages, which is what x86 "
-        "pre-copy re-sends (measured on QEMU 7.2 and 10.0), but a switch to post-copy sends "
-        "each partly dirty huge page whole, QEMU decides to stop the guest only once a pass "
-        "instead of every 100 ms, RSS says nothing about zero pages, and some architectures "
-        "re-send whole huge pages");
+        "guest memory is backed by " +
+        vmp::format_page_size(static_cast<double>(facts.huge_page_bytes())) +
+        " huge pages: pre-copy re-sends the 4 KiB pages dirtied in them (x86, measured on QEMU "
+        "7.2 and 10.0) but QEMU looks at whether to stop the guest only after 64 huge pages "
+        "holding dirty pages or at the end of a pass, and a switch to post-copy sends each "
+        "partly dirty huge page whole; both are counted, with the dirty pages taken as spread "
+        "over the working set (writes scattered outside it cost more after a switch). " +
+        (facts.arch.rfind("ppc64", 0) == 0
+             ? "On POWER a write re-sends the whole huge page: not counted here (see --watch)"
+             : "RSS says nothing about zero pages on huge pages"));
   }
 }
 
@@ -776,6 +781,7 @@ LiveResult measure_domain(virt::LiveTarget& live, const LiveOptions& options, Cl
   p.memory_preallocated = facts.preallocated || facts.hugepages;
   p.arch = facts.arch;
   p.page_size_bytes = 4096;
+  p.host_page_bytes = facts.huge_page_bytes();
   p.measurement.mode = options.mode;
   p.measurement.interface = meter->interface_name();
   p.measurement.sample_pages_per_gib =

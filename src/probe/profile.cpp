@@ -161,6 +161,12 @@ DirtyProfile parse_profile(std::string_view text, std::string_view source) {
   const double ram = static_cast<double>(p.ram_bytes);
   if (g.has("vcpu_busy_fraction")) p.vcpu_busy_fraction = g.number("vcpu_busy_fraction", 1);
   if (g.has("memory_preallocated")) p.memory_preallocated = g.boolean("memory_preallocated");
+  if (g.has("host_page_bytes")) {
+    p.host_page_bytes = g.count("host_page_bytes", std::uint64_t{16} << 30);
+    if (p.host_page_bytes < p.page_size_bytes || !is_power_of_two(p.host_page_bytes)) {
+      g.fail(g.field("host_page_bytes"), "must be a power of two of at least page_size_bytes");
+    }
+  }
   p.arch = g.optional_string("arch");
   if (p.arch.size() > 32 || p.arch.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789_") !=
                                 std::string::npos) {
@@ -286,6 +292,7 @@ nlohmann::json profile_to_json(const DirtyProfile& p) {
   if (!p.zero_pages.layout.empty()) doc["zero_pages"]["layout"] = p.zero_pages.layout;
   if (p.vcpu_busy_fraction) doc["guest"]["vcpu_busy_fraction"] = *p.vcpu_busy_fraction;
   if (p.memory_preallocated) doc["guest"]["memory_preallocated"] = true;
+  if (p.host_page_bytes > p.page_size_bytes) doc["guest"]["host_page_bytes"] = p.host_page_bytes;
   if (!p.arch.empty()) doc["guest"]["arch"] = p.arch;
   if (!p.domain.empty()) doc["domain"] = p.domain;
   if (!p.qemu_version.empty()) doc["qemu_version"] = p.qemu_version;

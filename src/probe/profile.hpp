@@ -56,6 +56,9 @@ struct DirtyProfile {
   Measurement measurement;
   std::uint64_t ram_bytes = 0;
   std::uint64_t page_size_bytes = 4096;
+  // The page QEMU backs the guest's RAM with when it is larger (huge pages: 2 MiB, 1 GiB):
+  // model::PrecopyInput::host_page_bytes. 0 (absent in a profile): page_size_bytes.
+  std::uint64_t host_page_bytes = 0;
   std::vector<CurvePoint> dirty_curve;
   ZeroPageEstimate zero_pages;
   // The share of the time the busiest vCPU ran while the dirty curve was measured (its thread's

@@ -422,7 +422,10 @@ void write_human_of(std::ostream& out, const Report& r) {
     out << "Domain:       " << f.name << ", " << f.vcpus << (f.vcpus == 1 ? " vCPU" : " vCPUs")
         << ", " << (r.accelerator.empty() ? f.virt_type : r.accelerator)
         << (f.machine.empty() ? "" : ", " + f.machine);
-    if (f.hugepages) out << ", huge pages";
+    if (f.hugepages) {
+      out << ", " << vmp::format_page_size(static_cast<double>(f.huge_page_bytes()))
+          << " huge pages";
+    }
     if (f.preallocated) out << ", preallocated";
     if (!f.vfio_devices.empty()) out << ", " << f.vfio_devices.size() << " VFIO device(s)";
     out << "\n";

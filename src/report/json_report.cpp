@@ -1,5 +1,6 @@
 #include "report/json_report.hpp"
 
+#include <algorithm>
 #include <cmath>
 
 #include "base/virsh.hpp"
@@ -147,6 +148,7 @@ json to_json(const Report& r) {
       {"guest",
        {{"ram_bytes", prof.ram_bytes},
         {"page_size_bytes", prof.page_size_bytes},
+        {"host_page_bytes", std::max(prof.host_page_bytes, prof.page_size_bytes)},
         {"zero_pages", prof.zero_pages.count},
         {"zero_pages_method", prof.zero_pages.method},
         {"vcpu_busy_fraction", optional_number(prof.vcpu_busy_fraction)}}},

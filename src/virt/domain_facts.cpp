@@ -70,6 +70,12 @@ std::uint64_t scaled(const std::string& value, const std::string& unit) {
 
 }  // namespace
 
+std::uint64_t DomainFacts::huge_page_bytes() const {
+  if (!hugepages) return 0;
+  if (hugepage_size_bytes) return hugepage_size_bytes;
+  return arch.rfind("ppc64", 0) == 0 ? std::uint64_t{16} << 20 : std::uint64_t{2} << 20;
+}
+
 DomainFacts parse_domain_xml(const std::string& xml) {
   std::unique_ptr<xmlDoc, DocFree> doc(
       xmlReadMemory(xml.data(), static_cast<int>(xml.size()), "domain.xml", nullptr,

@@ -27,6 +27,10 @@ struct DomainFacts {
   unsigned vcpus = 0;
   bool hugepages = false;
   std::uint64_t hugepage_size_bytes = 0;   // 0: the host's default huge page size
+  // The page QEMU backs the guest's RAM with on huge pages: the XML's size, else the host's
+  // default, taken as 16 MiB on ppc64 (the hash MMU's) and 2 MiB elsewhere (x86_64, and aarch64
+  // with 4 KiB granules). 0: not on huge pages.
+  std::uint64_t huge_page_bytes() const;
   bool memory_locked = false;
   bool preallocated = false;               // <allocation mode='immediate'/>
   std::vector<std::string> vfio_devices;   // PCI addresses of assigned host devices

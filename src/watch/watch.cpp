@@ -288,6 +288,11 @@ class Watcher {
     model::PrecopyInput in;
     in.ram_bytes = ram_bytes_;
     in.page_size_bytes = page_size_;
+    // On huge pages QEMU looks at its estimate later (model::PrecopyInput::host_page_bytes);
+    // where a write dirties the whole huge page (POWER), the curve is in huge pages already.
+    if (granularity_.bytes <= page_size_) {
+      in.host_page_bytes = static_cast<double>(target_.facts.huge_page_bytes());
+    }
     in.zero_pages = zero_pages_;
     in.bandwidth_bytes_per_s = *bw;
     in.link_bytes_per_s = options_.link_bytes_per_s.value_or(0);

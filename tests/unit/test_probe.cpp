@@ -1025,6 +1025,17 @@ TEST(DomainXml, FactsThatMatterToMigration) {
   EXPECT_EQ(f.vcpus, 2u);
   EXPECT_TRUE(f.hugepages);
   EXPECT_EQ(f.hugepage_size_bytes, 2u << 20);
+  EXPECT_EQ(f.huge_page_bytes(), 2u << 20);
+  // <hugepages/> without a size: the host's default, as libvirt takes it.
+  virt::DomainFacts plain;
+  EXPECT_EQ(plain.huge_page_bytes(), 0u);
+  plain.hugepages = true;
+  plain.arch = "x86_64";
+  EXPECT_EQ(plain.huge_page_bytes(), 2u << 20);
+  plain.arch = "ppc64le";
+  EXPECT_EQ(plain.huge_page_bytes(), 16u << 20);
+  plain.hugepage_size_bytes = 1u << 30;
+  EXPECT_EQ(plain.huge_page_bytes(), 1u << 30);
   EXPECT_TRUE(f.memory_locked);
   EXPECT_TRUE(f.preallocated);
   EXPECT_EQ(f.machine, "pc-q35-7.2");

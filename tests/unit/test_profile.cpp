@@ -113,6 +113,21 @@ TEST(Profile, ArchIsOptionalAndKept) {
                   "guest.arch: must be an architecture's name as libvirt gives it");
 }
 
+TEST(Profile, HostPageIsOptionalAndKept) {
+  auto p = load_profile(kExample);
+  EXPECT_EQ(p.host_page_bytes, 0u);
+  EXPECT_FALSE(profile_to_json(p)["guest"].contains("host_page_bytes"));
+  p.host_page_bytes = 2 << 20;
+  auto q = parse_profile(profile_to_json(p).dump(), "q.json");
+  EXPECT_EQ(q.host_page_bytes, 2u << 20);
+  EXPECT_CONTAINS(error_for([](json& d) { d["guest"]["host_page_bytes"] = 3 << 20; }),
+                  "guest.host_page_bytes: must be a power of two of at least page_size_bytes");
+  EXPECT_CONTAINS(error_for([](json& d) { d["guest"]["host_page_bytes"] = 2048; }),
+                  "guest.host_page_bytes: must be a power of two of at least page_size_bytes");
+  EXPECT_CONTAINS(error_for([](json& d) { d["guest"]["host_page_bytes"] = 1ull << 40; }),
+                  "guest.host_page_bytes");
+}
+
 TEST(Profile, EveryBadFieldIsNamed) {
   EXPECT_CONTAINS(error_for([](json& d) { d["guest"].erase("ram_bytes"); }),
                   "p.json: guest.ram_bytes: missing");
