@@ -93,8 +93,20 @@ AARCH64_CASES = [
     ("arm-sequential-1g-32", 1024, 192, 3000, "sequential", 32, 500),
 ]
 CASE_ARCH = {c[0]: "aarch64" for c in AARCH64_CASES}
+# Guests on 2 MiB huge pages (issue 15; tests/guest, VMP_GUEST_MEMORY_BACKING): QEMU looks at
+# its estimate every 64 huge pages holding dirty pages or at the end of a pass. Held out: the
+# model of it follows bench/hugepages.py's traces, and these cases were not used to change it.
+# Rows keep the prediction with 4 KiB pages everywhere (the model before) beside it.
+HUGEPAGE_CASES = [
+    ("huge-random-small", 512, 64, 2000, "random", 32, 300),
+    ("huge-random-256", 512, 256, 3000, "random", 32, 300),
+    ("huge-sequential", 512, 64, 2000, "sequential", 32, 300),
+    ("huge-hot-over-limit", 512, 64, 20000, "random", 32, 300),
+]
+HUGEPAGES_XML = "<memoryBacking><hugepages/></memoryBacking>"
+CASE_BACKING = {c[0]: HUGEPAGES_XML for c in HUGEPAGE_CASES}
 HELDOUT_NAMES = ({c[0] for c in HELDOUT_CASES} | {"fast-2g-zero", "fast-4g-data", "fast-2g-busy"} |
-                 set(CASE_ARCH))
+                 set(CASE_ARCH) | set(CASE_BACKING))
 
 
 def log(*args):
@@ -105,8 +117,9 @@ def run(cmd, check=True, **kw):
     return subprocess.run(cmd, check=check, text=True, capture_output=True, **kw)
 
 
-def start_guest(name, mem, wss, rate, pattern, seed, arch="x86_64"):
-    env = dict(os.environ, VMP_GUEST_PERSISTENT="1", LIBVIRT_URI=SOURCE_URI, VMP_GUEST_ARCH=arch)
+def start_guest(name, mem, wss, rate, pattern, seed, arch="x86_64", backing=""):
+    env = dict(os.environ, VMP_GUEST_PERSISTENT="1", LIBVIRT_URI=SOURCE_URI, VMP_GUEST_ARCH=arch,
+               VMP_GUEST_MEMORY_BACKING=backing)
     run([os.path.join(GUEST, "start-guest.sh"), name, str(mem), str(wss), str(rate), pattern,
          str(seed)], env=env)
 
@@ -374,7 +387,12 @@ def run_case(case, seed, args, src_conn, dest_conn, dest_uri):
     dom_name = f"vmpbench-{name}"
     stop_guest(dom_name, dest_conn)
     arch = CASE_ARCH.get(name, "x86_64")
-    start_guest(dom_name, mem, wss, rate, pattern, seed, arch)
+    backing = CASE_BACKING.get(name, "")
+    start_guest(dom_name, mem, wss, rate, pattern, seed, arch, backing)
+    if backing:
+        # start-guest.sh may have mounted hugetlbfs just now: the destination daemon is told of
+        # it (setup-destination.sh restarts it then; the caller opens its connection again).
+        run([os.path.join(ROOT, "bench", "setup-destination.sh")])
     try:
         dom = src_conn.lookupByName(dom_name)
         dom.migrateSetMaxSpeed(speed, 0)
@@ -398,6 +416,11 @@ def run_case(case, seed, args, src_conn, dest_conn, dest_uri):
     naive_ms = 1000.0 * ram / bw
     rfc = rfc_baseline(profile, speed, downtime, args.migration_deadline)
     upper = offline(profile, speed, downtime, args.migration_deadline, [])  # no --link-speed
+    as_4k = None
+    if profile["guest"].get("host_page_bytes"):
+        flat = json.loads(json.dumps(profile))
+        del flat["guest"]["host_page_bytes"]
+        as_4k = offline(flat, speed, downtime, args.migration_deadline, [])
     real_ms = real["qemu_total_time_ms"]
     real_elapsed = real["libvirt_time_elapsed_ms"]
     row = {
@@ -408,6 +431,11 @@ def run_case(case, seed, args, src_conn, dest_conn, dest_uri):
         "link_mib_s": round(link / 1048576, 1),
         "predicted_without_link": {k: upper.get(k) for k in ("converges", "total_time_ms",
                                                              "qemu_total_time_ms", "downtime_ms")},
+        "backing": "2m" if backing else "4k",
+        "host_page_bytes": profile["guest"].get("host_page_bytes"),
+        "predicted_without_link_as_4k": as_4k and {
+            k: as_4k.get(k) for k in ("converges", "total_time_ms", "qemu_total_time_ms",
+                                      "downtime_ms")},
         "predicted": {k: pred.get(k) for k in ("converges", "total_time_ms",
                                                "qemu_total_time_ms", "downtime_ms",
                                                "iterations", "transferred_bytes")},
@@ -629,8 +657,10 @@ def main():
              [c[0] for c in CASES + HELDOUT_CASES] if args.cases == "everything" else
              [c[0] for c in FAST_CASES] if args.cases == "fast" else
              [c[0] for c in AARCH64_CASES] if args.cases == "aarch64" else
+             [c[0] for c in HUGEPAGE_CASES] if args.cases == "hugepages" else
              args.cases.split(","))
-    cases = [c for c in CASES + HELDOUT_CASES + FAST_CASES + AARCH64_CASES if c[0] in names]
+    cases = [c for c in CASES + HELDOUT_CASES + FAST_CASES + AARCH64_CASES + HUGEPAGE_CASES
+             if c[0] in names]
     unknown = set(names) - {c[0] for c in cases}
     if unknown:
         sys.exit(f"bench.py: unknown cases: {', '.join(sorted(unknown))}")
@@ -665,6 +695,8 @@ def migrate_cases(args, cases):
         for case in cases:
             log(f"bench: {case[0]} (repeat {rep + 1}/{args.repeat})")
             row = run_case(case, args.first_seed + rep, args, src_conn, dest_conn, dest_uri)
+            if case[0] in CASE_BACKING:
+                dest_conn = libvirt.open(dest_uri)  # the daemon may have been restarted
             rows.append(row)
             print_row(row)
             if out:
