@@ -24,6 +24,8 @@ that is the path the model describes: virsh's switch after the first pass, libvi
 
 Run as root, under the VM lock, on a quiet machine:
   flock /tmp/vmp-vm.lock bench/postcopy.py [--repeat N] [--out FILE] 100000:32 30000:16
+  flock /tmp/vmp-vm.lock bench/postcopy.py --hugepages [--wss 256] 20000:32   (2 MiB pages; rows
+      keep the prediction with 4 KiB pages everywhere, the model before, as predicted_as_4k)
   bench/postcopy.py --summarize bench/results/2026-11-23-vm-2cores-postcopy.jsonl
 """
 import argparse
@@ -180,13 +182,30 @@ def err_pct(pred, real):
 
 def score(row):
     pred, real = row["predicted"], row["real"]
-    for key in ("total_error_pct", "switch_error_ms", "downtime_error_ms", "bytes_error_pct"):
+    for key in ("total_error_pct", "qemu_total_error_pct", "switch_error_ms", "downtime_error_ms",
+                "bytes_error_pct", "total_error_pct_as_4k", "bytes_error_pct_as_4k"):
         row.pop(key, None)
     if not pred or not real["completed"]:
         return
-    row["total_error_pct"] = err_pct(pred["total_time_ms"], real["qemu_total_ms"])
+    # Since libvirt's steps joined the model (2026-12-03) the predicted total and switch count
+    # from the start of libvirt's job: the total against libvirt's time elapsed, QEMU's part
+    # (less the steps) against QEMU's total-time, the switch (less the steps) against QEMU's
+    # clock. Rows from before have no steps: their total is QEMU's.
+    steps = row.get("libvirt_steps_ms")
+    if steps is None:
+        row["total_error_pct"] = err_pct(pred["total_time_ms"], real["qemu_total_ms"])
+        steps = 0
+    else:
+        row["total_error_pct"] = err_pct(pred["total_time_ms"], real["libvirt_time_elapsed_ms"])
+        row["qemu_total_error_pct"] = err_pct(pred["total_time_ms"] - steps, real["qemu_total_ms"])
+    as_4k = row.get("predicted_as_4k")
+    if as_4k:
+        row["total_error_pct_as_4k"] = err_pct(as_4k["total_time_ms"],
+                                               real["libvirt_time_elapsed_ms"])
+        row["bytes_error_pct_as_4k"] = err_pct(as_4k["transferred_bytes"],
+                                               real["transferred_bytes"])
     row["switch_error_ms"] = (None if real["switch_seen_ms"] is None
-                              else round(pred["switchover_ms"] - real["switch_seen_ms"]))
+                              else round(pred["switchover_ms"] - steps - real["switch_seen_ms"]))
     # QEMU's downtime when a poll saw "completed", else libvirt's (QEMU's, fetched by libvirt at
     # completion).
     down = real["qemu_downtime_ms"]
@@ -195,12 +214,17 @@ def score(row):
     row["bytes_error_pct"] = err_pct(pred["transferred_bytes"], real["transferred_bytes"])
 
 
-def run_case(case, seed, src, dst, dest_uri):
+def run_case(case, seed, src, dst, dest_uri, args):
     import libvirt
     rate, speed, postcopy_speed = (list(map(int, case.split(":"))) + [0])[:3]
     name = "vmpbench-pc"
     bench.stop_guest(name, dst)
-    bench.start_guest(name, MEM_MIB, WSS_MIB, rate, "random", seed)
+    backing = bench.HUGEPAGES_XML if args.hugepages else ""
+    bench.start_guest(name, MEM_MIB, args.wss, rate, "random", seed, backing=backing)
+    if backing:
+        # start-guest.sh may have mounted hugetlbfs just now: the destination daemon is told of
+        # it (setup-destination.sh restarts it then; the caller opens its connection again).
+        bench.run([os.path.join(ROOT, "bench", "setup-destination.sh")])
     profile = tempfile.NamedTemporaryFile(suffix=".json", delete=False).name
     try:
         dom = src.lookupByName(name)
@@ -215,13 +239,26 @@ def run_case(case, seed, src, dst, dest_uri):
         nolink = predict_offline(profile, speed, [])["advice"].get("post_copy")
         with open(profile) as f:
             measured = json.load(f)  # kept, to predict these runs again offline
+        as_4k = None
+        if measured["guest"].get("host_page_bytes"):
+            # The model before huge pages: 4 KiB everywhere, the same measurement and link.
+            flat = json.loads(json.dumps(measured))
+            del flat["guest"]["host_page_bytes"]
+            with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+                json.dump(flat, f)
+            as_4k = predict_offline(f.name, speed, ["--link-speed", f"{int(link)}B/s"])
+            os.unlink(f.name)
+            as_4k = as_4k["advice"].get("post_copy")
         real = migrate(src, name, dest_uri, postcopy_speed)
     finally:
         bench.stop_guest(name, dst)
         os.unlink(profile)
     pred = {k: pc[k] for k in PC_KEYS} if pc else None
     row = {"case": case, "seed": seed, "link_mib_s": round(link / 1048576),
+           "backing": "2m" if backing else "4k", "wss_mib": args.wss,
+           "predicted_as_4k": {k: as_4k[k] for k in PC_KEYS} if as_4k else None,
            "precopy_converges": rep["prediction"]["converges"],
+           "libvirt_steps_ms": rep["libvirt_steps"]["ms"],
            "predicted": pred,
            "predicted_without_link": {k: nolink[k] for k in PC_KEYS} if nolink else None,
            "real": real, "profile": measured}
@@ -250,8 +287,15 @@ def print_row(r):
           f"{str(real['postcopy_requests']):>8}"
           f"   (switch after {real['switch_after_ms']} ms; libvirt downtime "
           f"{real['libvirt_downtime_ms']} ms, elapsed {real['libvirt_time_elapsed_ms']} ms)")
-    print(f"  error: total {r.get('total_error_pct')}%, switch {r.get('switch_error_ms')} ms,"
+    print(f"  error: total {r.get('total_error_pct')}% (QEMU's part "
+          f"{r.get('qemu_total_error_pct')}%), switch {r.get('switch_error_ms')} ms,"
           f" pause {r.get('downtime_error_ms')} ms, bytes {r.get('bytes_error_pct')}%")
+    if r.get("predicted_as_4k"):
+        q = r["predicted_as_4k"]
+        print(f"  as 4 KiB pages (the model before): total {q.get('total_time_ms')} ms "
+              f"({r.get('total_error_pct_as_4k')}%), switch {q.get('switchover_ms')} ms, "
+              f"{mib(q.get('transferred_bytes'))} MiB sent ({r.get('bytes_error_pct_as_4k')}%), "
+              f"{mib(q.get('postcopy_bytes'))} MiB after")
 
 
 def summary(rows):
@@ -306,6 +350,9 @@ def main():
     ap.add_argument("--out")
     ap.add_argument("--note", default="")
     ap.add_argument("--summarize", nargs="+", metavar="FILE")
+    ap.add_argument("--hugepages", action="store_true",
+                    help="the guest on 2 MiB huge pages (start-guest.sh readies the host)")
+    ap.add_argument("--wss", type=int, default=WSS_MIB, help="working set, MiB (64)")
     args = ap.parse_args()
     if args.summarize:
         rows = bench.load_results(args.summarize)
@@ -343,7 +390,9 @@ def main():
         for rep in range(args.repeat):
             for case in args.cases:
                 bench.log(f"postcopy: {case} (repeat {rep + 1}/{args.repeat})")
-                row = run_case(case, args.first_seed + rep, src, dst, dest_uri)
+                row = run_case(case, args.first_seed + rep, src, dst, dest_uri, args)
+                if args.hugepages:
+                    dst = libvirt.open(dest_uri)  # the daemon may have been restarted
                 rows.append(row)
                 print_row(row)
                 if out:
