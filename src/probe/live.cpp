@@ -704,10 +704,10 @@ void add_warnings(LiveResult& out, const std::string& name, bool through_qmp) {
         "7.2 and 10.0) but QEMU looks at whether to stop the guest only after 64 huge pages "
         "holding dirty pages or at the end of a pass, and a switch to post-copy sends each "
         "partly dirty huge page whole; both are counted, with the dirty pages taken as spread "
-        "over the working set (writes scattered outside it cost more after a switch). " +
+        "over the working set (writes scattered outside it cost more after a switch)" +
         (facts.arch.rfind("ppc64", 0) == 0
-             ? "On POWER a write re-sends the whole huge page: not counted here (see --watch)"
-             : "RSS says nothing about zero pages on huge pages"));
+             ? ". On POWER a write re-sends the whole huge page: not counted here (see --watch)"
+             : ""));
   }
 }
 

@@ -408,8 +408,11 @@ void write_human_of(std::ostream& out, const Report& r) {
       static_cast<double>(prof.zero_pages.count) * static_cast<double>(prof.page_size_bytes) / ram;
 
   out << "Guest:        " << format_bytes(ram) << " RAM, "
-      << format_page_size(static_cast<double>(prof.page_size_bytes)) << " pages, "
-      << format_percent(zero_fraction) << " zero pages";
+      << format_page_size(static_cast<double>(prof.page_size_bytes)) << " pages";
+  if (prof.host_page_bytes > prof.page_size_bytes) {
+    out << " in " << format_page_size(static_cast<double>(prof.host_page_bytes)) << " huge pages";
+  }
+  out << ", " << format_percent(zero_fraction) << " zero pages";
   if (prof.zero_pages.method == "none") {
     out << " (not measured: the first pass is assumed to send every page whole)";
   } else {
