@@ -12,6 +12,7 @@
 #include <optional>
 #include <sstream>
 
+#include "../common/guest_reads.hpp"
 #include "migration.hpp"
 #include "probe/zero_pages.hpp"
 #include "support.hpp"
@@ -37,37 +38,12 @@ GuestSpec arm_guest_spec() {
           .arch = "aarch64"};
 }
 
-// What one run of the tool asked of QEMU and libvirt ($VMP_RECORD_EXCHANGES): the RAM map QEMU
-// answered, and every guest memory read.
-struct Exchanges {
-  std::optional<std::vector<probe::PhysicalRange>> ram;
-  std::vector<probe::PhysicalRange> reads;
-};
-
-Exchanges exchanges_of(const std::string& file) {
-  Exchanges x;
-  std::ifstream in(file);
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.empty()) continue;
-    const json e = json::parse(line);
-    if (e.value("execute", "") == "human-monitor-command" &&
-        e["arguments"].value("command-line", "") == "info mtree -f" && e["return"].is_string()) {
-      x.ram = probe::ram_ranges_from_flat_view(e["return"].get<std::string>());
-    }
-    const std::string call = e.value("libvirt", "");
-    if (call == "xp" || call == "virDomainMemoryPeek") {
-      x.reads.push_back({e["arguments"]["address"].get<std::uint64_t>(),
-                         e["arguments"]["length"].get<std::uint64_t>()});
-    }
-  }
-  return x;
-}
-
-// The tool run on the guest with its exchanges recorded; the report and what it read.
+// The tool run on the guest with its exchanges recorded ($VMP_RECORD_EXCHANGES); the report,
+// and the RAM map QEMU answered and every guest memory read.
 struct RecordedRun {
   RunResult result;
-  Exchanges exchanges;
+  test::GuestReads exchanges;
+  std::vector<probe::PhysicalRange> reads;  // through the monitor and through libvirt
 };
 
 RecordedRun run_recorded(const Guest& g, std::vector<std::string> args) {
@@ -75,17 +51,13 @@ RecordedRun run_recorded(const Guest& g, std::vector<std::string> args) {
   RunOptions o = within(90s);
   o.extra_env.push_back("VMP_RECORD_EXCHANGES=" + dir.path());
   args.insert(args.begin(), {"--domain", g.name(), "-c", kUri, "--json"});
-  RecordedRun r{run_tool(args, o), {}};
-  r.exchanges = exchanges_of(dir.path() + "/" + g.name() + ".jsonl");
+  RecordedRun r{run_tool(args, o), {}, {}};
+  r.exchanges = test::guest_reads_of_file(dir.path() + "/" + g.name() + ".jsonl");
+  r.reads = r.exchanges.all();
   return r;
 }
 
-bool inside(const probe::PhysicalRange& read, const std::vector<probe::PhysicalRange>& ram) {
-  for (const auto& r : ram) {
-    if (read.start >= r.start && read.start + read.length <= r.start + r.length) return true;
-  }
-  return false;
-}
+using test::inside;
 
 TEST(Aarch64Guest, MeasuredInsideItsRamAndMigratedAsPredicted) {
   VMP_REQUIRE_PREREQUISITES();
@@ -107,7 +79,7 @@ TEST(Aarch64Guest, MeasuredInsideItsRamAndMigratedAsPredicted) {
   EXPECT_EQ(rep.at("domain").at("arch"), "aarch64") << rep.at("domain").dump();
   EXPECT_EQ(rep.at("guest").at("zero_pages_method"), "memory-peek");
   EXPECT_FALSE(plain.exchanges.ram);
-  EXPECT_GE(plain.exchanges.reads.size(), 13u);
+  EXPECT_GE(plain.reads.size(), 13u);
 
   // Through QMP, as users run it: the zero pages read a page at a time, inside the RAM QEMU
   // reports and nowhere else.
@@ -119,11 +91,11 @@ TEST(Aarch64Guest, MeasuredInsideItsRamAndMigratedAsPredicted) {
   ASSERT_TRUE(measured.exchanges.ram);
   ASSERT_FALSE(measured.exchanges.ram->empty());
   for (const auto& r : *measured.exchanges.ram) EXPECT_GE(r.start, 1ull << 30) << std::hex << r.start;
-  EXPECT_GE(measured.exchanges.reads.size(), 13u);
-  for (const auto& read : measured.exchanges.reads) {
+  EXPECT_GE(measured.reads.size(), 13u);
+  for (const auto& read : measured.reads) {
     EXPECT_TRUE(inside(read, *measured.exchanges.ram)) << std::hex << read.start;
   }
-  for (const auto& read : plain.exchanges.reads) {
+  for (const auto& read : plain.reads) {
     EXPECT_TRUE(inside(read, *measured.exchanges.ram)) << "--no-qmp: " << std::hex << read.start;
   }
   // 64 MiB written at random, 2000 pages/s: a few MiB a second.
@@ -156,7 +128,7 @@ TEST(Aarch64Guest, MeasuredInsideItsRamAndMigratedAsPredicted) {
       "[figure] aarch64 guest (512 MiB, 2000 random pages/s over 64 MiB, 32 MiB/s): measured in "
       "%.1f s, %zu zero-page reads inside RAM at 0x%llx; predicted %.0f ms (%.0f..%.0f), real "
       "%.0f ms (libvirt's time elapsed): %+.1f%%; QEMU's part predicted %.0f ms\n",
-      measured.result.seconds, measured.exchanges.reads.size(),
+      measured.result.seconds, measured.reads.size(),
       static_cast<unsigned long long>(measured.exchanges.ram->front().start), predicted,
       interval.at("low").get<double>(), interval.at("high").get<double>(), real, 100 * error,
       p.at("qemu_total_time_ms").get<double>());

@@ -10,6 +10,7 @@
 #include <cmath>
 #include <cstdio>
 
+#include "../common/guest_reads.hpp"
 #include "migration.hpp"
 #include "support.hpp"
 
@@ -47,11 +48,19 @@ TEST(HugePageGuest, MeasuredAndMigratedAsPredicted) {
   EXPECT_NE(g->libvirt_log_since_boot().find("memory-backend-file"), std::string::npos)
       << g->libvirt_log_since_boot();
 
+  // Its exchanges recorded: guest memory is read only inside the RAM QEMU reports (here a
+  // memory-backend-file in hugetlbfs).
+  TempDir exchanges;
   RunOptions o = within(90s);
+  o.extra_env.push_back("VMP_RECORD_EXCHANGES=" + exchanges.path());
   const RunResult r =
       run_tool({"--domain", g->name(), "-c", kUri, "--json", "--bandwidth", "32MiB/s"}, o);
   g->mark_qmp_used();
   ASSERT_EQ(r.exit_status, 0) << r.describe();
+  const auto read = test::guest_reads_of_file(exchanges.path() + "/" + g->name() + ".jsonl");
+  ASSERT_TRUE(read.ram);
+  EXPECT_GE(read.xp.size(), 13u);
+  for (const auto& x : read.xp) EXPECT_TRUE(test::inside(x, *read.ram)) << std::hex << x.start;
   const json rep = r.json();
   EXPECT_EQ(rep.at("domain").at("hugepages"), true) << rep.at("domain").dump();
   // The page QEMU sends a host page's dirty pages in, and checks its estimate by.

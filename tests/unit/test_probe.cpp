@@ -18,6 +18,7 @@
 #include <optional>
 #include <thread>
 
+#include "../common/guest_reads.hpp"
 #include "base/error.hpp"
 #include "fake_clock.hpp"
 #include "model/interval.hpp"
@@ -1255,12 +1256,7 @@ TEST(LiveReplay, AnAarch64GuestIsReadOnlyInsideTheRamQemuReports) {
     {
       FakeClock clock;
       Replay qmp(dir / "measure-domain-aarch64-qmp.jsonl", clock, /*target_calls=*/true);
-      for (const auto& e : qmp.entries()) {
-        if (e.value("execute", "") == "human-monitor-command" &&
-            e["arguments"]["command-line"] == "info mtree -f") {
-          ram = ram_ranges_from_flat_view(e["return"].get<std::string>());
-        }
-      }
+      ram = test::guest_reads(qmp.entries()).ram;
     }
     ASSERT_TRUE(ram) << stack_of(dir);
     ASSERT_EQ(ram->size(), 1u);
@@ -1274,20 +1270,13 @@ TEST(LiveReplay, AnAarch64GuestIsReadOnlyInsideTheRamQemuReports) {
       Replay replay(dir / (scenario + ".jsonl"), clock, /*target_calls=*/true);
       EXPECT_EQ(replay.header()["guest"]["arch"], "aarch64");
       // Every read the tool made on the stack: a page through the monitor, 16 through libvirt.
-      std::vector<PhysicalRange> reads;
-      for (const auto& e : replay.entries()) {
-        if (e.value("libvirt", "") == (qmp ? "xp" : "virDomainMemoryPeek")) {
-          reads.push_back({e["arguments"]["address"].get<std::uint64_t>(),
-                           e["arguments"]["length"].get<std::uint64_t>()});
-        }
-      }
-      EXPECT_EQ(replay.has_call(qmp ? "virDomainMemoryPeek" : "xp"), false);
+      const auto made = test::guest_reads(replay.entries());
+      EXPECT_TRUE((qmp ? made.peek : made.xp).empty());
+      const auto& reads = qmp ? made.xp : made.peek;
       EXPECT_GE(reads.size(), kMinZeroReads);
       for (const auto& r : reads) {
         EXPECT_EQ(r.length, qmp ? 4096u : 65536u);
-        EXPECT_TRUE(r.start >= ram->front().start &&
-                    r.start + r.length <= ram->front().start + ram->front().length)
-            << std::hex << r.start;
+        EXPECT_TRUE(test::inside(r, *ram)) << std::hex << r.start;
       }
       // The code under test does as the tool did then, and makes the same profile.
       const LiveResult out = replay_measure_domain(replay, clock, qmp);
