@@ -67,6 +67,8 @@ std::string format_link_rate(double bytes_per_s) {
 }
 
 std::string format_page_size(double bytes) {
+  if (bytes >= 1073741824 && std::fmod(bytes, 1073741824) == 0)
+    return printf_string("%.0f GiB", bytes / 1073741824);
   if (bytes >= 1048576 && std::fmod(bytes, 1048576) == 0)
     return printf_string("%.0f MiB", bytes / 1048576);
   if (bytes >= 1024 && std::fmod(bytes, 1024) == 0) return printf_string("%.0f KiB", bytes / 1024);

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "base/format.hpp"
 #include "base/virsh.hpp"
 
 namespace vmp::model {
@@ -166,6 +167,18 @@ Advice advise(const PrecopyInput& configured, const DirtyCurve& curve, const Adv
                           " VFIO host device(s), which post-copy cannot migrate";
   } else {
     a.post_copy = search_postcopy(in, curve, postcopy);
+    // A vCPU that faults on a page after the switch waits for its whole host page: on 1 GiB
+    // huge pages that can outlast the pause the operator accepts, on each fault.
+    if (a.post_copy && a.post_copy->result.postcopy_started &&
+        a.post_copy->result.fault_stall_ms > in.downtime_limit_ms) {
+      a.post_copy_refused =
+          "each page fault after the switch waits for a whole " +
+          format_page_size(std::max(in.host_page_bytes, in.page_size_bytes)) + " huge page: " +
+          format_duration(a.post_copy->result.fault_stall_ms) +
+          " at the post-copy stream's speed, longer than the max downtime of " +
+          format_duration(in.downtime_limit_ms);
+      a.post_copy.reset();
+    }
   }
   const bool ac_allowed = a.auto_converge && limits.allow_auto_converge;
   const bool pc_allowed = a.post_copy && limits.allow_postcopy;

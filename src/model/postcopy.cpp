@@ -55,6 +55,11 @@ PostcopyResult simulate_postcopy(const PostcopyInput& in, const DirtyCurve& curv
   r.postcopy_bytes = r.warmup.pending_wire_bytes_at_stop;
   r.postcopy_phase_ms = postcopy_phase_ms(r.postcopy_bytes, r.warmup.threshold_bytes, link,
                                           in.postcopy_bandwidth_bytes_per_s, in.precopy);
+  const double stream = in.postcopy_bandwidth_bytes_per_s > 0
+                            ? std::min(in.postcopy_bandwidth_bytes_per_s, link)
+                            : link;
+  const double host_page = std::max(in.precopy.host_page_bytes, in.precopy.page_size_bytes);
+  r.fault_stall_ms = stream > 0 ? (kPageHeaderBytes + host_page) / stream * 1000 : 0;
   // Without a link speed the phase runs at the pre-copy cap, below most links: no bound then.
   r.postcopy_phase_lower_bound =
       in.precopy.link_bytes_per_s > 0 &&

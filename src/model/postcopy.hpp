@@ -43,6 +43,10 @@ struct PostcopyResult {
   // the link's speed is known; without it, the phase runs at the pre-copy cap).
   bool postcopy_phase_lower_bound = false;
   double postcopy_bytes = 0;         // pages sent after the switch, on the wire
+  // How long one remote page fault keeps a vCPU waiting at least: a whole host page over the
+  // post-copy stream (its cap, else the link). A few microseconds for 4 KiB; a 1 GiB huge page
+  // takes about a second at 1 GiB/s, a pause of that vCPU beyond any usual max downtime.
+  double fault_stall_ms = 0;
   double total_time_ms = 0;
   double transferred_bytes = 0;
 };

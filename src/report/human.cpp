@@ -358,7 +358,11 @@ std::vector<std::string> advice_lines(const Report& r) {
         << (p.postcopy_phase_lower_bound ? "at least " : "") << format_duration(p.postcopy_phase_ms)
         << " in which the guest runs on the destination "
         << "with remote page faults for " << format_bytes(p.postcopy_bytes)
-        << " it still lacks; done in " << format_duration(p.total_time_ms)
+        << " it still lacks"
+        << (p.fault_stall_ms >= 1
+                ? " (each fault waits " + format_duration(p.fault_stall_ms) + " for its huge page)"
+                : std::string())
+        << "; done in " << format_duration(p.total_time_ms)
         << ". If the network fails in "
         << (p.postcopy_phase_lower_bound ? std::string("that time")
                                          : "those " + format_duration(p.postcopy_phase_ms))

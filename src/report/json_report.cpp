@@ -240,6 +240,7 @@ json to_json(const Report& r) {
         {"postcopy_phase_ms", rounded_ms(p.postcopy_phase_ms)},
         {"postcopy_phase_is_lower_bound", p.postcopy_phase_lower_bound},
         {"postcopy_bytes", std::llround(p.postcopy_bytes)},
+        {"fault_stall_ms", std::round(p.fault_stall_ms * 1000) / 1000},
         {"total_time_ms", rounded_ms(p.total_time_ms)},
         {"transferred_bytes", std::llround(p.transferred_bytes)},
         {"risk",

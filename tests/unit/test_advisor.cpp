@@ -123,6 +123,31 @@ TEST(Advisor, PostcopyIsRuledOutWithVfioDevices) {
   EXPECT_EQ(a.verdict, Verdict::DoNotMigrate);
 }
 
+TEST(Advisor, PostcopyIsRuledOutWhenAFaultWaitsLongerThanTheMaxDowntime) {
+  // After the switch a vCPU that touches a page still on the source waits for its whole host
+  // page: on 1 GiB pages over a 1 GiB/s link about a second, past a 300 ms max downtime.
+  auto limits = fixed_settings();
+  limits.allow_postcopy = true;
+  auto in = settings(128 * kMiB, 300);
+  in.link_bytes_per_s = kGiB;
+  in.host_page_bytes = kGiB;
+  auto a = advise(in, hot_64mib(), limits, false);
+  EXPECT_FALSE(a.post_copy);
+  EXPECT_NE(a.post_copy_refused.find("1 GiB huge page"), std::string::npos) << a.post_copy_refused;
+  EXPECT_NE(a.post_copy_refused.find("longer than the max downtime of 300 ms"), std::string::npos)
+      << a.post_copy_refused;
+  EXPECT_EQ(a.verdict, Verdict::DoNotMigrate);
+  // 2 MiB pages: about 2 ms a fault, counted and advised.
+  in.host_page_bytes = 2 * kMiB;
+  auto b = advise(in, hot_64mib(), limits, false);
+  ASSERT_TRUE(b.post_copy);
+  EXPECT_NEAR(b.post_copy->result.fault_stall_ms, (2 * kMiB + 8) / kGiB * 1000, 1e-9);
+  EXPECT_EQ(b.verdict, Verdict::PostCopy);
+  // 4 KiB pages: microseconds.
+  in.host_page_bytes = 0;
+  EXPECT_LT(advise(in, hot_64mib(), limits, false).post_copy->result.fault_stall_ms, 0.01);
+}
+
 TEST(Advisor, AChangedSettingIsPreferredToAutoConvergeOrPostcopy) {
   AdviceLimits limits{.max_downtime_ms = 2000, .max_bandwidth_bytes_per_s = {},
                       .allow_auto_converge = true, .allow_postcopy = true};

@@ -31,6 +31,7 @@ TEST(Format, Rates) {
   EXPECT_EQ(format_link_rate(5e9 / 8), "5 Gbit/s");
   EXPECT_EQ(format_page_size(4096), "4 KiB");
   EXPECT_EQ(format_page_size(2097152), "2 MiB");
+  EXPECT_EQ(format_page_size(1073741824), "1 GiB");
 }
 
 TEST(Format, PrintableEscapesControlsAndOneLineFoldsLines) {
