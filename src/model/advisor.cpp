@@ -170,10 +170,11 @@ Advice advise(const PrecopyInput& configured, const DirtyCurve& curve, const Adv
     // A vCPU that faults on a page after the switch waits for its whole host page: on 1 GiB
     // huge pages that can outlast the pause the operator accepts, on each fault.
     if (a.post_copy && a.post_copy->result.postcopy_started &&
+        in.host_page_bytes > in.page_size_bytes &&
         a.post_copy->result.fault_stall_ms > in.downtime_limit_ms) {
       a.post_copy_refused =
           "each page fault after the switch waits for a whole " +
-          format_page_size(std::max(in.host_page_bytes, in.page_size_bytes)) + " huge page: " +
+          format_page_size(in.host_page_bytes) + " huge page: " +
           format_duration(a.post_copy->result.fault_stall_ms) +
           " at the post-copy stream's speed, longer than the max downtime of " +
           format_duration(in.downtime_limit_ms);

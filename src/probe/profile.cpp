@@ -166,6 +166,9 @@ DirtyProfile parse_profile(std::string_view text, std::string_view source) {
     if (p.host_page_bytes < p.page_size_bytes || !is_power_of_two(p.host_page_bytes)) {
       g.fail(g.field("host_page_bytes"), "must be a power of two of at least page_size_bytes");
     }
+    if (p.host_page_bytes > p.ram_bytes) {
+      g.fail(g.field("host_page_bytes"), "must not exceed ram_bytes (RAM is whole huge pages)");
+    }
   }
   p.arch = g.optional_string("arch");
   if (p.arch.size() > 32 || p.arch.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789_") !=

@@ -359,7 +359,7 @@ std::vector<std::string> advice_lines(const Report& r) {
         << " in which the guest runs on the destination "
         << "with remote page faults for " << format_bytes(p.postcopy_bytes)
         << " it still lacks"
-        << (p.fault_stall_ms >= 1
+        << (r.profile.host_page_bytes > r.profile.page_size_bytes && p.fault_stall_ms >= 1
                 ? " (each fault waits " + format_duration(p.fault_stall_ms) + " for its huge page)"
                 : std::string())
         << "; done in " << format_duration(p.total_time_ms)

@@ -126,6 +126,10 @@ TEST(Profile, HostPageIsOptionalAndKept) {
                   "guest.host_page_bytes: must be a power of two of at least page_size_bytes");
   EXPECT_CONTAINS(error_for([](json& d) { d["guest"]["host_page_bytes"] = 1ull << 40; }),
                   "guest.host_page_bytes");
+  EXPECT_CONTAINS(error_for([](json& d) {
+                    d["guest"]["host_page_bytes"] = d["guest"]["ram_bytes"].get<std::uint64_t>() * 2;
+                  }),
+                  "guest.host_page_bytes: must not exceed ram_bytes");
 }
 
 TEST(Profile, EveryBadFieldIsNamed) {
