@@ -303,4 +303,21 @@ nlohmann::json first_event(const std::vector<nlohmann::json>& lines, const std::
   return nullptr;
 }
 
+nlohmann::json migrate_and_watch(const std::string& domain, const std::string& uri,
+                                 int speed_mib_s, int downtime_ms) {
+  LibvirtMigration migration(domain, speed_mib_s, downtime_ms);
+  if (!wait_for_migration(domain, true, 30s)) {
+    throw std::runtime_error("no migration of " + domain + " to watch\n" +
+                             migration.wait().describe());
+  }
+  BackgroundTool watch({"--watch", "-d", domain, "-c", uri, "--json"}, within(120s));
+  const RunResult& w = watch.wait();
+  const RunResult& m = migration.wait();
+  if (m.exit_status != 0) throw std::runtime_error("virsh migrate failed\n" + m.describe());
+  if (w.exit_status != 0) throw std::runtime_error("--watch failed\n" + w.describe());
+  nlohmann::json summary = first_event(json_lines(w.out), "summary");
+  if (!summary.is_object()) throw std::runtime_error("--watch wrote no summary\n" + w.out);
+  return summary;
+}
+
 }  // namespace vmp::it

@@ -80,6 +80,14 @@ class BackgroundTool {
   bool waited_ = false;
 };
 
+// The migration the accuracy cases compare with: libvirt-driven at `speed_mib_s` and
+// `downtime_ms` (LibvirtMigration), followed by --watch --json on `uri` from its start. Returns
+// the watch's summary event: libvirt's own figures for the job (total_time_ms is its time
+// elapsed, what the operator waits for). Throws, with the commands' output, when the migration
+// does not start within 30 s, virsh or the watch fails, or no summary comes.
+nlohmann::json migrate_and_watch(const std::string& domain, const std::string& uri,
+                                 int speed_mib_s, int downtime_ms);
+
 // The JSON lines --watch --json wrote: one object each.
 std::vector<nlohmann::json> json_lines(const std::string& out);
 // The first line with "event" == name, or null.

@@ -84,15 +84,12 @@ TEST(HugePageGuest, MeasuredAndMigratedAsPredicted) {
   // The real migration, libvirt-driven at the same cap and the domain's max downtime, followed
   // by --watch, whose summary is libvirt's own time for the job (what the operator waits for).
   const double downtime_limit = rep.at("settings").at("downtime_limit").at("ms").get<double>();
-  LibvirtMigration migration(g->name(), 32, static_cast<int>(downtime_limit));
-  ASSERT_TRUE(wait_for_migration(g->name(), true, 30s)) << migration.wait().describe();
-  BackgroundTool watch({"--watch", "-d", g->name(), "-c", kUri, "--json"}, within(120s));
-  const RunResult& w = watch.wait();
-  const RunResult& m = migration.wait();
-  ASSERT_EQ(m.exit_status, 0) << m.describe();
-  ASSERT_EQ(w.exit_status, 0) << w.describe();
-  const json summary = first_event(json_lines(w.out), "summary");
-  ASSERT_TRUE(summary.is_object()) << w.out;
+  json summary;
+  try {
+    summary = migrate_and_watch(g->name(), kUri, 32, static_cast<int>(downtime_limit));
+  } catch (const std::exception& e) {
+    FAIL() << e.what();
+  }
   EXPECT_EQ(summary["outcome"], "completed") << summary.dump();
   const double real = summary.at("total_time_ms").get<double>();
   const double predicted = p.at("total_time_ms").get<double>();
