@@ -17,7 +17,10 @@ JobStats LibvirtJobStats::read(bool completed) {
   int type = VIR_DOMAIN_JOB_NONE;
   virTypedParameterPtr params = nullptr;
   int n = 0;
-  const unsigned int flags = completed ? VIR_DOMAIN_JOB_STATS_COMPLETED : 0;
+  // Reading a completed job's statistics removes them unless asked to keep them: the record is
+  // the administrator's (virsh domjobinfo --completed), not the tool's to take.
+  const unsigned int flags =
+      completed ? VIR_DOMAIN_JOB_STATS_COMPLETED | VIR_DOMAIN_JOB_STATS_KEEP_COMPLETED : 0;
   if (virDomainGetJobStats(domain_.get(), &type, &params, &n, flags) < 0) {
     throw_libvirt_failure(domain_.name(), "reading the job statistics");
   }
