@@ -10,7 +10,7 @@ int qemu_major_version(const std::string& version) {
 }
 
 LibvirtSteps libvirt_steps(const std::string& qemu_version, double ram_bytes, bool preallocated,
-                           const std::string& arch) {
+                           const std::string& arch, std::optional<double> seen_ms) {
   LibvirtSteps s;
   const int major = qemu_major_version(qemu_version);
   const bool aarch64 = arch == "aarch64";
@@ -34,6 +34,14 @@ LibvirtSteps libvirt_steps(const std::string& qemu_version, double ram_bytes, bo
   if (aarch64) s.measured_on += ", aarch64";
   s.after_low_ms = 1300;
   s.after_high_ms = 2330;
+  if (seen_ms && *seen_ms > 0) {
+    s.fixed_ms = *seen_ms;
+    s.fixed_low_ms = *seen_ms * kSeenLow;
+    s.fixed_high_ms = *seen_ms * kSeenHigh;
+    s.measured_on = "this host";
+    s.seen_here = true;
+    return s;  // the destination's preallocation, if any, is in what was seen
+  }
   if (preallocated) s.preallocation_ms = kPreallocationMsPerGiB * ram_bytes / (1024.0 * 1024 * 1024);
   return s;
 }

@@ -44,6 +44,7 @@
 // (10.0) and from 26.5 to 7.0 ms (7.2).
 #pragma once
 
+#include <optional>
 #include <string>
 
 namespace vmp::model {
@@ -61,7 +62,8 @@ struct LibvirtSteps {
   // (the guest resumed on the destination), in the pause but not in libvirt's job time.
   double switchover_qemu_ms = 0;
   double switchover_libvirt_ms = 0;
-  std::string measured_on;       // the stack the figures were measured on
+  std::string measured_on;       // the stack the figures were measured on, or "this host"
+  bool seen_here = false;        // the steps are those this host saw (seen_ms below)
   double ms() const { return fixed_ms + preallocation_ms; }
   double low_ms() const { return fixed_low_ms + preallocation_ms; }
   double high_ms() const { return fixed_high_ms + preallocation_ms; }
@@ -76,7 +78,17 @@ int qemu_major_version(const std::string& version);
 // is taken with the QEMU 7.2 / libvirt 9.0 figures, the rest with QEMU 10.0 / libvirt 11.3's.
 // arch: the guest's, as libvirt names it; "aarch64" has figures of its own, anything else
 // (empty: a profile that does not say) takes x86_64's.
+// seen_ms: the steps this host saw when the domain migrated to it (probe::DirtyProfile::
+// libvirt_steps_seen_ms): they replace the measured figure (preallocation is in them), with the
+// spread one host showed run to run (kSeenLow, kSeenHigh).
 LibvirtSteps libvirt_steps(const std::string& qemu_version, double ram_bytes, bool preallocated,
-                           const std::string& arch = "");
+                           const std::string& arch = "",
+                           std::optional<double> seen_ms = std::nullopt);
+
+// The spread of libvirt's steps on one host, run to run, as multiples of their median: the least
+// and the most over each host's own runs (bench/libvirt_steps.py, bench/bench.py): 0.80-1.49 on
+// the host of 2026-12-02..05, 0.85-1.22 on that of 2026-12-05 afternoon.
+inline constexpr double kSeenLow = 0.8;
+inline constexpr double kSeenHigh = 1.5;
 
 }  // namespace vmp::model

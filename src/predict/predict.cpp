@@ -111,7 +111,8 @@ report::Report make_report(std::string subject, probe::DirtyProfile profile,
 
   r.libvirt_steps = model::libvirt_steps(r.profile.qemu_version,
                                          static_cast<double>(r.profile.ram_bytes),
-                                         r.profile.memory_preallocated, r.profile.arch);
+                                         r.profile.memory_preallocated, r.profile.arch,
+                                         r.profile.libvirt_steps_seen_ms);
   model::PrecopyInput input;
   input.start_ms = r.libvirt_steps.ms();
   input.switchover_qemu_ms = r.libvirt_steps.switchover_qemu_ms;

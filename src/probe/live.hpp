@@ -22,6 +22,7 @@
 #include "probe/profile.hpp"
 #include "probe/zero_pages.hpp"
 #include "virt/domain_facts.hpp"
+#include "virt/job_stats.hpp"
 #include "virt/migration_config.hpp"
 
 namespace vmp::virt {
@@ -202,5 +203,12 @@ void sample_zero_pages(ZeroPageSampler& sampler, Clock& clock, std::uint64_t tar
                        bool cold_first_read = false);
 
 LiveResult measure_domain(virt::LiveTarget& target, const LiveOptions& options, Clock& clock);
+
+// libvirt's steps before QEMU's migration as this host saw them, from libvirt's record of the
+// domain's incoming migration (`job`: virDomainGetJobStats, completed): the job's time elapsed,
+// which libvirt counts from the source's first step, less QEMU's own migration (its setup, then
+// the bytes sent at the bandwidth QEMU reports for it, which QEMU computes over that time).
+// Nothing when the job is not a completed incoming migration or lacks a figure.
+std::optional<double> incoming_libvirt_steps_ms(const virt::JobStats& job);
 
 }  // namespace vmp::probe

@@ -106,6 +106,8 @@ class Reader {
 constexpr std::size_t kMaxProfileBytes = std::size_t{16} << 20;
 // calc-dirty-rate measures at most 60 s a period; profiles made otherwise may reach an hour.
 constexpr double kMaxPeriodMs = 3600.0 * 1000;
+// libvirt's steps seen on a host (guest.libvirt_steps_seen_ms): ten minutes is no start any more.
+constexpr double kMaxLibvirtStepsMs = 600.0 * 1000;
 
 bool is_power_of_two(std::uint64_t v) { return v && !(v & (v - 1)); }
 
@@ -174,6 +176,11 @@ DirtyProfile parse_profile(std::string_view text, std::string_view source) {
   if (p.arch.size() > 32 || p.arch.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789_") !=
                                 std::string::npos) {
     g.fail(g.field("arch"), "must be an architecture's name as libvirt gives it (x86_64, aarch64)");
+  }
+
+  if (g.has("libvirt_steps_seen_ms")) {
+    p.libvirt_steps_seen_ms = g.number("libvirt_steps_seen_ms", kMaxLibvirtStepsMs);
+    if (*p.libvirt_steps_seen_ms <= 0) g.fail(g.field("libvirt_steps_seen_ms"), "must be above 0");
   }
 
   Reader z = top.object("zero_pages");
@@ -297,6 +304,7 @@ nlohmann::json profile_to_json(const DirtyProfile& p) {
   if (p.memory_preallocated) doc["guest"]["memory_preallocated"] = true;
   if (p.host_page_bytes > p.page_size_bytes) doc["guest"]["host_page_bytes"] = p.host_page_bytes;
   if (!p.arch.empty()) doc["guest"]["arch"] = p.arch;
+  if (p.libvirt_steps_seen_ms) doc["guest"]["libvirt_steps_seen_ms"] = *p.libvirt_steps_seen_ms;
   if (!p.domain.empty()) doc["domain"] = p.domain;
   if (!p.qemu_version.empty()) doc["qemu_version"] = p.qemu_version;
   return doc;

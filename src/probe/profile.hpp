@@ -72,6 +72,12 @@ struct DirtyProfile {
   // The guest's architecture as libvirt names it ("x86_64", "aarch64"): libvirt's steps differ
   // with the machine the destination QEMU starts. Empty in a profile that does not say: x86_64.
   std::string arch;
+  // libvirt's steps before QEMU's migration as this host saw them, when the domain came here by
+  // migration and libvirt still keeps that job: its time elapsed less QEMU's part
+  // (probe::incoming_libvirt_steps_ms). They vary with the host several-fold (the destination
+  // QEMU's start), so one seen here beats the figure measured elsewhere (model/libvirt_steps.hpp).
+  // Absent: none seen.
+  std::optional<double> libvirt_steps_seen_ms;
 
   // RAM that holds data: what the guest can dirty and what a pass sends as whole pages.
   double nonzero_ram_bytes() const {

@@ -231,9 +231,13 @@ static std::string libvirt_steps_line(const Report& r) {
     s << " (" << format_duration(l.preallocation_ms) << " to preallocate "
       << format_bytes(static_cast<double>(r.profile.ram_bytes)) << ")";
   }
-  s << " and sets up both;\n              every time shown includes it (measured on "
-    << l.measured_on << ": " << format_duration(l.low_ms()) << " to "
-    << format_duration(l.high_ms()) << ")\n";
+  s << " and sets up both;\n              every time shown includes it (";
+  if (l.seen_here) {
+    s << "as this host saw it when the domain migrated here; one host's spread: ";
+  } else {
+    s << "measured on " << l.measured_on << ": ";
+  }
+  s << format_duration(l.low_ms()) << " to " << format_duration(l.high_ms()) << ")\n";
   if (r.prediction && r.prediction->converges()) {
     s << "              QEMU's own migration (its total-time): "
       << format_duration(r.prediction->qemu_total_time_ms)

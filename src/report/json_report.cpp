@@ -172,6 +172,7 @@ json to_json(const Report& r) {
         {"switchover_qemu_ms", r.libvirt_steps.switchover_qemu_ms},
         {"switchover_libvirt_ms", r.libvirt_steps.switchover_libvirt_ms},
         {"measured_on", r.libvirt_steps.measured_on},
+        {"seen_here", r.libvirt_steps.seen_here},
         {"memory_preallocated", prof.memory_preallocated}}},
       {"migration_thread",
        {{"data_page_ns", r.migration_thread.cost.data_page_ns},

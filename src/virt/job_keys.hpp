@@ -31,6 +31,7 @@ inline constexpr const char* kMemoryPageSize = "memory_page_size";
 inline constexpr const char* kMemoryBps = "memory_bps";
 inline constexpr const char* kAutoConvergeThrottle = "auto_converge_throttle";
 inline constexpr const char* kDowntime = "downtime";
+inline constexpr const char* kSetupTime = "setup_time";
 inline constexpr const char* kErrmsg = "errmsg";
 
 }  // namespace vmp::virt::job

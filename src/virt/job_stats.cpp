@@ -26,4 +26,25 @@ bool JobStats::migrating_in() const {
   return op && *op == job::kOperationMigrationIn;
 }
 
+nlohmann::json job_stats_to_json(const JobStats& s) {
+  nlohmann::json j = {{"type", s.type}};
+  for (const auto& [k, v] : s.numbers) j[k] = v;
+  for (const auto& [k, v] : s.strings) j[k] = v;
+  return j;
+}
+
+JobStats job_stats_from_json(const nlohmann::json& j) {
+  JobStats s;
+  for (const auto& [k, v] : j.items()) {
+    if (k == "type") {
+      s.type = v.get<int>();
+    } else if (v.is_number()) {
+      s.numbers[k] = v.get<double>();
+    } else if (v.is_string()) {
+      s.strings[k] = v.get<std::string>();
+    }
+  }
+  return s;
+}
+
 }  // namespace vmp::virt

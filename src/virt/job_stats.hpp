@@ -7,6 +7,8 @@
 #include <string>
 #include <string_view>
 
+#include <nlohmann/json.hpp>
+
 #include "virt/errors.hpp"
 
 namespace vmp::virt {
@@ -28,6 +30,9 @@ struct JobStats {
   bool migrating_in() const;
 };
 
+// As recordings keep it: {"type": 3, "time_elapsed": 390, "errmsg": "...", ...}, flat.
+nlohmann::json job_stats_to_json(const JobStats& s);
+JobStats job_stats_from_json(const nlohmann::json& j);
 
 class JobStatsReader {
  public:

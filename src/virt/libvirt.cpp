@@ -32,6 +32,7 @@ static_assert(std::string_view(job::kMemoryBps) == VIR_DOMAIN_JOB_MEMORY_BPS);
 static_assert(std::string_view(job::kAutoConvergeThrottle) ==
               VIR_DOMAIN_JOB_AUTO_CONVERGE_THROTTLE);
 static_assert(std::string_view(job::kDowntime) == VIR_DOMAIN_JOB_DOWNTIME);
+static_assert(std::string_view(job::kSetupTime) == VIR_DOMAIN_JOB_SETUP_TIME);
 static_assert(std::string_view(job::kErrmsg) == VIR_DOMAIN_JOB_ERRMSG);
 namespace {
 void ignore_error(void*, virErrorPtr) {}

@@ -4,6 +4,7 @@
 #include <libvirt/virterror.h>
 
 #include "virt/libvirt.hpp"
+#include "virt/libvirt_watch_target.hpp"
 #include "virt/memory_dump.hpp"
 
 namespace vmp::virt {
@@ -54,6 +55,8 @@ bool LibvirtLiveTarget::has_job() {
   virDomainJobInfo job{};
   return virDomainGetJobInfo(domain_.get(), &job) == 0 && job.type != VIR_DOMAIN_JOB_NONE;
 }
+
+JobStats LibvirtLiveTarget::completed_job() { return LibvirtJobStats(domain_).read(true); }
 
 std::optional<std::vector<std::uint64_t>> LibvirtLiveTarget::vcpu_times_ns() {
   virDomainInfo info{};

@@ -26,6 +26,7 @@ class LibvirtLiveTarget : public LiveTarget {
   std::optional<LifecycleChange> lifecycle_change() override;
   std::optional<std::string> connection_closed() override;
   bool has_job() override;
+  JobStats completed_job() override;
   std::optional<std::vector<std::uint64_t>> vcpu_times_ns() override;
   std::uint64_t rss_bytes() override;
   bool read_memory(std::uint64_t address, std::size_t length, unsigned char* buffer) override;

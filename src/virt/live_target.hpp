@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "virt/dirty_rate_calls.hpp"
+#include "virt/job_stats.hpp"
 #include "virt/migration_config.hpp"
 #include "virt/monitor.hpp"
 
@@ -54,6 +55,10 @@ class LiveTarget {
 
   // A libvirt job (a migration, save or dump) runs on the domain.
   virtual bool has_job() = 0;
+  // libvirt's record of the last job that ended on the domain (virDomainGetJobStats,
+  // VIR_DOMAIN_JOB_STATS_COMPLETED), type none when it kept none: on the host a domain was
+  // migrated to, its incoming migration, timed by libvirt from the source's first step.
+  virtual JobStats completed_job() = 0;
   // The CPU time of each vCPU thread so far; nothing when libvirt cannot say.
   virtual std::optional<std::vector<std::uint64_t>> vcpu_times_ns() = 0;
   // The QEMU process's RSS; 0 when libvirt does not report it.

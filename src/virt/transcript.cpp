@@ -155,6 +155,19 @@ bool RecordingLiveTarget::has_job() {
   return job;
 }
 
+JobStats RecordingLiveTarget::completed_job() {
+  try {
+    auto job = inner_.completed_job();
+    record("virDomainGetJobStats", job_stats_to_json(job), {{"completed", true}});
+    return job;
+  } catch (const RuntimeError& e) {
+    t_.record({{"libvirt", "virDomainGetJobStats"},
+               {"arguments", {{"completed", true}}},
+               {"error", e.what()}});
+    throw;
+  }
+}
+
 std::optional<std::vector<std::uint64_t>> RecordingLiveTarget::vcpu_times_ns() {
   auto times = inner_.vcpu_times_ns();
   record("virDomainGetVcpus", times ? nlohmann::json(*times) : nlohmann::json(nullptr));

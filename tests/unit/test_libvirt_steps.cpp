@@ -54,6 +54,29 @@ TEST(LibvirtSteps, Aarch64HasItsOwnMeasuredFigures) {
   EXPECT_DOUBLE_EQ(libvirt_steps("10.0.2", 1 * kGiB, false, "aarch64").ms(), 550);
 }
 
+// Steps this host saw (libvirt's record of the domain's migration to it) replace the figure
+// measured on another machine, with one host's run-to-run spread; a preallocating destination's
+// time is in them already; what follows the job and the pause stay the stack's.
+TEST(LibvirtSteps, WhatThisHostSawReplacesTheFigureMeasuredElsewhere) {
+  for (const std::string version : {"7.2.22", "10.0.2"}) {
+    SCOPED_TRACE(version);
+    const auto measured = libvirt_steps(version, 4 * kGiB, true);
+    const auto seen = libvirt_steps(version, 4 * kGiB, true, "x86_64", 280.0);
+    EXPECT_FALSE(measured.seen_here);
+    EXPECT_TRUE(seen.seen_here);
+    EXPECT_EQ(seen.measured_on, "this host");
+    EXPECT_DOUBLE_EQ(seen.ms(), 280);
+    EXPECT_DOUBLE_EQ(seen.preallocation_ms, 0);
+    EXPECT_DOUBLE_EQ(seen.low_ms(), 280 * kSeenLow);
+    EXPECT_DOUBLE_EQ(seen.high_ms(), 280 * kSeenHigh);
+    EXPECT_EQ(seen.after_ms, measured.after_ms);
+    EXPECT_EQ(seen.switchover_libvirt_ms, measured.switchover_libvirt_ms);
+    EXPECT_EQ(libvirt_steps(version, 4 * kGiB, true, "aarch64", 280.0).ms(), 280);
+  }
+  EXPECT_LT(kSeenLow, 1);
+  EXPECT_GT(kSeenHigh, 1);
+}
+
 TEST(LibvirtSteps, OnlyPreallocatedMemoryGrowsWithTheGuest) {
   EXPECT_DOUBLE_EQ(libvirt_steps("10.0.2", 64 * kGiB, false).ms(),
                    libvirt_steps("10.0.2", 1 * kGiB, false).ms());

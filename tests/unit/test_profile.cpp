@@ -132,6 +132,26 @@ TEST(Profile, HostPageIsOptionalAndKept) {
                   "guest.host_page_bytes: must not exceed ram_bytes");
 }
 
+// libvirt's steps as a host saw them (a domain that came there by migration): optional, kept,
+// and a figure that cannot be a start refused with its field named.
+TEST(Profile, LibvirtStepsSeenAreOptionalAndKept) {
+  auto p = load_profile(kExample);
+  EXPECT_FALSE(p.libvirt_steps_seen_ms);
+  EXPECT_FALSE(profile_to_json(p)["guest"].contains("libvirt_steps_seen_ms"));
+  p.libvirt_steps_seen_ms = 287.5;
+  auto q = parse_profile(profile_to_json(p).dump(), "q.json");
+  ASSERT_TRUE(q.libvirt_steps_seen_ms);
+  EXPECT_DOUBLE_EQ(*q.libvirt_steps_seen_ms, 287.5);
+  EXPECT_CONTAINS(error_for([](json& d) { d["guest"]["libvirt_steps_seen_ms"] = 0; }),
+                  "guest.libvirt_steps_seen_ms: must be above 0");
+  EXPECT_CONTAINS(error_for([](json& d) { d["guest"]["libvirt_steps_seen_ms"] = -5; }),
+                  "guest.libvirt_steps_seen_ms: must not be negative");
+  EXPECT_CONTAINS(error_for([](json& d) { d["guest"]["libvirt_steps_seen_ms"] = 1e9; }),
+                  "guest.libvirt_steps_seen_ms: is too large");
+  EXPECT_CONTAINS(error_for([](json& d) { d["guest"]["libvirt_steps_seen_ms"] = "0.3s"; }),
+                  "guest.libvirt_steps_seen_ms: must be a number");
+}
+
 TEST(Profile, EveryBadFieldIsNamed) {
   EXPECT_CONTAINS(error_for([](json& d) { d["guest"].erase("ram_bytes"); }),
                   "p.json: guest.ram_bytes: missing");

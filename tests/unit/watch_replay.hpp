@@ -54,19 +54,7 @@ inline Recording load(const std::filesystem::path& stack, const std::string& nam
   return r;
 }
 
-inline JobStats job_from(const json& j) {
-  JobStats s;
-  for (const auto& [k, v] : j.items()) {
-    if (k == "type") {
-      s.type = v.get<int>();
-    } else if (v.is_number()) {
-      s.numbers[k] = v.get<double>();
-    } else if (v.is_string()) {
-      s.strings[k] = v.get<std::string>();
-    }
-  }
-  return s;
-}
+inline JobStats job_from(const json& j) { return virt::job_stats_from_json(j); }
 
 // The record a reading at `now` gets: the last one taken by then (within half an interval).
 class MigrationReplay : public JobStatsReader, public virt::Monitor, public EventSource {

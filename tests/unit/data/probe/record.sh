@@ -27,6 +27,11 @@
 #                          in QEMU's map; without QMP, read from the virt machine's fixed map.
 #                          In tests/unit/data/probe-aarch64/qemu-Q-libvirt-L/: another QEMU
 #                          binary, whose schema the replays must not take for the x86 one's
+#   measure-before-migration-qmp.jsonl, measure-incoming-qmp.jsonl  a fourth fresh guest (512 MiB,
+#                          64 MiB written at 2000 random pages/s), measured for 3 s through QMP
+#                          where it started (libvirt keeps no completed job for it), then migrated
+#                          to bench/setup-destination.sh's daemon and measured there: libvirt's
+#                          record of its incoming migration (scenario "incoming")
 #   drain-hot.jsonl, drain-idle.jsonl  two guests (512 MiB: 12000 random pages/s over 128 MiB,
 #                          and idle) measured together by --drain --link-speed 64MiB/s
 #                          --concurrent 2, each one's whole measurement (scenario "drain")
@@ -78,7 +83,7 @@ record() {
   shift 3
   rm -f "$scratch/$domain.jsonl"
   local status=0
-  VMP_RECORD_EXCHANGES=$scratch "$tool" -c $uri --domain "$domain" --bandwidth 1Gbit/s -q \
+  VMP_RECORD_EXCHANGES=$scratch "$tool" -c "${record_uri:-$uri}" --domain "$domain" --bandwidth 1Gbit/s -q \
     --json "$@" >"$scratch/report.json" &
   local pid=$!
   if [[ -n ${interrupt_after:-} ]]; then sleep "$interrupt_after"; kill -INT $pid; fi
@@ -139,6 +144,26 @@ mv -n "$scratch"/*-*.json "$out"/ 2>/dev/null || true
 rm -f "$scratch"/*-*.json  # kept there already
 guest=$guest_x86 out=$out_x86
 "$root/tests/guest/stop-guest.sh" vmp-rec-f
+fi
+
+if wanted incoming; then
+guest_before=$guest
+guest='{"mem_mib": 512, "wss_mib": 64, "rate_pages_per_s": 2000, "pattern": "random"}'
+"$root/tests/guest/start-guest.sh" vmp-rec-g 512 64 2000 random 1 >/dev/null
+record measure-before-migration-qmp "$verdicts" vmp-rec-g --measure-time 3s
+dest=$("$root/bench/setup-destination.sh")
+# As bench/bench.py migrates: the console log in a place of the destination daemon's user.
+virsh -c $uri dumpxml --migratable vmp-rec-g |
+  sed "s#/var/lib/libvirt/vmp-guest/logs/vmp-rec-g.console.log#/home/vmpdest/bench/vmp-rec-g.console.log#" \
+  >"$scratch/vmp-rec-g.xml"
+chmod 644 "$scratch/vmp-rec-g.xml"
+chmod 755 "$scratch"
+virsh -c $uri migrate --live vmp-rec-g "$dest" --migrateuri tcp://127.0.0.1 --xml "$scratch/vmp-rec-g.xml"
+virsh -c "$dest" domjobinfo --completed --keep-completed vmp-rec-g >&2
+record_uri=$dest record measure-incoming-qmp "$verdicts" vmp-rec-g --measure-time 3s
+virsh -c "$dest" destroy vmp-rec-g >/dev/null
+virsh -c "$dest" undefine vmp-rec-g >/dev/null 2>&1 || true
+guest=$guest_before
 fi
 
 if wanted drain; then
