@@ -14,17 +14,18 @@ LibvirtSteps libvirt_steps(const std::string& qemu_version, double ram_bytes, bo
   LibvirtSteps s;
   const int major = qemu_major_version(qemu_version);
   const bool aarch64 = arch == "aarch64";
+  // Between two hosts' medians, spanning both (model/libvirt_steps.hpp).
   if (major > 0 && major < 8) {
-    s.fixed_ms = aarch64 ? 530 : 960;
-    s.fixed_low_ms = aarch64 ? 460 : 820;
+    s.fixed_ms = aarch64 ? 330 : 620;
+    s.fixed_low_ms = aarch64 ? 130 : 220;
     s.fixed_high_ms = aarch64 ? 580 : 1390;
     s.after_ms = 1750;
     s.switchover_qemu_ms = 8;
     s.switchover_libvirt_ms = 12;
     s.measured_on = "QEMU 7.2 / libvirt 9.0";
   } else {
-    s.fixed_ms = aarch64 ? 550 : 900;
-    s.fixed_low_ms = aarch64 ? 480 : 720;
+    s.fixed_ms = aarch64 ? 340 : 570;
+    s.fixed_low_ms = aarch64 ? 120 : 200;
     s.fixed_high_ms = aarch64 ? 670 : 1340;
     s.after_ms = 1550;
     s.switchover_qemu_ms = 10;

@@ -26,6 +26,14 @@
 //   - QEMU 10.0 / libvirt 11.3: median 0.55 s over 12 migrations (0.48-0.67 s);
 //   - QEMU 7.2 / libvirt 9.0: median 0.53 s over 12 (0.46-0.58 s).
 // Scored on bench/bench.py's aarch64 cases, held out (README, Accuracy).
+// Those are one host's. On another 2-core machine of the same kind (2026-12-05 afternoon, same
+// stacks, same guests and scripts) the same steps took a third of that: x86 0.21-0.33 s (median
+// 0.25 s over 12 migrations on QEMU 10.0, 0.28 s over 6 on 7.2, idle and loaded alike), aarch64
+// 0.12-0.14 s; QEMU's own part only 1.4x faster (bench/results/2026-12-05-*-libvirt-steps-*).
+// So the steps are the host's more than the stack's, and the figures below are between the two
+// hosts' medians (a prediction off by about 0.3 s on either), their least and most the two hosts'
+// least and most, which the interval takes. Where the host has timed a migration of the domain
+// (libvirt's record of its coming here: seen_ms), that replaces them.
 // It does not grow with the guest's size unless the destination must preallocate the guest's
 // RAM (<allocation mode='immediate'/>, or huge pages, which libvirt preallocates): QEMU then
 // touches every page before it answers, 0.07 s per GiB here (transparent huge pages, memory used

@@ -235,7 +235,7 @@ static std::string libvirt_steps_line(const Report& r) {
   if (l.seen_here) {
     s << "as this host saw it when the domain migrated here; one host's spread: ";
   } else {
-    s << "measured on " << l.measured_on << ": ";
+    s << "not timed on this host: between two hosts measured on " << l.measured_on << ", ";
   }
   s << format_duration(l.low_ms()) << " to " << format_duration(l.high_ms()) << ")\n";
   if (r.prediction && r.prediction->converges()) {

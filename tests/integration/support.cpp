@@ -443,6 +443,10 @@ Guest& Guests::get(const GuestSpec& spec, bool fresh) {
     g_running_guest[0] = '\0';
     throw std::runtime_error("cannot start the test guest " + spec.name + "\n" + r.describe());
   }
+  // start-guest.sh restarts libvirtd when it first mounts hugetlbfs (a huge-page guest on a host
+  // without the mount): this process's connection is then dead, which libvirt reports only at
+  // the next write ("Broken pipe"). A new one costs little.
+  if (r.err.find("restarting libvirtd") != std::string::npos) reconnect_libvirt();
   std::string log = r.out;
   while (!log.empty() && (log.back() == '\n' || log.back() == '\r')) log.pop_back();
   guest->console_log_ = log.substr(log.rfind('\n') == std::string::npos ? 0 : log.rfind('\n') + 1);

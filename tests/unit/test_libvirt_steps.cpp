@@ -12,10 +12,10 @@ constexpr double kGiB = 1024.0 * 1024 * 1024;
 TEST(LibvirtSteps, EachStackHasItsMeasuredFigures) {
   const auto old_stack = libvirt_steps("7.2.0", 1 * kGiB, false);
   EXPECT_EQ(old_stack.measured_on, "QEMU 7.2 / libvirt 9.0");
-  EXPECT_DOUBLE_EQ(old_stack.ms(), 960);
+  EXPECT_DOUBLE_EQ(old_stack.ms(), 620);
   const auto new_stack = libvirt_steps("10.0.2", 1 * kGiB, false);
   EXPECT_EQ(new_stack.measured_on, "QEMU 10.0 / libvirt 11.3");
-  EXPECT_DOUBLE_EQ(new_stack.ms(), 900);
+  EXPECT_DOUBLE_EQ(new_stack.ms(), 570);
   // Unknown (a synthetic profile) and versions between: the current stack's.
   EXPECT_EQ(libvirt_steps("", 1 * kGiB, false).measured_on, new_stack.measured_on);
   EXPECT_EQ(libvirt_steps("9.2.0", 1 * kGiB, false).measured_on, new_stack.measured_on);
@@ -51,7 +51,7 @@ TEST(LibvirtSteps, Aarch64HasItsOwnMeasuredFigures) {
     EXPECT_DOUBLE_EQ(libvirt_steps(version, 4 * kGiB, true, "aarch64").ms() - arm.ms(),
                      4 * kPreallocationMsPerGiB);
   }
-  EXPECT_DOUBLE_EQ(libvirt_steps("10.0.2", 1 * kGiB, false, "aarch64").ms(), 550);
+  EXPECT_DOUBLE_EQ(libvirt_steps("10.0.2", 1 * kGiB, false, "aarch64").ms(), 340);
 }
 
 // Steps this host saw (libvirt's record of the domain's migration to it) replace the figure
