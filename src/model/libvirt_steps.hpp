@@ -95,7 +95,7 @@ LibvirtSteps libvirt_steps(const std::string& qemu_version, double ram_bytes, bo
 
 // The spread of libvirt's steps on one host, run to run, as multiples of their median: the least
 // and the most over each host's own runs (bench/libvirt_steps.py, bench/bench.py): 0.80-1.49 on
-// the host of 2026-12-02..05, 0.85-1.22 on that of 2026-12-05 afternoon.
+// the host of 2026-12-02..05, 0.79-1.34 on that of 2026-12-05 afternoon.
 inline constexpr double kSeenLow = 0.8;
 inline constexpr double kSeenHigh = 1.5;
 

@@ -890,7 +890,7 @@ std::optional<double> incoming_libvirt_steps_ms(const virt::JobStats& job) {
   if (!elapsed || !processed || !bps || *bps <= 0) return std::nullopt;
   const double qemu_ms = job.number(virt::job::kSetupTime).value_or(0) + *processed / *bps * 1000;
   const double steps_ms = *elapsed - qemu_ms;
-  if (!(steps_ms > 0) || steps_ms > 600.0 * 1000) return std::nullopt;
+  if (!(steps_ms > 0) || steps_ms > kMaxLibvirtStepsMs) return std::nullopt;
   return steps_ms;
 }
 

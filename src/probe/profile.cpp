@@ -106,8 +106,6 @@ class Reader {
 constexpr std::size_t kMaxProfileBytes = std::size_t{16} << 20;
 // calc-dirty-rate measures at most 60 s a period; profiles made otherwise may reach an hour.
 constexpr double kMaxPeriodMs = 3600.0 * 1000;
-// libvirt's steps seen on a host (guest.libvirt_steps_seen_ms): ten minutes is no start any more.
-constexpr double kMaxLibvirtStepsMs = 600.0 * 1000;
 
 bool is_power_of_two(std::uint64_t v) { return v && !(v & (v - 1)); }
 

@@ -49,6 +49,10 @@ struct Measurement {
   std::uint64_t sample_pages_per_gib = 0;
 };
 
+// libvirt's steps as a host saw them (DirtyProfile::libvirt_steps_seen_ms) are at most this: ten
+// minutes is no start any more.
+inline constexpr double kMaxLibvirtStepsMs = 600.0 * 1000;
+
 struct DirtyProfile {
   std::string taken_at;                // RFC 3339, UTC
   std::string domain;                  // name, may be empty for synthetic profiles
