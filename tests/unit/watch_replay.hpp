@@ -54,8 +54,6 @@ inline Recording load(const std::filesystem::path& stack, const std::string& nam
   return r;
 }
 
-inline JobStats job_from(const json& j) { return virt::job_stats_from_json(j); }
-
 // The record a reading at `now` gets: the last one taken by then (within half an interval).
 class MigrationReplay : public JobStatsReader, public virt::Monitor, public EventSource {
  public:
@@ -65,7 +63,7 @@ class MigrationReplay : public JobStatsReader, public virt::Monitor, public Even
     const json& rec = at();
     if (rec["job"].is_null()) throw DomainGone("domain " + name() + " no longer exists");
     if (completed) return JobStats{};  // transient: libvirt keeps no completed job
-    return job_from(rec["job"]);
+    return virt::job_stats_from_json(rec["job"]);
   }
 
   json execute(std::string_view command, const json&) override {
@@ -87,7 +85,7 @@ class MigrationReplay : public JobStatsReader, public virt::Monitor, public Even
         e.stopped_detail = ev["detail"].get<int>();
       }
       if (ev["event"] == "job-completed") {
-        e.completed_job = job_from(ev["stats"]);
+        e.completed_job = virt::job_stats_from_json(ev["stats"]);
         e.completed_job->type = virt::job::kCompleted;
       }
     }
