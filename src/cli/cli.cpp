@@ -239,10 +239,16 @@ struct DomainOutcome {
   std::string error_key;
 };
 
-report::Report measure_and_predict(virt::LiveConnection& connection, const std::string& name,
-                                   const RawOptions& raw, predict::Options options,
-                                   Progress& progress, const LiveServices& services,
-                                   probe::QmpSchemaCache& schemas, std::size_t together) {
+// One domain measured, and the settings in effect for it: what its prediction needs.
+struct MeasuredDomain {
+  probe::LiveResult measured;
+  predict::Options options;
+};
+
+MeasuredDomain measure(virt::LiveConnection& connection, const std::string& name,
+                       const RawOptions& raw, predict::Options options, Progress& progress,
+                       const LiveServices& services, probe::QmpSchemaCache& schemas,
+                       std::size_t together) {
   probe::SystemClock system_clock;
   probe::Clock& clock = services.clock ? *services.clock : system_clock;
   const double started = clock.now_ms();  // a busy daemon's slow open counts in the time
@@ -271,14 +277,36 @@ report::Report measure_and_predict(virt::LiveConnection& connection, const std::
     measured.warnings.push_back(
         "QEMU's zero-page-detection is none: zero pages are sent whole (modelled)");
   }
-  auto r = predict::make_report(target->name(), std::move(measured.profile), options);
-  r.facts = std::move(measured.facts);
-  r.migration_config = std::move(measured.config);
-  r.accelerator = measured.accelerator;
+  return {std::move(measured), std::move(options)};
+}
+
+report::Report predict_measured(MeasuredDomain m) {
+  std::string subject = m.measured.profile.domain;  // before the profile is moved
+  auto r = predict::make_report(std::move(subject), std::move(m.measured.profile), m.options);
+  r.facts = std::move(m.measured.facts);
+  r.migration_config = std::move(m.measured.config);
+  r.accelerator = m.measured.accelerator;
   // The measurement's warnings first, then what the prediction found in its figures.
-  measured.warnings.insert(measured.warnings.end(), r.warnings.begin(), r.warnings.end());
-  r.warnings = std::move(measured.warnings);
+  m.measured.warnings.insert(m.measured.warnings.end(), r.warnings.begin(), r.warnings.end());
+  r.warnings = std::move(m.measured.warnings);
   return r;
+}
+
+// libvirt's steps seen on this host: each domain that came here by migration has its own; the
+// others are lent one of those (model::lend_seen_steps).
+void lend_libvirt_steps(std::vector<std::optional<MeasuredDomain>>& measured) {
+  std::vector<model::SeenSteps> seen;
+  for (const auto& m : measured) {
+    if (m && m->measured.profile.libvirt_steps_seen_ms) {
+      const auto& p = m->measured.profile;
+      seen.push_back({p.domain, p.arch, *p.libvirt_steps_seen_ms, p.memory_preallocated});
+    }
+  }
+  for (auto& m : measured) {
+    if (m && !m->measured.profile.libvirt_steps_seen_ms) {
+      m->options.lent_libvirt_steps = model::lend_seen_steps(seen, m->measured.profile.arch);
+    }
+  }
 }
 
 // The one mapping from an error to what the tool says and its exit status (man page: EXIT STATUS).
@@ -302,11 +330,12 @@ Failure failure_of(const std::exception_ptr& error) {
   }
 }
 
-DomainOutcome outcome_of(const std::string& subject, const std::function<report::Report()>& run) {
+DomainOutcome outcome_of(const std::string& subject,
+                         const std::function<std::optional<report::Report>()>& run) {
   DomainOutcome o{subject, std::nullopt, {}, kExitConverges, {}};
   try {
     o.report = run();
-    o.status = exit_status_for(*o.report);
+    if (o.report) o.status = exit_status_for(*o.report);
   } catch (...) {
     const Failure f = failure_of(std::current_exception());
     o.error = vmp::one_line(f.message);
@@ -338,6 +367,7 @@ std::vector<DomainOutcome> run_live(const RawOptions& raw, const predict::Option
   Progress progress(err, terminal && !raw.quiet);
   probe::QmpSchemaCache schemas;  // one query-qmp-schema per QEMU binary, not per domain
   std::vector<DomainOutcome> outcomes(names.size());
+  std::vector<std::optional<MeasuredDomain>> measured(names.size());
   std::size_t next = 0;
   std::mutex next_mutex;
   auto worker = [&] {
@@ -348,13 +378,16 @@ std::vector<DomainOutcome> run_live(const RawOptions& raw, const predict::Option
         if (next == names.size()) return;
         i = next++;
       }
-      outcomes[i] = outcome_of(names[i], [&]() -> report::Report {
+      // A domain that could not be measured keeps its error here; one measured is predicted
+      // below, once every domain of the host has been.
+      outcomes[i] = outcome_of(names[i], [&]() -> std::optional<report::Report> {
         if (int sig = stop_signal().load()) {
           throw Interrupted(sig, std::string("interrupted (") + signal_name(sig) +
                                      ") before domain " + names[i] + " was measured");
         }
-        return measure_and_predict(*connection, names[i], raw, options, progress, services,
-                                   schemas, std::min(names.size(), kMaxConcurrentMeasurements));
+        measured[i] = measure(*connection, names[i], raw, options, progress, services, schemas,
+                              std::min(names.size(), kMaxConcurrentMeasurements));
+        return std::nullopt;
       });
       progress.done(names[i]);
     }
@@ -365,6 +398,13 @@ std::vector<DomainOutcome> run_live(const RawOptions& raw, const predict::Option
   }
   for (auto& t : workers) t.join();
   progress.clear();
+  lend_libvirt_steps(measured);
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    if (!measured[i]) continue;
+    outcomes[i] = outcome_of(names[i], [&]() -> std::optional<report::Report> {
+      return predict_measured(std::move(*measured[i]));
+    });
+  }
   return outcomes;
 }
 

@@ -1,5 +1,6 @@
 #include "model/libvirt_steps.hpp"
 
+#include <algorithm>
 #include <cstdlib>
 
 namespace vmp::model {
@@ -10,7 +11,8 @@ int qemu_major_version(const std::string& version) {
 }
 
 LibvirtSteps libvirt_steps(const std::string& qemu_version, double ram_bytes, bool preallocated,
-                           const std::string& arch, std::optional<double> seen_ms) {
+                           const std::string& arch, std::optional<double> seen_ms,
+                           const std::string& seen_from) {
   LibvirtSteps s;
   const int major = qemu_major_version(qemu_version);
   const bool aarch64 = arch == "aarch64";
@@ -41,10 +43,26 @@ LibvirtSteps libvirt_steps(const std::string& qemu_version, double ram_bytes, bo
     s.fixed_high_ms = *seen_ms * kSeenHigh;
     s.measured_on = "this host";
     s.seen_here = true;
-    return s;  // the destination's preallocation, if any, is in what was seen
+    s.seen_from = seen_from;
+    // The domain's own arrival holds its preallocation, if any; another's (not preallocated)
+    // does not.
+    if (seen_from.empty()) return s;
   }
   if (preallocated) s.preallocation_ms = kPreallocationMsPerGiB * ram_bytes / (1024.0 * 1024 * 1024);
   return s;
+}
+
+std::optional<SeenSteps> lend_seen_steps(const std::vector<SeenSteps>& seen, const std::string& arch) {
+  const bool aarch64 = arch == "aarch64";
+  std::vector<SeenSteps> lenders;
+  for (const auto& s : seen) {
+    if (s.ms > 0 && !s.preallocated && (s.arch == "aarch64") == aarch64) lenders.push_back(s);
+  }
+  if (lenders.empty()) return std::nullopt;
+  std::sort(lenders.begin(), lenders.end(), [](const SeenSteps& a, const SeenSteps& b) {
+    return a.ms != b.ms ? a.ms < b.ms : a.domain < b.domain;
+  });
+  return lenders[(lenders.size() - 1) / 2];
 }
 
 }  // namespace vmp::model

@@ -54,6 +54,7 @@
 
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace vmp::model {
 
@@ -72,6 +73,7 @@ struct LibvirtSteps {
   double switchover_libvirt_ms = 0;
   std::string measured_on;       // the stack the figures were measured on, or "this host"
   bool seen_here = false;        // the steps are those this host saw (seen_ms below)
+  std::string seen_from;         // seen when another domain (this one) migrated here; empty: own
   double ms() const { return fixed_ms + preallocation_ms; }
   double low_ms() const { return fixed_low_ms + preallocation_ms; }
   double high_ms() const { return fixed_high_ms + preallocation_ms; }
@@ -89,9 +91,29 @@ int qemu_major_version(const std::string& version);
 // seen_ms: the steps this host saw when the domain migrated to it (probe::DirtyProfile::
 // libvirt_steps_seen_ms): they replace the measured figure (preallocation is in them), with the
 // spread one host showed run to run (kSeenLow, kSeenHigh).
+// seen_from: empty when seen_ms is the domain's own arrival; else the domain on the same host
+// whose arrival it was (lent by lend_seen_steps), which did not preallocate: this domain's own
+// preallocation, if any, is added.
 LibvirtSteps libvirt_steps(const std::string& qemu_version, double ram_bytes, bool preallocated,
                            const std::string& arch = "",
-                           std::optional<double> seen_ms = std::nullopt);
+                           std::optional<double> seen_ms = std::nullopt,
+                           const std::string& seen_from = "");
+
+// What one host's libvirt steps were when a domain migrated to it, lent to the other domains of
+// that host measured in the same run that have no arrival of their own (started there, or
+// libvirtd restarted since): the same daemon starts every destination QEMU, and the steps were
+// the host's far more than the guest's (x86 guests of 512 MiB to 4 GiB, idle or loaded, within
+// 0.21-0.33 s on one host, 0.72-1.34 s on another).
+struct SeenSteps {
+  std::string domain;  // whose arrival
+  std::string arch;    // its architecture: an aarch64 guest's steps are not an x86 guest's
+  double ms = 0;
+  bool preallocated = false;  // its steps hold its preallocation: not lent
+};
+// The figure to lend to a domain of `arch` without one: the median of the others' (the lower of
+// the middle two, so that it is one domain's own), from domains of the same architecture whose
+// memory was not preallocated; nullopt when there is none.
+std::optional<SeenSteps> lend_seen_steps(const std::vector<SeenSteps>& seen, const std::string& arch);
 
 // The spread of libvirt's steps on one host, run to run, as multiples of their median: the least
 // and the most over each host's own runs (bench/libvirt_steps.py, bench/bench.py): 0.80-1.49 on

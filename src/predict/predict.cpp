@@ -109,10 +109,13 @@ report::Report make_report(std::string subject, probe::DirtyProfile profile,
   r.mean_reading = reading.mean;
   if (reading.change) r.warnings.push_back(rate_change_warning(*reading.change));
 
-  r.libvirt_steps = model::libvirt_steps(r.profile.qemu_version,
-                                         static_cast<double>(r.profile.ram_bytes),
-                                         r.profile.memory_preallocated, r.profile.arch,
-                                         r.profile.libvirt_steps_seen_ms);
+  const std::optional<model::SeenSteps> lent =
+      r.profile.libvirt_steps_seen_ms ? std::nullopt : options.lent_libvirt_steps;
+  r.libvirt_steps = model::libvirt_steps(
+      r.profile.qemu_version, static_cast<double>(r.profile.ram_bytes),
+      r.profile.memory_preallocated, r.profile.arch,
+      lent ? std::optional<double>(lent->ms) : r.profile.libvirt_steps_seen_ms,
+      lent ? lent->domain : std::string());
   model::PrecopyInput input;
   input.start_ms = r.libvirt_steps.ms();
   input.switchover_qemu_ms = r.libvirt_steps.switchover_qemu_ms;

@@ -4,11 +4,13 @@
 // end here.
 #pragma once
 
+#include <optional>
 #include <string>
 
 #include "model/advisor.hpp"
 #include "model/defaults.hpp"
 #include "model/dirty_curve.hpp"
+#include "model/libvirt_steps.hpp"
 #include "probe/profile.hpp"
 #include "report/report.hpp"
 #include "virt/domain_facts.hpp"
@@ -30,6 +32,9 @@ struct Options {
   // pages whole.
   double switchover_bandwidth_bytes_per_s = 0;
   bool zero_page_detection = true;
+  // libvirt's steps as this host saw them when another domain migrated here, lent to a domain
+  // that has no arrival of its own (model::lend_seen_steps); its own, when it has one, wins.
+  std::optional<model::SeenSteps> lent_libvirt_steps;
 };
 
 // With no cap on the migration, the link's speed is what it gets.

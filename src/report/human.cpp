@@ -232,7 +232,10 @@ static std::string libvirt_steps_line(const Report& r) {
       << format_bytes(static_cast<double>(r.profile.ram_bytes)) << ")";
   }
   s << " and sets up both;\n              every time shown includes it (";
-  if (l.seen_here) {
+  if (l.seen_here && !l.seen_from.empty()) {
+    s << "as this host saw it when domain " << vmp::printable(l.seen_from)
+      << " migrated here; one host's spread: ";
+  } else if (l.seen_here) {
     s << "as this host saw it when the domain migrated here; one host's spread: ";
   } else {
     s << "not timed on this host: between two hosts measured on " << l.measured_on << ", ";

@@ -173,6 +173,9 @@ json to_json(const Report& r) {
         {"switchover_libvirt_ms", r.libvirt_steps.switchover_libvirt_ms},
         {"measured_on", r.libvirt_steps.measured_on},
         {"seen_here", r.libvirt_steps.seen_here},
+        // Seen when another domain migrated to this host (lent: it has no arrival of its own).
+        {"seen_from_domain", r.libvirt_steps.seen_from.empty() ? json(nullptr)
+                                                               : json(r.libvirt_steps.seen_from)},
         {"memory_preallocated", prof.memory_preallocated}}},
       {"migration_thread",
        {{"data_page_ns", r.migration_thread.cost.data_page_ns},

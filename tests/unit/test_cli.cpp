@@ -709,6 +709,49 @@ TEST(CliLive, ADrainPlansTheMeasuredDomainsOverTheSharedLink) {
   }
 }
 
+// Two domains of one host measured together (record.sh's "lend"): the one that came by migration
+// has libvirt's steps as the host saw them; the one started there borrows that figure, named as
+// the other's, rather than the default measured on other hosts.
+TEST(CliLive, ADomainStartedHereBorrowsTheStepsAnotherDomainsArrivalShowed) {
+  for (const auto& dir : vmp::test::recorded_stacks("probe")) {
+    SCOPED_TRACE(dir.filename().string());
+    const LiveRun r = run_recorded(
+        {{"vmp-rec-h", dir / "lend-arrived.jsonl"}, {"vmp-rec-i", dir / "lend-started.jsonl"}},
+        {"--domain", "vmp-rec-h", "--domain", "vmp-rec-i", "--measure-time", "3s", "--bandwidth",
+         "64MiB/s", "--json", "-q"});
+    ASSERT_TRUE(r.report.is_array()) << r.err;
+    ASSERT_EQ(r.report.size(), 2u) << r.err;
+    const auto& arrived = r.report[0];
+    const auto& started = r.report[1];
+    ASSERT_EQ(arrived["subject"], "vmp-rec-h");
+    ASSERT_EQ(started["subject"], "vmp-rec-i");
+    // The arrival's own figure: what libvirt's record held when the tool read it that day.
+    const double seen = r.recorded["profile"]["guest"].value("libvirt_steps_seen_ms", -1.0);
+    EXPECT_GT(seen, 100);
+    EXPECT_LT(seen, 2000);
+    EXPECT_TRUE(arrived["libvirt_steps"]["seen_here"].get<bool>());
+    EXPECT_TRUE(arrived["libvirt_steps"]["seen_from_domain"].is_null());
+    EXPECT_DOUBLE_EQ(arrived["libvirt_steps"]["fixed_ms"].get<double>(), seen);
+    // Lent to the other, named.
+    EXPECT_TRUE(started["libvirt_steps"]["seen_here"].get<bool>());
+    EXPECT_EQ(started["libvirt_steps"]["seen_from_domain"], "vmp-rec-h");
+    EXPECT_EQ(started["libvirt_steps"]["measured_on"], "this host");
+    EXPECT_DOUBLE_EQ(started["libvirt_steps"]["fixed_ms"].get<double>(), seen);
+    // Alone, the started domain has no figure of this host: the default between two hosts.
+    const LiveRun alone = run_recorded({{"vmp-rec-i", dir / "lend-started.jsonl"}},
+                                       {"--domain", "vmp-rec-i", "--measure-time", "3s",
+                                        "--bandwidth", "64MiB/s", "--json", "-q"});
+    ASSERT_TRUE(alone.report.is_object()) << alone.err;
+    EXPECT_FALSE(alone.report["libvirt_steps"]["seen_here"].get<bool>());
+    EXPECT_NE(alone.report["libvirt_steps"]["fixed_ms"].get<double>(), seen);
+    // The steps are in the total: the same measurement, predicted with either figure (the
+    // seen figure in whole milliseconds, the totals too).
+    EXPECT_NEAR(started["prediction"]["total_time_ms"].get<double>() -
+                    alone.report["prediction"]["total_time_ms"].get<double>(),
+                seen - alone.report["libvirt_steps"]["fixed_ms"].get<double>(), 1.0);
+  }
+}
+
 // --watch end to end: tool_main opens the migration through its WatchConnector, here one that
 // answers from a libvirt migration recorded on each stack (tests/unit/data/watch,
 // complete-libvirt.jsonl: libvirt's job statistics, QEMU's query-migrate, the job-completed

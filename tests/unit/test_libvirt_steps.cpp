@@ -77,6 +77,40 @@ TEST(LibvirtSteps, WhatThisHostSawReplacesTheFigureMeasuredElsewhere) {
   EXPECT_GT(kSeenHigh, 1);
 }
 
+// Another domain's arrival on the same host stands for a domain that has none: its figure, named
+// as that domain's, and this domain's own preallocation on top (the lender had none).
+TEST(LibvirtSteps, AnotherDomainsArrivalIsLentWithThisDomainsPreallocation) {
+  const auto lent = libvirt_steps("10.0.2", 4 * kGiB, true, "x86_64", 280.0, "web1");
+  EXPECT_TRUE(lent.seen_here);
+  EXPECT_EQ(lent.seen_from, "web1");
+  EXPECT_EQ(lent.measured_on, "this host");
+  EXPECT_DOUBLE_EQ(lent.fixed_ms, 280);
+  EXPECT_DOUBLE_EQ(lent.preallocation_ms, 4 * kPreallocationMsPerGiB);
+  EXPECT_DOUBLE_EQ(lent.ms(), 280 + 4 * kPreallocationMsPerGiB);
+  EXPECT_DOUBLE_EQ(lent.low_ms(), 280 * kSeenLow + 4 * kPreallocationMsPerGiB);
+  EXPECT_DOUBLE_EQ(libvirt_steps("10.0.2", 4 * kGiB, false, "x86_64", 280.0, "web1").ms(), 280);
+  EXPECT_TRUE(libvirt_steps("10.0.2", 4 * kGiB, true, "x86_64", 280.0).seen_from.empty());
+}
+
+TEST(LibvirtSteps, TheHostsFigureLentIsTheMedianOfItsArrivalsOfTheSameArchitecture) {
+  const std::vector<SeenSteps> seen = {{"a", "x86_64", 300, false},
+                                       {"b", "x86_64", 250, false},
+                                       {"c", "", 900, true},  // preallocated: its own only
+                                       {"d", "x86_64", 400, false},
+                                       {"e", "aarch64", 130, false},
+                                       {"f", "x86_64", 260, false}};
+  // x86 (and a profile that does not say): 250, 260, 300, 400: the lower middle, one domain's.
+  const auto x86 = lend_seen_steps(seen, "x86_64");
+  ASSERT_TRUE(x86);
+  EXPECT_EQ(x86->domain, "f");
+  EXPECT_DOUBLE_EQ(x86->ms, 260);
+  EXPECT_EQ(lend_seen_steps(seen, "")->domain, "f");
+  EXPECT_EQ(lend_seen_steps(seen, "aarch64")->domain, "e");
+  EXPECT_FALSE(lend_seen_steps({{"c", "", 900, true}}, "x86_64"));
+  EXPECT_FALSE(lend_seen_steps({}, "x86_64"));
+  EXPECT_FALSE(lend_seen_steps({{"e", "aarch64", 130, false}}, "x86_64"));
+}
+
 TEST(LibvirtSteps, OnlyPreallocatedMemoryGrowsWithTheGuest) {
   EXPECT_DOUBLE_EQ(libvirt_steps("10.0.2", 64 * kGiB, false).ms(),
                    libvirt_steps("10.0.2", 1 * kGiB, false).ms());

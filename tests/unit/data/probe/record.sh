@@ -35,6 +35,10 @@
 #   drain-hot.jsonl, drain-idle.jsonl  two guests (512 MiB: 12000 random pages/s over 128 MiB,
 #                          and idle) measured together by --drain --link-speed 64MiB/s
 #                          --concurrent 2, each one's whole measurement (scenario "drain")
+#   lend-arrived.jsonl, lend-started.jsonl  two guests (512 MiB: 2000 random pages/s over 64 MiB,
+#                          and idle) measured together for 3 s at 64 MiB/s: the first came to
+#                          this host by migration (to the destination daemon and back), the
+#                          second was started here (scenario "lend")
 # Not recorded by this script (QEMU 7.2 only; guest memory read through libvirt, as the tool did
 # before 2026-12-05, which the tests replay): measure-domain-busy-*.jsonl are one
 # domain each of 20 test guests (256 MiB, 2000 pages/s over 16 MiB: bench/many_domains.py's load)
@@ -72,7 +76,9 @@ trap 'rm -rf "$scratch"; "$root/tests/guest/stop-guest.sh" vmp-rec-a >/dev/null 
       "$root/tests/guest/stop-guest.sh" vmp-rec-c >/dev/null 2>&1 || true
       "$root/tests/guest/stop-guest.sh" vmp-rec-d >/dev/null 2>&1 || true
       "$root/tests/guest/stop-guest.sh" vmp-rec-e >/dev/null 2>&1 || true
-      "$root/tests/guest/stop-guest.sh" vmp-rec-f >/dev/null 2>&1 || true' EXIT
+      "$root/tests/guest/stop-guest.sh" vmp-rec-f >/dev/null 2>&1 || true
+      "$root/tests/guest/stop-guest.sh" vmp-rec-h >/dev/null 2>&1 || true
+      "$root/tests/guest/stop-guest.sh" vmp-rec-i >/dev/null 2>&1 || true' EXIT
 mkdir -p "$out"
 guest='{"mem_mib": 1024, "wss_mib": 256, "rate_pages_per_s": 5000, "pattern": "random"}'
 
@@ -186,6 +192,41 @@ for pair in "vmp-rec-d drain-hot 512 128 12000" "vmp-rec-e drain-idle 512 64 0";
 done
 "$root/tests/guest/stop-guest.sh" vmp-rec-d
 "$root/tests/guest/stop-guest.sh" vmp-rec-e
+fi
+
+if wanted lend; then
+# Two guests measured together for 3 s: one that came to this host by migration (to the
+# destination daemon and back, as bench/bench.py --arrived), whose libvirt steps the host's
+# record gives, and one started here, which has none of its own.
+dest=$("$root/bench/setup-destination.sh")
+"$root/tests/guest/start-guest.sh" vmp-rec-h 512 64 2000 random 1 >/dev/null
+"$root/tests/guest/start-guest.sh" vmp-rec-i 512 64 0 random 1 >/dev/null
+virsh -c $uri dumpxml --migratable vmp-rec-h |
+  sed "s#/var/lib/libvirt/vmp-guest/logs/vmp-rec-h.console.log#/home/vmpdest/bench/vmp-rec-h.console.log#" \
+  >"$scratch/vmp-rec-h.xml"
+chmod 644 "$scratch/vmp-rec-h.xml"
+chmod 755 "$scratch"
+virsh -c $uri migrate --live vmp-rec-h "$dest" --migrateuri tcp://127.0.0.1 --xml "$scratch/vmp-rec-h.xml"
+virsh -c "$dest" dumpxml --migratable vmp-rec-h |
+  sed "s#/home/vmpdest/bench/vmp-rec-h.console.log#/var/lib/libvirt/vmp-guest/logs/vmp-rec-h.console.log#" \
+  >"$scratch/vmp-rec-h.xml"
+virsh -c "$dest" migrate --live vmp-rec-h $uri --migrateuri tcp://127.0.0.1 --xml "$scratch/vmp-rec-h.xml"
+virsh -c $uri domjobinfo --completed --keep-completed vmp-rec-h >&2
+rm -f "$scratch/vmp-rec-h.jsonl" "$scratch/vmp-rec-i.jsonl"
+status=0
+VMP_RECORD_EXCHANGES=$scratch "$tool" -c $uri --domain vmp-rec-h --domain vmp-rec-i \
+  --measure-time 3s --bandwidth 64MiB/s -q --json >"$scratch/lend.json" || status=$?
+[[ " $verdicts " == *" $status "* ]] || { echo "record.sh: lend: the tool exited $status" >&2; exit 1; }
+for pair in "vmp-rec-h lend-arrived 512 64 2000" "vmp-rec-i lend-started 512 64 0"; do
+  read -r domain scenario mem wss rate <<<"$pair"
+  g="{\"mem_mib\": $mem, \"wss_mib\": $wss, \"rate_pages_per_s\": $rate, \"pattern\": \"random\"}"
+  { head -n 1 "$scratch/$domain.jsonl" | jq -c --argjson g "$g" --arg s "$scenario" \
+      '. + {scenario: $s, guest: $g, recorded: (now | todate)}'
+    tail -n +2 "$scratch/$domain.jsonl"; } >"$out/$scenario.jsonl"
+  echo "record.sh: $out/$scenario.jsonl ($(wc -l <"$out/$scenario.jsonl") lines)" >&2
+done
+"$root/tests/guest/stop-guest.sh" vmp-rec-h
+"$root/tests/guest/stop-guest.sh" vmp-rec-i
 fi
 
 # Large replies (QEMU's schema) are stored once, by content.
