@@ -244,12 +244,44 @@ class QemuCpu:
         return sum(v - self.first[p] for p, v in self.last.items() if v is not None)
 
 
+SOURCE_LOG = "/var/lib/libvirt/vmp-guest/logs/{}.console.log"
+DEST_LOG = "/home/vmpdest/bench/{}.console.log"
+
+
+def virsh_migrate(from_uri, to_uri, name, log_from, log_to, check=True):
+    """One libvirt migration as an operator runs it (virsh migrate --live), the console log moved
+    to a path the receiving daemon's QEMU can write; returns virsh's result."""
+    xml = run(["virsh", "-c", from_uri, "dumpxml", "--migratable", name]).stdout
+    xml = xml.replace(log_from.format(name), log_to.format(name))
+    with tempfile.NamedTemporaryFile("w", suffix=".xml", delete=False, dir="/tmp") as f:
+        f.write(xml)
+        xml_path = f.name
+    os.chmod(xml_path, 0o644)
+    try:
+        return run(["virsh", "-c", from_uri, "migrate", "--live", name, to_uri,
+                    "--migrateuri", "tcp://127.0.0.1", "--xml", xml_path], check=check)
+    finally:
+        os.unlink(xml_path)
+
+
+def arrive_by_migration(name, dest_uri):
+    """Brings the guest to the source host as most guests of a cluster came to theirs: migrated
+    there (to the destination daemon and back, uncapped). The source's libvirtd then keeps that
+    incoming job, from which the tool takes the host's own libvirt steps (seen here). The way in
+    is destination -> source, the scored migration source -> destination: two daemons of
+    different kinds here (system and session), so the steps seen are not exactly those the scored
+    migration takes; each row keeps both."""
+    t0 = time.monotonic()
+    virsh_migrate(SOURCE_URI, dest_uri, name, SOURCE_LOG, DEST_LOG)
+    virsh_migrate(dest_uri, SOURCE_URI, name, DEST_LOG, SOURCE_LOG)
+    return round(time.monotonic() - t0, 2)
+
+
 def migrate(src_conn, name, dest_uri, migration_deadline_s):
     """Migrates for real; returns what QEMU and libvirt say about it."""
     dom = src_conn.lookupByName(name)
     xml = dom.XMLDesc(libvirt.VIR_DOMAIN_XML_MIGRATABLE)
-    xml = xml.replace(f"/var/lib/libvirt/vmp-guest/logs/{name}.console.log",
-                      f"/home/vmpdest/bench/{name}.console.log")
+    xml = xml.replace(SOURCE_LOG.format(name), DEST_LOG.format(name))
     with tempfile.NamedTemporaryFile("w", suffix=".xml", delete=False, dir="/tmp") as f:
         f.write(xml)
         xml_path = f.name
@@ -394,6 +426,9 @@ def run_case(case, seed, args, src_conn, dest_conn, dest_uri):
         # it (setup-destination.sh restarts it then; the caller opens its connection again).
         run([os.path.join(ROOT, "bench", "setup-destination.sh")])
     try:
+        # Before the settings: they belong to the QEMU process, and the guest comes back in a
+        # new one.
+        arrival_s = arrive_by_migration(dom_name, dest_uri) if args.arrived else None
         dom = src_conn.lookupByName(dom_name)
         dom.migrateSetMaxSpeed(speed, 0)
         dom.migrateSetMaxDowntime(downtime, 0)
@@ -425,6 +460,8 @@ def run_case(case, seed, args, src_conn, dest_conn, dest_uri):
     real_elapsed = real["libvirt_time_elapsed_ms"]
     row = {
         "case": name, "set": "held-out" if name in HELDOUT_NAMES else "tuning", "seed": seed,
+        # The guest came to the source by migration (--arrived): libvirt's steps as seen here.
+        "arrived_by_migration": bool(args.arrived), "arrival_s": arrival_s,
         "arch": arch, "guest_mib": mem, "wss_mib": wss, "rate": rate,
         "pattern": pattern, "speed_mib_s": speed, "downtime_limit_ms": downtime,
         "measure_s": round(measure_s, 2),
@@ -587,22 +624,51 @@ def summary(rows):
     if other:
         lines.append(f"{'machine':<22} CPU used by others than the QEMUs during migrations: "
                      f"median {100 * statistics.median(other):.0f}%, max {100 * max(other):.0f}%")
+    # libvirt's steps: the figure the prediction used (seen on this host, or the default) against
+    # the scored migration's own (libvirt's time elapsed less QEMU's total-time).
+    used = [r for r in rows if r.get("libvirt_steps") and r["real"]["completed"]
+            and r["real"]["libvirt_time_elapsed_ms"] and r["real"]["qemu_total_time_ms"]]
+    if used:
+        seen = sum(1 for r in used if r["libvirt_steps"].get("seen_here"))
+        took = [r["real"]["libvirt_time_elapsed_ms"] - r["real"]["qemu_total_time_ms"] for r in used]
+        lines.append(f"{'libvirt steps':<22} predicted with median "
+                     f"{statistics.median(r['libvirt_steps']['ms'] for r in used):.0f} ms "
+                     f"(seen on this host in {seen}/{len(used)} runs); the migrations' own: "
+                     f"median {statistics.median(took):.0f} ms, {min(took)}-{max(took)} ms")
     measure = [r["measure_s"] for r in rows]
     lines.append(f"{'measuring':<22} median {statistics.median(measure):.1f} s, "
                  f"max {max(measure):.1f} s")
     return lines
 
 
+def load_ran(row):
+    """Whether the guest's load was writing when the tool measured it: a case with a load whose
+    every measured period dirtied nothing is a guest that stopped working (seen once on QEMU 7.2,
+    after an --arrived round trip under TCG: its vCPU busy all the time, no page written), which
+    scores the guest, not the tool."""
+    points = row.get("curve_points") or []
+    return not row.get("rate") or not points or any(p["dirty_bytes"] > 0 for p in points)
+
+
 def summaries(rows):
     """The summary of each set apart: the cases the model was tuned on, and the held-out ones
-    (rows saved before the split belong to the tuning set)."""
+    (rows saved before the split belong to the tuning set). Runs whose guest's load did not run
+    are left out, and named."""
+    lines = []
+    for r in rows:
+        if not load_ran(r):
+            lines.append(f"left out: {r['case']} seed {r['seed']}: the guest's load "
+                         f"({r['rate']} pages/s) dirtied nothing while measured (vCPU busy "
+                         f"{100 * (r.get('vcpu_busy_fraction') or 0):.0f}%): the guest, not the tool")
+    rows = [r for r in rows if load_ran(r)]
     sets = {}
     for r in rows:
-        sets.setdefault(r.get("set", "tuning"), []).append(r)
+        arrived = " (arrived by migration)" if r.get("arrived_by_migration") else ""
+        sets.setdefault(r.get("set", "tuning") + arrived, []).append(r)
     if len(sets) == 1:
-        return summary(rows)
-    lines = []
-    for name in ("tuning", "held-out"):
+        return lines + summary(rows)
+    for name in ("tuning", "held-out", "tuning (arrived by migration)",
+                 "held-out (arrived by migration)"):
         if name in sets:
             lines.append(f"{name} set ({len(sets[name])} runs):")
             lines += ["  " + line for line in summary(sets[name])]
@@ -641,6 +707,10 @@ def main():
                          "runs split over several invocations differ")
     ap.add_argument("--summarize", nargs="+", metavar="FILE",
                     help="print the summary of saved results (JSON lines) and migrate nothing")
+    ap.add_argument("--arrived", action="store_true",
+                    help="migrate each guest to the destination and back before measuring it, "
+                         "so that the tool takes libvirt's steps from this host's record of its "
+                         "arrival, as for guests that came to their host by migration")
     ap.add_argument("--note", default="",
                     help="what else ran on the machine, recorded in the results' header")
     ap.add_argument("--max-error", type=float,
