@@ -104,6 +104,31 @@ record() {
 }
 
 verdicts="0 3 4 5"
+
+# keep_transcript DOMAIN SCENARIO MEM WSS RATE: the transcript of one domain of a run that
+# measured several, kept as SCENARIO with what its guest was doing.
+keep_transcript() {
+  local domain=$1 scenario=$2 mem=$3 wss=$4 rate=$5
+  local g="{\"mem_mib\": $mem, \"wss_mib\": $wss, \"rate_pages_per_s\": $rate, \"pattern\": \"random\"}"
+  { head -n 1 "$scratch/$domain.jsonl" | jq -c --argjson g "$g" --arg s "$scenario" \
+      '. + {scenario: $s, guest: $g, recorded: (now | todate)}'
+    tail -n +2 "$scratch/$domain.jsonl"; } >"$out/$scenario.jsonl"
+  echo "record.sh: $out/$scenario.jsonl ($(wc -l <"$out/$scenario.jsonl") lines)" >&2
+}
+
+# migrate_guest DOMAIN FROM-URI TO-URI FROM-LOG-DIR TO-LOG-DIR: a live migration as
+# bench/bench.py runs one, the console log moved to a place the receiving daemon's QEMU can write.
+migrate_guest() {
+  local domain=$1 from=$2 to=$3 log_from=$4 log_to=$5
+  virsh -c "$from" dumpxml --migratable "$domain" |
+    sed "s#$log_from/$domain.console.log#$log_to/$domain.console.log#" >"$scratch/$domain.xml"
+  chmod 644 "$scratch/$domain.xml"
+  chmod 755 "$scratch"
+  virsh -c "$from" migrate --live "$domain" "$to" --migrateuri tcp://127.0.0.1 \
+    --xml "$scratch/$domain.xml"
+}
+source_logs=/var/lib/libvirt/vmp-guest/logs
+dest_logs=/home/vmpdest/bench
 if wanted measure-qmp measure-busy-qmp measure-interrupted-qmp measure-blocked-qmp; then
 "$root/tests/guest/start-guest.sh" vmp-rec-a 1024 256 5000 random 1 >/dev/null
 record measure-qmp "$verdicts" vmp-rec-a
@@ -158,13 +183,7 @@ guest='{"mem_mib": 512, "wss_mib": 64, "rate_pages_per_s": 2000, "pattern": "ran
 "$root/tests/guest/start-guest.sh" vmp-rec-g 512 64 2000 random 1 >/dev/null
 record measure-before-migration-qmp "$verdicts" vmp-rec-g --measure-time 3s
 dest=$("$root/bench/setup-destination.sh")
-# As bench/bench.py migrates: the console log in a place of the destination daemon's user.
-virsh -c $uri dumpxml --migratable vmp-rec-g |
-  sed "s#/var/lib/libvirt/vmp-guest/logs/vmp-rec-g.console.log#/home/vmpdest/bench/vmp-rec-g.console.log#" \
-  >"$scratch/vmp-rec-g.xml"
-chmod 644 "$scratch/vmp-rec-g.xml"
-chmod 755 "$scratch"
-virsh -c $uri migrate --live vmp-rec-g "$dest" --migrateuri tcp://127.0.0.1 --xml "$scratch/vmp-rec-g.xml"
+migrate_guest vmp-rec-g $uri "$dest" $source_logs $dest_logs
 virsh -c "$dest" domjobinfo --completed --keep-completed vmp-rec-g >&2
 record_uri=$dest record measure-incoming-qmp "$verdicts" vmp-rec-g --measure-time 3s
 virsh -c "$dest" destroy vmp-rec-g >/dev/null
@@ -182,14 +201,8 @@ status=0
 VMP_RECORD_EXCHANGES=$scratch "$tool" -c $uri --drain --domain vmp-rec-d --domain vmp-rec-e \
   --link-speed 64MiB/s --concurrent 2 -q --json >"$scratch/drain.json" || status=$?
 [[ $status -eq 0 ]] || { echo "record.sh: drain: the tool exited $status" >&2; exit 1; }
-for pair in "vmp-rec-d drain-hot 512 128 12000" "vmp-rec-e drain-idle 512 64 0"; do
-  read -r domain scenario mem wss rate <<<"$pair"
-  g="{\"mem_mib\": $mem, \"wss_mib\": $wss, \"rate_pages_per_s\": $rate, \"pattern\": \"random\"}"
-  { head -n 1 "$scratch/$domain.jsonl" | jq -c --argjson g "$g" --arg s "$scenario" \
-      '. + {scenario: $s, guest: $g, recorded: (now | todate)}'
-    tail -n +2 "$scratch/$domain.jsonl"; } >"$out/$scenario.jsonl"
-  echo "record.sh: $out/$scenario.jsonl ($(wc -l <"$out/$scenario.jsonl") lines)" >&2
-done
+keep_transcript vmp-rec-d drain-hot 512 128 12000
+keep_transcript vmp-rec-e drain-idle 512 64 0
 "$root/tests/guest/stop-guest.sh" vmp-rec-d
 "$root/tests/guest/stop-guest.sh" vmp-rec-e
 fi
@@ -201,30 +214,16 @@ if wanted lend; then
 dest=$("$root/bench/setup-destination.sh")
 "$root/tests/guest/start-guest.sh" vmp-rec-h 512 64 2000 random 1 >/dev/null
 "$root/tests/guest/start-guest.sh" vmp-rec-i 512 64 0 random 1 >/dev/null
-virsh -c $uri dumpxml --migratable vmp-rec-h |
-  sed "s#/var/lib/libvirt/vmp-guest/logs/vmp-rec-h.console.log#/home/vmpdest/bench/vmp-rec-h.console.log#" \
-  >"$scratch/vmp-rec-h.xml"
-chmod 644 "$scratch/vmp-rec-h.xml"
-chmod 755 "$scratch"
-virsh -c $uri migrate --live vmp-rec-h "$dest" --migrateuri tcp://127.0.0.1 --xml "$scratch/vmp-rec-h.xml"
-virsh -c "$dest" dumpxml --migratable vmp-rec-h |
-  sed "s#/home/vmpdest/bench/vmp-rec-h.console.log#/var/lib/libvirt/vmp-guest/logs/vmp-rec-h.console.log#" \
-  >"$scratch/vmp-rec-h.xml"
-virsh -c "$dest" migrate --live vmp-rec-h $uri --migrateuri tcp://127.0.0.1 --xml "$scratch/vmp-rec-h.xml"
+migrate_guest vmp-rec-h $uri "$dest" $source_logs $dest_logs
+migrate_guest vmp-rec-h "$dest" $uri $dest_logs $source_logs
 virsh -c $uri domjobinfo --completed --keep-completed vmp-rec-h >&2
 rm -f "$scratch/vmp-rec-h.jsonl" "$scratch/vmp-rec-i.jsonl"
 status=0
 VMP_RECORD_EXCHANGES=$scratch "$tool" -c $uri --domain vmp-rec-h --domain vmp-rec-i \
   --measure-time 3s --bandwidth 64MiB/s -q --json >"$scratch/lend.json" || status=$?
 [[ " $verdicts " == *" $status "* ]] || { echo "record.sh: lend: the tool exited $status" >&2; exit 1; }
-for pair in "vmp-rec-h lend-arrived 512 64 2000" "vmp-rec-i lend-started 512 64 0"; do
-  read -r domain scenario mem wss rate <<<"$pair"
-  g="{\"mem_mib\": $mem, \"wss_mib\": $wss, \"rate_pages_per_s\": $rate, \"pattern\": \"random\"}"
-  { head -n 1 "$scratch/$domain.jsonl" | jq -c --argjson g "$g" --arg s "$scenario" \
-      '. + {scenario: $s, guest: $g, recorded: (now | todate)}'
-    tail -n +2 "$scratch/$domain.jsonl"; } >"$out/$scenario.jsonl"
-  echo "record.sh: $out/$scenario.jsonl ($(wc -l <"$out/$scenario.jsonl") lines)" >&2
-done
+keep_transcript vmp-rec-h lend-arrived 512 64 2000
+keep_transcript vmp-rec-i lend-started 512 64 0
 "$root/tests/guest/stop-guest.sh" vmp-rec-h
 "$root/tests/guest/stop-guest.sh" vmp-rec-i
 fi
