@@ -169,6 +169,10 @@ def run_case(case, seed, args, src_conn, dest_conn, dest_uri):
     try:
         for n, (_, mem, wss, rate, pattern, cap) in zip(names, guests):
             bench.start_guest(n, mem, wss, rate, pattern, seed)
+        # --arrived: the first guest came to this host by migration, the others were started
+        # here; the tool lends them the steps the first one's arrival showed.
+        arrival_s = bench.arrive_by_migration(names[0], dest_uri) if args.arrived else None
+        for n, (_, mem, wss, rate, pattern, cap) in zip(names, guests):
             if cap:
                 src_conn.lookupByName(n).migrateSetMaxSpeed(cap, 0)
         time.sleep(args.settle)
@@ -211,6 +215,7 @@ def run_case(case, seed, args, src_conn, dest_conn, dest_uri):
         })
     return {
         "case": name, "set": "held-out" if name in HELDOUT_NAMES else "tuning", "seed": seed, "link_mib_s": link_mib, "concurrent": concurrent,
+        "arrived": names[0] if args.arrived else None, "arrival_s": arrival_s,
         "guests": [list(g) for g in guests],
         "measure_s": round(measure_s, 2), "tool_status": r.returncode,
         "predicted_total_ms": plan["total_time_ms"],
@@ -222,7 +227,7 @@ def run_case(case, seed, args, src_conn, dest_conn, dest_uri):
         "plan": plan,
         # What each domain's own measurement found (the plan rests on it).
         "domains": [{k: d.get(k) for k in ("subject", "guest", "curve", "warnings", "prediction",
-                                           "measurement", "error")}
+                                           "measurement", "libvirt_steps", "error")}
                     for d in report["domains"]],
     }
 
@@ -269,6 +274,24 @@ def summary_of(rows):
         lines.append(f"the same migrations predicted as if alone (no sharing): median |error| "
                      f"{statistics.median(alone):.1f}% over {len(alone)}")
     lines.append(f"verdicts right: {sum(verdicts)}/{len(verdicts)}")
+    # libvirt's steps: the figure each domain was predicted with (its own arrival, one lent, or
+    # the default), against its migration's own (libvirt's time elapsed less QEMU's total-time).
+    used, took, kinds = [], [], {"own": 0, "lent": 0, "default": 0}
+    for r in rows:
+        steps = {d["subject"]: d.get("libvirt_steps") for d in r.get("domains", [])}
+        for m in r["migrations"]:
+            s, real = steps.get(m["domain"]), m["real"]
+            if not s or not real["completed"] or not real["libvirt_time_elapsed_ms"]:
+                continue
+            used.append(s["ms"])
+            took.append(real["libvirt_time_elapsed_ms"] - real["qemu_total_time_ms"])
+            kinds["lent" if s.get("seen_from_domain") else
+                  "own" if s.get("seen_here") else "default"] += 1
+    if used:
+        lines.append(f"libvirt steps: predicted with median {statistics.median(used):.0f} ms "
+                     f"(own arrival {kinds['own']}, lent {kinds['lent']}, default "
+                     f"{kinds['default']}); the migrations' own: median "
+                     f"{statistics.median(took):.0f} ms, {min(took)}-{max(took)} ms")
     return lines
 
 
@@ -284,6 +307,9 @@ def main():
     ap.add_argument("--max-error", type=float,
                     help="fail when a drain's total is off by more than this many %%")
     ap.add_argument("--summarize", nargs="+", metavar="FILE")
+    ap.add_argument("--arrived", action="store_true",
+                    help="migrate each drain's first guest to the destination and back first: "
+                         "libvirt's steps as this host saw it arrive, lent to the others")
     args = ap.parse_args()
     if args.summarize:
         rows = []
