@@ -253,18 +253,24 @@ SOURCE_LOG = "/var/lib/libvirt/vmp-guest/logs/{}.console.log"
 DEST_LOG = "/home/vmpdest/bench/{}.console.log"
 
 
-def virsh_migrate(from_uri, to_uri, name, log_from, log_to, check=True):
-    """One libvirt migration as an operator runs it (virsh migrate --live), the console log moved
-    to a path the receiving daemon's QEMU can write; returns virsh's result."""
-    xml = run(["virsh", "-c", from_uri, "dumpxml", "--migratable", name]).stdout
-    xml = xml.replace(log_from.format(name), log_to.format(name))
+def destination_xml_file(xml, name, log_from, log_to):
+    """The domain's migratable XML with its console log moved to a path the receiving daemon's
+    QEMU can write, in a file virsh migrate --xml reads (the caller removes it)."""
     with tempfile.NamedTemporaryFile("w", suffix=".xml", delete=False, dir="/tmp") as f:
-        f.write(xml)
+        f.write(xml.replace(log_from.format(name), log_to.format(name)))
         xml_path = f.name
     os.chmod(xml_path, 0o644)
+    return xml_path
+
+
+def virsh_migrate(from_uri, to_uri, name, log_from, log_to):
+    """One libvirt migration as an operator runs it (virsh migrate --live); returns virsh's
+    result."""
+    xml = run(["virsh", "-c", from_uri, "dumpxml", "--migratable", name]).stdout
+    xml_path = destination_xml_file(xml, name, log_from, log_to)
     try:
         return run(["virsh", "-c", from_uri, "migrate", "--live", name, to_uri,
-                    "--migrateuri", "tcp://127.0.0.1", "--xml", xml_path], check=check)
+                    "--migrateuri", "tcp://127.0.0.1", "--xml", xml_path])
     finally:
         os.unlink(xml_path)
 
@@ -285,12 +291,8 @@ def arrive_by_migration(name, dest_uri):
 def migrate(src_conn, name, dest_uri, migration_deadline_s):
     """Migrates for real; returns what QEMU and libvirt say about it."""
     dom = src_conn.lookupByName(name)
-    xml = dom.XMLDesc(libvirt.VIR_DOMAIN_XML_MIGRATABLE)
-    xml = xml.replace(SOURCE_LOG.format(name), DEST_LOG.format(name))
-    with tempfile.NamedTemporaryFile("w", suffix=".xml", delete=False, dir="/tmp") as f:
-        f.write(xml)
-        xml_path = f.name
-    os.chmod(xml_path, 0o644)
+    xml_path = destination_xml_file(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_MIGRATABLE), name,
+                                    SOURCE_LOG, DEST_LOG)
     cmd = ["virsh", "-c", SOURCE_URI, "migrate", "--live", name, dest_uri,
            "--migrateuri", "tcp://127.0.0.1", "--xml", xml_path]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
