@@ -698,6 +698,63 @@ def load_results(paths):
     return rows
 
 
+def saved_profile(row, qemu):
+    """The dirty profile the tool saved when it measured a stored run, rebuilt from the row:
+    what predicting it again offline needs. `qemu`: the results header's version number."""
+    steps = row.get("libvirt_steps") or {}
+    guest = {"ram_bytes": row["guest_mib"] * 1048576, "page_size_bytes": 4096,
+             "arch": row.get("arch", "x86_64"),
+             "memory_preallocated": bool(steps.get("memory_preallocated"))}
+    for key in ("vcpu_busy_fraction", "host_page_bytes"):
+        if row.get(key) is not None:
+            guest[key] = row[key]
+    if steps.get("seen_here"):
+        guest["libvirt_steps_seen_ms"] = steps["ms"]
+    return {"format": "virt-migrate-predict/dirty-profile", "version": 1,
+            "taken_at": "2026-12-05T00:00:00Z", "domain": f"vmpbench-{row['case']}",
+            "qemu_version": f"{qemu // 1000000}.{qemu // 1000 % 1000}.{qemu % 1000}",
+            "measurement": {"mode": "page-sampling", "interface": "qmp",
+                            "sample_pages_per_gib": 16384},
+            "guest": guest, "dirty_curve": row["curve_points"], "zero_pages": row["zero_pages"]}
+
+
+def rescore(paths):
+    """Stored runs predicted again by this build of the tool, offline from the profile each run
+    measured, with the settings and link it ran with: what a change to the model does to the
+    same real migrations. The real side is the stored one; nothing is migrated."""
+    rows = []
+    for path in paths:
+        qemu = None
+        with open(path) as f:
+            for r in map(json.loads, f):
+                if "header" in r:
+                    qemu = r["header"]["qemu"]
+                    continue
+                pred = offline(saved_profile(r, qemu), r["speed_mib_s"], r["downtime_limit_ms"],
+                               60, ["--link-speed", f"{int(r['link_mib_s'] * 1048576)}B/s"])
+                real = r["real"]
+                interval = pred.get("total_time_interval_ms") or {"low": None, "high": None}
+                done = real["completed"]
+                r = dict(r, stack=stack_name(qemu, 0).split(" / ")[0], before={
+                    k: r[k] for k in ("predicted", "time_error_pct", "qemu_time_error_pct",
+                                      "verdict_right", "in_interval")})
+                r.update({
+                    "predicted": {k: pred.get(k) for k in ("converges", "total_time_ms",
+                                                           "qemu_total_time_ms", "downtime_ms",
+                                                           "iterations", "transferred_bytes")},
+                    "predicted_interval_ms": interval,
+                    "predicted_converges_interval": pred.get("converges_interval"),
+                    "in_interval": in_interval(interval, pred.get("converges_interval"), real),
+                    "verdict_right": pred["converges"] == done,
+                    "time_error_pct": (pct_error(pred["total_time_ms"],
+                                                 real["libvirt_time_elapsed_ms"]) if done else None),
+                    "qemu_time_error_pct": (pct_error(pred.get("qemu_total_time_ms"),
+                                                      real["qemu_total_time_ms"]) if done else None),
+                })
+                rows.append(r)
+    return rows
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--cases", default="all",
@@ -715,6 +772,10 @@ def main():
                          "runs split over several invocations differ")
     ap.add_argument("--summarize", nargs="+", metavar="FILE",
                     help="print the summary of saved results (JSON lines) and migrate nothing")
+    ap.add_argument("--rescore", nargs="+", metavar="FILE",
+                    help="predict saved runs again with this build, offline from the profiles "
+                         "they measured, and print each run's error before and after and the "
+                         "summaries; migrates nothing")
     ap.add_argument("--arrived", action="store_true",
                     help="migrate each guest to the destination and back before measuring it, "
                          "so that the tool takes libvirt's steps from this host's record of its "
@@ -724,6 +785,22 @@ def main():
     ap.add_argument("--max-error", type=float,
                     help="fail when a converged case's total-time error exceeds this many %%")
     args = ap.parse_args()
+    if args.rescore:
+        rows = rescore(args.rescore)
+        for r in rows:
+            b = r["before"]
+            print(f"{r['stack']:<10} {r['case']:<24} seed {r['seed']}: libvirt time "
+                  f"{fmt(b['time_error_pct'], '%')} -> {fmt(r['time_error_pct'], '%')}, QEMU's "
+                  f"{fmt(b['qemu_time_error_pct'], '%')} -> {fmt(r['qemu_time_error_pct'], '%')}"
+                  f", verdict {'right' if b['verdict_right'] else 'WRONG'} -> "
+                  f"{'right' if r['verdict_right'] else 'WRONG'}")
+        for line in summaries(rows):
+            print(line)
+        if args.out:
+            with open(args.out, "a") as out:
+                for r in rows:
+                    out.write(json.dumps(r) + "\n")
+        return 0
     if args.summarize:
         for line in summaries(load_results(args.summarize)):
             print(line)
