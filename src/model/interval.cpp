@@ -107,6 +107,20 @@ std::vector<SampledPoint> mean_rate_points(const std::vector<SampledPoint>& poin
   return sorted;
 }
 
+SampledPoint at_floor_midpoint(SampledPoint p, double ram_bytes) {
+  if (!(p.dirty_bytes > 0) || !(p.sampled_pages > 0) || !(p.period_ms > 0) || !(ram_bytes > 0)) {
+    return p;
+  }
+  const double step_mib_per_s = ram_bytes / 1048576 * 1000 / (p.sampled_pages * p.period_ms);
+  if (step_mib_per_s >= 1) return p;
+  const double shift = std::min((1 - step_mib_per_s) / 2 * kDirtyRateFloorBytesPerS *
+                                    p.period_ms / 1000,
+                                ram_bytes - p.dirty_bytes);
+  p.dirty_bytes += shift;
+  p.floor_shift_bytes = shift;
+  return p;
+}
+
 Reading read_measurement(const std::vector<SampledPoint>& measured, double ram_bytes,
                          double ceiling_bytes) {
   Reading r{measured, rate_change(measured, ram_bytes), false};
@@ -131,7 +145,9 @@ IntervalEnd interval_end(const PrecopyInput& input, const SamplingError& e, Curv
       const double measured = std::clamp(k / p.sampled_pages, 0.0, 1.0);
       bytes += ((high ? s.high : s.low) - measured) * e.ram_bytes;
     }
-    if (high) bytes += e.rate_floor_bytes_per_s * p.period_ms / 1000;
+    // The floor's width: from what QEMU reported to a whole MiB/s above it.
+    bytes += high ? e.rate_floor_bytes_per_s * p.period_ms / 1000 - p.floor_shift_bytes
+                  : -p.floor_shift_bytes;
     bytes = std::clamp(bytes, 0.0, e.ram_bytes);
     max_dirty = std::max(max_dirty, bytes);
     points.push_back({p.period_ms, bytes});

@@ -30,7 +30,18 @@ struct SampledPoint {
   double dirty_bytes = 0;           // as QEMU reported it, scaled to all of RAM
   double sampled_pages = 0;         // n; 0: unknown, no sampling error counted
   double dirty_sampled_pages = -1;  // k; < 0: unknown, taken as dirty_bytes / RAM x n
+  // What at_floor_midpoint added to QEMU's reading (in dirty_bytes); the interval's ends are the
+  // floor's, around it.
+  double floor_shift_bytes = 0;
 };
+
+// QEMU floors the dirty rate it reports to whole MiB/s (migration/dirtyrate.c, update_dirtyrate:
+// integer division), so a reading is on average below what its page sample found: by half a
+// MiB/s less half the sample's own step (one dirty sample's worth of MiB/s: RAM in MiB x 1000 /
+// (n x period in ms), 1/16 MiB/s for a 1 s period at 16384 pages/GiB, 1/2 at 125 ms). The point
+// taken at that expected value; a reading of 0 (nothing dirty in the sample, most likely) and
+// one without a known sample are left as they are.
+SampledPoint at_floor_midpoint(SampledPoint p, double ram_bytes);
 
 struct SamplingError {
   std::vector<SampledPoint> points;

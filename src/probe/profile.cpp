@@ -238,9 +238,13 @@ DirtyProfile parse_profile(std::string_view text, std::string_view source) {
 
 std::vector<model::SampledPoint> sampled_points(const DirtyProfile& profile) {
   std::vector<model::SampledPoint> points;
+  // QEMU's readings (not a synthetic profile's figures) at the expected value of its floor.
+  const bool floored = profile.measurement.interface != "synthetic";
   for (const auto& p : profile.dirty_curve) {
-    points.push_back({p.period_ms, p.dirty_bytes, static_cast<double>(p.sampled_pages),
-                      p.sampled_pages > 0 ? static_cast<double>(p.dirty_sampled_pages) : -1});
+    model::SampledPoint s{p.period_ms, p.dirty_bytes, static_cast<double>(p.sampled_pages),
+                          p.sampled_pages > 0 ? static_cast<double>(p.dirty_sampled_pages) : -1};
+    points.push_back(floored ? model::at_floor_midpoint(s, static_cast<double>(profile.ram_bytes))
+                             : s);
   }
   return points;
 }

@@ -90,7 +90,8 @@ struct DirtyProfile {
   }
 };
 
-// The dirty curve's points with their page samples (k unknown, -1, where none was taken).
+// The dirty curve's points with their page samples (k unknown, -1, where none was taken), QEMU's
+// readings taken at the expected value of its flooring (model::at_floor_midpoint).
 std::vector<model::SampledPoint> sampled_points(const DirtyProfile& profile);
 // The points a prediction reads from the profile (model::read_measurement): the one reading
 // for a prediction and for --watch.

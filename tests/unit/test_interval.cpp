@@ -210,3 +210,41 @@ TEST(RateChange, TheMeanReadingIsSteadyAndKeepsTheLongestPeriod) {
   EXPECT_GT(w_bursty, 50 * kMiB);
   EXPECT_LT(w_bursty, 80 * kMiB);
 }
+
+// QEMU floors the rate it reports to whole MiB/s: a reading is taken at the floor's expected
+// value, half a MiB/s above it less half the sample's step, and the interval still spans the
+// floor, from the reading as reported to a whole MiB/s above it.
+TEST(Interval, AReadingIsTakenAtTheMiddleOfQemusFloor) {
+  // 1 GiB, 16384 sampled pages: one dirty sample is 1/16 MiB/s over 1 s, 1/2 over 125 ms.
+  const SampledPoint second{1000, 18 * kMiB, 16384, 288};
+  const auto s = at_floor_midpoint(second, kGiB);
+  EXPECT_DOUBLE_EQ(s.dirty_bytes, 18 * kMiB + (1 - 1.0 / 16) / 2 * kMiB);
+  EXPECT_DOUBLE_EQ(s.floor_shift_bytes, s.dirty_bytes - second.dirty_bytes);
+  EXPECT_DOUBLE_EQ(s.dirty_sampled_pages, second.dirty_sampled_pages);  // the sample is the same
+  const SampledPoint eighth{125, 27 * kMiB * 0.125, 16384, 54};
+  EXPECT_DOUBLE_EQ(at_floor_midpoint(eighth, kGiB).dirty_bytes,
+                   eighth.dirty_bytes + 0.25 * kMiB * 0.125);
+  // Nothing read: most likely nothing dirty in the sample. No sample known (every page counted,
+  // or a figure from elsewhere): left alone. A step of a whole MiB/s or more: nothing lost.
+  EXPECT_DOUBLE_EQ(at_floor_midpoint({1000, 0, 16384, 0}, kGiB).dirty_bytes, 0);
+  EXPECT_DOUBLE_EQ(at_floor_midpoint({1000, 18 * kMiB, 0, -1}, kGiB).dirty_bytes, 18 * kMiB);
+  EXPECT_DOUBLE_EQ(at_floor_midpoint({125, 8 * kMiB, 8192, 64}, kGiB).dirty_bytes, 8 * kMiB);
+
+  // The interval's ends are the floor's: what QEMU reported, and a whole MiB/s above it.
+  SamplingError taken, reported;
+  taken.ram_bytes = reported.ram_bytes = kGiB;
+  reported.points = {{1000, 18 * kMiB, 0, -1}, {4000, 64 * kMiB, 0, -1}};
+  taken.points = reported.points;
+  for (auto& p : taken.points) {
+    p.floor_shift_bytes = 0.4 * kMiB * p.period_ms / 1000;
+    p.dirty_bytes += p.floor_shift_bytes;
+  }
+  const auto in = settings(24 * kMiB);
+  for (bool high : {false, true}) {
+    const auto a = interval_end(in, taken, CurvePolicy::Auto, high);
+    const auto b = interval_end(in, reported, CurvePolicy::Auto, high);
+    for (double t : {500.0, 1000.0, 4000.0}) {
+      EXPECT_NEAR(a.curve.dirty_bytes(t), b.curve.dirty_bytes(t), 1) << t << (high ? " high" : " low");
+    }
+  }
+}
