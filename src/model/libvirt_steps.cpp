@@ -10,6 +10,13 @@ int qemu_major_version(const std::string& version) {
   return std::atoi(version.c_str());
 }
 
+bool qemu_at_least(const std::string& version, int major, int minor) {
+  const int have = qemu_major_version(version);
+  if (have == 0 || have != major) return have == 0 || have > major;
+  const auto dot = version.find('.');
+  return dot != std::string::npos && std::atoi(version.c_str() + dot + 1) >= minor;
+}
+
 LibvirtSteps libvirt_steps(const std::string& qemu_version, double ram_bytes, bool preallocated,
                            const std::string& arch, std::optional<double> seen_ms,
                            const std::string& seen_from) {

@@ -83,6 +83,9 @@ inline constexpr double kPreallocationMsPerGiB = 70;
 
 // "10.0.2" -> 10; 0 when empty (unknown).
 int qemu_major_version(const std::string& version);
+// Whether QEMU is `major`.`minor` or later: "8.2.0" is 8.2 or later, "8.1.5" is not. An empty
+// version (unknown) counts as the newer stack, as everywhere in the model.
+bool qemu_at_least(const std::string& version, int major, int minor);
 
 // qemu_version: "10.0.2", "7.2.0", or empty (unknown: the newer stack's figures). QEMU before 8.0
 // is taken with the QEMU 7.2 / libvirt 9.0 figures, the rest with QEMU 10.0 / libvirt 11.3's.

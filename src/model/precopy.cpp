@@ -247,24 +247,32 @@ PrecopyResult simulate_precopy(const PrecopyInput& in, const DirtyCurve& curve) 
   double link_per_ms = link / 1000;
   const double total_pages = std::floor(in.ram_bytes / ps);
   double threshold = 0, threshold_pages = 0, window_wire_bytes = 0;
+  // Whether the rate limiter is what holds the stream back (its cap no more than the link or
+  // the share of it): only then does a window end at its limit.
+  bool capped = in.bandwidth_bytes_per_s <= link;
+  // The flushes a window carries past its limit (QEMU 8.2+): the first whole number of batches
+  // of kPagesPerFlush data pages above it.
+  const double flush_bytes = kPagesPerFlush * (kPageHeaderBytes + ps);
   auto set_rates = [&] {
-    bw_per_ms = rate / 1000;
     link_per_ms = link / 1000;
-    const double switchover_rate =
-        in.switchover_bandwidth_bytes_per_s > 0 ? in.switchover_bandwidth_bytes_per_s : rate;
-    threshold = std::isinf(in.downtime_limit_ms) ? std::numeric_limits<double>::infinity()
-                                                 : switchover_rate * in.downtime_limit_ms / 1000;
-    threshold_pages = threshold / ps;
-    window_wire_bytes = bw_per_ms * in.window_ms;
-    if (in.thread_cost.data_page_ns > 0) {
-      // What QEMU measures and a window carries: no more than the thread sends data pages at.
-      const double thread_per_ms = in.thread_cost.data_bytes_per_s(ps) / 1000;
-      if (in.switchover_bandwidth_bytes_per_s <= 0 && !std::isinf(in.downtime_limit_ms)) {
-        threshold = std::min(threshold, thread_per_ms * in.downtime_limit_ms);
-        threshold_pages = threshold / ps;
-      }
-      window_wire_bytes = std::min(bw_per_ms, thread_per_ms) * in.window_ms;
+    window_wire_bytes = rate / 1000 * in.window_ms;
+    if (capped && in.rate_limit_counts_flushed) {
+      window_wire_bytes = std::min((std::floor(window_wire_bytes / flush_bytes) + 1) * flush_bytes,
+                                   link_per_ms * in.window_ms);
     }
+    if (in.thread_cost.data_page_ns > 0) {
+      // What a window carries: no more than the thread sends data pages at.
+      const double thread_per_ms = in.thread_cost.data_bytes_per_s(ps) / 1000;
+      window_wire_bytes = std::min(window_wire_bytes, thread_per_ms * in.window_ms);
+    }
+    // The pace, and what QEMU measures as its bandwidth: a window's bytes over its time.
+    bw_per_ms = window_wire_bytes / in.window_ms;
+    const double switchover_per_ms = in.switchover_bandwidth_bytes_per_s > 0
+                                         ? in.switchover_bandwidth_bytes_per_s / 1000
+                                         : bw_per_ms;
+    threshold = std::isinf(in.downtime_limit_ms) ? std::numeric_limits<double>::infinity()
+                                                 : switchover_per_ms * in.downtime_limit_ms;
+    threshold_pages = threshold / ps;
   };
   // The step in force at time t, and when the next one starts (infinity: none).
   const auto& schedule = in.rate_schedule;
@@ -274,6 +282,7 @@ PrecopyResult simulate_precopy(const PrecopyInput& in, const DirtyCurve& curve) 
     const RateStep& step = it == schedule.begin() ? *it : *std::prev(it);
     rate = std::min(step.bandwidth_bytes_per_s, step.link_bytes_per_s);
     link = step.link_bytes_per_s;
+    capped = in.bandwidth_bytes_per_s > 0 && rate >= in.bandwidth_bytes_per_s * (1 - 1e-9);
     set_rates();
     return it == schedule.end() ? std::numeric_limits<double>::infinity() : it->from_ms;
   };

@@ -122,6 +122,7 @@ report::Report make_report(std::string subject, probe::DirtyProfile profile,
   input.switchover_libvirt_ms = r.libvirt_steps.switchover_libvirt_ms;
   r.migration_thread = model::migration_thread(r.profile.qemu_version);
   input.thread_cost = r.migration_thread.cost;
+  input.rate_limit_counts_flushed = model::qemu_at_least(r.profile.qemu_version, 8, 2);
   input.ram_bytes = static_cast<double>(r.profile.ram_bytes);
   input.page_size_bytes = static_cast<double>(r.profile.page_size_bytes);
   input.host_page_bytes = static_cast<double>(r.profile.host_page_bytes);

@@ -30,6 +30,18 @@ TEST(LibvirtSteps, EachStackHasItsMeasuredFigures) {
   EXPECT_DOUBLE_EQ(new_stack.switchover_libvirt_ms, 13);
 }
 
+// Versions as QEMU gives them; an empty one (a synthetic profile) is the newer stack.
+TEST(QemuVersion, AtLeastComparesMajorThenMinor) {
+  EXPECT_TRUE(qemu_at_least("8.2.0", 8, 2));
+  EXPECT_TRUE(qemu_at_least("8.2", 8, 2));
+  EXPECT_TRUE(qemu_at_least("10.0.2", 8, 2));
+  EXPECT_TRUE(qemu_at_least("9.0.0", 8, 2));
+  EXPECT_FALSE(qemu_at_least("8.1.5", 8, 2));
+  EXPECT_FALSE(qemu_at_least("8", 8, 2));
+  EXPECT_FALSE(qemu_at_least("7.2.22", 8, 2));
+  EXPECT_TRUE(qemu_at_least("", 8, 2));
+}
+
 // An aarch64 guest (virt machine) starts at the destination sooner, on either stack: its own
 // figures, measured with bench/libvirt_steps.py --arch aarch64; any other architecture, or none
 // said (an older profile), takes x86_64's.
