@@ -257,8 +257,10 @@ PrecopyResult simulate_precopy(const PrecopyInput& in, const DirtyCurve& curve) 
     link_per_ms = link / 1000;
     window_wire_bytes = rate / 1000 * in.window_ms;
     if (capped && in.rate_limit_counts_flushed) {
-      window_wire_bytes = std::min((std::floor(window_wire_bytes / flush_bytes) + 1) * flush_bytes,
-                                   link_per_ms * in.window_ms);
+      // No faster than the link, when it is known (unknown, it stands in as the bandwidth).
+      const bool link_known = in.link_bytes_per_s > 0 || !in.rate_schedule.empty();
+      window_wire_bytes = (std::floor(window_wire_bytes / flush_bytes) + 1) * flush_bytes;
+      if (link_known) window_wire_bytes = std::min(window_wire_bytes, link_per_ms * in.window_ms);
     }
     if (in.thread_cost.data_page_ns > 0) {
       // What a window carries: no more than the thread sends data pages at.

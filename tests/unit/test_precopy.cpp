@@ -692,6 +692,11 @@ TEST(Precopy, ARateLimitWindowCarriesWhatQemuCountsInIt) {
     const double t10 = simulate_precopy(in, idle()).total_time_ms;
     EXPECT_NEAR(t7 / t10, window / window7, 0.001) << c.mib_per_s;
   }
+  // The link unknown (taken as the bandwidth for the pause): the limiter's windows all the same.
+  auto unknown_link = guest(1 * kGiB, 24 * kMiB);
+  unknown_link.rate_limit_counts_flushed = true;
+  EXPECT_NEAR(simulate_precopy(unknown_link, idle()).threshold_bytes / 0.3 / 10,
+              210.12624e6 / 8 / 10, 20);
   // A cap the link does not allow: the link decides, not the limiter.
   auto slow_link = guest(1 * kGiB, 64 * kMiB);
   slow_link.link_bytes_per_s = 32 * kMiB;
