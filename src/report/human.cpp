@@ -497,10 +497,21 @@ void write_human_of(std::ostream& out, const Report& r) {
     const bool switchover_bandwidth_set =
         r.migration_config &&
         r.migration_config->qemu_parameters.value("avail-switchover-bandwidth", 0.0) > 0;
+    // QEMU's threshold is the bandwidth it measures: above the cap from 8.2 on, whose windows
+    // carry whole flushes past their share (model::kPagesPerFlush).
+    const double downtime_ms = *st.downtime_limit_ms.value;
+    const double measured = downtime_ms > 0 ? p.threshold_bytes / downtime_ms * 1000 : 0;
+    const auto& cap = st.bandwidth_bytes_per_s.value;
+    const bool above_cap = !switchover_bandwidth_set && cap && std::isfinite(measured) &&
+                           measured > *cap * 1.001;
     out << "Iterations:   switchover when at most " << format_bytes(p.threshold_bytes)
         << " is dirty ("
         << (switchover_bandwidth_set ? "QEMU's avail-switchover-bandwidth" : "bandwidth")
         << " x max downtime)\n";
+    if (above_cap) {
+      out << "              the bandwidth as QEMU measures it: " << format_rate(measured)
+          << ", its windows passing the cap by whole 32-page flushes (QEMU 8.2+)\n";
+    }
     out << "              " << right("#", 5) << right("start", 10) << right("length", 10)
         << right("dirty", 11) << right("sent", 11) << right("redirtied", 11) << "\n";
     // People read the start and the end; --json has every iteration.
