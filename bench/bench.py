@@ -730,14 +730,17 @@ def rescore(paths):
                 if "header" in r:
                     qemu = r["header"]["qemu"]
                     continue
-                pred = offline(saved_profile(r, qemu), r["speed_mib_s"], r["downtime_limit_ms"],
-                               60, ["--link-speed", f"{int(r['link_mib_s'] * 1048576)}B/s"])
+                profile = saved_profile(r, qemu)
+                pred = offline(profile, r["speed_mib_s"], r["downtime_limit_ms"], 60,
+                               ["--link-speed", f"{int(r['link_mib_s'] * 1048576)}B/s"])
+                upper = offline(profile, r["speed_mib_s"], r["downtime_limit_ms"], 60, [])
                 real = r["real"]
                 interval = pred.get("total_time_interval_ms") or {"low": None, "high": None}
                 done = real["completed"]
                 r = dict(r, stack=stack_name(qemu, 0).split(" / ")[0], before={
                     k: r[k] for k in ("predicted", "time_error_pct", "qemu_time_error_pct",
-                                      "verdict_right", "in_interval")})
+                                      "without_link_time_error_pct", "verdict_right",
+                                      "in_interval")})
                 r.update({
                     "predicted": {k: pred.get(k) for k in ("converges", "total_time_ms",
                                                            "qemu_total_time_ms", "downtime_ms",
@@ -750,6 +753,9 @@ def rescore(paths):
                                                  real["libvirt_time_elapsed_ms"]) if done else None),
                     "qemu_time_error_pct": (pct_error(pred.get("qemu_total_time_ms"),
                                                       real["qemu_total_time_ms"]) if done else None),
+                    "without_link_time_error_pct": (pct_error(upper["total_time_ms"],
+                                                              real["libvirt_time_elapsed_ms"])
+                                                    if done else None),
                 })
                 rows.append(r)
     return rows
