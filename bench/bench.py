@@ -724,11 +724,14 @@ def rescore(paths):
     same real migrations. The real side is the stored one; nothing is migrated."""
     rows = []
     for path in paths:
-        qemu = None
+        qemu, left_out = None, 0
         with open(path) as f:
             for r in map(json.loads, f):
                 if "header" in r:
-                    qemu = r["header"]["qemu"]
+                    qemu = r["header"].get("qemu")
+                    continue
+                if qemu is None or "guest_mib" not in r or "curve_points" not in r:
+                    left_out += 1
                     continue
                 profile = saved_profile(r, qemu)
                 pred = offline(profile, r["speed_mib_s"], r["downtime_limit_ms"], 60,
@@ -758,6 +761,8 @@ def rescore(paths):
                                                     if done else None),
                 })
                 rows.append(r)
+        if left_out:
+            log(f"bench: {path}: {left_out} rows are not bench.py runs (another script's): left out")
     return rows
 
 
