@@ -421,6 +421,31 @@ def pct_error(predicted, real):
     return 100.0 * (predicted - real) / real
 
 
+def scored(pred, upper, real):
+    """The tool's prediction (with --link-speed; `upper` without) against a real migration: the
+    fields of a row that a new build changes, for a run and for --rescore alike."""
+    interval = pred.get("total_time_interval_ms") or {"low": None, "high": None}
+    done = real["completed"]
+    return {
+        "predicted": {k: pred.get(k) for k in ("converges", "total_time_ms",
+                                               "qemu_total_time_ms", "downtime_ms",
+                                               "iterations", "transferred_bytes")},
+        "predicted_interval_ms": interval,
+        "predicted_converges_interval": pred.get("converges_interval"),
+        "in_interval": in_interval(interval, pred.get("converges_interval"), real),
+        "verdict_right": pred["converges"] == done,
+        # The tool's total time is libvirt's job (what virsh migrate waits for); QEMU's own
+        # total-time is predicted beside it.
+        "time_error_pct": (pct_error(pred["total_time_ms"], real["libvirt_time_elapsed_ms"])
+                           if done else None),
+        "qemu_time_error_pct": (pct_error(pred.get("qemu_total_time_ms"),
+                                          real["qemu_total_time_ms"]) if done else None),
+        "without_link_time_error_pct": (pct_error(upper["total_time_ms"],
+                                                  real["libvirt_time_elapsed_ms"])
+                                        if done else None),
+    }
+
+
 def run_case(case, seed, args, src_conn, dest_conn, dest_uri):
     name, mem, wss, rate, pattern, speed, downtime = case
     dom_name = f"vmpbench-{name}"
@@ -452,7 +477,6 @@ def run_case(case, seed, args, src_conn, dest_conn, dest_uri):
         stop_guest(dom_name, dest_conn)
 
     pred = report["prediction"]
-    interval = pred.get("total_time_interval_ms") or {"low": None, "high": None}
     ram = profile["guest"]["ram_bytes"]
     bw = speed * 1048576.0
     naive_ms = 1000.0 * ram / bw
@@ -464,7 +488,6 @@ def run_case(case, seed, args, src_conn, dest_conn, dest_uri):
         del flat["guest"]["host_page_bytes"]
         as_4k = offline(flat, speed, downtime, args.migration_deadline, [])
     real_ms = real["qemu_total_time_ms"]
-    real_elapsed = real["libvirt_time_elapsed_ms"]
     row = {
         "case": name, "set": "held-out" if name in HELDOUT_NAMES else "tuning", "seed": seed,
         # The guest came to the source by migration (--arrived): libvirt's steps as seen here.
@@ -480,13 +503,8 @@ def run_case(case, seed, args, src_conn, dest_conn, dest_uri):
         "predicted_without_link_as_4k": as_4k and {
             k: as_4k.get(k) for k in ("converges", "total_time_ms", "qemu_total_time_ms",
                                       "downtime_ms")},
-        "predicted": {k: pred.get(k) for k in ("converges", "total_time_ms",
-                                               "qemu_total_time_ms", "downtime_ms",
-                                               "iterations", "transferred_bytes")},
+        **scored(pred, upper, real),
         "libvirt_steps": report.get("libvirt_steps"),
-        "predicted_interval_ms": interval,
-        "predicted_converges_interval": pred.get("converges_interval"),
-        "in_interval": in_interval(interval, pred.get("converges_interval"), real),
         "where_time_went": where_time_went(real, speed * 1048576.0),
         "zero_pages": profile["zero_pages"], "curve_points": profile["dirty_curve"],
         # The busiest vCPU's share while measured: what may tell idle guests' libvirt steps
@@ -497,21 +515,14 @@ def run_case(case, seed, args, src_conn, dest_conn, dest_uri):
                                         "transferred_bytes")},
         "naive_ms": naive_ms,
         "real": real,
-        "verdict_right": pred["converges"] == real["completed"],
         # What the operator acts on: the advice's verdict ("migrate" only when it converges
         # also at the unfavourable end of the interval).
         "advice_verdict": report["advice"]["verdict"],
         "rfc_verdict_right": rfc["converges"] == real["completed"],
-        # The tool's total time is libvirt's job (what virsh migrate waits for); QEMU's own
-        # total-time is predicted beside it. The baselines model QEMU's migration only.
-        "time_error_pct": pct_error(pred["total_time_ms"], real_elapsed) if real["completed"] else None,
-        "qemu_time_error_pct": (pct_error(pred.get("qemu_total_time_ms"), real_ms)
-                                if real["completed"] else None),
+        # The baselines model QEMU's migration only.
         "rfc_time_error_pct": (pct_error(rfc.get("qemu_total_time_ms", rfc["total_time_ms"]), real_ms)
                                if real["completed"] else None),
         "naive_time_error_pct": pct_error(naive_ms, real_ms) if real["completed"] else None,
-        "without_link_time_error_pct": (pct_error(upper["total_time_ms"], real_elapsed)
-                                        if real["completed"] else None),
         "bytes_error_pct": (pct_error(pred["transferred_bytes"], real["memory_processed_bytes"])
                             if real["completed"] else None),
     }
@@ -737,29 +748,9 @@ def rescore(paths):
                 pred = offline(profile, r["speed_mib_s"], r["downtime_limit_ms"], 60,
                                ["--link-speed", f"{int(r['link_mib_s'] * 1048576)}B/s"])
                 upper = offline(profile, r["speed_mib_s"], r["downtime_limit_ms"], 60, [])
-                real = r["real"]
-                interval = pred.get("total_time_interval_ms") or {"low": None, "high": None}
-                done = real["completed"]
-                r = dict(r, stack=stack_name(qemu, 0).split(" / ")[0], before={
-                    k: r[k] for k in ("predicted", "time_error_pct", "qemu_time_error_pct",
-                                      "without_link_time_error_pct", "verdict_right",
-                                      "in_interval")})
-                r.update({
-                    "predicted": {k: pred.get(k) for k in ("converges", "total_time_ms",
-                                                           "qemu_total_time_ms", "downtime_ms",
-                                                           "iterations", "transferred_bytes")},
-                    "predicted_interval_ms": interval,
-                    "predicted_converges_interval": pred.get("converges_interval"),
-                    "in_interval": in_interval(interval, pred.get("converges_interval"), real),
-                    "verdict_right": pred["converges"] == done,
-                    "time_error_pct": (pct_error(pred["total_time_ms"],
-                                                 real["libvirt_time_elapsed_ms"]) if done else None),
-                    "qemu_time_error_pct": (pct_error(pred.get("qemu_total_time_ms"),
-                                                      real["qemu_total_time_ms"]) if done else None),
-                    "without_link_time_error_pct": (pct_error(upper["total_time_ms"],
-                                                              real["libvirt_time_elapsed_ms"])
-                                                    if done else None),
-                })
+                new = scored(pred, upper, r["real"])
+                r = dict(r, stack=stack_name(qemu, 0).split(" / ")[0],
+                         before={k: r.get(k) for k in new}, **new)
                 rows.append(r)
         if left_out:
             log(f"bench: {path}: {left_out} rows are not bench.py runs (another script's): left out")
