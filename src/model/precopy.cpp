@@ -247,15 +247,16 @@ PrecopyResult simulate_precopy(const PrecopyInput& in, const DirtyCurve& curve) 
   double link_per_ms = link / 1000;
   const double total_pages = std::floor(in.ram_bytes / ps);
   double threshold = 0, threshold_pages = 0, window_wire_bytes = 0;
-  // Whether the rate limiter is what holds the stream back (its cap no more than the link or
-  // the share of it): only then does a window end at its limit.
-  bool capped = in.bandwidth_bytes_per_s <= link;
   // The flushes a window carries past its limit (QEMU 8.2+): the first whole number of batches
   // of kPagesPerFlush data pages above it.
   const double flush_bytes = kPagesPerFlush * (kPageHeaderBytes + ps);
   auto set_rates = [&] {
     link_per_ms = link / 1000;
     window_wire_bytes = rate / 1000 * in.window_ms;
+    // Whether the rate limiter is what holds the stream back (its cap no more than the link or
+    // the share of it): only then does a window end at its limit.
+    const bool capped =
+        in.bandwidth_bytes_per_s > 0 && rate >= in.bandwidth_bytes_per_s * (1 - 1e-9);
     if (capped && in.rate_limit_counts_flushed) {
       // No faster than the link, when it is known (unknown, it stands in as the bandwidth).
       const bool link_known = in.link_bytes_per_s > 0 || !in.rate_schedule.empty();
@@ -284,7 +285,6 @@ PrecopyResult simulate_precopy(const PrecopyInput& in, const DirtyCurve& curve) 
     const RateStep& step = it == schedule.begin() ? *it : *std::prev(it);
     rate = std::min(step.bandwidth_bytes_per_s, step.link_bytes_per_s);
     link = step.link_bytes_per_s;
-    capped = in.bandwidth_bytes_per_s > 0 && rate >= in.bandwidth_bytes_per_s * (1 - 1e-9);
     set_rates();
     return it == schedule.end() ? std::numeric_limits<double>::infinity() : it->from_ms;
   };

@@ -510,7 +510,8 @@ void write_human_of(std::ostream& out, const Report& r) {
         << " x max downtime)\n";
     if (above_cap) {
       out << "              the bandwidth as QEMU measures it: " << format_rate(measured)
-          << ", its windows passing the cap by whole 32-page flushes (QEMU 8.2+)\n";
+          << ", its windows passing the cap by whole "
+          << static_cast<int>(model::kPagesPerFlush) << "-page flushes (QEMU 8.2+)\n";
     }
     out << "              " << right("#", 5) << right("start", 10) << right("length", 10)
         << right("dirty", 11) << right("sent", 11) << right("redirtied", 11) << "\n";
