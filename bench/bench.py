@@ -180,7 +180,8 @@ def predict(name, deadline_s, profile_path, link_bytes_per_s):
     return json.loads(r.stdout), seconds
 
 
-def offline(profile, bandwidth_mib, downtime_ms, deadline_s, extra):
+def offline(profile, bandwidth_mib, downtime_ms, deadline_s, extra, whole=False):
+    """The tool's prediction for a saved profile (the whole JSON report with whole=True)."""
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
         json.dump(profile, f)
         path = f.name
@@ -190,7 +191,8 @@ def offline(profile, bandwidth_mib, downtime_ms, deadline_s, extra):
                 check=False)
         if r.returncode not in (0, 3, 4, 5):
             raise RuntimeError(f"tool failed offline ({r.returncode}): {r.stderr.strip()}")
-        return json.loads(r.stdout)["prediction"]
+        report = json.loads(r.stdout)
+        return report if whole else report["prediction"]
     finally:
         os.unlink(path)
 
@@ -511,6 +513,8 @@ def run_case(case, seed, args, src_conn, dest_conn, dest_uri):
         # (shorter) from loaded guests' (issue 12 item 1).
         "vcpu_busy_fraction": profile["guest"].get("vcpu_busy_fraction"),
         "curve_kind": report["curve"]["kind"],
+        # as-measured, mean-rate (the rate changed) or fitted (the readings pooled)
+        "curve_reading": report["curve"].get("reading"),
         "rfc": {k: rfc.get(k) for k in ("converges", "total_time_ms", "qemu_total_time_ms",
                                         "transferred_bytes")},
         "naive_ms": naive_ms,
@@ -737,7 +741,7 @@ def rescore(paths):
     for path in paths:
         qemu, left_out = None, 0
         with open(path) as f:
-            for r in map(json.loads, f):
+            for r in (json.loads(line) for line in f if line.strip()):
                 if "header" in r:
                     qemu = r["header"].get("qemu")
                     continue
@@ -745,12 +749,15 @@ def rescore(paths):
                     left_out += 1
                     continue
                 profile = saved_profile(r, qemu)
-                pred = offline(profile, r["speed_mib_s"], r["downtime_limit_ms"], 60,
-                               ["--link-speed", f"{int(r['link_mib_s'] * 1048576)}B/s"])
+                report = offline(profile, r["speed_mib_s"], r["downtime_limit_ms"], 60,
+                                 ["--link-speed", f"{int(r['link_mib_s'] * 1048576)}B/s"],
+                                 whole=True)
+                pred = report["prediction"]
                 upper = offline(profile, r["speed_mib_s"], r["downtime_limit_ms"], 60, [])
                 new = scored(pred, upper, r["real"])
                 r = dict(r, stack=stack_name(qemu, 0).split(" / ")[0],
-                         before={k: r.get(k) for k in new}, **new)
+                         before={k: r.get(k) for k in new}, **new,
+                         curve_reading=report["curve"].get("reading"))
                 rows.append(r)
         if left_out:
             log(f"bench: {path}: {left_out} rows are not bench.py runs (another script's): left out")
@@ -795,7 +802,7 @@ def main():
                   f"{fmt(b['time_error_pct'], '%')} -> {fmt(r['time_error_pct'], '%')}, QEMU's "
                   f"{fmt(b['qemu_time_error_pct'], '%')} -> {fmt(r['qemu_time_error_pct'], '%')}"
                   f", verdict {'right' if b['verdict_right'] else 'WRONG'} -> "
-                  f"{'right' if r['verdict_right'] else 'WRONG'}")
+                  f"{'right' if r['verdict_right'] else 'WRONG'}, reading {r['curve_reading']}")
         for line in summaries(rows):
             print(line)
         if args.out:
