@@ -44,7 +44,6 @@ class Bitmap {
     const double region = total_pages / static_cast<double>(zero_share.size());
     fit_to_count(zero_share, zero_pages / region);
     region_pages_ = region;
-    zero_share_ = zero_share;
     cum_wire_.push_back(0);
     cum_work_ns_.push_back(0);
     for (double z : zero_share) {
@@ -149,7 +148,8 @@ class Bitmap {
     if (it == cum.end()) return total_;
     auto k = static_cast<std::size_t>(std::max<std::ptrdiff_t>(0, (it - cum.begin()) - 1));
     const double slope = (cum[k + 1] - cum[k]) / region_pages_;
-    const double x = static_cast<double>(k) * region_pages_ + (slope > 0 ? (v - cum[k]) / slope : 0);
+    const double x =
+        static_cast<double>(k) * region_pages_ + (slope > 0 ? (v - cum[k]) / slope : 0);
     return std::clamp(x, 0.0, total_);
   }
   double wire_at(double x) const { return cumulative_at(cum_wire_, x); }
@@ -174,15 +174,17 @@ class Bitmap {
     if (b <= a) return 0;
     if (!cost_.counted()) return (wire_at(b) - wire_at(a)) / bytes_per_ms;
     if (!(window_ms_ > 0) || !(bytes_per_ms > 0)) {
-      return std::max((wire_at(b) - wire_at(a)) / bytes_per_ms, (work_ns_at(b) - work_ns_at(a)) / 1e6);
+      return std::max((wire_at(b) - wire_at(a)) / bytes_per_ms,
+                      (work_ns_at(b) - work_ns_at(a)) / 1e6);
     }
     const double share = bytes_per_ms * window_ms_;  // wire bytes a window may carry
     const double window_ns = window_ms_ * 1e6;
-    const std::size_t last = zero_share_.size() - 1;
+    const std::size_t last = cum_wire_.size() - 2;  // the last stretch
     double ms = 0, x = a;
     while (x < b) {
       const auto k = std::min(static_cast<std::size_t>(x / region_pages_), last);
-      const double stretch_end = k == last ? b : std::min(b, static_cast<double>(k + 1) * region_pages_);
+      const double stretch_end =
+          k == last ? b : std::min(b, static_cast<double>(k + 1) * region_pages_);
       const double wire_per_page = (cum_wire_[k + 1] - cum_wire_[k]) / region_pages_;
       const double work_per_page = (cum_work_ns_[k + 1] - cum_work_ns_[k]) / region_pages_;
       const double per_window =
@@ -214,7 +216,6 @@ class Bitmap {
   double window_ms_ = kRateLimitWindowMs;
   double cursor_ = 0;  // first-pass pages sent so far, in address order
   double region_pages_ = 1;
-  std::vector<double> zero_share_;
   std::vector<double> cum_wire_;
   std::vector<double> cum_work_ns_;
 };
