@@ -216,6 +216,12 @@ def cpu_busy_jiffies():
     return v[0] + v[1] + v[2] + v[5] + v[6] + v[7]
 
 
+def cpu_steal_jiffies():
+    """All CPUs' steal time so far: what the machine's own host gave to others, in clock ticks."""
+    with open("/proc/stat") as f:
+        return int(f.readline().split()[8])
+
+
 class QemuCpu:
     """CPU time of the QEMU processes (both ends of the migration, and any other guest), each
     process's last reading kept: the source QEMU exits when the migration completes."""
@@ -300,7 +306,7 @@ def migrate(src_conn, name, dest_uri, migration_deadline_s):
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     samples = []
     aborted = False
-    busy0, qemu_cpu = cpu_busy_jiffies(), QemuCpu()
+    busy0, steal0, qemu_cpu = cpu_busy_jiffies(), cpu_steal_jiffies(), QemuCpu()
     t0 = time.monotonic()
     last_rescan = t0
     while proc.poll() is None:
@@ -326,6 +332,9 @@ def migrate(src_conn, name, dest_uri, migration_deadline_s):
     hz = os.sysconf("SC_CLK_TCK")
     other_cpu = max(0, (cpu_busy_jiffies() - busy0) - qemu_cpu.used()) / hz
     other_cpu_share = other_cpu / (wall_s * os.cpu_count())
+    # Of which stolen: this machine is itself a guest, and its host's other tenants take CPU the
+    # migration's processes (QEMU, libvirtd) then wait for.
+    steal_share = (cpu_steal_jiffies() - steal0) / hz / (wall_s * os.cpu_count())
     completed = proc.returncode == 0 and not aborted
     qemu_total_ms = None
     qemu_downtime_ms = None
@@ -368,6 +377,7 @@ def migrate(src_conn, name, dest_uri, migration_deadline_s):
         "memory_bps": stats.get("memory_bps"),
         "setup_time_ms": stats.get("setup_time"),
         "other_cpu_share": round(other_cpu_share, 3),
+        "steal_share": round(steal_share, 3),
         "loadavg_1min": os.getloadavg()[0],
         "qemu_series_columns": ["poll_ms", "status", "total_time_ms", "ram_transferred_bytes",
                                 "ram_remaining_bytes", "dirty_sync_count", "mbps",
@@ -567,7 +577,8 @@ def print_row(r):
           f" {fmt(100 * w['precopy_rate_of_cap'] if w.get('precopy_rate_of_cap') else None, '%', 6)}"
           f" of the cap, {w.get('after_last_poll_bytes', 0) / 1048576:.1f} MiB in the last"
           f" {w.get('after_last_poll_ms')} ms; other CPU"
-          f" {100 * real.get('other_cpu_share', 0):.0f}% of the machine")
+          f" {100 * real.get('other_cpu_share', 0):.0f}% of the machine"
+          f" ({100 * real.get('steal_share', 0):.0f}% stolen by its host)")
     print(f"  error: ours {fmt(r['time_error_pct'], '%')} against libvirt's time elapsed,"
           f" {fmt(r.get('qemu_time_error_pct'), '%')} against QEMU's total-time"
           f" (without --link-speed {fmt(r['without_link_time_error_pct'], '%')}),"
@@ -632,11 +643,7 @@ def summary(rows):
     lines.append(f"{'interval (ours)':<22} real time inside the predicted interval in "
                  f"{sum(1 for r in inside if r['in_interval'])}/{len(inside)} runs")
     # The spread over repeats: per case, the range of the error across its runs.
-    by_case = {}
-    for r in rows:
-        if r["time_error_pct"] is not None:
-            by_case.setdefault(r["case"], []).append(r["time_error_pct"])
-    spreads = {c: max(v) - min(v) for c, v in by_case.items() if len(v) > 1}
+    spreads = {c: max(v) - min(v) for c, v in errors_by_case(rows).items() if len(v) > 1}
     if spreads:
         lines.append(f"{'spread over repeats':<22} error range per case: median "
                      f"{statistics.median(spreads.values()):.1f} points, max "
@@ -644,8 +651,12 @@ def summary(rows):
     other = [r["real"].get("other_cpu_share") for r in rows
              if r["real"].get("other_cpu_share") is not None]
     if other:
+        steal = [r["real"]["steal_share"] for r in rows if "steal_share" in r["real"]]
         lines.append(f"{'machine':<22} CPU used by others than the QEMUs during migrations: "
-                     f"median {100 * statistics.median(other):.0f}%, max {100 * max(other):.0f}%")
+                     f"median {100 * statistics.median(other):.0f}%, max {100 * max(other):.0f}%"
+                     + (f" (stolen by the machine's host: median "
+                        f"{100 * statistics.median(steal):.0f}%, max {100 * max(steal):.0f}%)"
+                        if steal else ""))
     # libvirt's steps: the figure the prediction used (seen on this host, or the default) against
     # the scored migration's own (libvirt's time elapsed less QEMU's total-time).
     used = [r for r in rows if r.get("libvirt_steps") and r["real"]["completed"]
@@ -757,7 +768,8 @@ def rescore(paths):
                 new = scored(pred, upper, r["real"])
                 r = dict(r, stack=stack_name(qemu, 0).split(" / ")[0],
                          before={k: r.get(k) for k in new}, **new,
-                         curve_reading=report["curve"].get("reading"))
+                         curve_reading=report["curve"].get("reading"),
+                         rate_change=(report["curve"].get("rate_change") or {}).get("kind"))
                 rows.append(r)
         if left_out:
             log(f"bench: {path}: {left_out} rows are not bench.py runs (another script's): left out")
@@ -792,7 +804,8 @@ def main():
     ap.add_argument("--note", default="",
                     help="what else ran on the machine, recorded in the results' header")
     ap.add_argument("--max-error", type=float,
-                    help="fail when a converged case's total-time error exceeds this many %%")
+                    help="fail when a converged case's total-time error (the mean of its runs, "
+                         "with --repeat) exceeds this many %%; a wrong verdict fails in any run")
     args = ap.parse_args()
     if args.rescore:
         rows = rescore(args.rescore)
@@ -802,7 +815,8 @@ def main():
                   f"{fmt(b['time_error_pct'], '%')} -> {fmt(r['time_error_pct'], '%')}, QEMU's "
                   f"{fmt(b['qemu_time_error_pct'], '%')} -> {fmt(r['qemu_time_error_pct'], '%')}"
                   f", verdict {'right' if b['verdict_right'] else 'WRONG'} -> "
-                  f"{'right' if r['verdict_right'] else 'WRONG'}, reading {r['curve_reading']}")
+                  f"{'right' if r['verdict_right'] else 'WRONG'}, reading {r['curve_reading']}"
+                  + (f" ({r['rate_change']})" if r.get("rate_change") else ""))
         for line in summaries(rows):
             print(line)
         if args.out:
@@ -870,14 +884,31 @@ def migrate_cases(args, cases):
     print()
     for line in summaries(rows):
         print(f"[{stack}] {line}")
-    failed = [r for r in rows if not r["verdict_right"]]
+    failed = {r["case"] for r in rows if not r["verdict_right"]}
     if args.max_error is not None:
-        failed += [r for r in rows
-                   if r["time_error_pct"] is not None and abs(r["time_error_pct"]) > args.max_error]
+        # Each case's error over its runs (their mean): one migration's libvirt steps can take
+        # twice another's a minute later on a busy host (0.49 s against an arrival's 1.18 s), a
+        # quarter of a 2 s migration that the tool cannot know; a change to the model moves
+        # every run.
+        for case, errors in errors_by_case(rows).items():
+            mean = statistics.fmean(errors)
+            print(f"[{stack}] gate: {case:<22} error {mean:+.1f}% (mean of {len(errors)}:"
+                  f" {', '.join(f'{e:+.1f}%' for e in errors)}), at most {args.max_error:g}%")
+            if abs(mean) > args.max_error:
+                failed.add(case)
     if failed:
-        print(f"[{stack}] bench: FAILED: " + ", ".join(sorted({r["case"] for r in failed})))
+        print(f"[{stack}] bench: FAILED: " + ", ".join(sorted(failed)))
         return 1
     return 0
+
+
+def errors_by_case(rows):
+    """Each converged case's errors against libvirt's time elapsed, run by run."""
+    by_case = {}
+    for r in rows:
+        if r["time_error_pct"] is not None:
+            by_case.setdefault(r["case"], []).append(r["time_error_pct"])
+    return by_case
 
 
 if __name__ == "__main__":
