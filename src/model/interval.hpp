@@ -69,8 +69,8 @@ struct SamplingError {
 // the measurement: bursts, phases, a pause.
 struct RateChange {
   enum class Kind {
-    FellAtEnd,  // the longest period dirtied clearly less than a shorter one: the load stopped
-                // or the guest was paused late in the measurement
+    FellAtEnd,  // the longest period dirtied clearly less than a shorter one: the load slowed
+                // (a slow phase), stopped, or the guest was paused late in the measurement
     Fell,       // a longer period (not the longest) dirtied less than a shorter one
     Rose,       // a longer period dirtied at a clearly higher rate than a shorter one
   };
@@ -81,8 +81,7 @@ struct RateChange {
 // nullopt for a steady measurement. FellAtEnd first, then the first pair found.
 std::optional<RateChange> rate_change(const std::vector<SampledPoint>& points, double ram_bytes);
 
-// A load whose rate changed (not FellAtEnd): each shorter period saw one phase of it, the longest
-// the most of it. The mean reading: random writes at the rate r that the shorter periods saw
+// A load whose rate changed: each shorter period saw one phase of it, the longest the most of it. The mean reading: random writes at the rate r that the shorter periods saw
 // together (their dirtied bytes over their time) over the working set W with which that rate
 // dirties what the longest period read, W (1 - exp(-r T / W)) = D(T); where r cannot reach D(T)
 // in T (the rate rose after the short periods), W is all of the memory that can hold data
@@ -92,7 +91,8 @@ std::vector<SampledPoint> mean_rate_points(const std::vector<SampledPoint>& poin
                                            double ram_bytes, double ceiling_bytes);
 
 // What a prediction reads from a measurement: its points as measured, or, where the load's rate
-// changed (any RateChange but FellAtEnd), at the load's mean (mean_rate_points); and the change.
+// changed, at the load's mean (mean_rate_points); and the change. A FellAtEnd whose longest period
+// dirtied nothing (the load stopped, the guest was paused) stays as measured.
 struct Reading {
   std::vector<SampledPoint> points;
   std::optional<RateChange> change;

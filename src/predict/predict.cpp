@@ -29,7 +29,8 @@ bool less_favourable(const model::PrecopyResult& a, const model::PrecopyResult& 
   return a.converges() && a.total_time_ms > b.total_time_ms;
 }
 
-std::string rate_change_warning(const model::RateChange& c) {
+// mean: the prediction reads the load at its mean (model::Reading::mean).
+std::string rate_change_warning(const model::RateChange& c, bool mean) {
   using Kind = model::RateChange::Kind;
   const auto& s = c.shorter;
   const auto& l = c.longer;
@@ -38,7 +39,10 @@ std::string rate_change_warning(const model::RateChange& c) {
            " dirtied " + vmp::format_bytes(l.dirty_bytes) + " but " +
            vmp::format_duration(s.period_ms) + " dirtied " + vmp::format_bytes(s.dirty_bytes) +
            ", which a steady guest cannot do: its load changed (or it was paused) during the "
-           "measurement, and the prediction follows a curve that may not be the guest's; "
+           "measurement, and " +
+           (mean ? "the prediction takes the load's mean over the measurement, its interval "
+                   "spanning that and the curve as measured; "
+                 : "the prediction follows a curve that may not be the guest's; ") +
            "measure again";
   }
   auto rate = [](const model::SampledPoint& p) {
@@ -86,7 +90,7 @@ report::Report make_report(std::string subject, probe::DirtyProfile profile,
                            const Options& options) {
   const double ceiling = profile.nonzero_ram_bytes();
   // A load whose rate changed while it was measured is read at its mean (model::RateChange);
-  // one that fell away at the end is left as measured, with the warning to measure again.
+  // one that stopped at the end is left as measured, with the warning to measure again.
   const auto reading = probe::read_curve(profile);
   std::vector<model::DirtyPoint> points;
   for (const auto& p : reading.points) points.push_back({p.period_ms, p.dirty_bytes});
@@ -107,7 +111,7 @@ report::Report make_report(std::string subject, probe::DirtyProfile profile,
   r.curve = model::build_curve(points, ceiling, r.curve_choice);
   r.rate_change = reading.change;
   r.mean_reading = reading.mean;
-  if (reading.change) r.warnings.push_back(rate_change_warning(*reading.change));
+  if (reading.change) r.warnings.push_back(rate_change_warning(*reading.change, reading.mean));
 
   const std::optional<model::SeenSteps> lent =
       r.profile.libvirt_steps_seen_ms ? std::nullopt : options.lent_libvirt_steps;

@@ -211,6 +211,39 @@ TEST(RateChange, TheMeanReadingIsSteadyAndKeepsTheLongestPeriod) {
   EXPECT_LT(w_bursty, 80 * kMiB);
 }
 
+// QEMU 7.2's whole-second periods on "phased" (4 s fast, 4 s slow; bench/results/2026-12-05-
+// qemu7.2-window-heldout.jsonl, seed 18): the 4 s period fell in the slow phase and dirtied less
+// than the 2 s one. Read as measured the prediction was 36% long (8.4 s against 6.2 s, 17
+// iterations against 6); the load's rate changed, and it is read at its mean. A paused guest's
+// longest period dirtied nothing: there is no mean to take, and the points stay as measured.
+TEST(RateChange, AFallAtTheEndIsReadAtTheMeanUnlessTheLoadStopped) {
+  auto bytes = [](const std::vector<SampledPoint>& points) {
+    std::vector<double> out;
+    for (const auto& p : points) out.push_back(p.dirty_bytes);
+    return out;
+  };
+  const std::vector<SampledPoint> slow_phase_last{{1000, 37748736, 8192, 576},
+                                                  {2000, 62914560, 8192, 960},
+                                                  {4000, 37748736, 8192, 576}};
+  const auto phased = read_measurement(slow_phase_last, kGuest, 300 * kMiB);
+  ASSERT_TRUE(phased.change);
+  EXPECT_EQ(phased.change->kind, RateChange::Kind::FellAtEnd);
+  EXPECT_TRUE(phased.mean);
+  EXPECT_EQ(bytes(phased.points), bytes(mean_rate_points(slow_phase_last, kGuest, 300 * kMiB)));
+  EXPECT_NE(bytes(phased.points), bytes(slow_phase_last));
+  EXPECT_FALSE(rate_change(phased.points, kGuest));  // the mean is steady
+
+  auto point = [](double ms, double mib) {
+    return SampledPoint{ms, mib * kMiB, 16384, std::floor(mib / 1024 * 16384)};
+  };
+  const std::vector<SampledPoint> paused{point(1000, 40), point(2000, 18), point(5000, 0)};
+  const auto stopped = read_measurement(paused, kGiB, 300 * kMiB);
+  ASSERT_TRUE(stopped.change);
+  EXPECT_EQ(stopped.change->kind, RateChange::Kind::FellAtEnd);
+  EXPECT_FALSE(stopped.mean);
+  EXPECT_EQ(bytes(stopped.points), bytes(paused));
+}
+
 // QEMU floors the rate it reports to whole MiB/s: a reading is taken at the floor's expected
 // value, half a MiB/s above it less half the sample's step, and the interval still spans the
 // floor, from the reading as reported to a whole MiB/s above it.
