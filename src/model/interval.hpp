@@ -81,11 +81,12 @@ struct RateChange {
 // nullopt for a steady measurement. FellAtEnd first, then the first pair found.
 std::optional<RateChange> rate_change(const std::vector<SampledPoint>& points, double ram_bytes);
 
-// A load whose rate changed: each shorter period saw one phase of it, the longest the most of it. The mean reading: random writes at the rate r that the shorter periods saw
-// together (their dirtied bytes over their time) over the working set W with which that rate
-// dirties what the longest period read, W (1 - exp(-r T / W)) = D(T); where r cannot reach D(T)
-// in T (the rate rose after the short periods), W is all of the memory that can hold data
-// (ceiling_bytes), and r the rate that reaches D(T). The points at the same periods, with the
+// A load whose rate changed: each shorter period saw one phase of it, the longest the most of it.
+// The mean reading: random writes at the rate r that the shorter periods saw together (their
+// dirtied bytes over their time) over the working set W with which that rate dirties what the
+// longest period read, W (1 - exp(-r T / W)) = D(T); where r cannot reach D(T) in T (the rate
+// rose after the short periods), W is all of the memory that can hold data (ceiling_bytes), and
+// r the rate that reaches D(T). The points at the same periods, with the
 // sample's k in the same proportion; the longest is kept as measured.
 std::vector<SampledPoint> mean_rate_points(const std::vector<SampledPoint>& points,
                                            double ram_bytes, double ceiling_bytes);
