@@ -209,17 +209,12 @@ def rfc_baseline(profile, bandwidth_mib, downtime_ms, deadline_s):
     return offline(p, bandwidth_mib, downtime_ms, deadline_s, ["--curve", "piecewise-linear"])
 
 
-def cpu_busy_jiffies():
-    """All CPUs' busy time so far (user, nice, system, irq, softirq, steal), in clock ticks."""
+def cpu_jiffies():
+    """All CPUs' busy time so far (user, nice, system, irq, softirq, steal) and, of it, the steal
+    time (what the machine's own host gave to others), in clock ticks."""
     with open("/proc/stat") as f:
         v = [int(x) for x in f.readline().split()[1:]]
-    return v[0] + v[1] + v[2] + v[5] + v[6] + v[7]
-
-
-def cpu_steal_jiffies():
-    """All CPUs' steal time so far: what the machine's own host gave to others, in clock ticks."""
-    with open("/proc/stat") as f:
-        return int(f.readline().split()[8])
+    return v[0] + v[1] + v[2] + v[5] + v[6] + v[7], v[7]
 
 
 class QemuCpu:
@@ -306,7 +301,7 @@ def migrate(src_conn, name, dest_uri, migration_deadline_s):
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     samples = []
     aborted = False
-    busy0, steal0, qemu_cpu = cpu_busy_jiffies(), cpu_steal_jiffies(), QemuCpu()
+    (busy0, steal0), qemu_cpu = cpu_jiffies(), QemuCpu()
     t0 = time.monotonic()
     last_rescan = t0
     while proc.poll() is None:
@@ -330,11 +325,12 @@ def migrate(src_conn, name, dest_uri, migration_deadline_s):
     # Whether the machine was quiet: CPU that no QEMU used while the migration ran, as a share
     # of all CPUs (to the last poll of each QEMU). Some % is this script, virsh and the daemons.
     hz = os.sysconf("SC_CLK_TCK")
-    other_cpu = max(0, (cpu_busy_jiffies() - busy0) - qemu_cpu.used()) / hz
+    busy1, steal1 = cpu_jiffies()
+    other_cpu = max(0, (busy1 - busy0) - qemu_cpu.used()) / hz
     other_cpu_share = other_cpu / (wall_s * os.cpu_count())
     # Of which stolen: this machine is itself a guest, and its host's other tenants take CPU the
     # migration's processes (QEMU, libvirtd) then wait for.
-    steal_share = (cpu_steal_jiffies() - steal0) / hz / (wall_s * os.cpu_count())
+    steal_share = (steal1 - steal0) / hz / (wall_s * os.cpu_count())
     completed = proc.returncode == 0 and not aborted
     qemu_total_ms = None
     qemu_downtime_ms = None

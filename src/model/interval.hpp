@@ -86,8 +86,8 @@ std::optional<RateChange> rate_change(const std::vector<SampledPoint>& points, d
 // dirtied bytes over their time) over the working set W with which that rate dirties what the
 // longest period read, W (1 - exp(-r T / W)) = D(T); where r cannot reach D(T) in T (the rate
 // rose after the short periods), W is all of the memory that can hold data (ceiling_bytes), and
-// r the rate that reaches D(T). The points at the same periods, with the
-// sample's k in the same proportion; the longest is kept as measured.
+// r the rate that reaches D(T). The points at the same periods, with the sample's k in the same
+// proportion; the longest is kept as measured.
 std::vector<SampledPoint> mean_rate_points(const std::vector<SampledPoint>& points,
                                            double ram_bytes, double ceiling_bytes);
 

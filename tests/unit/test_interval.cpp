@@ -148,6 +148,14 @@ const auto kBursty = measured({{125, 4063232, 62}, {250, 7602176, 116}, {500, 0,
 const auto kSteady = measured({{125, 393216, 6}, {251, 2105540.608, 32}, {500, 3145728, 48},
                                {1000, 7340032, 112}, {5500, 28835840, 440}});
 
+// A reading of a 1 GiB guest in MiB, 16384 pages sampled.
+SampledPoint on_1gib(double ms, double mib) {
+  return SampledPoint{ms, mib * kMiB, 16384, std::floor(mib / 1024 * 16384)};
+}
+
+// Paused 3-4 s into a measurement (QEMU 7.2, issue 17): the longest period fell to nothing.
+const std::vector<SampledPoint> kPaused{on_1gib(1000, 40), on_1gib(2000, 18), on_1gib(5000, 0)};
+
 }  // namespace
 
 TEST(RateChange, RealLoadsThatChangedRateAreFoundAndASteadyOneIsNot) {
@@ -160,13 +168,10 @@ TEST(RateChange, RealLoadsThatChangedRateAreFoundAndASteadyOneIsNot) {
   EXPECT_FALSE(rate_change(kSteady, kGuest));
   EXPECT_FALSE(rate_change(random_guest(16384, 0).points, kGiB));
   // Within QEMU's error (its whole MiB/s and the sample): steady.
-  auto point = [](double ms, double mib) {
-    return SampledPoint{ms, mib * kMiB, 16384, std::floor(mib / 1024 * 16384)};
-  };
-  EXPECT_FALSE(rate_change({point(1000, 40), point(2000, 62), point(5000, 101)}, kGiB));
-  EXPECT_FALSE(rate_change({point(125, 5), point(250, 4.5), point(1000, 9)}, kGiB));
-  // Paused 3-4 s into a measurement (QEMU 7.2, issue 17): the longest period fell.
-  auto paused = rate_change({point(1000, 40), point(2000, 18), point(5000, 0)}, kGiB);
+  EXPECT_FALSE(rate_change({on_1gib(1000, 40), on_1gib(2000, 62), on_1gib(5000, 101)}, kGiB));
+  EXPECT_FALSE(rate_change({on_1gib(125, 5), on_1gib(250, 4.5), on_1gib(1000, 9)}, kGiB));
+  // Paused late in the measurement: the longest period fell.
+  auto paused = rate_change(kPaused, kGiB);
   ASSERT_TRUE(paused);
   EXPECT_EQ(paused->kind, RateChange::Kind::FellAtEnd);
   EXPECT_EQ(paused->longer.period_ms, 5000);
@@ -233,15 +238,11 @@ TEST(RateChange, AFallAtTheEndIsReadAtTheMeanUnlessTheLoadStopped) {
   EXPECT_NE(bytes(phased.points), bytes(slow_phase_last));
   EXPECT_FALSE(rate_change(phased.points, kGuest));  // the mean is steady
 
-  auto point = [](double ms, double mib) {
-    return SampledPoint{ms, mib * kMiB, 16384, std::floor(mib / 1024 * 16384)};
-  };
-  const std::vector<SampledPoint> paused{point(1000, 40), point(2000, 18), point(5000, 0)};
-  const auto stopped = read_measurement(paused, kGiB, 300 * kMiB);
+  const auto stopped = read_measurement(kPaused, kGiB, 300 * kMiB);
   ASSERT_TRUE(stopped.change);
   EXPECT_EQ(stopped.change->kind, RateChange::Kind::FellAtEnd);
   EXPECT_FALSE(stopped.mean);
-  EXPECT_EQ(bytes(stopped.points), bytes(paused));
+  EXPECT_EQ(bytes(stopped.points), bytes(kPaused));
 }
 
 // QEMU floors the rate it reports to whole MiB/s: a reading is taken at the floor's expected
