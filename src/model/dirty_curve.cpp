@@ -174,9 +174,10 @@ DirtyCurve DirtyCurve::saturating(double working_set_bytes, double write_rate_by
 }
 
 DirtyCurve DirtyCurve::hybrid(std::vector<DirtyPoint> points, const SaturatingFit& fit,
-                              double ceiling_bytes) {
+                              double ceiling_bytes, Joins joins) {
   DirtyCurve c = piecewise_linear(std::move(points), ceiling_bytes);
   c.kind_ = CurveKind::Hybrid;
+  c.joins_ = joins;
   c.working_set_bytes_ = std::clamp(fit.working_set_bytes, 0.0, c.ceiling_bytes_);
   c.write_rate_bytes_per_s_ = std::max(0.0, fit.write_rate_bytes_per_s);
   return c;
@@ -190,6 +191,16 @@ double DirtyCurve::interpolate(double t) const {
   if (it == p.end()) return p.back().dirty_bytes;
   const DirtyPoint& a = *(it - 1);
   const DirtyPoint& b = *it;
+  if (joins_ == Joins::Shape) {
+    // Through both points, bending as the fitted shape does between them.
+    const double rate_per_ms = write_rate_bytes_per_s_ / 1000;
+    const double sa = saturating_value(working_set_bytes_, rate_per_ms, a.period_ms);
+    const double span = saturating_value(working_set_bytes_, rate_per_ms, b.period_ms) - sa;
+    if (span > 0) {
+      return a.dirty_bytes + (b.dirty_bytes - a.dirty_bytes) *
+                                 (saturating_value(working_set_bytes_, rate_per_ms, t) - sa) / span;
+    }
+  }
   return a.dirty_bytes + (b.dirty_bytes - a.dirty_bytes) * (t - a.period_ms) /
                              (b.period_ms - a.period_ms);
 }
@@ -260,7 +271,7 @@ double DirtyCurve::limit_bytes() const {
 }
 
 CurveChoice choose_curve(const std::vector<DirtyPoint>& points, double ceiling_bytes,
-                         CurvePolicy policy) {
+                         CurvePolicy policy, Joins joins) {
   if (policy == CurvePolicy::PiecewiseLinear) {
     return {CurveKind::PiecewiseLinear, "requested (the 2023 RFC predictor's rule)", std::nullopt};
   }
@@ -279,8 +290,11 @@ CurveChoice choose_curve(const std::vector<DirtyPoint>& points, double ceiling_b
   }
   return {CurveKind::Hybrid,
           std::string(policy == CurvePolicy::Hybrid ? "requested" : "default") +
-              ": the measured points, and outside them the saturating shape (" + fit_text + ")",
-          fit};
+              ": the measured points, " +
+              (joins == Joins::Shape ? "joined by the saturating shape and continued by it"
+                                     : "and outside them the saturating shape") +
+              " (" + fit_text + ")",
+          fit, joins};
 }
 
 DirtyCurve build_curve(const std::vector<DirtyPoint>& points, double ceiling_bytes,
@@ -290,7 +304,7 @@ DirtyCurve build_curve(const std::vector<DirtyPoint>& points, double ceiling_byt
                                   choice.fit->write_rate_bytes_per_s, ceiling_bytes);
   }
   if (choice.kind == CurveKind::Hybrid && choice.fit) {
-    return DirtyCurve::hybrid(points, *choice.fit, ceiling_bytes);
+    return DirtyCurve::hybrid(points, *choice.fit, ceiling_bytes, choice.joins);
   }
   return DirtyCurve::piecewise_linear(points, ceiling_bytes);
 }

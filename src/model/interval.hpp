@@ -59,6 +59,8 @@ struct SamplingError {
   // measured spread; not counted(): the input's at both ends.
   ThreadCost thread_cost_low;
   ThreadCost thread_cost_high;
+  // How the curve at each end joins its points (model::Joins): Shape for a steady measurement.
+  Joins joins = Joins::Chords;
 };
 
 // Two periods of one measurement that a steady load cannot produce. Under a steady load the
