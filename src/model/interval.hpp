@@ -100,6 +100,8 @@ struct Reading {
   std::vector<SampledPoint> points;
   std::optional<RateChange> change;
   bool mean = false;
+  // A steady measurement is joined by its fitted shape; one whose rate changed, by chords.
+  Joins joins() const { return change ? Joins::Chords : Joins::Shape; }
 };
 Reading read_measurement(const std::vector<SampledPoint>& measured, double ram_bytes,
                          double ceiling_bytes);

@@ -50,8 +50,8 @@ model::DirtyCurve curve_from_profile(const probe::DirtyProfile& profile,
   const auto reading = probe::read_curve(profile);
   for (const auto& p : reading.points) points.push_back({p.period_ms, p.dirty_bytes});
   const double ceiling = profile.nonzero_ram_bytes();
-  const auto joins = reading.change ? model::Joins::Chords : model::Joins::Shape;
-  return model::build_curve(points, ceiling, model::choose_curve(points, ceiling, policy, joins));
+  return model::build_curve(points, ceiling,
+                            model::choose_curve(points, ceiling, policy, reading.joins()));
 }
 
 std::optional<model::DirtyCurve> curve_from_iterations(std::vector<model::DirtyPoint> points,
