@@ -174,10 +174,9 @@ DirtyCurve DirtyCurve::saturating(double working_set_bytes, double write_rate_by
 }
 
 DirtyCurve DirtyCurve::hybrid(std::vector<DirtyPoint> points, const SaturatingFit& fit,
-                              double ceiling_bytes, Joins joins) {
+                              double ceiling_bytes) {
   DirtyCurve c = piecewise_linear(std::move(points), ceiling_bytes);
   c.kind_ = CurveKind::Hybrid;
-  c.joins_ = joins;
   c.working_set_bytes_ = std::clamp(fit.working_set_bytes, 0.0, c.ceiling_bytes_);
   c.write_rate_bytes_per_s_ = std::max(0.0, fit.write_rate_bytes_per_s);
   return c;
@@ -191,16 +190,6 @@ double DirtyCurve::interpolate(double t) const {
   if (it == p.end()) return p.back().dirty_bytes;
   const DirtyPoint& a = *(it - 1);
   const DirtyPoint& b = *it;
-  if (joins_ == Joins::Shape) {
-    // Through both points, bending as the fitted shape does between them.
-    const double rate_per_ms = write_rate_bytes_per_s_ / 1000;
-    const double sa = saturating_value(working_set_bytes_, rate_per_ms, a.period_ms);
-    const double span = saturating_value(working_set_bytes_, rate_per_ms, b.period_ms) - sa;
-    if (span > 0) {
-      return a.dirty_bytes + (b.dirty_bytes - a.dirty_bytes) *
-                                 (saturating_value(working_set_bytes_, rate_per_ms, t) - sa) / span;
-    }
-  }
   return a.dirty_bytes + (b.dirty_bytes - a.dirty_bytes) * (t - a.period_ms) /
                              (b.period_ms - a.period_ms);
 }
@@ -271,7 +260,7 @@ double DirtyCurve::limit_bytes() const {
 }
 
 CurveChoice choose_curve(const std::vector<DirtyPoint>& points, double ceiling_bytes,
-                         CurvePolicy policy, Joins joins) {
+                         CurvePolicy policy) {
   if (policy == CurvePolicy::PiecewiseLinear) {
     return {CurveKind::PiecewiseLinear, "requested (the 2023 RFC predictor's rule)", std::nullopt};
   }
@@ -290,11 +279,8 @@ CurveChoice choose_curve(const std::vector<DirtyPoint>& points, double ceiling_b
   }
   return {CurveKind::Hybrid,
           std::string(policy == CurvePolicy::Hybrid ? "requested" : "default") +
-              ": the measured points, " +
-              (joins == Joins::Shape ? "joined by the saturating shape and continued by it"
-                                     : "and outside them the saturating shape") +
-              " (" + fit_text + ")",
-          fit, joins};
+              ": the measured points, and outside them the saturating shape (" + fit_text + ")",
+          fit};
 }
 
 DirtyCurve build_curve(const std::vector<DirtyPoint>& points, double ceiling_bytes,
@@ -304,7 +290,7 @@ DirtyCurve build_curve(const std::vector<DirtyPoint>& points, double ceiling_byt
                                   choice.fit->write_rate_bytes_per_s, ceiling_bytes);
   }
   if (choice.kind == CurveKind::Hybrid && choice.fit) {
-    return DirtyCurve::hybrid(points, *choice.fit, ceiling_bytes, choice.joins);
+    return DirtyCurve::hybrid(points, *choice.fit, ceiling_bytes);
   }
   return DirtyCurve::piecewise_linear(points, ceiling_bytes);
 }

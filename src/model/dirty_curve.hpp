@@ -30,12 +30,6 @@ enum class CurveKind {
 
 enum class CurvePolicy { Auto, PiecewiseLinear, Saturating, Hybrid };
 
-// How a hybrid curve goes from one measured point to the next. A steady load's curve bends
-// between them as the fitted shape does: a chord runs under it (on QEMU 10.0's 1 s and 5.75 s
-// points, 5-8% under at 3.7 s for a random writer near its working set). A load whose rate
-// changed is read from points that no one shape fits: chords.
-enum class Joins { Chords, Shape };
-
 std::string_view to_string(CurveKind kind);
 std::string_view to_string(CurvePolicy policy);
 std::optional<CurvePolicy> curve_policy_from_string(std::string_view text);
@@ -62,7 +56,7 @@ class DirtyCurve {
   static DirtyCurve saturating(double working_set_bytes, double write_rate_bytes_per_s,
                                double ceiling_bytes);
   static DirtyCurve hybrid(std::vector<DirtyPoint> points, const SaturatingFit& fit,
-                           double ceiling_bytes, Joins joins = Joins::Chords);
+                           double ceiling_bytes);
 
   // Distinct bytes dirtied in a window of period_ms. 0 at 0, monotone, never above the ceiling.
   double dirty_bytes(double period_ms) const;
@@ -74,7 +68,6 @@ class DirtyCurve {
   const std::vector<DirtyPoint>& points() const { return points_; }
   double working_set_bytes() const { return working_set_bytes_; }
   double write_rate_bytes_per_s() const { return write_rate_bytes_per_s_; }
-  Joins joins() const { return joins_; }
 
  private:
   DirtyCurve() = default;
@@ -88,7 +81,6 @@ class DirtyCurve {
   std::vector<DirtyPoint> points_;
   double working_set_bytes_ = 0;
   double write_rate_bytes_per_s_ = 0;
-  Joins joins_ = Joins::Chords;
 };
 
 // The choice between the two shapes, separate from building the curve so tests can pin it.
@@ -96,12 +88,10 @@ struct CurveChoice {
   CurveKind kind;
   std::string reason;
   std::optional<SaturatingFit> fit;
-  Joins joins = Joins::Chords;  // Shape only for a hybrid curve
 };
 
-// joins: Shape for a steady measurement (no model::RateChange), Chords for one whose rate changed.
 CurveChoice choose_curve(const std::vector<DirtyPoint>& points, double ceiling_bytes,
-                         CurvePolicy policy, Joins joins = Joins::Chords);
+                         CurvePolicy policy);
 DirtyCurve build_curve(const std::vector<DirtyPoint>& points, double ceiling_bytes,
                        const CurveChoice& choice);
 

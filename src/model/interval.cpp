@@ -170,7 +170,7 @@ IntervalEnd interval_end(const PrecopyInput& input, const SamplingError& e, Curv
   if (const ThreadCost& cost = high ? e.thread_cost_high : e.thread_cost_low; cost.counted()) {
     in.thread_cost = cost;
   }
-  return {in, build_curve(points, ceiling, choose_curve(points, ceiling, policy, e.joins))};
+  return {in, build_curve(points, ceiling, choose_curve(points, ceiling, policy))};
 }
 
 namespace {

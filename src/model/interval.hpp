@@ -59,8 +59,6 @@ struct SamplingError {
   // measured spread; not counted(): the input's at both ends.
   ThreadCost thread_cost_low;
   ThreadCost thread_cost_high;
-  // How the curve at each end joins its points (model::Joins): Shape for a steady measurement.
-  Joins joins = Joins::Chords;
 };
 
 // Two periods of one measurement that a steady load cannot produce. Under a steady load the
@@ -100,8 +98,6 @@ struct Reading {
   std::vector<SampledPoint> points;
   std::optional<RateChange> change;
   bool mean = false;
-  // A steady measurement is joined by its fitted shape; one whose rate changed, by chords.
-  Joins joins() const { return change ? Joins::Chords : Joins::Shape; }
 };
 Reading read_measurement(const std::vector<SampledPoint>& measured, double ram_bytes,
                          double ceiling_bytes);

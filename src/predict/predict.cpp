@@ -96,8 +96,7 @@ report::Report make_report(std::string subject, probe::DirtyProfile profile,
   for (const auto& p : reading.points) points.push_back({p.period_ms, p.dirty_bytes});
   report::Report r{.subject = std::move(subject),
                    .profile = std::move(profile),
-                   .curve_choice = model::choose_curve(points, ceiling, options.curve_policy,
-                                                       reading.joins()),
+                   .curve_choice = model::choose_curve(points, ceiling, options.curve_policy),
                    .curve = model::DirtyCurve::piecewise_linear({}, 0),
                    .settings = with_link_as_bandwidth(options.settings),
                    .prediction = std::nullopt,
@@ -146,7 +145,6 @@ report::Report make_report(std::string subject, probe::DirtyProfile profile,
   auto unknowns = sampling_error(r.profile, r.libvirt_steps, r.migration_thread);
   auto as_measured = unknowns;
   unknowns.points = reading.points;
-  unknowns.joins = reading.joins();
   // The reading whose sampling error gives the unfavourable end.
   const model::SamplingError* unfavourable = &unknowns;
   if (bandwidth) {

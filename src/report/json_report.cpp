@@ -107,7 +107,6 @@ json to_json(const Report& r) {
       {"limit_bytes", r.curve.limit_bytes()},
       {"points", curve_points},
   };
-  curve["joins"] = r.curve.joins() == model::Joins::Shape ? "shape" : "lines";
   curve["reading"] = r.mean_reading ? "mean-rate" : "as-measured";
   curve["rate_change"] = nullptr;
   if (r.rate_change) {

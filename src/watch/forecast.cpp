@@ -47,11 +47,11 @@ model::DirtyCurve at_granularity(const model::DirtyCurve& curve, double page_siz
 model::DirtyCurve curve_from_profile(const probe::DirtyProfile& profile,
                                      model::CurvePolicy policy) {
   std::vector<model::DirtyPoint> points;
-  const auto reading = probe::read_curve(profile);
-  for (const auto& p : reading.points) points.push_back({p.period_ms, p.dirty_bytes});
+  for (const auto& p : probe::read_curve(profile).points) {
+    points.push_back({p.period_ms, p.dirty_bytes});
+  }
   const double ceiling = profile.nonzero_ram_bytes();
-  return model::build_curve(points, ceiling,
-                            model::choose_curve(points, ceiling, policy, reading.joins()));
+  return model::build_curve(points, ceiling, model::choose_curve(points, ceiling, policy));
 }
 
 std::optional<model::DirtyCurve> curve_from_iterations(std::vector<model::DirtyPoint> points,

@@ -108,37 +108,6 @@ TEST(Hybrid, AHotSetRewrittenFasterThanThePeriodIsFullAtShortPeriods) {
   EXPECT_DOUBLE_EQ(c.dirty_bytes(100000), 8 * kMiB);
 }
 
-// QEMU 10.0's periods (125 ms to 1 s, then 5.75 s) on a random writer near its working set
-// (256 MiB written at 19.5 MiB/s, the benchmark's cap-24-hot): the chord from 1 s to 5.75 s runs
-// 5% under the load's law at 3.7 s, where that case's iterations fall (8% on its real readings);
-// the shape through the points follows the load between them and still passes through each.
-TEST(Hybrid, ASteadyMeasurementIsJoinedByItsShape) {
-  const double wss_pages = 65536, pages_per_s = 19.5 * kMiB / 4096;
-  auto pts = random_workload(wss_pages, pages_per_s, {0.125, 0.25, 0.5, 1, 5.75});
-  pts[3].dirty_bytes *= 1.03;  // a reading off the law by its sampling error
-  const double ceiling = 1024 * kMiB;
-  auto shaped_choice = choose_curve(pts, ceiling, CurvePolicy::Auto, Joins::Shape);
-  EXPECT_EQ(shaped_choice.joins, Joins::Shape);
-  EXPECT_NE(shaped_choice.reason.find("joined by the saturating shape"), std::string::npos);
-  auto shaped = build_curve(pts, ceiling, shaped_choice);
-  auto chords = build_curve(pts, ceiling, choose_curve(pts, ceiling, CurvePolicy::Auto));
-  EXPECT_EQ(shaped.joins(), Joins::Shape);
-  EXPECT_EQ(chords.joins(), Joins::Chords);
-  const double truth = random_workload(wss_pages, pages_per_s, {3.7})[0].dirty_bytes;
-  EXPECT_LT(chords.dirty_bytes(3700), 0.96 * truth);
-  EXPECT_NEAR(shaped.dirty_bytes(3700) / truth, 1, 0.02);
-  for (const auto& p : pts) {
-    EXPECT_NEAR(shaped.dirty_bytes(p.period_ms), p.dirty_bytes, 1) << p.period_ms;
-  }
-  // Outside the points the two are the same curve.
-  for (double t : {50.0, 10000.0, 60000.0}) {
-    EXPECT_DOUBLE_EQ(shaped.dirty_bytes(t), chords.dirty_bytes(t)) << t;
-  }
-  // Only a hybrid curve has joins to shape: lines stay lines.
-  auto lines = choose_curve(pts, ceiling, CurvePolicy::PiecewiseLinear, Joins::Shape);
-  EXPECT_EQ(build_curve(pts, ceiling, lines).dirty_bytes(3700), chords.dirty_bytes(3700));
-}
-
 TEST(ChooseCurve, FallsBackToLinesWithoutAFit) {
   auto choice = choose_curve({{1000, 5 * kMiB}}, 100 * kMiB, CurvePolicy::Auto);
   EXPECT_EQ(choice.kind, CurveKind::PiecewiseLinear);
@@ -159,9 +128,7 @@ TEST(EveryCurve, IsZeroAtZeroMonotoneAndUnderTheCeiling) {
     for (int i = 0; i < n; ++i) pts.push_back({(i + 1) * (50 + 2000 * u(rng)), ceiling * u(rng)});
     for (auto policy : {CurvePolicy::Auto, CurvePolicy::PiecewiseLinear, CurvePolicy::Saturating,
                         CurvePolicy::Hybrid}) {
-      auto c = build_curve(pts, ceiling,
-                           choose_curve(pts, ceiling, policy,
-                                        trial % 2 ? Joins::Shape : Joins::Chords));
+      auto c = build_curve(pts, ceiling, choose_curve(pts, ceiling, policy));
       EXPECT_EQ(c.dirty_bytes(0), 0);
       double previous = 0;
       for (double t = 1; t < 1e7; t *= 1.3) {
