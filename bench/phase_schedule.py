@@ -69,7 +69,8 @@ def read_plan(plan_ms, start_s, cycle_s, fast, slow, wss_pages, ram, pause_s, rn
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--row", required=True,
-                    help="bench results file; its first phased row gives the guest and settings")
+                    help="bench results file; its first row of --case gives the guest and settings")
+    ap.add_argument("--case", default="phased", help="the case whose row is taken (default phased)")
     ap.add_argument("--plan", action="append", required=True,
                     help="periods in ms in the order measured, comma-separated; repeatable")
     ap.add_argument("--cycles", default="2,3,4,6,8,10,12,16,20", help="cycle lengths, seconds")
@@ -87,10 +88,10 @@ def main():
         for r in (json.loads(line) for line in f if line.strip()):
             if "header" in r:
                 qemu = r["header"]["qemu"]
-            elif r.get("case") == "phased" and row is None:
+            elif r.get("case") == args.case and row is None:
                 row = r
     if row is None or qemu is None:
-        sys.exit(f"phase_schedule: no phased row with a header in {args.row}")
+        sys.exit(f"phase_schedule: no {args.case} row with a header in {args.row}")
     ram = row["guest_mib"] * MiB
     wss = args.wss_mib * MiB / PAGE
     link = ["--link-speed", f"{int(row['link_mib_s'] * MiB)}B/s"]
@@ -105,7 +106,8 @@ def main():
               * PAGE, "sampled_pages": 0, "dirty_sampled_pages": 0}
              for ms in sorted(int(x) for x in args.plan[0].split(","))]
     reference = predict(exact)
-    print(f"reference: the load read exactly at its mean rate, {reference:.0f} ms")
+    print("reference: the load read exactly at its mean rate, "
+          + (f"{reference:.0f} ms" if reference is not None else "does not converge"))
     rng = random.Random(args.seed)
     cycles = [float(c) for c in args.cycles.split(",")]
     for text in args.plan:
@@ -116,8 +118,11 @@ def main():
             for _ in range(args.runs):
                 got = predict(read_plan(plan, rng.uniform(0, cycle), cycle, args.fast, args.slow,
                                         wss, ram, args.pause, rng))
-                # A reading that does not converge: counted as 100% long.
-                errors.append(100.0 if got is None else 100.0 * (got - reference) / reference)
+                # A verdict other than the reference's: counted as 100% off.
+                if got is None or reference is None:
+                    errors.append(0.0 if got is reference else 100.0)
+                else:
+                    errors.append(100.0 * (got - reference) / reference)
             every += errors
             size = sorted(abs(e) for e in errors)
             per_cycle.append(f"{cycle:g} s: {statistics.median(size):.1f}/"
