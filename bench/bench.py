@@ -65,9 +65,10 @@ CI_CASES = ["random-small", "hot-over-limit", "idle"]
 # Loads whose rate follows a cycle (tests/guest/README.md), in seconds: bursty 2x the rate for
 # 1 s then none for 1 s; phased 1.75x for 4 s then 0.25x for 4 s. An operator measures at a
 # moment unrelated to the cycle; the benchmark measured a fixed time after the guest's arrival,
-# and an arrival ends in a slow phase (pre-copy converges when the rate falls), so 11 of 12 stored
-# QEMU 10.0 phased runs began measuring in the fast phase or within 0.5 s of it. A seeded wait of
-# up to one cycle before measuring puts the measurement at a random point of it.
+# and an arrival likely ends in a slow phase (pre-copy converges when the rate falls): 21 of 22
+# stored QEMU 10.0 phased runs of 2026-12-05/06 were in the fast phase within the measurement's
+# first second. A seeded wait of up to one cycle before measuring puts the measurement at a random
+# point of it.
 LOAD_CYCLE_S = {"bursty": 2.0, "phased": 8.0}
 # Held out: cases no model change was fitted to (added 2026-12-03, after libvirt's steps were
 # fitted to the cases above); only scored. Not yet here: two vCPUs writing at once (the test
