@@ -124,12 +124,12 @@ def main():
                 else:
                     errors.append(100.0 * (got - reference) / reference)
             every += errors
-            size = sorted(abs(e) for e in errors)
+            size = [abs(e) for e in errors]
             per_cycle.append(f"{cycle:g} s: {statistics.median(size):.1f}/"
-                             f"{size[int(0.9 * len(size)) - 1]:.1f}/{statistics.mean(errors):+.1f}")
-        size = sorted(abs(e) for e in every)
+                             f"{bench.percentile(size, 0.9):.1f}/{statistics.mean(errors):+.1f}")
+        size = [abs(e) for e in every]
         print(f"{text:>28}: median {statistics.median(size):.1f}%, p90 "
-              f"{size[int(0.9 * len(size)) - 1]:.1f}%, mean {statistics.mean(every):+.1f}%  "
+              f"{bench.percentile(size, 0.9):.1f}%, mean {statistics.mean(every):+.1f}%  "
               f"(per cycle, median/p90/mean: {'; '.join(per_cycle)})")
 
 
