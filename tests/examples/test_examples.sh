@@ -194,6 +194,18 @@ all:
           vmp_connect: $uri
           vmp_domains: [$dom]
 EOF
+# load_writes CONSOLE SECONDS: the guest's load (tests/guest/load.c, a stats line every 10 s)
+# prints a new stats line within SECONDS.
+load_writes() {
+    local n0 i
+    n0=$(grep -c 'vmp-load: stats' "$1" 2>/dev/null)
+    for ((i = 0; i < $2; i++)); do
+        sleep 1
+        (($(grep -c 'vmp-load: stats' "$1" 2>/dev/null) > n0)) && return 0
+    done
+    return 1
+}
+
 play() {
     local name=$1
     shift
@@ -314,6 +326,17 @@ all:
         vmp_link_speed: 1Gbit/s
         vmp_concurrent: 1
 EOI
+        # host-b's verdict rests on its guest's load writing: a guest whose load has stopped
+        # (CI once saw its console go quiet 2 minutes in, and the tool then rightly planned it
+        # to converge, and it did) would fail the checks below for a reason they do not name.
+        dest_console=/home/vmpdest/bench/$dom.console.log
+        if load_writes "$dest_console" 25; then
+            ok "  ($dom's load on host-b prints a new stats line within 25 s)"
+        else
+            bad "  ($dom's load on host-b printed no new stats line in 25 s)"
+            echo "  $dom on host-b: $(virsh -c "$dest_uri" domstate --reason "$dom" 2>&1)"
+            tail -n 5 "$dest_console" 2>&1 | sed 's/^/  console: /'
+        fi
         # (With HOME moved, the async directory is given: async_status would look under root's.)
         run ansible-drain env ANSIBLE_NOCOLOR=1 ANSIBLE_FORCE_COLOR=0 ANSIBLE_RETRY_FILES_ENABLED=0 \
             ANSIBLE_LOCAL_TEMP="$tmp/ansible-local" HOME="$tmp" ANSIBLE_ASYNC_DIR="$tmp/ansible-async" \
