@@ -415,7 +415,10 @@ void write_human_of(std::ostream& out, const Report& r) {
   out << summary_line_of(r) << "\n";
   const auto options = advice_lines(r);
   if (!options.empty()) {
-    out << "What would converge (* the advice):\n";
+    // Without a verdict (no bandwidth known) there is no advice: nothing carries the star.
+    const bool advised = std::any_of(options.begin(), options.end(),
+                                     [](const std::string& l) { return l.rfind("* ", 0) == 0; });
+    out << (advised ? "What would converge (* the advice):\n" : "What would converge:\n");
     for (const auto& line : options) out << "  " << line << "\n";
   }
   out << "\n";
