@@ -71,15 +71,18 @@ CI_CASES = ["random-small", "hot-over-limit", "idle"]
 # point of it.
 LOAD_CYCLE_S = {"bursty": 2.0, "phased": 8.0}
 # Held out: cases no model change was fitted to (added 2026-12-03, after libvirt's steps were
-# fitted to the cases above); only scored. Not yet here: two vCPUs writing at once (the test
-# guest's load is one thread).
+# fitted to the cases above); only scored. two-vcpus (added 2026-12-06): a guest of two vCPUs,
+# each writing half of the rate at once (tests/guest: VMP_GUEST_VCPUS), so that under TCG both
+# host cores run guest code beside the migration thread.
 HELDOUT_CASES = [
     ("big-4g", 4096, 512, 5000, "random", 128, 300),
     ("cap-16", 512, 64, 1500, "random", 16, 500),
     ("cap-24-hot", 1024, 256, 5000, "random", 24, 300),
     ("phased", 512, 128, 6000, "phased", 48, 300),
     ("sequential-1g-32", 1024, 192, 3000, "sequential", 32, 500),
+    ("two-vcpus", 1024, 320, 6000, "random", 48, 300),
 ]
+CASE_VCPUS = {"two-vcpus": 2}
 # Fast links (issue 12 item 6): no cap that binds (1 TiB/s), so what limits a single-stream
 # migration is the migration thread and the loopback path. Mostly zero (64 MiB touched) and
 # mostly data (the working set touched once at boot, no load: every page is sent once).
@@ -131,9 +134,9 @@ def run(cmd, check=True, **kw):
     return subprocess.run(cmd, check=check, text=True, capture_output=True, **kw)
 
 
-def start_guest(name, mem, wss, rate, pattern, seed, arch="x86_64", backing=""):
+def start_guest(name, mem, wss, rate, pattern, seed, arch="x86_64", backing="", vcpus=1):
     env = dict(os.environ, VMP_GUEST_PERSISTENT="1", LIBVIRT_URI=SOURCE_URI, VMP_GUEST_ARCH=arch,
-               VMP_GUEST_MEMORY_BACKING=backing)
+               VMP_GUEST_MEMORY_BACKING=backing, VMP_GUEST_VCPUS=str(vcpus))
     run([os.path.join(GUEST, "start-guest.sh"), name, str(mem), str(wss), str(rate), pattern,
          str(seed)], env=env)
 
@@ -476,7 +479,8 @@ def run_case(case, seed, args, src_conn, dest_conn, dest_uri):
     stop_guest(dom_name, dest_conn)
     arch = CASE_ARCH.get(name, "x86_64")
     backing = CASE_BACKING.get(name, "")
-    start_guest(dom_name, mem, wss, rate, pattern, seed, arch, backing)
+    vcpus = CASE_VCPUS.get(name, 1)
+    start_guest(dom_name, mem, wss, rate, pattern, seed, arch, backing, vcpus)
     if backing:
         # start-guest.sh may have mounted hugetlbfs just now: the destination daemon is told of
         # it (setup-destination.sh restarts it then; the caller opens its connection again).
@@ -518,7 +522,7 @@ def run_case(case, seed, args, src_conn, dest_conn, dest_uri):
         "case": name, "set": "held-out" if name in HELDOUT_NAMES else "tuning", "seed": seed,
         # The guest came to the source by migration (--arrived): libvirt's steps as seen here.
         "arrived_by_migration": bool(args.arrived), "arrival_s": arrival_s,
-        "arch": arch, "guest_mib": mem, "wss_mib": wss, "rate": rate,
+        "arch": arch, "vcpus": vcpus, "guest_mib": mem, "wss_mib": wss, "rate": rate,
         "pattern": pattern, "speed_mib_s": speed, "downtime_limit_ms": downtime,
         "measure_s": round(measure_s, 2),
         "phase_delay_s": round(phase_delay_s, 3),

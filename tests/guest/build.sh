@@ -162,7 +162,7 @@ if [[ $need_initramfs -eq 1 ]]; then
     mkdir -p "$R"/{bin,dev,proc,sys,tmp,etc}
     install -m 0755 "$BUSYBOX" "$R/bin/busybox"
     ln -s busybox "$R/bin/sh"
-    "$CC" -static -O2 -Wall -o "$R/bin/load" "$HERE/load.c"
+    "$CC" -static -O2 -Wall -pthread -o "$R/bin/load" "$HERE/load.c"
     "$STRIP" "$R/bin/load" 2>/dev/null || true
     install -m 0755 "$HERE/init" "$R/init"
     # /init opens /dev/console itself after mounting devtmpfs; the node in the

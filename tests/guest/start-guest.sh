@@ -15,7 +15,9 @@
 #      "<memoryBacking><hugepages/></memoryBacking>" the host gets a hugetlbfs mount and 2 MiB
 #      pages for the guest and a migration of it, see below),
 #      VMP_GUEST_ARCH (x86_64, the default: a pc machine; aarch64: a virt machine, cortex-a57,
-#      its kernel and initramfs in OUTDIR/aarch64).
+#      its kernel and initramfs in OUTDIR/aarch64),
+#      VMP_GUEST_VCPUS (default 1: vCPUs, and as many writer threads sharing RATE, so that each
+#      vCPU writes at once).
 # Prints the console log path on stdout when the guest is ready.
 set -euo pipefail
 
@@ -29,11 +31,13 @@ URI=${LIBVIRT_URI:-qemu:///system}
 TIMEOUT=${VMP_GUEST_TIMEOUT:-120}
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ARCH=${VMP_GUEST_ARCH:-x86_64}
+VCPUS=${VMP_GUEST_VCPUS:-1}
 
 die() { echo "start-guest.sh: ERROR: $*" >&2; exit 1; }
 log() { echo "start-guest.sh: $*" >&2; }
 
 [[ $NAME =~ ^[A-Za-z0-9_.-]+$ ]] || die "bad NAME '$NAME'"
+[[ $VCPUS =~ ^[1-9][0-9]?$ ]] || die "VMP_GUEST_VCPUS must be 1-99, got '$VCPUS'"
 for v in MEM_MIB WSS_MIB RATE SEED; do
     [[ ${!v} =~ ^[0-9]+$ ]] || die "$v must be a non-negative integer, got '${!v}'"
 done
@@ -146,11 +150,14 @@ rm -f "$LOG"
 # libvirt opens the file itself and passes the fd to qemu; pre-create it
 # world-readable so non-root tests can read the console.
 install -m 0644 /dev/null "$LOG"
-CMDLINE="console=$CONSOLE quiet vmp.wss_mib=$WSS_MIB vmp.rate=$RATE vmp.pattern=$PATTERN vmp.seed=$SEED ${VMP_GUEST_EXTRA_CMDLINE:-}"
+THREADS=
+((VCPUS > 1)) && THREADS="vmp.threads=$VCPUS "
+CMDLINE="console=$CONSOLE quiet vmp.wss_mib=$WSS_MIB vmp.rate=$RATE vmp.pattern=$PATTERN vmp.seed=$SEED $THREADS${VMP_GUEST_EXTRA_CMDLINE:-}"
 CMDLINE=${CMDLINE% }
 XML=$OUTDIR/$NAME.xml
 sed -e "s|@NAME@|$NAME|g" \
     -e "s|@MEM_MIB@|$MEM_MIB|g" \
+    -e "s|@VCPUS@|$VCPUS|g" \
     -e "s|@ARCH@|$ARCH|g" \
     -e "s|@MACHINE@|$MACHINE|g" \
     -e "s|@ARCH_XML@|$ARCH_XML|g" \

@@ -104,6 +104,7 @@ struct GuestSpec {
   std::string extra_cmdline;  // VMP_GUEST_EXTRA_CMDLINE
   std::string memory_backing;  // VMP_GUEST_MEMORY_BACKING: XML after <currentMemory>
   std::string arch = "x86_64";  // VMP_GUEST_ARCH: x86_64 (pc) or aarch64 (virt)
+  int vcpus = 1;  // VMP_GUEST_VCPUS: vCPUs, each with a writer thread sharing `rate`
 };
 
 class Guest {
@@ -172,6 +173,11 @@ struct LoadRun {
   std::optional<LoadStats> before, after;  // the load program's counters around the run
 };
 const LoadRun& measured_load_guest(Guest& guest);
+
+// The dirty volume QEMU measured in each period of `run` (a --json report of a guest of `spec`)
+// agrees with the load: random writes at r pages/s over W pages touch W (1 - e^(-r t / W))
+// distinct pages in t, however many writers share r. Prints the figures; EXPECTs each point.
+void expect_dirty_volume_agrees_with_the_load(const LoadRun& run, const GuestSpec& spec);
 
 // ------------------------------------------------------------------ files
 

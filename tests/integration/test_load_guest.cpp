@@ -62,54 +62,7 @@ bool is_number(const json& j) { return j.is_number(); }
 // Case 1. The volume QEMU measures as dirtied within each period agrees with the load: random
 // writes at r pages/s over W pages touch W (1 - e^(-r t / W)) distinct pages in t.
 TEST_F(LoadGuest, MeasuredDirtyVolumeAgreesWithTheLoad) {
-  const LoadRun& run = measured();
-  const json& rep = run.report;
-  const double ram = rep.at("guest").at("ram_bytes").get<double>();
-  const double per_gib = rep.at("measurement").at("sample_pages_per_gib").get<double>();
-  // QEMU's page sampling hashes sample_pages_per_gib pages per GiB of the RAM block (with
-  // replacement) at both ends of the period: n pages, of which a binomial share p is seen dirty.
-  const double n = per_gib * ram / (1024.0 * kMiB);
-  const double W = guest().spec().wss_mib * kMiB / kPage;
-  const double r = guest().spec().rate;
-  // The load program's own counters around the run: a starved vCPU (another guest on the host)
-  // drops writes, and the expectation below no longer holds; say so beside any failure.
-  std::string note;
-  if (run.before && run.after) {
-    double dt = run.after->t - run.before->t;
-    std::uint64_t missed = run.after->missed - run.before->missed;
-    std::printf("[figure] load program during the run: %.0f writes/s achieved (set %g), %llu "
-                "writes missed\n",
-                dt > 0 ? double(run.after->writes - run.before->writes) / dt : 0.0, r,
-                static_cast<unsigned long long>(missed));
-    if (missed > 0) {
-      note = "; NOTE: the guest's load program missed " + std::to_string(missed) +
-             " writes during the run (its vCPU was starved: is another guest running?)";
-    }
-  }
-  std::printf("[figure] sampled pages n = %g (%g per GiB x %g GiB)\n", n, per_gib,
-              ram / (1024.0 * kMiB));
-  const json& points = rep.at("curve").at("points");
-  ASSERT_FALSE(points.empty());
-  for (const auto& pt : points) {
-    const double t = pt.at("period_ms").get<double>() / 1000;
-    const double measured_bytes = pt.at("dirty_bytes").get<double>();
-    const double expected = W * (1 - std::exp(-r * t / W)) * kPage;
-    const double p = expected / ram;
-    // Tolerance: 4 binomial standard errors of the sampled dirty fraction, sqrt(p(1-p)/n) x RAM
-    // (a false failure about once in 16 000 points), and below the expectation also QEMU's
-    // floor: query-dirty-rate is an integer MiB/s, truncated, so up to 1 MiB/s x t is lost (it
-    // never adds, so it does not widen the upper bound).
-    const double sigma = ram * std::sqrt(p * (1 - p) / n);
-    const double floor_loss = 1 * kMiB * t;
-    const double lo = expected - 4 * sigma - floor_loss, hi = expected + 4 * sigma;
-    std::printf("[figure] dirty volume over %5.1f s: measured %7.2f MiB, expected %7.2f MiB, "
-                "allowed [%7.2f, %7.2f] MiB (4 sigma = %.2f MiB, floor %.2f MiB)\n",
-                t, measured_bytes / kMiB, expected / kMiB, lo / kMiB, hi / kMiB,
-                4 * sigma / kMiB, floor_loss / kMiB);
-    EXPECT_GE(measured_bytes, lo) << "period " << t << " s" << note;
-    EXPECT_LE(measured_bytes, hi) << "period " << t << " s" << note;
-  }
-  std::fflush(stdout);
+  expect_dirty_volume_agrees_with_the_load(measured(), guest().spec());
 }
 
 // Case 2. The zero-page estimate agrees with the guest's memory as it is: all of RAM dumped with
