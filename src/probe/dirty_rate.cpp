@@ -5,6 +5,7 @@
 #include <cstdlib>
 
 #include "base/error.hpp"
+#include "base/format.hpp"
 #include "virt/dirty_rate_calls.hpp"
 #include "virt/monitor.hpp"
 
@@ -240,6 +241,13 @@ std::vector<double> plan_periods_ms(double budget_ms, bool milliseconds) {
   extra = std::floor((extra + 1) / step) * step;
   periods.back() = std::min(longest, periods.back() + extra);
   return periods;
+}
+
+std::string periods_text(const std::vector<double>& periods_ms) {
+  if (periods_ms.empty()) return "no period";
+  const double longest = *std::max_element(periods_ms.begin(), periods_ms.end());
+  if (periods_ms.size() == 1) return "one period of " + vmp::format_duration(longest);
+  return std::to_string(periods_ms.size()) + " periods up to " + vmp::format_duration(longest);
 }
 
 std::vector<double> fit_periods_ms(std::vector<double> periods_ms, double left_ms,

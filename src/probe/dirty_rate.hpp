@@ -139,5 +139,7 @@ std::vector<double> plan_periods_ms(double budget_ms, bool milliseconds);
 // Empty when not even one fits.
 std::vector<double> fit_periods_ms(std::vector<double> periods_ms, double left_ms,
                                    double overhead_ms, bool milliseconds);
+// "3 periods up to 3.0 s", "one period of 125 ms": a curve's periods, for its warnings.
+std::string periods_text(const std::vector<double>& periods_ms);
 
 }  // namespace vmp::probe

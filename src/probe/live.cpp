@@ -404,9 +404,8 @@ std::vector<CurvePoint> measure_curve(DirtyRateMeter& meter, Clock& clock,
   if (refitted && safe.notes) {
     safe.notes->push_back(
         "QEMU took longer than asked for each dirty-rate period (a busy host): to end within "
-        "the measurement's time the curve measured " +
-        std::to_string(plan.size()) + " periods up to " + vmp::format_duration(plan.back()) +
-        " instead of the " + std::to_string(periods_ms.size()) + " planned up to " +
+        "the measurement's time the curve measured " + periods_text(plan) + " instead of the " +
+        std::to_string(periods_ms.size()) + " planned up to " +
         vmp::format_duration(periods_ms.back()) +
         ", which shortens the prediction's reach into the first pass");
   }

@@ -464,6 +464,13 @@ TEST(Measure, PeriodsQemuMeasuredALittleLongerAreOurs) {
   EXPECT_FALSE(period_matches(2000, 60, 1000));
 }
 
+TEST(Plan, PeriodsAreNamedForTheirWarnings) {
+  // A busy host may leave a curve a single period: "one period", not "1 periods".
+  EXPECT_EQ(periods_text({125}), "one period of 125 ms");
+  EXPECT_EQ(periods_text({1000, 2000, 3000}), "3 periods up to 3.0 s");
+  EXPECT_EQ(periods_text({}), "no period");
+}
+
 TEST(Plan, WholeSecondsOnOldQemu) {
   EXPECT_EQ(plan_periods_ms(10000, false), (std::vector<double>{1000, 2000, 6000}));
   // The whole budget less the microseconds it took to compute it plans the same.
