@@ -101,6 +101,9 @@ FAST_CASES = [
 # it, to trace how the pre-copy stream's pace follows the cap (where_time_went's
 # precopy_rate_of_cap). A study, not scored as accuracy.
 CAP_STUDY_CASES = [(f"cap-study-{c}", 1024, 256, 5000, "random", c, 300) for c in (16, 20, 24, 28, 32)]
+# two-vcpus with one vCPU writing the whole rate: whether what two-vCPU runs show is the second
+# vCPU's or the guest's. A study, not scored as accuracy.
+VCPU_STUDY_CASES = [("two-vcpus-as-one", 1024, 320, 6000, "random", 48, 300)]
 # Another architecture (issue 15): an aarch64 `virt` guest under TCG (tests/guest, VMP_GUEST_ARCH).
 # Held out: nothing in the model was fitted to them.
 AARCH64_CASES = [
@@ -858,7 +861,7 @@ def main():
              [c[0] for c in CAP_STUDY_CASES] if args.cases == "cap-study" else
              args.cases.split(","))
     cases = [c for c in CASES + HELDOUT_CASES + FAST_CASES + AARCH64_CASES + HUGEPAGE_CASES +
-             CAP_STUDY_CASES if c[0] in names]
+             CAP_STUDY_CASES + VCPU_STUDY_CASES if c[0] in names]
     unknown = set(names) - {c[0] for c in cases}
     if unknown:
         sys.exit(f"bench.py: unknown cases: {', '.join(sorted(unknown))}")
