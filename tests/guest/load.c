@@ -155,11 +155,14 @@ static void *write_pages(void *arg)
     if (rng_state == 0) rng_state = 0x9E3779B97F4A7C15ULL;
 
     const uint64_t hot = npages / 10 ? npages / 10 : 1;
-    const double max_backlog = pp->rate * share * 0.1 + 1; /* never catch up more than 100 ms of writes */
+    /* never catch up more than 100 ms of writes */
+    const double max_backlog = pp->rate * share * 0.1 + 1;
     uint64_t counter = 0, done = 0, missed = 0;
     /* sequential writers start spread over the set */
     uint64_t seq = npages * w->index / pp->threads;
     uint64_t last_stats_done = 0;
+    char thread_tag[24] = ""; /* several writers: each line names its own */
+    if (pp->threads > 1) snprintf(thread_tag, sizeof thread_tag, " thread=%u", w->index);
     double start = now_s(), next_stats = pp->stats ? (double)pp->stats : 1e300, last_stats_t = 0;
     struct timespec next;
     clock_gettime(CLOCK_MONOTONIC, &next);
@@ -202,14 +205,9 @@ static void *write_pages(void *arg)
         }
         if (t >= next_stats) {
             double dt = t - last_stats_t;
-            if (pp->threads == 1)
-                printf("vmp-load: stats t=%.1f writes=%" PRIu64 " missed=%" PRIu64
-                       " rate_last=%.0f/s\n",
-                       t, done, missed, (double)(done - last_stats_done) / dt);
-            else
-                printf("vmp-load: stats t=%.1f writes=%" PRIu64 " missed=%" PRIu64
-                       " rate_last=%.0f/s thread=%u\n",
-                       t, done, missed, (double)(done - last_stats_done) / dt, w->index);
+            printf("vmp-load: stats t=%.1f writes=%" PRIu64 " missed=%" PRIu64
+                   " rate_last=%.0f/s%s\n",
+                   t, done, missed, (double)(done - last_stats_done) / dt, thread_tag);
             last_stats_done = done;
             last_stats_t = t;
             next_stats += (double)pp->stats;
