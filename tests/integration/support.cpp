@@ -515,7 +515,7 @@ std::optional<LoadStats> last_load_stats(const Guest& guest) {
     if (n >= 3) last[n == 4 ? thread : 0] = s;
   }
   if (last.empty()) return std::nullopt;
-  LoadStats sum{last.begin()->second.t, 0, 0};
+  LoadStats sum{last.begin()->second.t, 0, 0, last.size()};
   for (const auto& [thread, s] : last) {
     sum.t = std::min(sum.t, s.t);
     sum.writes += s.writes;

@@ -147,10 +147,12 @@ class Guests {
 GuestSpec load_guest_spec();  // 512 MiB, WSS 64 MiB, 2000 random writes/s
 GuestSpec idle_guest_spec();  // 512 MiB, WSS 64 MiB, no writes
 
-// Of the guest's load program (vmp.stats lines): writes and missed writes so far.
+// Of the guest's load program (vmp.stats lines): writes and missed writes so far, summed over
+// its writer threads, and how many writers printed.
 struct LoadStats {
   double t = 0;
   std::uint64_t writes = 0, missed = 0;
+  std::size_t writers = 0;
 };
 std::optional<LoadStats> last_load_stats(const Guest& guest);
 
