@@ -22,6 +22,7 @@ namespace vmp::probe {
 namespace {
 
 constexpr double kPollIntervalMs = 50;
+constexpr double kFirstPollWaitMs = 10;
 // Beyond the budget: QEMU hashes the sampled pages after each period, and polls lag.
 constexpr double kGraceMs = 5000;
 // Stretches of RAM whose zero share the profile keeps: a few clusters read in each at the usual
@@ -149,6 +150,10 @@ class LiveGuard : public MeasurementGuard {
 };
 
 }  // namespace
+
+double period_poll_wait_ms(double past_end_ms) {
+  return std::clamp(past_end_ms / 4, kFirstPollWaitMs, kPollIntervalMs);
+}
 
 std::uint64_t default_sample_pages_per_gib(std::uint64_t ram_bytes) {
   double gib = std::max(1.0, static_cast<double>(ram_bytes) / (1ull << 30));
@@ -300,10 +305,11 @@ std::optional<DirtyRateResult> await_period(DirtyRateMeter& meter, Clock& clock,
   std::optional<DirtyRateResult> result;
   try {
     // QEMU cannot be done before the period's end.
-    wait_checked(clock, started + period_ms - clock.now_ms(), safe.guard);
+    const double ends_at = started + period_ms;
+    wait_checked(clock, ends_at - clock.now_ms(), safe.guard);
     while (!(result = meter.poll())) {
       if (clock.now_ms() > give_up_at) return std::nullopt;
-      wait_checked(clock, kPollIntervalMs, safe.guard);
+      wait_checked(clock, period_poll_wait_ms(clock.now_ms() - ends_at), safe.guard);
     }
   } catch (const RuntimeError& e) {
     if (!stops_the_measurement(e)) {
