@@ -151,8 +151,10 @@ class LiveGuard : public MeasurementGuard {
 
 }  // namespace
 
-double period_poll_wait_ms(double past_end_ms) {
-  return std::clamp(past_end_ms / 4, kFirstPollWaitMs, kPollIntervalMs);
+double period_poll_wait_ms(double past_end_ms, std::size_t together) {
+  const double first =
+      std::min(kPollIntervalMs, kFirstPollWaitMs * static_cast<double>(std::max<std::size_t>(1, together)));
+  return std::clamp(past_end_ms / 4, first, kPollIntervalMs);
 }
 
 std::uint64_t default_sample_pages_per_gib(std::uint64_t ram_bytes) {
@@ -309,7 +311,8 @@ std::optional<DirtyRateResult> await_period(DirtyRateMeter& meter, Clock& clock,
     wait_checked(clock, ends_at - clock.now_ms(), safe.guard);
     while (!(result = meter.poll())) {
       if (clock.now_ms() > give_up_at) return std::nullopt;
-      wait_checked(clock, period_poll_wait_ms(clock.now_ms() - ends_at), safe.guard);
+      wait_checked(clock, period_poll_wait_ms(clock.now_ms() - ends_at, safe.measured_together),
+                   safe.guard);
     }
   } catch (const RuntimeError& e) {
     if (!stops_the_measurement(e)) {
@@ -795,7 +798,7 @@ LiveResult measure_domain(virt::LiveTarget& live, const LiveOptions& options, Cl
       : options.sample_pages_per_gib > 0 ? options.sample_pages_per_gib
                                          : default_sample_pages_per_gib(p.ram_bytes);
 
-  const Safeguards safe{&guard, &claim, &out.warnings};
+  const Safeguards safe{&guard, &claim, &out.warnings, options.measured_together};
   // QEMU's first dirty-rate measurement in this process, slow and dropped, runs while the
   // settings, the memory map and guest memory are read (each took seconds with 20 domains).
   if (transcript) transcript->record({{"note", "warm-up check"}});

@@ -113,6 +113,7 @@ struct Safeguards {
   MeasurementGuard* guard = nullptr;
   MeasurementClaim* claim = nullptr;
   std::vector<std::string>* notes = nullptr;  // warnings for the report
+  std::size_t measured_together = 1;          // domains measured at once (period_poll_wait_ms)
 };
 
 struct LiveResult {
@@ -128,7 +129,9 @@ struct LiveResult {
 // after the period (recorded on QEMU 10.0: 10-60 ms for 16384 pages, 60-180 ms for 65536), and
 // each poll found the end up to a whole 50 ms late, five times a measurement (0.1-0.25 s of it);
 // a busy host's QEMU, late by a second, is asked about as often as before.
-double period_poll_wait_ms(double past_end_ms);
+// With `together` domains measured at once the first wait is `together` times longer (50 ms from
+// five): twenty QEMUs on a busy host are asked as often as before, not eight more times a period.
+double period_poll_wait_ms(double past_end_ms, std::size_t together = 1);
 
 // As many sample pages per GiB as QEMU allows, fewer on very large guests so that hashing stays
 // under ~1 GiB of reads at each end of a period.

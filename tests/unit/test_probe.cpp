@@ -1033,6 +1033,12 @@ TEST(PeriodPolls, SeeTheEndSoonWithoutAskingALateQemuOften) {
   }
   // A busy host: QEMU a second late is asked at most 40 times, as against 21 every 50 ms.
   EXPECT_LE(polls_until(1000).second, 40);
+  // Twenty domains at once: every 50 ms, as before; two: 20 ms at first.
+  EXPECT_EQ(period_poll_wait_ms(0, 20), 50);
+  EXPECT_EQ(period_poll_wait_ms(0, 5), 50);
+  EXPECT_EQ(period_poll_wait_ms(0, 2), 20);
+  EXPECT_EQ(period_poll_wait_ms(100, 2), 25);
+  EXPECT_EQ(period_poll_wait_ms(0, 0), 10);
 }
 
 TEST(DomainXml, FactsThatMatterToMigration) {
