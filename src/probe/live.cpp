@@ -152,8 +152,8 @@ class LiveGuard : public MeasurementGuard {
 }  // namespace
 
 double period_poll_wait_ms(double past_end_ms, std::size_t together) {
-  const double first =
-      std::min(kPollIntervalMs, kFirstPollWaitMs * static_cast<double>(std::max<std::size_t>(1, together)));
+  const double first = std::min(
+      kPollIntervalMs, kFirstPollWaitMs * static_cast<double>(std::max<std::size_t>(1, together)));
   return std::clamp(past_end_ms / 4, first, kPollIntervalMs);
 }
 
