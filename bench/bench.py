@@ -60,6 +60,11 @@ CASES = [
     ("hot-over-limit", 512, 64, 100000, "random", 64, 300),
     ("hot-under-raised-limit", 512, 64, 100000, "random", 64, 2000),
     ("faster-than-link", 512, 128, 20000, "random", 32, 300),
+    # Sweeps whose first pass lasts longer than the measurement's longest period (added
+    # 2026-12-06, for held-out sequential-1g-32's shortness): what the curve does beyond its
+    # reach, for a load that dirties in a straight line until it wraps.
+    ("sweep-1g-256-32", 1024, 256, 4000, "sequential", 32, 500),
+    ("sweep-1g-128-24", 1024, 128, 2000, "sequential", 24, 300),
 ]
 CI_CASES = ["random-small", "hot-over-limit", "idle"]
 # Loads whose rate follows a cycle (tests/guest/README.md), in seconds: bursty 2x the rate for
