@@ -481,7 +481,7 @@ TEST(Cli, ANearCriticalRealCaseIsAdvisedWithinItsInterval) {
   vmp::report::write_human(human, r);
   const std::string first = human.str().substr(0, human.str().find('\n'));
   EXPECT_NE(first.find("it does not converge within 1h00m by the measurement, though at the "
-                       "favourable end of its sampling error it would (27 s)"),
+                       "favourable end of its sampling error it would (28 s)"),
             std::string::npos)
       << first;
 }
