@@ -229,10 +229,11 @@ double DirtyCurve::hybrid_at(double t) const {
   // Beyond the last point: start with the last measured segment's slope and approach the fitted
   // working set, as the saturating shape does from that point on. Not the fit's own tangent
   // there: within the measurement's reach a sweep (straight until it wraps) and random writes
-  // over a large set look alike (the two longest periods' rates differ by 0-25% in both, every
-  // stored run), and the fit, led by the short periods' noisy readings, bent sweeps down: on
-  // the sweep tuning cases (bench.py sweep-1g-*, QEMU 10.0) what the first pass left dirty came
-  // out 7-16% short, and 11 of 12 migrations on the two stacks 3-14% short.
+  // over a large set look alike (the last segment's slope over the rate up to the point before
+  // it, every stored run: sweeps 0.82-1.08, random writes over 256-512 MiB 0.61-0.94), and the
+  // fit, led by the short periods' noisy readings, bent sweeps down: on the sweep tuning cases
+  // (bench.py sweep-1g-*, QEMU 10.0) what the first pass left dirty came out 7-16% short, and
+  // 11 of 12 migrations on the two stacks 3-14% short.
   double headroom = working_set_bytes_ - p.back().dirty_bytes;
   double slope = last_slope_bytes_per_ms();
   if (headroom <= 0 || slope <= 0) return p.back().dirty_bytes;
