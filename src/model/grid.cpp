@@ -45,6 +45,7 @@ Grid build_grid(const PrecopyInput& base, const DirtyCurve& curve,
       PrecopyInput in = base;
       in.bandwidth_bytes_per_s = bandwidths[i];
       in.link_bytes_per_s = 0;  // each row is a link of that speed
+      in.unknown_link_at_thread_pace = false;
       in.downtime_limit_ms = downtime;
       auto result = simulate_precopy(in, curve);
       result.trace.clear();  // a table cell needs the outcome, not the iterations

@@ -467,7 +467,12 @@ PrecopyResult simulate_precopy(const PrecopyInput& in, const DirtyCurve& curve) 
     auto switchover = [&](double pending) {
       double wire = bitmap.wire_bytes();
       r.switchover_pending_bytes = pending;
-      const double qemu_pause_ms = bitmap.ms_for_all(link_per_ms) + in.switchover_qemu_ms;
+      double pause_per_ms = link_per_ms;
+      if (in.unknown_link_at_thread_pace && in.link_bytes_per_s <= 0 && schedule.empty() &&
+          in.thread_cost.data_page_ns > 0) {
+        pause_per_ms = std::max(link_per_ms, in.thread_cost.data_bytes_per_s(ps) / 1000);
+      }
+      const double qemu_pause_ms = bitmap.ms_for_all(pause_per_ms) + in.switchover_qemu_ms;
       r.downtime_ms = qemu_pause_ms + in.switchover_libvirt_ms;
       t += qemu_pause_ms;
       transferred += wire;

@@ -121,8 +121,15 @@ struct PrecopyInput {
   double bandwidth_bytes_per_s = 0;
   // The network's own speed. Pre-copy cannot send faster than it, and the stop-and-copy at the
   // switchover runs at it: QEMU lifts the bandwidth cap once the guest is paused. 0: unknown,
-  // taken as the bandwidth, which makes the downtime an upper bound.
+  // taken as the bandwidth, which makes the downtime an upper bound (but see
+  // unknown_link_at_thread_pace).
   double link_bytes_per_s = 0;
+  // The link not known (link_bytes_per_s 0): true, the stop-and-copy goes at the migration
+  // thread's pace (thread_cost), the link taken to be no slower than the thread: QEMU lifts the
+  // cap once the guest is paused, and a cap is set below the link it leaves room on. false: at
+  // the bandwidth, the pause's upper bound. Only the paused guest's last pages: pre-copy and
+  // post-copy still take an unknown link as the bandwidth.
+  bool unknown_link_at_thread_pace = false;
   // QEMU's avail-switchover-bandwidth (8.2+): when non-zero, the switchover threshold is it x
   // the downtime limit instead of the throughput QEMU measures. 0: not set (QEMU's default).
   double switchover_bandwidth_bytes_per_s = 0;

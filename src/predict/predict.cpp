@@ -150,6 +150,10 @@ report::Report make_report(std::string subject, probe::DirtyProfile profile,
   if (bandwidth) {
     input.bandwidth_bytes_per_s = *bandwidth;
     input.link_bytes_per_s = r.settings.link_bytes_per_s.value.value_or(0);
+    // Not given: the paused guest's last pages at the migration thread's pace (QEMU lifts the
+    // cap then; a cap sits below the link it shares), the cap's pace the interval's far end.
+    input.unknown_link_at_thread_pace = !r.settings.link_bytes_per_s.value;
+    unknowns.link_unknown = as_measured.link_unknown = input.unknown_link_at_thread_pace;
     r.prediction = model::simulate_precopy(input, r.curve);
     r.model_input = input;
     r.interval = model::prediction_interval(input, unknowns, options.curve_policy);

@@ -88,10 +88,6 @@ void write_grid(std::ostream& out, const model::Grid& grid, const model::Migrati
 
 namespace {
 
-std::string pause_word(const Report& r) {
-  return r.settings.link_bytes_per_s.value ? "about " : "at most ";
-}
-
 // "does not converge within 1h (64.0 MiB/s (537 Mbit/s), max downtime 300 ms)"
 std::string as_configured_failure(const Report& r) {
   const auto& p = *r.prediction;
@@ -127,7 +123,7 @@ std::string as_configured_failure(const Report& r) {
 }
 
 std::string pause_phrase(const Report& r, double downtime_ms) {
-  return "paused " + pause_word(r) + format_duration(downtime_ms);
+  return "paused about " + format_duration(downtime_ms);
 }
 
 }  // namespace
@@ -268,7 +264,7 @@ static bool thread_decides(const Report& r) {
 }
 
 std::string interval_line(const model::PredictionInterval& in, const model::PrecopyResult& point,
-                          bool mean_reading, bool thread_decides) {
+                          bool mean_reading, bool thread_decides, bool link_unknown) {
   std::ostringstream s;
   const int pct = static_cast<int>(std::lround(100 * std::erf(in.z / std::sqrt(2.0))));
   s << "Interval:     ";
@@ -298,6 +294,7 @@ std::string interval_line(const model::PredictionInterval& in, const model::Prec
   std::vector<std::string> spans = {"the sampling error of the dirty and zero pages",
                                      "query-dirty-rate's whole MiB/s", "libvirt's steps"};
   if (thread_decides) spans.emplace_back("the migration thread's work per page");
+  if (link_unknown) spans.emplace_back("the link's speed, up to as slow as the bandwidth");
   if (mean_reading) {
     spans.emplace_back("where the load's bursts fell: its mean and the curve as measured");
   }
@@ -320,8 +317,8 @@ std::vector<std::string> advice_lines(const Report& r) {
     s << mark(model::Verdict::RaiseDowntime) << "raise the max downtime to "
       << format_duration(d.downtime_limit_ms) << " ("
       << virsh::setmaxdowntime("", dom, d.downtime_limit_ms) << "): converges in "
-      << format_duration(d.result.total_time_ms) << ", paused " << pause_word(r)
-      << format_duration(d.result.downtime_ms) << "; beyond "
+      << format_duration(d.result.total_time_ms) << ", "
+      << pause_phrase(r, d.result.downtime_ms) << "; beyond "
       << format_duration(d.no_gain_beyond_ms) << " a larger limit shortens it by less than 5%";
     lines.push_back(s.str());
   }
@@ -339,8 +336,7 @@ std::vector<std::string> advice_lines(const Report& r) {
     std::ostringstream s;
     s << mark(model::Verdict::AutoConverge)
       << "auto-converge (virsh migrate --live --auto-converge " << dom << " ...): converges in "
-      << format_duration(p.total_time_ms) << ", paused " << pause_word(r)
-      << format_duration(p.downtime_ms);
+      << format_duration(p.total_time_ms) << ", " << pause_phrase(r, p.downtime_ms);
     if (p.final_throttle_pct > 0) {
       s << "; QEMU throttles the vCPUs from " << format_duration(p.throttle_started_ms)
         << " on, up to " << format_percent(p.final_throttle_pct / 100) << ", for "
@@ -485,8 +481,11 @@ void write_human_of(std::ostream& out, const Report& r) {
   out << "              link speed "
       << (st.link_bytes_per_s.value ? format_rate(*st.link_bytes_per_s.value) + " [" +
                                           to_string(st.link_bytes_per_s.source) + "]"
-                                    : std::string("not given: taken as the bandwidth, so the "
-                                                  "pause is an upper bound"))
+                                    : "not given: taken as no slower than the migration thread (" +
+                                          format_rate(r.migration_thread.data_bytes_per_s()) +
+                                          "), which sends the paused\n              guest's last "
+                                          "pages (QEMU lifts the cap then); the interval's far end "
+                                          "takes it as the bandwidth")
       << "\n";
   if (thread_decides(r)) {
     out << "              migration thread sends at most "
@@ -554,7 +553,8 @@ void write_human_of(std::ostream& out, const Report& r) {
       }
       out << "\n";
     }
-    if (r.interval) out << interval_line(*r.interval, p, r.mean_reading, thread_decides(r));
+    if (r.interval) out << interval_line(*r.interval, p, r.mean_reading, thread_decides(r),
+                                                !r.settings.link_bytes_per_s.value);
     out << "Scope:        one migration stream, as virsh migrate without --parallel (multifd), "
            "--compressed or XBZRLE, which are not modelled\n";
   }

@@ -17,9 +17,10 @@ std::vector<std::string> advice_lines(const Report& report);
 // The "Interval:" line: the total time at both ends of the sampling error, and the pause as a
 // range (the favourable end may pause longer) that holds `point`'s (the prediction's) too when
 // it converges. `mean_reading`: it also spans the readings of a load whose rate changed;
-// `thread_decides`: the migration thread's measured spread (it is slower than the cap and link).
+// `thread_decides`: the migration thread's measured spread (it is slower than the cap and link);
+// `link_unknown`: the link not given, its unfavourable end as slow as the bandwidth.
 std::string interval_line(const model::PredictionInterval& interval,
                           const model::PrecopyResult& point, bool mean_reading = false,
-                          bool thread_decides = false);
+                          bool thread_decides = false, bool link_unknown = false);
 
 }  // namespace vmp::report

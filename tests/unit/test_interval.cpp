@@ -116,6 +116,26 @@ TEST(Interval, TheThreadsSpreadWidensAFastLinkOnly) {
   EXPECT_NEAR(at_cap.high.total_time_ms, capped_mid.total_time_ms, 5);
 }
 
+TEST(Interval, AnUnknownLinkMakesThePauseAtTheCapTheUnfavourableEnd) {
+  // The link not given: the prediction sends the paused guest's last pages at the migration
+  // thread's pace, and the interval's unfavourable end at the cap, the pause's upper bound.
+  auto e = random_guest(0, 0);
+  e.rate_floor_bytes_per_s = 0;
+  auto in = settings(64 * kMiB);
+  in.thread_cost = {.data_page_ns = 3000, .zero_page_ns = 350};
+  in.unknown_link_at_thread_pace = true;
+  const auto closed = prediction_interval(in, e, CurvePolicy::Auto);
+  e.link_unknown = true;
+  const auto open = prediction_interval(in, e, CurvePolicy::Auto);
+  ASSERT_TRUE(open.high.converges());
+  EXPECT_NEAR(open.low.downtime_ms, closed.low.downtime_ms, 1e-9);
+  EXPECT_LT(closed.high.downtime_ms, 30);
+  EXPECT_GT(open.high.downtime_ms, 150);  // 10-20 MiB at 64 MiB/s
+  in.unknown_link_at_thread_pace = false;
+  EXPECT_NEAR(open.high.downtime_ms, prediction_interval(in, e, CurvePolicy::Auto).high.downtime_ms,
+              1e-9);
+}
+
 TEST(Interval, AVerdictNearTheLimitIsUncertain) {
   // The smallest bandwidth that converges as measured: at the unfavourable end it does not.
   auto e = random_guest(2048, 2000);

@@ -65,6 +65,31 @@ TEST(Precopy, ThePausedGuestsLastPagesGoAtTheLinksSpeed) {
   EXPECT_NEAR(slow.total_time_ms, upper.total_time_ms * 2, 1e-6);
 }
 
+TEST(Precopy, TheLinkNotGivenThePausedGuestsLastPagesGoAtTheThreadsPace) {
+  // Capped at 64 MiB/s, the link unknown: by default (the upper bound) the stop-and-copy at the
+  // cap; taken as no slower than the migration thread, at the thread's pace (a data page in
+  // 3 us: 1.37 GB/s), and nothing before the pause changes.
+  auto in = guest(1 * kGiB, 64 * kMiB);
+  in.thread_cost = {.data_page_ns = 3000, .zero_page_ns = 350};
+  const auto upper = simulate_precopy(in, constant_rate(8 * kMiB));
+  in.unknown_link_at_thread_pace = true;
+  const auto assumed = simulate_precopy(in, constant_rate(8 * kMiB));
+  ASSERT_TRUE(upper.converges());
+  ASSERT_TRUE(assumed.converges());
+  EXPECT_DOUBLE_EQ(assumed.switchover_pending_bytes, upper.switchover_pending_bytes);
+  EXPECT_EQ(assumed.iterations, upper.iterations);
+  EXPECT_NEAR(assumed.total_time_ms - assumed.downtime_ms, upper.total_time_ms - upper.downtime_ms,
+              1e-6);
+  const double pages = upper.switchover_pending_bytes / kPage;
+  EXPECT_NEAR(assumed.downtime_ms, pages * 3000 / 1e6, 0.01 * assumed.downtime_ms);
+  EXPECT_NEAR(upper.downtime_ms, pages * kFullPage / (64 * kMiB) * 1000, 0.001 * upper.downtime_ms);
+  EXPECT_GT(upper.downtime_ms, 15 * assumed.downtime_ms);
+  // A link given is the link: the assumption is only for an unknown one.
+  in.link_bytes_per_s = 128 * kMiB;
+  const auto known = simulate_precopy(in, constant_rate(8 * kMiB));
+  EXPECT_NEAR(known.downtime_ms, upper.downtime_ms / 2, 1e-6);
+}
+
 // The pause beyond the RAM (model/libvirt_steps.hpp): QEMU's part ends its migration later, and
 // libvirt's (the guest resumed on the destination) is in the pause only; nothing else moves:
 // QEMU decides to stop the guest on the RAM left, whatever the stop costs.
