@@ -497,7 +497,8 @@ void declare_options(CLI::App& app, Command& command) {
       ->type_name("RATE");
   app.add_option("--link-speed", raw.link_speed,
                  "The network's own speed, at which the paused guest's last pages go (QEMU lifts "
-                 "the cap then); default: the bandwidth, making the pause an upper bound")
+                 "the cap then); default: as fast as the migration thread, the interval's far "
+                 "end as slow as the bandwidth")
       ->type_name("RATE");
   app.add_option("--downtime", raw.downtime,
                  "Max downtime, the switchover limit (default: the domain's, else 300ms)")

@@ -153,6 +153,11 @@ report::Report make_report(std::string subject, probe::DirtyProfile profile,
     // Not given: the paused guest's last pages at the migration thread's pace (QEMU lifts the
     // cap then; a cap sits below the link it shares), the cap's pace the interval's far end.
     input.unknown_link_at_thread_pace = !r.settings.link_bytes_per_s.value;
+    if (input.unknown_link_at_thread_pace) {
+      r.settings.link_bytes_per_s.note =
+          "not given: the paused guest's last pages at the migration thread's pace; the "
+          "interval's high end at the bandwidth";
+    }
     unknowns.link_unknown = as_measured.link_unknown = input.unknown_link_at_thread_pace;
     r.prediction = model::simulate_precopy(input, r.curve);
     r.model_input = input;

@@ -87,10 +87,13 @@ TEST(Cli, JsonContract) {
   EXPECT_DOUBLE_EQ(j["settings"]["deadline"]["ms"].get<double>(), 3600000);
   EXPECT_FALSE(j.contains("grid"));
   EXPECT_TRUE(j["settings"]["link_speed"]["bytes_per_s"].is_null());
+  EXPECT_NE(j["settings"]["link_speed"]["note"].get<std::string>().find("migration thread"),
+            std::string::npos);
   auto fast = json::parse(run({"--profile", kExample, "--bandwidth", "1Gbit/s", "--downtime", "500",
                                "--link-speed", "10Gbit/s", "--json"})
                               .out);
   EXPECT_DOUBLE_EQ(fast["settings"]["link_speed"]["bytes_per_s"].get<double>(), 1.25e9);
+  EXPECT_FALSE(fast["settings"]["link_speed"].contains("note"));
   // A link as slow as the cap pauses the guest far longer: the pause without --link-speed (the
   // link taken as no slower than the migration thread) is not that, but the interval's
   // unfavourable end is.
