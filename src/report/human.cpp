@@ -122,7 +122,7 @@ std::string as_configured_failure(const Report& r) {
   return s;
 }
 
-std::string pause_phrase(const Report& r, double downtime_ms) {
+std::string pause_phrase(double downtime_ms) {
   return "paused about " + format_duration(downtime_ms);
 }
 
@@ -180,29 +180,29 @@ std::string summary_line_of(const Report& r) {
   const auto rec = recommend(r);
   switch (r.advice.verdict) {
     case model::Verdict::Migrate:
-      s << "migrate: " << format_duration(p.total_time_ms) << ", " << pause_phrase(r, p.downtime_ms)
+      s << "migrate: " << format_duration(p.total_time_ms) << ", " << pause_phrase(p.downtime_ms)
         << ", " << format_bytes(p.transferred_bytes) << " sent in " << p.iterations
         << (p.iterations == 1 ? " iteration" : " iterations") << " (" << settings_phrase(r) << ")";
       break;
     case model::Verdict::RaiseDowntime:
       s << "raise the max downtime to " << format_duration(rec->downtime_limit_ms) << ": "
-        << format_duration(rec->total_time_ms) << ", " << pause_phrase(r, rec->downtime_ms) << "; "
+        << format_duration(rec->total_time_ms) << ", " << pause_phrase(rec->downtime_ms) << "; "
         << as_configured_failure(r);
       break;
     case model::Verdict::MoreBandwidth:
       s << "give it " << format_rate(rec->bandwidth_bytes_per_s) << ": "
-        << format_duration(rec->total_time_ms) << ", " << pause_phrase(r, rec->downtime_ms) << "; "
+        << format_duration(rec->total_time_ms) << ", " << pause_phrase(rec->downtime_ms) << "; "
         << as_configured_failure(r);
       break;
     case model::Verdict::AutoConverge:
       s << "migrate with auto-converge: " << format_duration(rec->total_time_ms) << ", "
-        << pause_phrase(r, rec->downtime_ms) << ", the guest's vCPUs throttled up to "
+        << pause_phrase(rec->downtime_ms) << ", the guest's vCPUs throttled up to "
         << format_percent(rec->final_throttle_pct / 100) << " for "
         << format_duration(rec->throttled_ms) << "; " << as_configured_failure(r);
       break;
     case model::Verdict::PostCopy:
       s << "migrate with post-copy: " << format_duration(rec->total_time_ms) << ", "
-        << pause_phrase(r, rec->downtime_ms) << ", then "
+        << pause_phrase(rec->downtime_ms) << ", then "
         << (rec->postcopy_phase_lower_bound ? "at least " : "")
         << format_duration(rec->postcopy_phase_ms) << " of remote page faults; "
         << as_configured_failure(r);
@@ -317,9 +317,9 @@ std::vector<std::string> advice_lines(const Report& r) {
     s << mark(model::Verdict::RaiseDowntime) << "raise the max downtime to "
       << format_duration(d.downtime_limit_ms) << " ("
       << virsh::setmaxdowntime("", dom, d.downtime_limit_ms) << "): converges in "
-      << format_duration(d.result.total_time_ms) << ", "
-      << pause_phrase(r, d.result.downtime_ms) << "; beyond "
-      << format_duration(d.no_gain_beyond_ms) << " a larger limit shortens it by less than 5%";
+      << format_duration(d.result.total_time_ms) << ", " << pause_phrase(d.result.downtime_ms)
+      << "; beyond " << format_duration(d.no_gain_beyond_ms)
+      << " a larger limit shortens it by less than 5%";
     lines.push_back(s.str());
   }
   if (a.more_bandwidth) {
@@ -336,7 +336,7 @@ std::vector<std::string> advice_lines(const Report& r) {
     std::ostringstream s;
     s << mark(model::Verdict::AutoConverge)
       << "auto-converge (virsh migrate --live --auto-converge " << dom << " ...): converges in "
-      << format_duration(p.total_time_ms) << ", " << pause_phrase(r, p.downtime_ms);
+      << format_duration(p.total_time_ms) << ", " << pause_phrase(p.downtime_ms);
     if (p.final_throttle_pct > 0) {
       s << "; QEMU throttles the vCPUs from " << format_duration(p.throttle_started_ms)
         << " on, up to " << format_percent(p.final_throttle_pct / 100) << ", for "
@@ -478,15 +478,19 @@ void write_human_of(std::ostream& out, const Report& r) {
       << " [" << to_string(st.bandwidth_bytes_per_s.source) << "]";
   if (!st.bandwidth_bytes_per_s.note.empty()) out << " " << st.bandwidth_bytes_per_s.note;
   out << "\n";
-  out << "              link speed "
-      << (st.link_bytes_per_s.value ? format_rate(*st.link_bytes_per_s.value) + " [" +
-                                          to_string(st.link_bytes_per_s.source) + "]"
-                                    : "not given: taken as no slower than the migration thread (" +
-                                          format_rate(r.migration_thread.data_bytes_per_s()) +
-                                          "), which sends the paused\n              guest's last "
-                                          "pages (QEMU lifts the cap then); the interval's far end "
-                                          "takes it as the bandwidth")
-      << "\n";
+  out << "              link speed ";
+  if (st.link_bytes_per_s.value) {
+    out << format_rate(*st.link_bytes_per_s.value) << " [" << to_string(st.link_bytes_per_s.source)
+        << "]";
+  } else if (!st.bandwidth_bytes_per_s.value) {
+    out << "not given";
+  } else {
+    out << "not given: taken as no slower than the migration thread ("
+        << format_rate(r.migration_thread.data_bytes_per_s())
+        << "), which sends the paused\n              guest's last pages (QEMU lifts the cap "
+           "then); the interval's far end takes it as the bandwidth";
+  }
+  out << "\n";
   if (thread_decides(r)) {
     out << "              migration thread sends at most "
         << format_rate(r.migration_thread.data_bytes_per_s())
