@@ -170,7 +170,9 @@ IntervalEnd interval_end(const PrecopyInput& input, const SamplingError& e, Curv
   if (const ThreadCost& cost = high ? e.thread_cost_high : e.thread_cost_low; cost.counted()) {
     in.thread_cost = cost;
   }
-  if (high && e.link_unknown) in.unknown_link_at_thread_pace = false;
+  // An unknown link taken as no slower than the thread (PrecopyInput::unknown_link_at_thread_pace)
+  // is at the unfavourable end as slow as the bandwidth: the pause's upper bound.
+  if (high) in.unknown_link_at_thread_pace = false;
   return {in, build_curve(points, ceiling, choose_curve(points, ceiling, policy))};
 }
 

@@ -59,10 +59,6 @@ struct SamplingError {
   // measured spread; not counted(): the input's at both ends.
   ThreadCost thread_cost_low;
   ThreadCost thread_cost_high;
-  // The link not known: the unfavourable end takes it as no faster than the bandwidth (the
-  // paused guest's last pages at the cap: the pause's upper bound), whatever the input assumes
-  // (PrecopyInput::unknown_link_at_thread_pace).
-  bool link_unknown = false;
 };
 
 // Two periods of one measurement that a steady load cannot produce. Under a steady load the

@@ -158,7 +158,6 @@ report::Report make_report(std::string subject, probe::DirtyProfile profile,
           "not given: the paused guest's last pages at the migration thread's pace; the "
           "interval's high end at the bandwidth";
     }
-    unknowns.link_unknown = as_measured.link_unknown = input.unknown_link_at_thread_pace;
     r.prediction = model::simulate_precopy(input, r.curve);
     r.model_input = input;
     r.interval = model::prediction_interval(input, unknowns, options.curve_policy);

@@ -124,16 +124,14 @@ TEST(Interval, AnUnknownLinkMakesThePauseAtTheCapTheUnfavourableEnd) {
   auto in = settings(64 * kMiB);
   in.thread_cost = {.data_page_ns = 3000, .zero_page_ns = 350};
   in.unknown_link_at_thread_pace = true;
-  const auto closed = prediction_interval(in, e, CurvePolicy::Auto);
-  e.link_unknown = true;
   const auto open = prediction_interval(in, e, CurvePolicy::Auto);
   ASSERT_TRUE(open.high.converges());
-  EXPECT_NEAR(open.low.downtime_ms, closed.low.downtime_ms, 1e-9);
-  EXPECT_LT(closed.high.downtime_ms, 30);
+  EXPECT_LT(open.low.downtime_ms, 30);  // 10-20 MiB at the thread's 1.37 GB/s
   EXPECT_GT(open.high.downtime_ms, 150);  // 10-20 MiB at 64 MiB/s
   in.unknown_link_at_thread_pace = false;
-  EXPECT_NEAR(open.high.downtime_ms, prediction_interval(in, e, CurvePolicy::Auto).high.downtime_ms,
-              1e-9);
+  const auto bound = prediction_interval(in, e, CurvePolicy::Auto);
+  EXPECT_NEAR(open.high.downtime_ms, bound.high.downtime_ms, 1e-9);
+  EXPECT_GT(bound.low.downtime_ms, 150);
 }
 
 TEST(Interval, AVerdictNearTheLimitIsUncertain) {
