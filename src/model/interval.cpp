@@ -167,6 +167,11 @@ IntervalEnd interval_end(const PrecopyInput& input, const SamplingError& e, Curv
   in.zero_pages = zero;
   const double start = high ? e.start_high_ms : e.start_low_ms;
   if (start >= 0) in.start_ms = start;
+  const double beyond = in.switchover_qemu_ms + in.switchover_libvirt_ms;
+  if (const double end = high ? e.switchover_high_ms : e.switchover_low_ms; end >= 0 && beyond > 0) {
+    in.switchover_qemu_ms *= end / beyond;
+    in.switchover_libvirt_ms *= end / beyond;
+  }
   if (const ThreadCost& cost = high ? e.thread_cost_high : e.thread_cost_low; cost.counted()) {
     in.thread_cost = cost;
   }

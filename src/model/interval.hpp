@@ -55,6 +55,11 @@ struct SamplingError {
   // unfavourable end of their measured spread; < 0: the input's start_ms at both ends.
   double start_low_ms = -1;
   double start_high_ms = -1;
+  // The pause beyond the RAM (PrecopyInput::switchover_qemu_ms + switchover_libvirt_ms) at the
+  // favourable and the unfavourable end of its measured spread, shared between the two parts as
+  // the input shares it; < 0: the input's at both ends.
+  double switchover_low_ms = -1;
+  double switchover_high_ms = -1;
   // The migration thread's cost per page at the favourable and the unfavourable end of its
   // measured spread; not counted(): the input's at both ends.
   ThreadCost thread_cost_low;

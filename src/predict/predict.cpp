@@ -66,6 +66,8 @@ model::SamplingError sampling_error(const probe::DirtyProfile& profile,
   model::SamplingError e;
   e.start_low_ms = steps.low_ms();
   e.start_high_ms = steps.high_ms();
+  e.switchover_low_ms = steps.switchover_low_ms;
+  e.switchover_high_ms = steps.switchover_high_ms;
   e.thread_cost_low = thread.least;
   e.thread_cost_high = thread.most;
   e.ram_bytes = static_cast<double>(profile.ram_bytes);

@@ -292,7 +292,8 @@ std::string interval_line(const model::PredictionInterval& in, const model::Prec
     }
   }
   std::vector<std::string> spans = {"the sampling error of the dirty and zero pages",
-                                     "query-dirty-rate's whole MiB/s", "libvirt's steps"};
+                                     "query-dirty-rate's whole MiB/s", "libvirt's steps",
+                                     "the pause's cost beyond the RAM"};
   if (thread_decides) spans.emplace_back("the migration thread's work per page");
   if (link_unknown) spans.emplace_back("the link's speed, up to as slow as the bandwidth");
   if (mean_reading) {

@@ -171,6 +171,8 @@ json to_json(const Report& r) {
         {"after_high_ms", r.libvirt_steps.after_high_ms},
         {"switchover_qemu_ms", r.libvirt_steps.switchover_qemu_ms},
         {"switchover_libvirt_ms", r.libvirt_steps.switchover_libvirt_ms},
+        {"switchover_low_ms", r.libvirt_steps.switchover_low_ms},
+        {"switchover_high_ms", r.libvirt_steps.switchover_high_ms},
         {"measured_on", r.libvirt_steps.measured_on},
         {"seen_here", r.libvirt_steps.seen_here},
         // Seen when another domain migrated to this host (lent: it has no arrival of its own).

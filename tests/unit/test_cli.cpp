@@ -120,6 +120,8 @@ TEST(Cli, TheTotalIsLibvirtsJobWithQemusOwnTimeBesideIt) {
   // part inside QEMU's total-time.
   EXPECT_EQ(steps["switchover_qemu_ms"], 8.0);
   EXPECT_EQ(steps["switchover_libvirt_ms"], 12.0);
+  EXPECT_EQ(steps["switchover_low_ms"], 0.0);
+  EXPECT_EQ(steps["switchover_high_ms"], 33.0);
   EXPECT_GE(p["downtime_ms"].get<double>(), 20);
   // The interval's ends take the steps' measured spread too.
   const auto& iv = p["total_time_interval_ms"];

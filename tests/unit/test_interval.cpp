@@ -134,6 +134,32 @@ TEST(Interval, AnUnknownLinkMakesThePauseAtTheCapTheUnfavourableEnd) {
   EXPECT_GT(bound.low.downtime_ms, 150);
 }
 
+TEST(Interval, ThePauseBeyondTheRamTakesItsSpreadAtTheEnds) {
+  // No sampling error: the ends differ from the point only by the pause's cost beyond the RAM,
+  // nothing at the favourable end and its most at the unfavourable one, shared between QEMU's
+  // part (in QEMU's total time) and libvirt's as the point shares it.
+  auto e = random_guest(0, 0);
+  e.rate_floor_bytes_per_s = 0;
+  auto in = settings(64 * kMiB);
+  in.switchover_qemu_ms = 10;
+  in.switchover_libvirt_ms = 13;
+  const auto mid = nominal(in, e);
+  ASSERT_TRUE(mid.converges());
+  e.switchover_low_ms = 0;
+  e.switchover_high_ms = 46;
+  const auto ends = prediction_interval(in, e, CurvePolicy::Auto);
+  ASSERT_TRUE(ends.high.converges());
+  EXPECT_NEAR(ends.low.downtime_ms, mid.downtime_ms - 23, 1e-6);
+  EXPECT_NEAR(ends.high.downtime_ms, mid.downtime_ms + 23, 1e-6);
+  EXPECT_NEAR(ends.low.total_time_ms, mid.total_time_ms - 10, 1e-6);
+  EXPECT_NEAR(ends.high.total_time_ms, mid.total_time_ms + 10, 1e-6);
+  // Not given (< 0): the input's at both ends.
+  e.switchover_low_ms = e.switchover_high_ms = -1;
+  const auto same = prediction_interval(in, e, CurvePolicy::Auto);
+  EXPECT_NEAR(same.low.downtime_ms, mid.downtime_ms, 1e-6);
+  EXPECT_NEAR(same.high.downtime_ms, mid.downtime_ms, 1e-6);
+}
+
 TEST(Interval, AVerdictNearTheLimitIsUncertain) {
   // The smallest bandwidth that converges as measured: at the unfavourable end it does not.
   auto e = random_guest(2048, 2000);

@@ -28,6 +28,12 @@ TEST(LibvirtSteps, EachStackHasItsMeasuredFigures) {
   EXPECT_DOUBLE_EQ(old_stack.switchover_libvirt_ms, 12);
   EXPECT_DOUBLE_EQ(new_stack.switchover_qemu_ms, 10);
   EXPECT_DOUBLE_EQ(new_stack.switchover_libvirt_ms, 13);
+  // Its spread on the same runs: down to nothing (the RAM part's own spread is as large), up to
+  // the most measured.
+  for (const auto& s : {old_stack, new_stack}) {
+    EXPECT_DOUBLE_EQ(s.switchover_low_ms, 0);
+    EXPECT_GT(s.switchover_high_ms, s.switchover_qemu_ms + s.switchover_libvirt_ms);
+  }
 }
 
 // Versions as QEMU gives them; an empty one (a synthetic profile) is the newer stack.
