@@ -468,8 +468,8 @@ PrecopyResult simulate_precopy(const PrecopyInput& in, const DirtyCurve& curve) 
       double wire = bitmap.wire_bytes();
       r.switchover_pending_bytes = pending;
       double pause_per_ms = link_per_ms;
-      if (in.unknown_link_at_thread_pace && in.link_bytes_per_s <= 0 && schedule.empty() &&
-          in.thread_cost.data_page_ns > 0) {
+      if (in.unknown_link_at_thread_pace && in.link_bytes_per_s <= 0 && schedule.empty()) {
+        // An uncounted thread's pace is 0: the link's is kept.
         pause_per_ms = std::max(link_per_ms, in.thread_cost.data_bytes_per_s(ps) / 1000);
       }
       const double qemu_pause_ms = bitmap.ms_for_all(pause_per_ms) + in.switchover_qemu_ms;
