@@ -125,7 +125,7 @@ void check_prediction(const json& summary, const std::string& what,
   const json& a = summary["predicted_at_attach"];
   std::printf(
       "[figure] %s: real total %.0f ms, downtime %.0f ms; predicted at the start of "
-      "iteration 2 (%.0f ms in): %.0f ms (%+.1f%%, bound +-%.0f%%), paused at most %.0f "
+      "iteration 2 (%.0f ms in): %.0f ms (%+.1f%%, bound +-%.0f%%), paused %.0f "
       "ms; when attached: %s\n",
       what.c_str(), real, summary["downtime_ms"].get<double>(), p["made_at_ms"].get<double>(),
       predicted, 100 * error, 100 * bound, p["downtime_ms"].get<double>(),
