@@ -91,7 +91,7 @@ Forecast forecast(model::PrecopyInput input, const model::PrecopyResume& resume,
   f.rest = model::simulate_precopy(input, curve);
   f.rest.trace.clear();
   f.at_elapsed_ms = elapsed_ms;
-  f.downtime_upper_bound = input.link_bytes_per_s <= 0 && !input.unknown_link_at_thread_pace;
+  f.downtime_upper_bound = input.link_bytes_per_s <= 0;
   return f;
 }
 

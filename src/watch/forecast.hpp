@@ -40,9 +40,8 @@ std::optional<model::DirtyCurve> curve_from_iterations(std::vector<model::DirtyP
 struct Forecast {
   model::PrecopyResult rest;  // the simulation from now
   double at_elapsed_ms = 0;   // the migration's clock when it was made
-  // No link speed known and none assumed (PrecopyInput::unknown_link_at_thread_pace): the pause
-  // is sent at the measured throughput, an upper bound (QEMU lifts the bandwidth cap once the
-  // guest is paused).
+  // No link speed known: the pause is sent at the measured throughput, an upper bound (QEMU
+  // lifts the bandwidth cap once the guest is paused).
   bool downtime_upper_bound = true;
   bool converges() const { return rest.converges(); }
   double total_time_ms() const { return at_elapsed_ms + rest.total_time_ms; }

@@ -297,15 +297,16 @@ class Watcher {
     }
     in.zero_pages = zero_pages_;
     in.bandwidth_bytes_per_s = *bw;
-    in.link_bytes_per_s = options_.link_bytes_per_s.value_or(0);
-    // The pause as the prediction before the migration takes it: the link not given, the paused
-    // guest's last pages at the migration thread's pace (QEMU lifts the cap then), and what
-    // QEMU and libvirt add beyond the RAM (libvirt's part only when libvirt runs the job: a
-    // QMP-driven migration's pause is QEMU's). Their figures are the stack's the profile was
-    // measured on; without a profile the newer stack's, as everywhere in the model.
+    // The pause as the prediction before the migration takes it: the link not given, no slower
+    // than the migration thread sends data (a cap is set below the link it leaves room on), nor
+    // than the pace QEMU measures; it sets only the pause (QEMU lifts the cap then), the passes
+    // keep QEMU's measured pace. And what QEMU and libvirt add beyond the RAM (libvirt's part
+    // only when libvirt runs the job: a QMP-driven migration's pause is QEMU's). Their figures
+    // are the stack's the profile was measured on; without a profile the newer stack's, as
+    // everywhere in the model.
     const std::string qemu_version = options_.profile ? options_.profile->qemu_version : "";
-    in.thread_cost = model::migration_thread(qemu_version).cost;
-    in.unknown_link_at_thread_pace = !options_.link_bytes_per_s;
+    in.link_bytes_per_s = options_.link_bytes_per_s.value_or(
+        std::max(*bw, model::migration_thread(qemu_version).data_bytes_per_s()));
     const auto steps = model::libvirt_steps(qemu_version, ram_bytes_, false);
     in.switchover_qemu_ms = steps.switchover_qemu_ms;
     if (owner_ == JobOwner::Libvirt) in.switchover_libvirt_ms = steps.switchover_libvirt_ms;
