@@ -745,7 +745,8 @@ LiveResult measure_domain(virt::LiveTarget& live, const LiveOptions& options, Cl
                        {"libvirt_version", live.libvirt_version()},
                        {"interface", options.use_qmp ? "qmp" : "libvirt"}});
     recording_target.emplace(live, *transcript);
-    // What came before the transcript (the domain's connection opening) counts in the time.
+    // What came before the transcript (the run's connection to libvirt, the domain's) counts in
+    // the time.
     transcript->record(
         {{"note", "measurement started"}, {"ms_before", clock.now_ms() - started_ms}});
   }

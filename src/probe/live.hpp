@@ -88,8 +88,8 @@ struct LiveOptions {
   // How many domains this run measures at once (this one among them): their guest-memory reads
   // share libvirt, which serves them one at a time.
   std::size_t measured_together = 1;
-  // When this domain's measurement began on `clock` (its connection's opening counts); unset:
-  // when measure_domain is called.
+  // When this domain's measurement began on `clock` (the run's connection to libvirt counts);
+  // unset: when measure_domain is called.
   std::optional<double> started_ms;
 };
 
