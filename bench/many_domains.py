@@ -20,7 +20,7 @@ every 2 MiB of its RAM, and the kernel here allocates and zeroes the memory a re
 (perf: the dirty-rate thread in clear_page under do_huge_pmd_anonymous_page; a fresh 256 MiB
 guest's RSS grew by 128 MiB). On this project's machines, themselves virtual, that first touch
 costs a fault in the outer hypervisor (0.4-0.5 GiB/s against 9-16 GiB/s): 20 fresh guests' first
-measurements took 4-15 s instead of 2-7 s. --host-memory as-is measures without warming.
+measurements answered 4-15 s into the run instead of 5-10 s. --host-memory as-is measures without warming.
 """
 
 import argparse

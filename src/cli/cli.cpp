@@ -248,9 +248,7 @@ struct MeasuredDomain {
 MeasuredDomain measure(virt::LiveConnection& connection, const std::string& name,
                        const RawOptions& raw, predict::Options options, Progress& progress,
                        const LiveServices& services, probe::QmpSchemaCache& schemas,
-                       std::size_t together, double started) {
-  probe::SystemClock system_clock;
-  probe::Clock& clock = services.clock ? *services.clock : system_clock;
+                       std::size_t together, probe::Clock& clock, double started) {
   auto target = connection.open(name);
   auto live = live_options(raw);
   live.started_ms = started;
@@ -395,7 +393,7 @@ std::vector<DomainOutcome> run_live(const RawOptions& raw, const predict::Option
         // A domain beyond the first wave waited for a worker: its time counts from now.
         const double started = i < wave ? run_started : clock.now_ms();
         measured[i] = measure(*connection, names[i], raw, options, progress, services, schemas,
-                              wave, started);
+                              wave, clock, started);
         return std::nullopt;
       });
       progress.done(names[i]);
