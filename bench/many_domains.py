@@ -87,7 +87,7 @@ def setup_times_s(directory):
     return out
 
 
-def one_run(args, tool, run):
+def one_run(args, tool, run, name):
     with tempfile.TemporaryDirectory() as rec:
         env = dict(os.environ, VMP_RECORD_EXCHANGES=rec)
         t0 = time.monotonic()
@@ -101,7 +101,7 @@ def one_run(args, tool, run):
             stdout = out.read()
         setup = setup_times_s(rec)
         if args.keep_transcripts:
-            kept = os.path.join(args.keep_transcripts, f"run{run}")
+            kept = os.path.join(args.keep_transcripts, name)
             shutil.rmtree(kept, ignore_errors=True)
             shutil.copytree(rec, kept)
     reports = json.loads(stdout) if stdout.strip() else []
@@ -135,7 +135,8 @@ def main():
     ap.add_argument("--measure-time", type=int, default=10, help="seconds (--measure-time)")
     ap.add_argument("--out", help="append each run as a JSON line")
     ap.add_argument("--keep-transcripts", metavar="DIR",
-                    help="keep each run's transcripts (DIR/runN/DOMAIN.jsonl) to see where the time went")
+                    help="keep each run's transcripts (DIR/runN/DOMAIN.jsonl; with several "
+                         "--tool, DIR/runN-T/ for the T-th) to see where the time went")
     ap.add_argument("--keep-guests", action="store_true",
                     help="leave the guests running at the end; a later run with it reuses them")
     ap.add_argument("--host-memory", choices=("warmed", "as-is"), default="warmed",
@@ -173,8 +174,11 @@ def measure(args, names, reuse):
                 sys.exit(1)
             time.sleep(5)
         runs = [(i, tool) for i in range(args.repeat) for tool in (args.tool or [TOOL])]
+        tools = args.tool or [TOOL]
         for i, tool in runs:
-            r = one_run(args, tool, i + 1)
+            # With several tools, each run's transcripts apart: run1-1, run1-2, ...
+            name = f"run{i + 1}" + (f"-{tools.index(tool) + 1}" if len(tools) > 1 else "")
+            r = one_run(args, tool, i + 1, name)
             r.update({"run": i + 1, "tool": tool, "guests": args.guests, "memory_mib": args.memory,
                       "wss_mib": args.wss, "rate_pages_s": args.rate, "host": platform.node(),
                       "host_memory": args.host_memory, "fresh_guests": not reuse and (i, tool) == runs[0],
