@@ -253,6 +253,8 @@ MeasuredDomain measure(virt::LiveConnection& connection, const std::string& name
   auto live = live_options(raw);
   live.started_ms = started;
   live.measured_together = together;
+  // Every domain's prediction and the report come after the last period.
+  live.after_periods_ms = static_cast<double>(together) * probe::kAfterPeriodsMsPerDomain;
   live.stop = &stop_signal();
   live.schema_cache = &schemas;
   live.claim_directory = services.claim_directory.empty() ? probe::default_claim_directory()

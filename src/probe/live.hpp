@@ -91,6 +91,10 @@ struct LiveOptions {
   // When this domain's measurement began on `clock` (the run's connection to libvirt counts);
   // unset: when measure_domain is called.
   std::optional<double> started_ms;
+  // What the run does once the periods have ended, taken off kMeasureOverrunMs: the periods end
+  // that much sooner. The CLI gives the predictions and the report their time
+  // (kAfterPeriodsMsPerDomain for each domain measured at once).
+  double after_periods_ms = 0;
 };
 
 // How far past the measurement time, counted from its start, a domain's dirty-rate periods may
@@ -98,6 +102,13 @@ struct LiveOptions {
 // on both stacks). On a busy host the periods still to come are fitted into what is left
 // (fit_periods_ms), so that measuring 20 domains at once ends within the time asked plus this.
 inline constexpr double kMeasureOverrunMs = 1000;
+// After the periods, each domain's prediction and its part of the report: 20 domains on 2 cores
+// their guests kept busy took 0.05-0.95 s after the last period (the predictions one after
+// another, the report), so that the run ended up to 1.2 s past the measurement time plus
+// kMeasureOverrunMs' end for the periods (bench/many_domains.py, 2026-12-07).
+inline constexpr double kAfterPeriodsMsPerDomain = 25;
+// When the periods of a measurement that started at `started_ms` must end by.
+double periods_end_by_ms(double started_ms, double measure_time_ms, double after_periods_ms);
 inline constexpr double kNoDeadline = std::numeric_limits<double>::infinity();
 
 // A QEMU period the tool started and was stopped in: waited out when it ends within this, else

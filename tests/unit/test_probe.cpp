@@ -528,6 +528,29 @@ TEST(Plan, PeriodsFittedIntoWhatIsLeft) {
   }
 }
 
+// The periods end by the measurement time plus kMeasureOverrunMs, less what the run does after
+// them: with many domains at once, their predictions and the report.
+TEST(Plan, ThePeriodsLeaveTheRunsLastStepsTheirTime) {
+  EXPECT_EQ(periods_end_by_ms(0, 10000, 0), 11000);
+  EXPECT_EQ(periods_end_by_ms(300, 10000, kAfterPeriodsMsPerDomain), 11275);
+  // 20 domains: half a second for their predictions and the report.
+  EXPECT_EQ(periods_end_by_ms(0, 10000, 20 * kAfterPeriodsMsPerDomain), 10500);
+  // Never less than half the overrun (QEMU's hashing and the last polls), and never more.
+  EXPECT_EQ(periods_end_by_ms(0, 10000, 32 * kAfterPeriodsMsPerDomain), 10500);
+  EXPECT_EQ(periods_end_by_ms(0, 10000, -5), 11000);
+  // On a busy host (QEMU 7.2: 0.8 s beyond each period, the last one planned 5 s long, 6 s into
+  // the measurement) the last period is 4 s for one domain, 3 s when 20 share the host.
+  using V = std::vector<double>;
+  const double now = 6000, overhead = 800;
+  EXPECT_EQ(fit_periods_ms({5000}, periods_end_by_ms(0, 10000, kAfterPeriodsMsPerDomain) - now,
+                           overhead, false),
+            (V{4000}));
+  EXPECT_EQ(fit_periods_ms({5000},
+                           periods_end_by_ms(0, 10000, 20 * kAfterPeriodsMsPerDomain) - now,
+                           overhead, false),
+            (V{3000}));
+}
+
 TEST(Schema, MillisecondsFromTheRecordedSchemas) {
   for (const auto& dir : test::recorded_stacks("probe")) {
     SCOPED_TRACE(stack_of(dir));
