@@ -100,12 +100,11 @@ struct LiveOptions {
 // How far past the measurement time, counted from its start, a domain's dirty-rate periods may
 // end: QEMU's hashing and the polls after the last period (0.2-0.7 s on an idle host, recorded
 // on both stacks). On a busy host the periods still to come are fitted into what is left
-// (fit_periods_ms), so that measuring 20 domains at once ends within the time asked plus this.
+// (fit_periods_ms), less what the run does after them (periods_end_by_ms).
 inline constexpr double kMeasureOverrunMs = 1000;
 // After the periods, each domain's prediction and its part of the report: 20 domains on 2 cores
-// their guests kept busy took 0.05-0.95 s after the last period (the predictions one after
-// another, the report), so that the run ended up to 1.2 s past the measurement time plus
-// kMeasureOverrunMs' end for the periods (bench/many_domains.py, 2026-12-07).
+// their guests keep busy, 0.1-1.1 s from the last period's answer to the run's end, which ended
+// up to 12.0-12.5 s into a 10 s measurement (bench/many_domains.py, 2026-12-07).
 inline constexpr double kAfterPeriodsMsPerDomain = 25;
 // When the periods of a measurement that started at `started_ms` must end by.
 double periods_end_by_ms(double started_ms, double measure_time_ms, double after_periods_ms);
