@@ -87,7 +87,7 @@ def setup_times_s(directory):
     return out
 
 
-def one_run(args, tool, run, name):
+def one_run(args, tool, name):
     with tempfile.TemporaryDirectory() as rec:
         env = dict(os.environ, VMP_RECORD_EXCHANGES=rec)
         t0 = time.monotonic()
@@ -173,12 +173,12 @@ def measure(args, names, reuse):
             if failed:
                 sys.exit(1)
             time.sleep(5)
-        runs = [(i, tool) for i in range(args.repeat) for tool in (args.tool or [TOOL])]
         tools = args.tool or [TOOL]
+        runs = [(i, tool) for i in range(args.repeat) for tool in tools]
         for i, tool in runs:
             # With several tools, each run's transcripts apart: run1-1, run1-2, ...
             name = f"run{i + 1}" + (f"-{tools.index(tool) + 1}" if len(tools) > 1 else "")
-            r = one_run(args, tool, i + 1, name)
+            r = one_run(args, tool, name)
             r.update({"run": i + 1, "tool": tool, "guests": args.guests, "memory_mib": args.memory,
                       "wss_mib": args.wss, "rate_pages_s": args.rate, "host": platform.node(),
                       "host_memory": args.host_memory, "fresh_guests": not reuse and (i, tool) == runs[0],
