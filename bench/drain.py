@@ -161,6 +161,14 @@ def pct(predicted, real):
     return round(100.0 * (predicted - real) / real, 1)
 
 
+def inside(interval, real_ms):
+    """Whether real_ms is within an interval {low, high} (high null: no upper bound); None
+    without one."""
+    if not interval or interval.get("low") is None or real_ms is None:
+        return None
+    return interval["low"] <= real_ms and (interval["high"] is None or real_ms <= interval["high"])
+
+
 def run_case(case, seed, args, src_conn, dest_conn, dest_uri):
     name, link_mib, concurrent, guests = case
     names = [f"vmpdrain-{name}-{g[0]}" for g in guests]
@@ -196,6 +204,7 @@ def run_case(case, seed, args, src_conn, dest_conn, dest_uri):
     rows = []
     for m in plan["migrations"]:
         rr = real[m["domain"]]
+        interval = m.get("total_time_interval_ms")
         rows.append({
             "domain": m["domain"], "order": m["order"], "alone": m["alone"],
             "predicted": {k: m[k] for k in ("launch_ms", "total_time_ms", "qemu_total_time_ms",
@@ -212,6 +221,9 @@ def run_case(case, seed, args, src_conn, dest_conn, dest_uri):
             "alone_time_error_pct": pct(m["alone_total_time_ms"], rr["libvirt_time_elapsed_ms"])
             if rr["completed"] else None,
             "verdict_right": m["converges"] == rr["completed"],
+            "interval_ms": interval,
+            "in_interval": inside(interval, rr["libvirt_time_elapsed_ms"])
+            if rr["completed"] else None,
         })
     return {
         "case": name, "set": "held-out" if name in HELDOUT_NAMES else "tuning", "seed": seed, "link_mib_s": link_mib, "concurrent": concurrent,
@@ -221,6 +233,9 @@ def run_case(case, seed, args, src_conn, dest_conn, dest_uri):
         "predicted_total_ms": plan["total_time_ms"],
         "real_total_ms": real_total_ms,
         "total_error_pct": pct(plan["total_time_ms"], real_total_ms),
+        # The plan run with every domain at its interval's ends (null: a build without them).
+        "predicted_total_interval_ms": plan.get("total_time_interval_ms"),
+        "in_interval": inside(plan.get("total_time_interval_ms"), real_total_ms),
         "all_completed": all(x["real"]["completed"] for x in rows),
         "link_class_bytes": link_bytes,
         "migrations": rows,
@@ -232,9 +247,17 @@ def run_case(case, seed, args, src_conn, dest_conn, dest_uri):
     }
 
 
+def interval_text(interval):
+    if not interval or interval.get("low") is None:
+        return ""
+    high = "-" if interval["high"] is None else f"{interval['high'] / 1000:.1f}"
+    return f" (interval {interval['low'] / 1000:.1f}-{high} s)"
+
+
 def print_case(row):
     print(f"{row['case']} (link {row['link_mib_s']} MiB/s, {row['concurrent']} at once, "
-          f"seed {row['seed']}): total predicted {row['predicted_total_ms'] / 1000:.1f} s, "
+          f"seed {row['seed']}): total predicted {row['predicted_total_ms'] / 1000:.1f} s"
+          f"{interval_text(row.get('predicted_total_interval_ms'))}, "
           f"real {row['real_total_ms'] / 1000:.1f} s ({row['total_error_pct']:+.1f}%); "
           f"through the link class {row['link_class_bytes'] / MiB:.0f} MiB")
     for m in row["migrations"]:
@@ -263,13 +286,21 @@ def summary_of(rows):
     alone = [abs(m["alone_time_error_pct"]) for r in rows for m in r["migrations"]
              if m["alone_time_error_pct"] is not None and r["concurrent"] > 1 and not m["alone"]]
     verdicts = [m["verdict_right"] for r in rows for m in r["migrations"]]
+    per_held = [m["in_interval"] for r in rows for m in r["migrations"]
+                if m.get("in_interval") is not None]
     lines = []
     if totals:
         lines.append(f"drain total vs real: median |error| {statistics.median(totals):.1f}%, "
                      f"max {max(totals):.1f}% over {len(totals)} drains")
+    held = [r["in_interval"] for r in rows if r.get("in_interval") is not None]
+    if held:
+        lines.append(f"the real total inside the plan's interval: {sum(held)}/{len(held)}")
     if per:
         lines.append(f"each migration's libvirt job time: median |error| "
                      f"{statistics.median(per):.1f}%, max {max(per):.1f}% over {len(per)}")
+    if per_held:
+        lines.append(f"each migration's job time inside its interval in the plan: "
+                     f"{sum(per_held)}/{len(per_held)}")
     if alone:
         lines.append(f"the same migrations predicted as if alone (no sharing): median |error| "
                      f"{statistics.median(alone):.1f}% over {len(alone)}")

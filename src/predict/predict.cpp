@@ -163,21 +163,27 @@ report::Report make_report(std::string subject, probe::DirtyProfile profile,
     r.prediction = model::simulate_precopy(input, r.curve);
     r.model_input = input;
     r.interval = model::prediction_interval(input, unknowns, options.curve_policy);
+    const model::SamplingError* favourable = &unknowns;
     if (reading.mean) {
       // Where the bursts fell is unknown: the interval spans both readings' sampling error.
       const auto other = model::prediction_interval(input, as_measured, options.curve_policy);
-      if (less_favourable(r.interval->low, other.low)) r.interval->low = other.low;
+      if (less_favourable(r.interval->low, other.low)) {
+        r.interval->low = other.low;
+        favourable = &as_measured;
+      }
       if (less_favourable(other.high, r.interval->high)) {
         r.interval->high = other.high;
         unfavourable = &as_measured;
       }
     }
+    r.low_end = model::interval_end(input, *favourable, options.curve_policy, false);
+    r.high_end = model::interval_end(input, *unfavourable, options.curve_policy, true);
   }
   if (r.prediction && r.prediction->converges() && !r.interval->high.converges()) {
     // Converging by the measurement but not at its unfavourable end: the sampling error alone
     // could make "migrate" wrong, so the advice is searched where it does not converge.
-    const auto end = model::interval_end(input, *unfavourable, options.curve_policy, true);
-    r.advice = model::advise(end.input, end.curve, options.limits, false, options.postcopy);
+    r.advice = model::advise(r.high_end->input, r.high_end->curve, options.limits, false,
+                             options.postcopy);
     r.advice.within_sampling_error = true;
   } else {
     r.advice =

@@ -51,6 +51,34 @@ constexpr const char* kOrderRule =
     "domains that converge only with the link to themselves first, one at a time; then the "
     "longest first (the short ones fill in at the end)";
 
+// A plan's migration of domain `d`, if it has one.
+const model::DrainMigration* migration_of(const std::optional<model::DrainPlan>& plan,
+                                          std::size_t d) {
+  if (!plan) return nullptr;
+  for (const auto& m : plan->migrations) {
+    if (m.domain == d) return &m;
+  }
+  return nullptr;
+}
+
+// {low, high}: each end's time, null where that end does not converge (the time is then
+// unbounded); null itself without the ends.
+nlohmann::json interval_json(const model::DrainMigration* low, const model::DrainMigration* high) {
+  if (!low || !high) return nullptr;
+  auto end = [](const model::DrainMigration* m) {
+    return m->result.converges() ? rounded_ms(m->result.total_time_ms) : nlohmann::json();
+  };
+  return {{"low", end(low)}, {"high", end(high)}};
+}
+
+nlohmann::json total_interval_json(const DrainReport& r) {
+  if (!r.low || !r.high || r.plan.migrations.empty()) return nullptr;
+  auto end = [](const model::DrainPlan& p) {
+    return p.all_converge ? rounded_ms(p.total_ms) : nlohmann::json();
+  };
+  return {{"low", end(*r.low)}, {"high", end(*r.high)}};
+}
+
 }  // namespace
 
 const DrainAlternative* faster_alternative(const DrainReport& r) {
@@ -75,6 +103,12 @@ void write_drain_human(std::ostream& out, const DrainReport& r) {
         << (p.all_converge ? (planned == 1 ? "it converges" : "all converge")
                            : "NOT all converge")
         << ".\n";
+    if (r.low && r.high && p.all_converge) {
+      out << "Interval: " << format_duration(r.low->total_ms) << " to "
+          << (r.high->all_converge ? format_duration(r.high->total_ms)
+                                   : std::string("not all converging"))
+          << ", every domain at its prediction interval's favourable and unfavourable end.\n";
+    }
   }
   if (planned > 0) {
     out << cell("order", 5) << cell("domain", 16) << cell("start", 7) << cell("migration", 9)
@@ -136,6 +170,8 @@ nlohmann::json drain_to_json(const DrainReport& r) {
         {"end_ms", rounded_ms(m.end_ms)},
         {"returns_ms", rounded_ms(m.free_ms)},
         {"total_time_ms", ok ? rounded_ms(m.result.total_time_ms) : nlohmann::json()},
+        {"total_time_interval_ms",
+         interval_json(migration_of(r.low, m.domain), migration_of(r.high, m.domain))},
         {"qemu_total_time_ms", ok ? rounded_ms(m.result.qemu_total_time_ms) : nlohmann::json()},
         {"downtime_ms", ok ? rounded_ms(m.result.downtime_ms) : nlohmann::json()},
         {"transferred_bytes", m.result.transferred_bytes},
@@ -164,6 +200,7 @@ nlohmann::json drain_to_json(const DrainReport& r) {
            {{"link_bytes_per_s", p.link_bytes_per_s},
             {"concurrent", p.concurrent},
             {"total_time_ms", rounded_ms(p.migrations.empty() ? 0.0 : p.total_ms)},
+            {"total_time_interval_ms", total_interval_json(r)},
             {"all_converge", p.all_converge},
             {"order_by", kOrderBy},
             {"order_rule", kOrderRule},

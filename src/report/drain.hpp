@@ -3,6 +3,7 @@
 #pragma once
 
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <ostream>
 #include <string>
 #include <vector>
@@ -32,6 +33,11 @@ struct DrainReport {
   std::vector<Report> domains;  // plan's domain indices index this: each one's own prediction
   std::vector<DrainFailure> failures;
   std::vector<DrainAlternative> alternatives;  // concurrent = 1.. the number planned
+  // The plan's order and slots run again with every domain at its prediction interval's
+  // favourable (low) and unfavourable (high) end together: the drain's interval, wider than any
+  // one domain's. Absent when a domain in the plan has no interval.
+  std::optional<model::DrainPlan> low;
+  std::optional<model::DrainPlan> high;
 };
 
 // The same --concurrent with the shortest total, when it is at least 10% shorter than the

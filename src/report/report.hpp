@@ -49,6 +49,10 @@ struct Report {
   std::optional<model::PrecopyInput> model_input = std::nullopt;
   // The prediction at the two ends of the measurement's sampling error; with the prediction.
   std::optional<model::PredictionInterval> interval = std::nullopt;
+  // The model's input and curve at the interval's favourable (low) and unfavourable (high) end,
+  // as those ends ran (a drain plan runs them again, sharing a link); with the interval.
+  std::optional<model::IntervalEnd> low_end = std::nullopt;
+  std::optional<model::IntervalEnd> high_end = std::nullopt;
   // libvirt's steps before QEMU's migration starts: in every total time above and below.
   model::LibvirtSteps libvirt_steps = {};
   // The migration thread's cost per page, which bounds one stream on a fast link.

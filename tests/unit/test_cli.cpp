@@ -759,6 +759,18 @@ TEST(CliLive, ADrainPlansTheMeasuredDomainsOverTheSharedLink) {
     }
     EXPECT_EQ(drain["total_time_ms"], std::max(m[0]["returns_ms"].get<double>(),
                                                m[1]["returns_ms"].get<double>()));
+    // The drain's interval holds its total, and each migration's holds its time: the plan run
+    // with every domain at its favourable, then its unfavourable end, wider than either's own
+    // (the other domain at its end too, and libvirt's steps after QEMU at their spread).
+    const auto& total = drain["total_time_interval_ms"];
+    ASSERT_TRUE(total.is_object()) << drain.dump();
+    EXPECT_LT(total["low"].get<double>(), drain["total_time_ms"].get<double>());
+    EXPECT_GT(total["high"].get<double>(), drain["total_time_ms"].get<double>());
+    for (const auto& one : m) {
+      const auto& own = one["total_time_interval_ms"];
+      EXPECT_LE(own["low"].get<double>(), one["total_time_ms"].get<double>());
+      EXPECT_GE(own["high"].get<double>(), one["total_time_ms"].get<double>());
+    }
     // Alone is the domain's own prediction, with the link as its link.
     const auto& domains = r.report["domains"];
     ASSERT_EQ(domains.size(), 2u);
