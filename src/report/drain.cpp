@@ -104,10 +104,16 @@ void write_drain_human(std::ostream& out, const DrainReport& r) {
                            : "NOT all converge")
         << ".\n";
     if (r.low && r.high && p.all_converge) {
-      out << "Interval: " << format_duration(r.low->total_ms) << " to "
-          << (r.high->all_converge ? format_duration(r.high->total_ms)
-                                   : std::string("not all converging"))
-          << ", every domain at its prediction interval's favourable and unfavourable end.\n";
+      if (r.high->all_converge) {
+        out << "Interval: " << format_duration(r.low->total_ms) << " to "
+            << format_duration(r.high->total_ms)
+            << " (every domain at the favourable, then the unfavourable end of its own "
+               "interval).\n";
+      } else {
+        out << "Interval: from " << format_duration(r.low->total_ms)
+            << "; with every domain at the unfavourable end of its own interval, NOT all "
+               "converge.\n";
+      }
     }
   }
   if (planned > 0) {
