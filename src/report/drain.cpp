@@ -71,6 +71,23 @@ nlohmann::json interval_json(const model::DrainMigration* low, const model::Drai
   return {{"low", end(low)}, {"high", end(high)}};
 }
 
+// Where the plan's steps before each migration sends came from: a domain's arrival here (its
+// own or lent), or the default of other hosts.
+std::string steps_source(const DrainReport& r) {
+  const std::string lead = "libvirt's steps before each migration sends: ";
+  for (const auto& m : r.plan.migrations) {
+    const auto& l = r.domains[m.domain].libvirt_steps;
+    if (!l.seen_here) continue;
+    const std::string who = l.seen_from.empty() ? r.domains[m.domain].subject : l.seen_from;
+    return lead + "as this host saw them when " + printable(who) + " migrated here (" +
+           format_duration(l.fixed_ms) + ").";
+  }
+  const auto& l = r.domains[r.plan.migrations.front().domain].libvirt_steps;
+  return lead + "not timed on this host, as no domain here came by migration: " +
+         format_duration(l.fixed_ms) + " between two hosts measured on " + l.measured_on +
+         "; a host slow to start QEMU takes longer, more so with several starting together.";
+}
+
 nlohmann::json total_interval_json(const DrainReport& r) {
   if (!r.low || !r.high || r.plan.migrations.empty()) return nullptr;
   auto end = [](const model::DrainPlan& p) {
@@ -157,6 +174,7 @@ void write_drain_human(std::ostream& out, const DrainReport& r) {
         format_duration(r.domains[p.migrations.front().domain].libvirt_steps.after_ms) +
         " after the migration.");
   }
+  if (planned > 0) out << wrapped(steps_source(r));
 }
 
 nlohmann::json drain_to_json(const DrainReport& r) {

@@ -646,6 +646,7 @@ struct LiveRun {
   nlohmann::json report;
   std::string err;
   nlohmann::json recorded;  // the tool's own note of the profile it made that day
+  std::string text;         // standard output as written (the human report)
 };
 
 // Each domain answers from its own recording; the first one's note is kept.
@@ -666,7 +667,7 @@ LiveRun run_recorded(const std::map<std::string, std::filesystem::path>& recordi
   vmp::test::FakeClock note_clock;
   vmp::test::Replay notes(recordings.begin()->second, note_clock);
   return {status, nlohmann::json::parse(out.str(), nullptr, false), err.str(),
-          notes.note("measured")};
+          notes.note("measured"), out.str()};
 }
 
 LiveRun run_recorded(const std::filesystem::path& recording, std::vector<std::string> args) {
@@ -826,6 +827,30 @@ TEST(CliLive, ADomainStartedHereBorrowsTheStepsAnotherDomainsArrivalShowed) {
     EXPECT_NEAR(started["prediction"]["total_time_ms"].get<double>() -
                     alone.report["prediction"]["total_time_ms"].get<double>(),
                 seen - alone.report["libvirt_steps"]["fixed_ms"].get<double>(), 1.0);
+  }
+}
+
+// A drain's report says where the steps before each migration came from: the arrival it lends
+// the others, or, with no domain come by migration, the default of other hosts, which a host
+// slow to start QEMU exceeds (2026-12-07: 1.0-3.4 s a migration, against 570-620 ms).
+TEST(CliLive, ADrainSaysWhoseStepsItPlannedWith) {
+  for (const auto& dir : vmp::test::recorded_stacks("probe")) {
+    SCOPED_TRACE(dir.filename().string());
+    const LiveRun lent = run_recorded(
+        {{"vmp-rec-h", dir / "lend-arrived.jsonl"}, {"vmp-rec-i", dir / "lend-started.jsonl"}},
+        {"--drain", "--domain", "vmp-rec-h", "--domain", "vmp-rec-i", "--measure-time", "3s",
+         "--link-speed", "64MiB/s", "--concurrent", "2", "-q"});
+    EXPECT_NE(lent.text.find("libvirt's steps before each migration sends: as this host saw them "
+                             "when vmp-rec-h migrated here"),
+              std::string::npos)
+        << lent.text;
+    const LiveRun none = run_recorded(
+        {{"vmp-rec-d", dir / "drain-hot.jsonl"}, {"vmp-rec-e", dir / "drain-idle.jsonl"}},
+        {"--drain", "--all-running", "--link-speed", "64MiB/s", "--concurrent", "2", "-q"});
+    EXPECT_NE(none.text.find("libvirt's steps before each migration sends: not timed on this "
+                             "host"),
+              std::string::npos)
+        << none.text;
   }
 }
 
