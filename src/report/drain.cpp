@@ -61,14 +61,13 @@ const model::DrainMigration* migration_of(const std::optional<model::DrainPlan>&
   return nullptr;
 }
 
-// {low, high}: each end's time, null where that end does not converge (the time is then
-// unbounded); null itself without the ends.
-nlohmann::json interval_json(const model::DrainMigration* low, const model::DrainMigration* high) {
+// One migration's time at the drain's two ends (report/json_report.hpp's interval_json); null
+// without the ends.
+nlohmann::json migration_interval_json(const DrainReport& r, std::size_t d) {
+  const auto* low = migration_of(r.low, d);
+  const auto* high = migration_of(r.high, d);
   if (!low || !high) return nullptr;
-  auto end = [](const model::DrainMigration* m) {
-    return m->result.converges() ? rounded_ms(m->result.total_time_ms) : nlohmann::json();
-  };
-  return {{"low", end(low)}, {"high", end(high)}};
+  return interval_json({low->result, high->result}, &model::PrecopyResult::total_time_ms);
 }
 
 // Where the plan's steps before each migration sends came from: a domain's arrival here (its
@@ -194,8 +193,7 @@ nlohmann::json drain_to_json(const DrainReport& r) {
         {"end_ms", rounded_ms(m.end_ms)},
         {"returns_ms", rounded_ms(m.free_ms)},
         {"total_time_ms", ok ? rounded_ms(m.result.total_time_ms) : nlohmann::json()},
-        {"total_time_interval_ms",
-         interval_json(migration_of(r.low, m.domain), migration_of(r.high, m.domain))},
+        {"total_time_interval_ms", migration_interval_json(r, m.domain)},
         {"qemu_total_time_ms", ok ? rounded_ms(m.result.qemu_total_time_ms) : nlohmann::json()},
         {"downtime_ms", ok ? rounded_ms(m.result.downtime_ms) : nlohmann::json()},
         {"transferred_bytes", m.result.transferred_bytes},

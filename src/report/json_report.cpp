@@ -49,14 +49,6 @@ json precopy_json(const model::PrecopyResult& p, bool with_trace) {
   return j;
 }
 
-// The interval's ends: null where that end does not converge (the time is then unbounded).
-json interval_json(const model::PredictionInterval& in, double model::PrecopyResult::*field) {
-  auto end = [&](const model::PrecopyResult& p) {
-    return p.converges() ? rounded_ms(p.*field) : json(nullptr);
-  };
-  return {{"low", end(in.low)}, {"high", end(in.high)}};
-}
-
 json setting_json(const Setting& s, const char* key) {
   json j = {{key, optional_number(s.value)}, {"source", to_key(s.source)}};
   if (!s.note.empty()) j["note"] = s.note;
@@ -313,5 +305,12 @@ json to_json(const Report& r) {
 }
 
 json rounded_ms(double ms) { return std::isfinite(ms) ? json(std::ceil(ms)) : json(nullptr); }
+
+json interval_json(const model::PredictionInterval& in, double model::PrecopyResult::*field) {
+  auto end = [&](const model::PrecopyResult& p) {
+    return p.converges() ? rounded_ms(p.*field) : json(nullptr);
+  };
+  return {{"low", end(in.low)}, {"high", end(in.high)}};
+}
 
 }  // namespace vmp::report

@@ -15,6 +15,10 @@ inline constexpr int kReportVersion = 2;
 nlohmann::json to_json(const Report& report);
 // A time for the report: whole ms, rounded up; null when infinite.
 nlohmann::json rounded_ms(double ms);
+// An interval's ends, {low, high}, each `field` of that end's result: null where that end does
+// not converge (the time is then unbounded).
+nlohmann::json interval_json(const model::PredictionInterval& in,
+                             double model::PrecopyResult::*field);
 // A run or a domain that ended in an error: the object --json writes alone (one domain, a
 // profile, a usage error) or in the array several domains give. `error_key` is the machine key.
 nlohmann::json error_json(const std::string& subject, const std::string& message,
