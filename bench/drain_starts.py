@@ -23,6 +23,8 @@ import collections
 import json
 import statistics
 
+from drain import HELDOUT_NAMES
+
 TOGETHER_MS = 300
 
 
@@ -35,8 +37,8 @@ def rows_of(path):
 
 
 def started_with(migrations, m, side):
-    return sum(1 for o in migrations
-               if abs(o[side].get("launch_ms", 1e12) - m[side]["launch_ms"]) < TOGETHER_MS)
+    launch = m[side]["launch_ms"]
+    return sum(1 for o in migrations if abs(o[side]["launch_ms"] - launch) < TOGETHER_MS)
 
 
 def steps_by_start(rows):
@@ -46,8 +48,8 @@ def steps_by_start(rows):
         for m in ms:
             real = m["real"]
             n = started_with(ms, m, "real")
-            during = any(o["real"].get("launch_ms", 1e12) < real["launch_ms"] - TOGETHER_MS
-                         and o["real"].get("returns_ms", 0) > real["launch_ms"] for o in ms)
+            during = any(o["real"]["launch_ms"] < real["launch_ms"] - TOGETHER_MS
+                         and o["real"]["returns_ms"] > real["launch_ms"] for o in ms)
             key = "1 (another running)" if n == 1 and during else str(n)
             by[key].append(real["libvirt_time_elapsed_ms"] - real["qemu_total_time_ms"])
     return by
@@ -61,10 +63,6 @@ def scaled_error(r, a):
         steps = p["total_time_ms"] - p["qemu_total_time_ms"]
         ends.append(p["returns_ms"] + steps * a * (started_with(ms, m, "predicted") - 1))
     return (max(ends) - r["real_total_ms"]) / r["real_total_ms"] * 100
-
-
-def is_held_out(r):
-    return r.get("set", "held-out" if r["case"].startswith("heldout") else "tuning") == "held-out"
 
 
 def main():
@@ -87,13 +85,14 @@ def main():
     print()
     for a in (0, 0.1, 0.2, 0.3, 0.4, 0.5):
         line = [f"a = {a:.1f}:"]
-        for label, subset in (("tuning", [r for r in every if not is_held_out(r)]),
-                              ("held out", [r for r in every if is_held_out(r)])):
+        for label, subset in (("tuning", [r for r in every if r["case"] not in HELDOUT_NAMES]),
+                              ("held out", [r for r in every if r["case"] in HELDOUT_NAMES])):
             e = [scaled_error(r, a) for r in subset]
             if not e:
                 continue
-            line.append(f"{label} ({len(e)}) total |error| median {statistics.median(map(abs, e)):.1f}%,"
-                        f" max {max(map(abs, e)):.1f}%, mean {statistics.mean(e):+.1f}%;")
+            size = [abs(x) for x in e]
+            line.append(f"{label} ({len(e)}) total |error| median {statistics.median(size):.1f}%,"
+                        f" max {max(size):.1f}%, mean {statistics.mean(e):+.1f}%;")
         print(" ".join(line))
 
 
