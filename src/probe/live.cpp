@@ -336,7 +336,7 @@ std::vector<CurvePoint> measure_curve(DirtyRateMeter& meter, Clock& clock,
                                       std::uint64_t sample_pages_per_gib, const std::string& mode,
                                       std::uint64_t ram_bytes, double budget_ms,
                                       const ProgressFn& progress, const Safeguards& safe,
-                                      double end_by_ms) {
+                                      double end_by_ms, double aim_by_ms) {
   const double give_up_at = clock.now_ms() + budget_ms + kGraceMs;
   const bool ms = meter.supports_milliseconds();
   std::vector<double> plan = periods_ms;
@@ -368,12 +368,22 @@ std::vector<CurvePoint> measure_curve(DirtyRateMeter& meter, Clock& clock,
   // The most a measured period took beyond its length: what each of the rest is planned to take.
   double overhead_ms = 0;
   bool refitted = false;
+  std::optional<double> aimed_from;  // the longest period before it gave way to aim_by_ms
   for (std::size_t i = 0; i < plan.size(); ++i) {
     if (!points.empty() && std::isfinite(end_by_ms)) {
       const std::vector<double> rest(plan.begin() + static_cast<std::ptrdiff_t>(i), plan.end());
-      const auto fitted = fit_periods_ms(rest, end_by_ms - clock.now_ms(), overhead_ms, ms);
+      auto fitted = fit_periods_ms(rest, end_by_ms - clock.now_ms(), overhead_ms, ms);
       if (fitted.empty()) return could_not_end(plan[i]);
       refitted = refitted || fitted != rest;
+      if (ms && std::isfinite(aim_by_ms) && fitted == rest) {
+        // Only the longest gives way, and stays the longest: the reach is what it measures.
+        const double before_longest = plan.size() > 1 ? plan[plan.size() - 2] : 0;
+        auto aimed = fit_periods_ms(rest, aim_by_ms - clock.now_ms(), overhead_ms, ms);
+        if (aimed.size() == rest.size() && aimed != rest && aimed.back() > before_longest) {
+          if (!aimed_from) aimed_from = rest.back();
+          fitted = std::move(aimed);
+        }
+      }
       plan.resize(i);
       plan.insert(plan.end(), fitted.begin(), fitted.end());
     }
@@ -410,6 +420,15 @@ std::vector<CurvePoint> measure_curve(DirtyRateMeter& meter, Clock& clock,
     points.push_back(p);
     overhead_ms = std::max(overhead_ms, clock.now_ms() - asked - plan[i]);
   }
+  if (aimed_from && !refitted && safe.notes) {
+    safe.notes->push_back(
+        "QEMU took up to " + vmp::format_duration(std::round(overhead_ms)) +
+        " beyond each dirty-rate period (" +
+        (sampled > 0 ? "hashing " + std::to_string(sampled) + " sampled pages at each end; "
+                     : std::string()) +
+        "more on a busy host): to end within the measurement's time the longest period was " + vmp::format_duration(plan.back()) + " instead of " +
+        vmp::format_duration(*aimed_from));
+  }
   if (refitted && safe.notes) {
     safe.notes->push_back(
         "QEMU took longer than asked for each dirty-rate period (a busy host): to end within "
@@ -436,7 +455,8 @@ std::vector<CurvePoint> measure_dirty_curve(DirtyRateMeter& meter, Clock& clock,
                                             std::uint64_t sample_pages_per_gib,
                                             const std::string& mode, std::uint64_t ram_bytes,
                                             const ProgressFn& progress, const Safeguards& safe,
-                                            double end_by_ms, std::optional<WarmUp> warm_up) {
+                                            double end_by_ms, std::optional<WarmUp> warm_up,
+                                            double aim_by_ms) {
   const bool ms = meter.supports_milliseconds();
   // A warm-up started before found QEMU measuring for nobody else; where none was needed,
   // another client may have started one since.
@@ -468,7 +488,7 @@ std::vector<CurvePoint> measure_dirty_curve(DirtyRateMeter& meter, Clock& clock,
     curve_budget_ms = std::max(0.0, budget_ms - (clock.now_ms() - waiting_from));
   }
   return measure_curve(meter, clock, periods, sample_pages_per_gib, mode, ram_bytes,
-                       curve_budget_ms, progress, safe, end_by_ms);
+                       curve_budget_ms, progress, safe, end_by_ms, aim_by_ms);
 }
 
 QmpDirtyRateSupport QmpSchemaCache::get(const std::string& binary,
@@ -729,6 +749,10 @@ double periods_end_by_ms(double started_ms, double measure_time_ms, double after
          std::max(kMeasureOverrunMs / 2, kMeasureOverrunMs - std::max(0.0, after_periods_ms));
 }
 
+double periods_aim_by_ms(double started_ms, double measure_time_ms, double after_periods_ms) {
+  return started_ms + measure_time_ms - std::max(kAfterPeriodsLeastMs, after_periods_ms);
+}
+
 LiveResult measure_domain(virt::LiveTarget& live, const LiveOptions& options, Clock& clock) {
   // Whatever QEMU and libvirt take, the periods end by then (a busy host measures fewer).
   const double started_ms = options.started_ms.value_or(clock.now_ms());
@@ -866,7 +890,9 @@ LiveResult measure_domain(virt::LiveTarget& live, const LiveOptions& options, Cl
   const double curve_started_ms = clock.now_ms();
   p.dirty_curve = measure_dirty_curve(*meter, clock, dirty_budget_ms,
                                       p.measurement.sample_pages_per_gib, options.mode, p.ram_bytes,
-                                      options.progress, safe, end_by_ms, warm_up);
+                                      options.progress, safe, end_by_ms, warm_up,
+                                      periods_aim_by_ms(started_ms, options.measure_time_ms,
+                                                        options.after_periods_ms));
   guard.check();  // a change at the very end of the last period
   p.vcpu_busy_fraction =
       busiest_vcpu_fraction(vcpu_before, target.vcpu_times_ns(), clock.now_ms() - curve_started_ms);

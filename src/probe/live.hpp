@@ -108,6 +108,14 @@ inline constexpr double kMeasureOverrunMs = 1000;
 inline constexpr double kAfterPeriodsMsPerDomain = 25;
 // When the periods of a measurement that started at `started_ms` must end by.
 double periods_end_by_ms(double started_ms, double measure_time_ms, double after_periods_ms);
+// One domain's run, from the last period's answer to its end (the prediction, the report, the
+// connection closed): 60-80 ms (a 4 GiB guest on QEMU 10.0, idle host, 2026-12-07).
+inline constexpr double kAfterPeriodsLeastMs = 100;
+// When the periods aim to end where QEMU takes milliseconds, so that the run ends within the
+// measurement time: the longest period gives way to it a quarter second at a time (QEMU hashes
+// its sampled pages at both ends of each period: 65536 of a 4 GiB guest took ~100 ms a period
+// on QEMU 10.0 here, and such a run ended 9.9-10.2 s into a 10 s measurement without it).
+double periods_aim_by_ms(double started_ms, double measure_time_ms, double after_periods_ms);
 inline constexpr double kNoDeadline = std::numeric_limits<double>::infinity();
 
 // A QEMU period the tool started and was stopped in: waited out when it ends within this, else
@@ -153,13 +161,16 @@ std::uint64_t default_sample_pages_per_gib(std::uint64_t ram_bytes);
 // own still running in QEMU is waited out when it ends within kWaitOutMs, else left and the
 // claim told, and the error says which. With `end_by_ms` (a time on `clock`), the periods after the first are fitted
 // into what is left before it, each planned to take as long beyond its length as the most a
-// measured one took (fit_periods_ms), and the report is told when that changed the plan.
+// measured one took (fit_periods_ms), and the report is told when that changed the plan. With
+// `aim_by_ms` too, where the meter takes milliseconds, the longest period is then shortened in
+// whole quarter seconds to end by it, when that drops no period (periods_aim_by_ms).
 std::vector<CurvePoint> measure_curve(DirtyRateMeter& meter, Clock& clock,
                                       const std::vector<double>& periods_ms,
                                       std::uint64_t sample_pages_per_gib, const std::string& mode,
                                       std::uint64_t ram_bytes, double budget_ms,
                                       const ProgressFn& progress, const Safeguards& safe = {},
-                                      double end_by_ms = kNoDeadline);
+                                      double end_by_ms = kNoDeadline,
+                                      double aim_by_ms = kNoDeadline);
 
 // QEMU's first measurement in a process, of the shortest period, whose figures are dropped (see
 // DirtyRateMeter::status): started by start_warm_up before the guest's memory is read, so that
@@ -191,7 +202,8 @@ std::vector<CurvePoint> measure_dirty_curve(DirtyRateMeter& meter, Clock& clock,
                                             const ProgressFn& progress,
                                             const Safeguards& safe = {},
                                             double end_by_ms = kNoDeadline,
-                                            std::optional<WarmUp> warm_up = std::nullopt);
+                                            std::optional<WarmUp> warm_up = std::nullopt,
+                                            double aim_by_ms = kNoDeadline);
 
 // The QMP meter, in milliseconds where the schema allows. Throws RuntimeError when this QEMU
 // cannot measure dirty rates at all.
