@@ -164,13 +164,16 @@ std::uint64_t default_sample_pages_per_gib(std::uint64_t ram_bytes);
 // measured one took (fit_periods_ms), and the report is told when that changed the plan. With
 // `aim_by_ms` too, where the meter takes milliseconds, the longest period is then shortened in
 // whole quarter seconds to end by it, when that drops no period (periods_aim_by_ms).
+// `warm_up_took_ms` (> 0): QEMU's first measurement in the process (see WarmUp) ended just now,
+// after that long; where it overran by seconds the note on a refitted plan says it was that.
 std::vector<CurvePoint> measure_curve(DirtyRateMeter& meter, Clock& clock,
                                       const std::vector<double>& periods_ms,
                                       std::uint64_t sample_pages_per_gib, const std::string& mode,
                                       std::uint64_t ram_bytes, double budget_ms,
                                       const ProgressFn& progress, const Safeguards& safe = {},
                                       double end_by_ms = kNoDeadline,
-                                      double aim_by_ms = kNoDeadline);
+                                      double aim_by_ms = kNoDeadline,
+                                      double warm_up_took_ms = 0);
 
 // QEMU's first measurement in a process, of the shortest period, whose figures are dropped (see
 // DirtyRateMeter::status): started by start_warm_up before the guest's memory is read, so that

@@ -35,6 +35,9 @@
 #   drain-hot.jsonl, drain-idle.jsonl  two guests (512 MiB: 12000 random pages/s over 128 MiB,
 #                          and idle) measured together by --drain --link-speed 64MiB/s
 #                          --concurrent 2, each one's whole measurement (scenario "drain")
+#   measure-domain-fresh-4g-qmp.jsonl, measure-domain-again-4g-qmp.jsonl  a fresh 4 GiB guest
+#                          (512 MiB written at 5000 random pages/s) measured twice through QMP
+#                          with the defaults: the warm-up, then none (scenario "fresh-4g")
 #   lend-arrived.jsonl, lend-started.jsonl  two guests (512 MiB: 2000 random pages/s over 64 MiB,
 #                          and idle) measured together for 3 s at 64 MiB/s: the first came to
 #                          this host by migration (to the destination daemon and back), the
@@ -78,6 +81,7 @@ trap 'rm -rf "$scratch"; "$root/tests/guest/stop-guest.sh" vmp-rec-a >/dev/null 
       "$root/tests/guest/stop-guest.sh" vmp-rec-e >/dev/null 2>&1 || true
       "$root/tests/guest/stop-guest.sh" vmp-rec-f >/dev/null 2>&1 || true
       "$root/tests/guest/stop-guest.sh" vmp-rec-h >/dev/null 2>&1 || true
+      "$root/tests/guest/stop-guest.sh" vmp-rec-j >/dev/null 2>&1 || true
       "$root/tests/guest/stop-guest.sh" vmp-rec-i >/dev/null 2>&1 || true' EXIT
 mkdir -p "$out"
 guest='{"mem_mib": 1024, "wss_mib": 256, "rate_pages_per_s": 5000, "pattern": "random"}'
@@ -160,6 +164,19 @@ if wanted measure-domain-qmp measure-domain-libvirt; then
 record measure-domain-qmp "$verdicts" vmp-rec-c
 record measure-domain-libvirt "$verdicts" vmp-rec-c --no-qmp
 "$root/tests/guest/stop-guest.sh" vmp-rec-c
+fi
+
+if wanted fresh-4g; then
+# A fresh 4 GiB guest (512 MiB written at 5000 random pages/s) measured twice with the
+# defaults: QEMU's first measurement in the process (the warm-up) and the hashing of 65536
+# sampled pages at each end of each period are what such a guest adds.
+guest_before=$guest
+guest='{"mem_mib": 4096, "wss_mib": 512, "rate_pages_per_s": 5000, "pattern": "random"}'
+"$root/tests/guest/start-guest.sh" vmp-rec-j 4096 512 5000 random 1 >/dev/null
+record measure-domain-fresh-4g-qmp "$verdicts" vmp-rec-j
+record measure-domain-again-4g-qmp "$verdicts" vmp-rec-j
+"$root/tests/guest/stop-guest.sh" vmp-rec-j
+guest=$guest_before
 fi
 
 if wanted measure-domain-aarch64-qmp measure-domain-aarch64-libvirt; then
