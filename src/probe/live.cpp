@@ -427,8 +427,8 @@ std::vector<CurvePoint> measure_curve(DirtyRateMeter& meter, Clock& clock,
         " beyond each dirty-rate period (" +
         (sampled > 0 ? "hashing " + std::to_string(sampled) + " sampled pages at each end; "
                      : std::string()) +
-        "more on a busy host): to end within the measurement's time the longest period was " + vmp::format_duration(plan.back()) + " instead of " +
-        vmp::format_duration(*aimed_from));
+        "more on a busy host): to end within the measurement's time the longest period was " +
+        vmp::format_duration(plan.back()) + " instead of " + vmp::format_duration(*aimed_from));
   }
   if (refitted && safe.notes) {
     // A warm-up late by seconds, not the periods, took the time (a fresh 4 GiB guest on QEMU
