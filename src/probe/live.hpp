@@ -165,7 +165,7 @@ std::uint64_t default_sample_pages_per_gib(std::uint64_t ram_bytes);
 // `aim_by_ms` too, where the meter takes milliseconds, the longest period is then shortened in
 // whole quarter seconds to end by it, when that drops no period (periods_aim_by_ms).
 // `warm_up_took_ms` (> 0): QEMU's first measurement in the process (see WarmUp) ended just now,
-// after that long; where it overran by seconds the note on a refitted plan says it was that.
+// after that long, seconds past its period; the note on a refitted plan then says it was that.
 std::vector<CurvePoint> measure_curve(DirtyRateMeter& meter, Clock& clock,
                                       const std::vector<double>& periods_ms,
                                       std::uint64_t sample_pages_per_gib, const std::string& mode,
