@@ -93,6 +93,17 @@ std::string format_duration_compact(double ms) {
   return minutes_seconds(ms);
 }
 
+std::string format_period(double ms) {
+  const double whole = std::round(ms);
+  if (whole < 1000) return printf_string("%.0f ms", whole);
+  const auto at = [&](double step) { return std::fmod(whole, step) == 0; };
+  const char* f = whole >= 10000 && at(1000) ? "%.0f s"
+                  : at(100)                   ? "%.1f s"
+                  : at(10)                    ? "%.2f s"
+                                              : "%.3f s";
+  return printf_string(f, whole / 1000);
+}
+
 std::string format_percent(double fraction) { return printf_string("%.1f%%", fraction * 100); }
 
 namespace {

@@ -35,9 +35,9 @@ std::string rate_change_warning(const model::RateChange& c, bool mean) {
   const auto& s = c.shorter;
   const auto& l = c.longer;
   if (c.kind == Kind::FellAtEnd) {
-    return "the dirty curve contradicts itself: " + vmp::format_duration(l.period_ms) +
+    return "the dirty curve contradicts itself: " + vmp::format_period(l.period_ms) +
            " dirtied " + vmp::format_bytes(l.dirty_bytes) + " but " +
-           vmp::format_duration(s.period_ms) + " dirtied " + vmp::format_bytes(s.dirty_bytes) +
+           vmp::format_period(s.period_ms) + " dirtied " + vmp::format_bytes(s.dirty_bytes) +
            ", which a steady guest cannot do: its load changed (or it was paused) during the "
            "measurement, and " +
            (mean ? "the prediction takes the load's mean over the measurement, its interval "
@@ -49,8 +49,8 @@ std::string rate_change_warning(const model::RateChange& c, bool mean) {
     return vmp::format_bytes(p.dirty_bytes / (p.period_ms / 1000)) + "/s";
   };
   return "the guest's dirty rate changed during the measurement: " +
-         vmp::format_duration(s.period_ms) + " dirtied " + vmp::format_bytes(s.dirty_bytes) +
-         " (" + rate(s) + ") but " + vmp::format_duration(l.period_ms) + " dirtied " +
+         vmp::format_period(s.period_ms) + " dirtied " + vmp::format_bytes(s.dirty_bytes) +
+         " (" + rate(s) + ") but " + vmp::format_period(l.period_ms) + " dirtied " +
          vmp::format_bytes(l.dirty_bytes) + " (" + rate(l) +
          "), which a steady load cannot do (bursts or phases); the prediction takes the load's "
          "mean over the measurement, and its interval spans that and the curve as measured";

@@ -246,8 +246,8 @@ std::vector<double> plan_periods_ms(double budget_ms, bool milliseconds) {
 std::string periods_text(const std::vector<double>& periods_ms) {
   if (periods_ms.empty()) return "no period";
   const double longest = *std::max_element(periods_ms.begin(), periods_ms.end());
-  if (periods_ms.size() == 1) return "one period of " + vmp::format_duration(longest);
-  return std::to_string(periods_ms.size()) + " periods up to " + vmp::format_duration(longest);
+  if (periods_ms.size() == 1) return "one period of " + vmp::format_period(longest);
+  return std::to_string(periods_ms.size()) + " periods up to " + vmp::format_period(longest);
 }
 
 std::vector<double> fit_periods_ms(std::vector<double> periods_ms, double left_ms,

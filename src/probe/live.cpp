@@ -325,7 +325,7 @@ std::optional<DirtyRateResult> await_period(DirtyRateMeter& meter, Clock& clock,
 }
 
 std::string late_text(double period_ms, double waited_ms) {
-  return "QEMU did not finish measuring the dirty rate over " + vmp::format_duration(period_ms) +
+  return "QEMU did not finish measuring the dirty rate over " + vmp::format_period(period_ms) +
          " after " + vmp::format_duration(waited_ms);
 }
 
@@ -363,7 +363,7 @@ std::vector<CurvePoint> measure_curve(DirtyRateMeter& meter, Clock& clock,
     return points;
   };
   auto could_not_end = [&](double period_ms) {
-    return keep_measured("the " + vmp::format_duration(period_ms) +
+    return keep_measured("the " + vmp::format_period(period_ms) +
                          " period could not end within the measurement's time");
   };
   // The most a measured period took beyond its length: what each of the rest is planned to take.
@@ -392,7 +392,7 @@ std::vector<CurvePoint> measure_curve(DirtyRateMeter& meter, Clock& clock,
     DirtyRateRequest request{plan[i], sample_pages_per_gib, mode};
     if (progress) {
       progress("measuring dirty rate, period " + std::to_string(i + 1) + "/" +
-               std::to_string(plan.size()) + " (" + vmp::format_duration(plan[i]) + ")");
+               std::to_string(plan.size()) + " (" + vmp::format_period(plan[i]) + ")");
     }
     if (safe.guard) safe.guard->check();
     const double asked = clock.now_ms();
@@ -428,7 +428,7 @@ std::vector<CurvePoint> measure_curve(DirtyRateMeter& meter, Clock& clock,
         (sampled > 0 ? "hashing " + std::to_string(sampled) + " sampled pages at each end; "
                      : std::string()) +
         "more on a busy host): to end within the measurement's time the longest period was " +
-        vmp::format_duration(plan.back()) + " instead of " + vmp::format_duration(*aimed_from));
+        vmp::format_period(plan.back()) + " instead of " + vmp::format_period(*aimed_from));
   }
   if (refitted && safe.notes) {
     // A warm-up late by seconds, not the periods, took the time (a fresh 4 GiB guest on QEMU
@@ -443,7 +443,7 @@ std::vector<CurvePoint> measure_curve(DirtyRateMeter& meter, Clock& clock,
                            "host)")) +
         ": to end within the measurement's time the curve measured " + periods_text(plan) +
         " instead of the " + std::to_string(periods_ms.size()) + " planned up to " +
-        vmp::format_duration(periods_ms.back()) +
+        vmp::format_period(periods_ms.back()) +
         ", which shortens the prediction's reach into the first pass" +
         (warm_up_late ? "; a second run measures without it" : ""));
   }

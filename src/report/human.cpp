@@ -467,7 +467,7 @@ void write_human_of(std::ostream& out, const Report& r) {
   out << "              " << padded("period", 10) << right("dirtied", 12) << right("model", 12)
       << "\n";
   for (const auto& pt : prof.dirty_curve) {
-    out << "              " << padded(format_duration(pt.period_ms), 10)
+    out << "              " << padded(format_period(pt.period_ms), 10)
         << right(format_bytes(pt.dirty_bytes), 12)
         << right(format_bytes(r.curve.dirty_bytes(pt.period_ms)), 12) << "\n";
   }

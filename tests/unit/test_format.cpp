@@ -22,6 +22,18 @@ TEST(Format, Durations) {
   EXPECT_EQ(format_duration_compact(850), "850ms");
 }
 
+TEST(Format, PeriodsAreExactToTheMillisecond) {
+  EXPECT_EQ(format_period(125), "125 ms");
+  EXPECT_EQ(format_period(1000), "1.0 s");
+  EXPECT_EQ(format_period(1250), "1.25 s");
+  EXPECT_EQ(format_period(5750), "5.75 s");
+  EXPECT_EQ(format_period(2500), "2.5 s");
+  EXPECT_EQ(format_period(1125), "1.125 s");
+  EXPECT_EQ(format_period(12000), "12 s");
+  EXPECT_EQ(format_period(12250), "12.25 s");
+  EXPECT_EQ(format_period(5749.6), "5.75 s");
+}
+
 TEST(Format, Rates) {
   EXPECT_EQ(format_link_rate(1.25e9), "10 Gbit/s");
   EXPECT_EQ(format_link_rate(12.5e6), "100 Mbit/s");
