@@ -432,8 +432,9 @@ std::vector<CurvePoint> measure_curve(DirtyRateMeter& meter, Clock& clock,
   }
   if (refitted && safe.notes) {
     // A warm-up late by seconds, not the periods, took the time (a fresh 4 GiB guest on QEMU
-    // 10.0, idle host, 2026-12-07: a 125 ms first period answered after 6.7 s); the next run
-    // on this QEMU process has none.
+    // 10.0, idle host, 2026-12-07: a 125 ms first period answered after 6.7 s; QEMU's first reads
+    // of the memory the guest never used, which this project's machines back with new pages, each
+    // first touched in their outer host); the next run on this QEMU process has none.
     const bool warm_up_late = warm_up_took_ms > 0;
     safe.notes->push_back(
         (warm_up_late

@@ -169,7 +169,10 @@ fi
 if wanted fresh-4g; then
 # A fresh 4 GiB guest (512 MiB written at 5000 random pages/s) measured twice with the
 # defaults: QEMU's first measurement in the process (the warm-up) and the hashing of 65536
-# sampled pages at each end of each period are what such a guest adds.
+# sampled pages at each end of each period are what such a guest adds. The warm-up is slow (6-8 s)
+# only with this machine's memory as it is (not after bench/host_memory.py warm: 0.56 s): QEMU's
+# first reads of the memory the guest never used are backed with new pages by this machine's
+# kernel, each first touched in the outer host.
 guest_before=$guest
 guest='{"mem_mib": 4096, "wss_mib": 512, "rate_pages_per_s": 5000, "pattern": "random"}'
 "$root/tests/guest/start-guest.sh" vmp-rec-j 4096 512 5000 random 1 >/dev/null
