@@ -11,8 +11,9 @@ std::string format_rate(double bytes_per_s);       // "128 MiB/s (1.07 Gbit/s)"
 std::string format_link_rate(double bytes_per_s);  // "2.5 Gbit/s", "100 Mbit/s"
 std::string format_duration(double ms);            // "850 ms", "6.9 s", "1m39s", "1h02m"
 std::string format_duration_compact(double ms);    // the table's: "850ms", "6.9s", "1m39s"
-// A dirty-rate period the tool chose (quarter seconds where QEMU takes milliseconds): exact to the
-// millisecond, where format_duration would show 1250 ms as "1.2 s": "125 ms", "1.0 s", "1.25 s".
+// A dirty-rate period, as planned (quarter seconds where QEMU takes milliseconds) or as QEMU
+// measured it: exact to the millisecond, where format_duration would show 1250 ms as "1.2 s":
+// "125 ms", "1.0 s", "1.25 s", "5.751 s".
 std::string format_period(double ms);
 std::string format_percent(double fraction);       // "70.1%"
 
