@@ -318,8 +318,15 @@ def arrive_by_migration(name, dest_uri):
     return round(time.monotonic() - t0, 2)
 
 
-def migrate(src_conn, name, dest_uri, migration_deadline_s):
-    """Migrates for real; returns what QEMU and libvirt say about it."""
+# query-migrate's states of a migration under way on its source.
+SENDING_STATES = ("setup", "active", "device", "pre-switchover", "postcopy-active",
+                  "wait-unplug", "cancelling")
+
+
+def migrate(src_conn, name, dest_uri, migration_deadline_s, sending=None):
+    """Migrates for real; returns what QEMU and libvirt say about it. `sending`, a
+    threading.Event, is set once QEMU's migration has started (libvirt's steps before it done),
+    or the migration has ended."""
     dom = src_conn.lookupByName(name)
     xml_path = destination_xml_file(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_MIGRATABLE), name,
                                     SOURCE_LOG, DEST_LOG)
@@ -336,6 +343,10 @@ def migrate(src_conn, name, dest_uri, migration_deadline_s):
             reply = json.loads(libvirt_qemu.qemuMonitorCommand(
                 dom, '{"execute":"query-migrate"}', 0))["return"]
             samples.append((time.monotonic() - t0, reply))
+            # Not "completed": a guest that came here by migration reports its incoming one so
+            # until it migrates again.
+            if sending is not None and reply.get("status") in SENDING_STATES:
+                sending.set()
         except libvirt.libvirtError:
             pass  # the source QEMU is gone: the migration ended
         if not aborted and time.monotonic() - t0 > migration_deadline_s:
@@ -347,6 +358,8 @@ def migrate(src_conn, name, dest_uri, migration_deadline_s):
             last_rescan = time.monotonic()
         time.sleep(0.02)
     out, err = proc.communicate()
+    if sending is not None:
+        sending.set()
     os.unlink(xml_path)
     wall_s = time.monotonic() - t0
     # Whether the machine was quiet: CPU that no QEMU used while the migration ran, as a share

@@ -5,8 +5,10 @@ For each case (2-4 test guests with their loads and libvirt caps, a link speed, 
 migrations at once): boot the guests, run `virt-migrate-predict --drain --domain ... --link-speed
 LINK --concurrent K --json`, then carry the plan out for real: `virsh migrate --live` to
 bench/setup-destination.sh's daemon in the planned order, K at once, the next one started when a
-`virsh migrate` returns (as Nova's max_concurrent_live_migrations semaphore does), and one the
-plan runs alone only when every other has returned. Compared: each domain's libvirt job time
+`virsh migrate` returns (as Nova's max_concurrent_live_migrations semaphore does) and every one
+started before it is sending (one start at a time, as the plan starts them since 2026-12-07 (night):
+QEMU's query-migrate on the source in a state of a migration under way), and one the plan runs
+alone only when every other has returned. Compared: each domain's libvirt job time
 (domjobinfo --completed, "time elapsed") and the drain's total (from the first virsh migrate to
 the last one's return) against the plan.
 
@@ -119,17 +121,19 @@ class SharedLink:
 
 
 def carry_out(plan, src_conn, dest_uri, deadline_s):
-    """Runs the plan's migrations as it orders them; per domain: launch, return, what libvirt
-    and QEMU said (bench.migrate)."""
+    """Runs the plan's migrations as it orders them, as the plan starts them (a free slot, and
+    every migration launched before sending: one start at a time); per domain: launch, return,
+    what libvirt and QEMU said (bench.migrate)."""
     slots = plan["concurrent"]
     running = {}
+    sending = {}
     results = {}
     lock = threading.Lock()
     t0 = time.monotonic()
 
     def one(name):
         launch = time.monotonic() - t0
-        real = bench.migrate(src_conn, name, dest_uri, deadline_s)
+        real = bench.migrate(src_conn, name, dest_uri, deadline_s, sending[name])
         with lock:
             results[name] = dict(real, launch_ms=round(launch * 1000),
                                  returns_ms=round((time.monotonic() - t0) * 1000))
@@ -137,16 +141,18 @@ def carry_out(plan, src_conn, dest_uri, deadline_s):
 
     def busy():
         with lock:
-            return len(running), any(m["alone"] for m in running.values())
+            return (len(running), any(m["alone"] for m in running.values()),
+                    any(not sending[n].is_set() for n in running))
 
     for m in plan["migrations"]:
         while True:
-            n, alone_busy = busy()
-            if not alone_busy and n < slots and not (m["alone"] and n > 0):
+            n, alone_busy, starting = busy()
+            if not alone_busy and not starting and n < slots and not (m["alone"] and n > 0):
                 break
             time.sleep(0.02)
         with lock:
             running[m["domain"]] = m
+            sending[m["domain"]] = threading.Event()
             th = threading.Thread(target=one, args=(m["domain"],))
         th.start()
     while busy()[0]:
@@ -213,7 +219,8 @@ def run_case(case, seed, args, src_conn, dest_conn, dest_uri):
             "real": {k: rr[k] for k in ("completed", "launch_ms", "returns_ms",
                                         "libvirt_time_elapsed_ms", "qemu_total_time_ms",
                                         "libvirt_downtime_ms", "memory_processed_bytes",
-                                        "other_cpu_share", "virsh_error")},
+                                        "other_cpu_share", "virsh_error",
+                                        "qemu_series_columns", "qemu_series")},
             "time_error_pct": pct(m["total_time_ms"], rr["libvirt_time_elapsed_ms"])
             if rr["completed"] else None,
             "qemu_time_error_pct": pct(m["qemu_total_time_ms"], rr["qemu_total_time_ms"])

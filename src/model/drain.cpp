@@ -93,19 +93,21 @@ DrainPlan simulate_drain(const std::vector<DrainDomain>& domains,
   std::size_t next = 0;
   double now = 0;
 
-  // Launch what may start now: a free slot, no migration running alone, and one that must run
-  // alone only once every other has returned.
+  // Launch what may start now: a free slot, no migration running alone, none still in libvirt's
+  // steps before sending (one start at a time), and one that must run alone only once every
+  // other has returned.
   auto launch_ready = [&] {
     while (next < order.size()) {
       std::size_t busy = 0;
-      bool alone_busy = false;
+      bool alone_busy = false, starting = false;
       for (const auto& r : runs) {
         if (r.done && r.free <= now) continue;
         ++busy;
         alone_busy = alone_busy || r.alone;
+        starting = starting || r.send_start > now;
       }
       const std::size_t d = order[next];
-      if (alone_busy || busy >= slots || (alone[d] && busy > 0)) return;
+      if (alone_busy || starting || busy >= slots || (alone[d] && busy > 0)) return;
       Run r;
       r.domain = d;
       r.launch = now;
@@ -119,7 +121,7 @@ DrainPlan simulate_drain(const std::vector<DrainDomain>& domains,
   launch_ready();
   for (;;) {
     // The earliest of: a running migration's end (simulated with what is known now, exact up to
-    // the next event), or a slot freed while more wait to launch.
+    // the next event), or, while more wait to launch, a slot freed or a start's steps ended.
     double first_end = kNever;
     std::size_t ending = runs.size();
     for (std::size_t i = 0; i < runs.size(); ++i) {
@@ -135,15 +137,16 @@ DrainPlan simulate_drain(const std::vector<DrainDomain>& domains,
         ending = i;
       }
     }
-    double first_free = kNever;
+    double next_launch = kNever;
     if (next < order.size()) {
       for (const auto& r : runs) {
-        if (r.done && r.free > now) first_free = std::min(first_free, r.free);
+        if (r.done && r.free > now) next_launch = std::min(next_launch, r.free);
+        if (r.send_start > now) next_launch = std::min(next_launch, r.send_start);
       }
     }
-    if (ending == runs.size() && !std::isfinite(first_free)) break;
-    if (first_free <= first_end) {
-      now = first_free;
+    if (ending == runs.size() && !std::isfinite(next_launch)) break;
+    if (next_launch <= first_end) {
+      now = next_launch;
     } else {
       Run& r = runs[ending];
       r.done = true;

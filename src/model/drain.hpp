@@ -9,6 +9,13 @@
 // only when virsh migrate returns (libvirt's steps after QEMU completes); the link is freed when
 // QEMU completes. The stop-and-copy is not capped: it gets what the others leave.
 //
+// One start at a time: a migration is launched only once every one launched before it is
+// sending. libvirt's steps use no link but the host's CPU (the destination QEMU's start), and
+// several of them at once queue on a host short of cores (bench/drain_starts.py: four together
+// took 2.5-5.8 s each here, one alone about 1.1 s), delaying every sender; one at a time the
+// link is in use from the first start, and a later start costs its migration only the steps of
+// those before it, while they send.
+//
 // The order, a rule a person can check: domains that converge only with the link to themselves
 // go first, alone (if one of them fails, it fails before the rest of the window is spent, and
 // nothing else slows it down); then the rest, longest alone-time first, `concurrent` at once

@@ -84,7 +84,7 @@ std::string steps_source(const DrainReport& r) {
   const auto& l = r.domains[r.plan.migrations.front().domain].libvirt_steps;
   return lead + "not timed on this host, as no domain here came by migration: " +
          format_duration(l.fixed_ms) + " between two hosts measured on " + l.measured_on +
-         "; a host slow to start QEMU takes longer, more so with several starting together.";
+         "; a host slow to start QEMU takes longer.";
 }
 
 nlohmann::json total_interval_json(const DrainReport& r) {
@@ -167,7 +167,8 @@ void write_drain_human(std::ostream& out, const DrainReport& r) {
   if (planned > 1) {
     out << wrapped(
         std::string("Order: ") + kOrderRule +
-        ". start: when virsh migrate runs; migration: libvirt's job (domjobinfo); rate: its "
+        ". start: when virsh migrate runs, one at a time: each once those started before it "
+        "are sending; migration: libvirt's job (domjobinfo); rate: its "
         "mean share of the link; alone: its time with the link to itself. A slot is free again "
         "when virsh migrate returns, about " +
         format_duration(r.domains[p.migrations.front().domain].libvirt_steps.after_ms) +

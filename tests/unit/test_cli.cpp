@@ -749,12 +749,17 @@ TEST(CliLive, ADrainPlansTheMeasuredDomainsOverTheSharedLink) {
     const auto& m = drain["migrations"];
     ASSERT_EQ(m.size(), 2u);
     // Longest alone first; neither needs the link to itself (the writing guest, recorded above
-    // half of 64 MiB/s, converges once the idle one is done), so both start at once.
+    // half of 64 MiB/s, converges once the idle one is done), so both run together: the second
+    // launched once the first sends, after the first's libvirt steps (one start at a time).
     EXPECT_EQ(m[0]["domain"], "vmp-rec-d");
     EXPECT_GT(m[0]["alone_total_time_ms"].get<double>(), m[1]["alone_total_time_ms"].get<double>());
+    EXPECT_EQ(m[0]["launch_ms"], 0.0);
+    const auto& first = r.report["domains"][0]["subject"] == "vmp-rec-d" ? r.report["domains"][0]
+                                                                         : r.report["domains"][1];
+    EXPECT_GT(m[1]["launch_ms"].get<double>(), 0.0);
+    EXPECT_EQ(m[1]["launch_ms"], first["libvirt_steps"]["ms"]);
     for (const auto& one : m) {
       EXPECT_FALSE(one["alone"].get<bool>());
-      EXPECT_EQ(one["launch_ms"], 0.0);
       // Sharing the link, each takes longer than it would alone.
       EXPECT_GT(one["total_time_ms"].get<double>(), one["alone_total_time_ms"].get<double>());
     }
@@ -849,6 +854,15 @@ TEST(CliLive, ADrainSaysWhoseStepsItPlannedWith) {
         {"--drain", "--all-running", "--link-speed", "64MiB/s", "--concurrent", "2", "-q"});
     EXPECT_NE(none.text.find("libvirt's steps before each migration sends: not timed on this "
                              "host"),
+              std::string::npos)
+        << none.text;
+    // The table's start column, as the plan starts them: one at a time (the text unwrapped).
+    std::string flat = none.text;
+    for (auto at = flat.find("\n  "); at != std::string::npos; at = flat.find("\n  ", at)) {
+      flat.replace(at, 3, " ");
+    }
+    EXPECT_NE(flat.find("start: when virsh migrate runs, one at a time: each once those started "
+                        "before it are sending"),
               std::string::npos)
         << none.text;
   }

@@ -91,11 +91,12 @@ TEST(Drain, TwoUncappedGuestsShareTheLinkAndTheLastGetsItAll) {
   EXPECT_EQ(plan.migrations[0].domain, 1u);
   const auto& small = of(plan, 0);
   const auto& large = of(plan, 1);
-  EXPECT_EQ(small.launch_ms, 0);
+  // One start at a time: the small one is launched once the large one sends, 800 ms in.
   EXPECT_EQ(large.launch_ms, 0);
-  // The small one at half the link; the link is work-conserving, so the large one ends when
-  // both guests' bytes have crossed it.
-  EXPECT_NEAR(small.end_ms, 800 + wire_ms(0.5 * kGiB, link / 2), 250);
+  EXPECT_EQ(small.launch_ms, 800);
+  // The small one at half the link from its own start; the link is work-conserving, so the
+  // large one ends when both guests' bytes have crossed it.
+  EXPECT_NEAR(small.end_ms, 1600 + wire_ms(0.5 * kGiB, link / 2), 250);
   EXPECT_NEAR(large.end_ms, 800 + wire_ms(2.5 * kGiB, link), 250);
   EXPECT_NEAR(plan.total_ms, large.end_ms + 1500, 1e-6);
   // Alone, each would have had the whole link.
@@ -108,12 +109,42 @@ TEST(Drain, CapsThatFitTheLinkDoNotSlowEachOther) {
   std::vector<DrainDomain> ds{domain("a", 1 * kGiB, 40 * kMiB), domain("b", 1 * kGiB, 40 * kMiB)};
   const auto plan = plan_drain(ds, link, 2);
   ASSERT_TRUE(plan.all_converge);
+  ASSERT_EQ(plan.migrations.size(), 2u);
   for (const auto& m : plan.migrations) {
     EXPECT_NEAR(m.result.total_time_ms - m.result.downtime_ms,
                 m.alone_result.total_time_ms - m.alone_result.downtime_ms, 1e-6);
-    // The stop-and-copy is not capped: it gets what the other leaves (60 of 100 MiB/s).
-    EXPECT_NEAR(m.result.downtime_ms, m.alone_result.downtime_ms * 100 / 60, 1e-6);
   }
+  // The stop-and-copy is not capped: the first, ending while the other sends, gets what it
+  // leaves (60 of 100 MiB/s); the second, launched 800 ms later, ends alone.
+  const auto& first = plan.migrations[0];
+  const auto& second = plan.migrations[1];
+  EXPECT_NEAR(second.launch_ms, 800, 1e-6);
+  EXPECT_NEAR(first.result.downtime_ms, first.alone_result.downtime_ms * 100 / 60, 1e-6);
+  EXPECT_NEAR(second.result.downtime_ms, second.alone_result.downtime_ms, 1e-6);
+}
+
+TEST(Drain, OneStartAtATimeEachOnceTheOneBeforeSends) {
+  // Four slots, four idle guests whose libvirt steps differ: each is launched when the one
+  // launched before it starts sending, not all at once; a slot freed later launches at once.
+  const double link = 100 * kMiB;
+  std::vector<DrainDomain> ds{domain("a", 2 * kGiB, 0, idle(), 1200),
+                              domain("b", 1.5 * kGiB, 0, idle(), 300),
+                              domain("c", 1 * kGiB, 0, idle(), 800),
+                              domain("d", 0.5 * kGiB, 0, idle(), 500)};
+  const auto plan = plan_drain(ds, link, 4);
+  ASSERT_TRUE(plan.all_converge);
+  ASSERT_EQ(plan.migrations.size(), 4u);
+  EXPECT_EQ(of(plan, 0).launch_ms, 0);
+  EXPECT_NEAR(of(plan, 1).launch_ms, 1200, 1e-6);
+  EXPECT_NEAR(of(plan, 2).launch_ms, 1500, 1e-6);
+  EXPECT_NEAR(of(plan, 3).launch_ms, 2300, 1e-6);
+  // The link is in use from the first send: the last ends when all the bytes have crossed it.
+  EXPECT_NEAR(of(plan, 0).end_ms, 1200 + wire_ms(5 * kGiB, link), 250);
+  // With two slots the third waits for a slot, then starts at once (no one else starting).
+  const auto two = plan_drain(ds, link, 2);
+  ASSERT_EQ(two.migrations.size(), 4u);
+  EXPECT_NEAR(two.migrations[1].launch_ms, 1200, 1e-6);
+  EXPECT_NEAR(two.migrations[2].launch_ms, two.migrations[1].free_ms, 1e-6);
 }
 
 TEST(Drain, SlotsLimitHowManyRunAndFreeWhenVirshReturns) {
