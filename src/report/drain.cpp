@@ -61,13 +61,37 @@ const model::DrainMigration* migration_of(const std::optional<model::DrainPlan>&
   return nullptr;
 }
 
-// One migration's time at the drain's two ends (report/json_report.hpp's interval_json); null
-// without the ends.
-nlohmann::json migration_interval_json(const DrainReport& r, std::size_t d) {
-  const auto* low = migration_of(r.low, d);
-  const auto* high = migration_of(r.high, d);
+using Ends = DrainInterval;
+
+nlohmann::json ends_json(const Ends& e) {
+  return {{"low", rounded_ms(e.low)},
+          {"high", e.high ? nlohmann::json(rounded_ms(*e.high)) : nlohmann::json()}};
+}
+
+// One migration's time at the drain's two ends, as Ends; null without the ends, or where the
+// plan or the favourable end does not converge.
+nlohmann::json migration_interval_json(const DrainReport& r, const model::DrainMigration& m) {
+  const auto* low = migration_of(r.low, m.domain);
+  const auto* high = migration_of(r.high, m.domain);
   if (!low || !high) return nullptr;
-  return interval_json({low->result, high->result}, &model::PrecopyResult::total_time_ms);
+  if (!m.result.converges() || !low->result.converges()) {
+    return interval_json({low->result, high->result}, &model::PrecopyResult::total_time_ms);
+  }
+  return ends_json(drain_interval(m.result.total_time_ms, low->result.total_time_ms,
+                           high->result.converges()
+                               ? std::optional<double>(high->result.total_time_ms)
+                               : std::nullopt));
+}
+
+// The drain's total at its two ends, as Ends; nullopt without the ends, or where the plan or
+// the favourable end does not converge.
+std::optional<Ends> total_interval(const DrainReport& r) {
+  if (!r.low || !r.high || r.plan.migrations.empty() || !r.plan.all_converge ||
+      !r.low->all_converge) {
+    return std::nullopt;
+  }
+  return drain_interval(r.plan.total_ms, r.low->total_ms,
+                 r.high->all_converge ? std::optional<double>(r.high->total_ms) : std::nullopt);
 }
 
 // Where the plan's steps before each migration sends came from: a domain's arrival here (its
@@ -89,6 +113,7 @@ std::string steps_source(const DrainReport& r) {
 
 nlohmann::json total_interval_json(const DrainReport& r) {
   if (!r.low || !r.high || r.plan.migrations.empty()) return nullptr;
+  if (const auto e = total_interval(r)) return ends_json(*e);
   auto end = [](const model::DrainPlan& p) {
     return p.all_converge ? rounded_ms(p.total_ms) : nlohmann::json();
   };
@@ -96,6 +121,15 @@ nlohmann::json total_interval_json(const DrainReport& r) {
 }
 
 }  // namespace
+
+DrainInterval drain_interval(double plan, double low, std::optional<double> high) {
+  DrainInterval e{std::min(low, plan), high};
+  if (high) {
+    e.low = std::min(e.low, *high);
+    e.high = std::max({*high, plan, low});
+  }
+  return e;
+}
 
 const DrainAlternative* faster_alternative(const DrainReport& r) {
   const DrainAlternative* best = nullptr;
@@ -119,14 +153,13 @@ void write_drain_human(std::ostream& out, const DrainReport& r) {
         << (p.all_converge ? (planned == 1 ? "it converges" : "all converge")
                            : "NOT all converge")
         << ".\n";
-    if (r.low && r.high && p.all_converge) {
-      if (r.high->all_converge) {
-        out << "Interval: " << format_duration(r.low->total_ms) << " to "
-            << format_duration(r.high->total_ms)
+    if (const auto e = total_interval(r)) {
+      if (e->high) {
+        out << "Interval: " << format_duration(e->low) << " to " << format_duration(*e->high)
             << " (every domain at the favourable, then the unfavourable end of its own "
                "interval).\n";
       } else {
-        out << "Interval: from " << format_duration(r.low->total_ms)
+        out << "Interval: from " << format_duration(e->low)
             << "; with every domain at the unfavourable end of its own interval, NOT all "
                "converge.\n";
       }
@@ -194,7 +227,7 @@ nlohmann::json drain_to_json(const DrainReport& r) {
         {"end_ms", rounded_ms(m.end_ms)},
         {"returns_ms", rounded_ms(m.free_ms)},
         {"total_time_ms", ok ? rounded_ms(m.result.total_time_ms) : nlohmann::json()},
-        {"total_time_interval_ms", migration_interval_json(r, m.domain)},
+        {"total_time_interval_ms", migration_interval_json(r, m)},
         {"qemu_total_time_ms", ok ? rounded_ms(m.result.qemu_total_time_ms) : nlohmann::json()},
         {"downtime_ms", ok ? rounded_ms(m.result.downtime_ms) : nlohmann::json()},
         {"transferred_bytes", m.result.transferred_bytes},

@@ -40,6 +40,18 @@ struct DrainReport {
   std::optional<model::DrainPlan> high;
 };
 
+// A figure's interval in a drain (a migration's time, the total): from the plan run at the two
+// ends, widened to hold the plan's own figure. A drain is not monotonic in its domains' speeds:
+// at the favourable end a migration that returns sooner starts the next one sooner, beside
+// another still sending, which then takes longer (a hot guest near its threshold: 2026-12-07,
+// the plan 13.5 s, the two ends 14.1 and 17.4 s). high: nullopt where the unfavourable end does
+// not converge.
+struct DrainInterval {
+  double low = 0;
+  std::optional<double> high;
+};
+DrainInterval drain_interval(double plan, double low, std::optional<double> high);
+
 // The same --concurrent with the shortest total, when it is at least 10% shorter than the
 // plan's and every migration converges in it.
 const DrainAlternative* faster_alternative(const DrainReport& report);

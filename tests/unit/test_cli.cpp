@@ -15,6 +15,7 @@
 #include "watch_replay.hpp"
 #include "predict/predict.hpp"
 #include "probe/profile.hpp"
+#include "report/drain.hpp"
 #include "report/human.hpp"
 #include "report/json_report.hpp"
 #include "report/recommendation.hpp"
@@ -833,6 +834,24 @@ TEST(CliLive, ADomainStartedHereBorrowsTheStepsAnotherDomainsArrivalShowed) {
                     alone.report["prediction"]["total_time_ms"].get<double>(),
                 seen - alone.report["libvirt_steps"]["fixed_ms"].get<double>(), 1.0);
   }
+}
+
+// The drain's interval holds the plan's own figure even where the plan run at the favourable end
+// takes longer (a migration returning sooner starts the next one beside a hot one).
+TEST(DrainReport, TheIntervalHoldsThePlansOwnFigure) {
+  using vmp::report::drain_interval;
+  const auto plain = drain_interval(13000, 12000, 15000.0);
+  EXPECT_EQ(plain.low, 12000);
+  EXPECT_EQ(plain.high, 15000);
+  const auto above = drain_interval(13486, 14098, 17433.0);
+  EXPECT_EQ(above.low, 13486);
+  EXPECT_EQ(above.high, 17433);
+  const auto below = drain_interval(9790, 12798, 12002.0);
+  EXPECT_EQ(below.low, 9790);
+  EXPECT_EQ(below.high, 12798);
+  const auto open = drain_interval(13000, 14000, std::nullopt);
+  EXPECT_EQ(open.low, 13000);
+  EXPECT_FALSE(open.high);
 }
 
 // A drain's report says where the steps before each migration came from: the arrival it lends
