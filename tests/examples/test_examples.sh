@@ -384,7 +384,7 @@ EOI
         plan_order=$(sed -n 's/.*"msg": "\([0-9]\)\. \(vmp-examples-[ab]\)\( (alone)\)\{0,1\}: starts at.*/\1. \2/p' "$o" | tr '\n' ' ')
         check "  host-a: the plan puts the busy guest first ($plan_order)" \
             test "$plan_order" = "1. $a 2. $b "
-        started=$(sed -n 's/^changed: \[host-a\] => (item=\([0-9]\)\. \(vmp-examples-[ab]\) to .*/\1. \2/p' "$o" | tr '\n' ' ')
+        started=$(sed -n 's/^included: .*drain-start\.yml for host-a => (item=\([0-9]\)\. \(vmp-examples-[ab]\) to .*/\1. \2/p' "$o" | tr '\n' ' ')
         check "  host-a started the migrations in that order ($started)" test "$started" = "1. $a 2. $b "
         check "  one batch each (vmp_concurrent 1)" test "$(grep -c "TASK \[Start batch" "$o")" -eq 2
         # "N. DOM: started at +S s (plan ...), virsh migrate returned after W s ..."
