@@ -6,9 +6,9 @@ migrations at once): boot the guests, run `virt-migrate-predict --drain --domain
 LINK --concurrent K --json`, then carry the plan out for real: `virsh migrate --live` to
 bench/setup-destination.sh's daemon in the planned order, K at once, the next one started when a
 `virsh migrate` returns (as Nova's max_concurrent_live_migrations semaphore does) and every one
-started before it is sending (one start at a time, as the plan starts them since 2026-12-07 (night):
-QEMU's query-migrate on the source in a state of a migration under way), and one the plan runs
-alone only when every other has returned. Compared: each domain's libvirt job time
+started before it is sending (one start at a time, as the plan starts them since 2026-12-07,
+night: QEMU's query-migrate on the source in a state of a migration under way), and one the plan
+runs alone only when every other has returned. Compared: each domain's libvirt job time
 (domjobinfo --completed, "time elapsed") and the drain's total (from the first virsh migrate to
 the last one's return) against the plan.
 

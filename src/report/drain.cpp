@@ -61,15 +61,13 @@ const model::DrainMigration* migration_of(const std::optional<model::DrainPlan>&
   return nullptr;
 }
 
-using Ends = DrainInterval;
-
-nlohmann::json ends_json(const Ends& e) {
+nlohmann::json ends_json(const DrainInterval& e) {
   return {{"low", rounded_ms(e.low)},
           {"high", e.high ? nlohmann::json(rounded_ms(*e.high)) : nlohmann::json()}};
 }
 
-// One migration's time at the drain's two ends, as Ends; null without the ends, or where the
-// plan or the favourable end does not converge.
+// One migration's time at the drain's two ends (drain_interval); null without the ends; where
+// the plan or the favourable end does not converge, the two ends as they are.
 nlohmann::json migration_interval_json(const DrainReport& r, const model::DrainMigration& m) {
   const auto* low = migration_of(r.low, m.domain);
   const auto* high = migration_of(r.high, m.domain);
@@ -77,21 +75,22 @@ nlohmann::json migration_interval_json(const DrainReport& r, const model::DrainM
   if (!m.result.converges() || !low->result.converges()) {
     return interval_json({low->result, high->result}, &model::PrecopyResult::total_time_ms);
   }
-  return ends_json(drain_interval(m.result.total_time_ms, low->result.total_time_ms,
-                           high->result.converges()
-                               ? std::optional<double>(high->result.total_time_ms)
-                               : std::nullopt));
+  const auto high_ms = high->result.converges()
+                           ? std::optional<double>(high->result.total_time_ms)
+                           : std::nullopt;
+  return ends_json(drain_interval(m.result.total_time_ms, low->result.total_time_ms, high_ms));
 }
 
-// The drain's total at its two ends, as Ends; nullopt without the ends, or where the plan or
-// the favourable end does not converge.
-std::optional<Ends> total_interval(const DrainReport& r) {
+// The drain's total at its two ends (drain_interval); nullopt without the ends, or where the
+// plan or the favourable end does not converge.
+std::optional<DrainInterval> total_interval(const DrainReport& r) {
   if (!r.low || !r.high || r.plan.migrations.empty() || !r.plan.all_converge ||
       !r.low->all_converge) {
     return std::nullopt;
   }
-  return drain_interval(r.plan.total_ms, r.low->total_ms,
-                 r.high->all_converge ? std::optional<double>(r.high->total_ms) : std::nullopt);
+  const auto high_ms =
+      r.high->all_converge ? std::optional<double>(r.high->total_ms) : std::nullopt;
+  return drain_interval(r.plan.total_ms, r.low->total_ms, high_ms);
 }
 
 // Where the plan's steps before each migration sends came from: a domain's arrival here (its
