@@ -195,37 +195,37 @@ check "  the recap: good ok, stop failed" grep -Eq "^stop +: .* failed=1" "$o"
 # One start at a time: b, a's batch-mate, starts once a is sending, which virsh domjobinfo on the
 # source says as libvirt 9.0 and as 11.3 did (2 s of libvirt's steps here).
 for jobinfo in libvirt-9.0 libvirt-11.3; do
-VMP_JOBINFO=$jobinfo VMP_STEPS_S=2 VMP_MIGRATE_S=8 play drain -e vmp_drain=true --limit good
-check "drain ($jobinfo's domjobinfo): the play passes" test "$status" -eq 0
-check "  it set the max downtime of each to the 500 ms the plan assumed (theirs: 300 ms)" \
-    test "$(grep -Ec "^START [0-9.]+ --connect qemu:///good migrate-setmaxdowntime [abc] 500$" \
-        "$tmp/virsh.log")" -eq 3
-check "  it capped b (uncapped) at the 32 MiB/s the plan assumed, and no other" \
-    test "$(grep "^START .* migrate-setspeed " "$tmp/virsh.log" | cut -d' ' -f3-)" = \
-    "--connect qemu:///good migrate-setspeed b 32"
-check "  c (alone) first, then a and b" test "$(started)" = "c a b "
-check "  two batches after it: c alone, then a and b" \
-    grep -q "included: .*drain-batch.yml for good => (item=a, b)" "$tmp/drain.out"
-c_end=$(awk '$1 == "END" && / migrate --live c / { print $2 }' "$tmp/virsh.log")
-a_start=$(awk '$1 == "START" && / migrate --live a / { print $2 }' "$tmp/virsh.log")
-a_end=$(awk '$1 == "END" && / migrate --live a / { print $2 }' "$tmp/virsh.log")
-b_start=$(awk '$1 == "START" && / migrate --live b / { print $2 }' "$tmp/virsh.log")
-check "  a started after c (alone) had returned" awk -v s="$a_start" -v e="$c_end" 'BEGIN { exit !(s > e) }'
-check "  b started while a ran (one batch)" awk -v s="$b_start" -v e="$a_end" 'BEGIN { exit !(s < e) }'
-check "  b started once a was sending, its 2 s of steps done" \
-    awk -v b="$b_start" -v a="$a_start" 'BEGIN { exit !(b - a >= 2) }'
-check "  the wait asked domjobinfo of a on the source" \
-    grep -q "^START [0-9.]* --connect qemu:///good domjobinfo a$" "$tmp/virsh.log"
-check "  and of no other (c ran alone, b was its batch's last)" test "$(grep -Ec \
-    "^START [0-9.]+ --connect qemu:///good domjobinfo [bc]$" "$tmp/virsh.log")" -eq 0
-check "  with the options for every domain and a's own" grep -q \
-    "^START [0-9.]* --connect qemu:///good migrate --live a qemu:///dest --migrateuri tcp://127.0.0.1 --xml a.xml$" \
-    "$tmp/virsh.log"
-check "  each migration's real times against the plan's" test "$(grep -Ec \
-    '"msg": "[0-9]\. [abc]: started at \+[0-9.]+ s \(plan \+[0-9.]+ s\), virsh migrate returned after [0-9.]+ s \(plan [0-9.]+ s\); migration 2.3 s \(plan [0-9.]+ s\), paused 67 ms \(plan 120 ms\)' \
-    "$tmp/drain.out")" -eq 3
-check "  and the whole drain's" grep -Eq \
-    '"msg": "good: 3 domains migrated to qemu:///dest in [0-9.]+ s \(plan 9.0 s\)' "$tmp/drain.out"
+    VMP_JOBINFO=$jobinfo VMP_STEPS_S=2 VMP_MIGRATE_S=8 play drain -e vmp_drain=true --limit good
+    check "drain ($jobinfo's domjobinfo): the play passes" test "$status" -eq 0
+    check "  it set the max downtime of each to the 500 ms the plan assumed (theirs: 300 ms)" \
+        test "$(grep -Ec "^START [0-9.]+ --connect qemu:///good migrate-setmaxdowntime [abc] 500$" \
+            "$tmp/virsh.log")" -eq 3
+    check "  it capped b (uncapped) at the 32 MiB/s the plan assumed, and no other" \
+        test "$(grep "^START .* migrate-setspeed " "$tmp/virsh.log" | cut -d' ' -f3-)" = \
+        "--connect qemu:///good migrate-setspeed b 32"
+    check "  c (alone) first, then a and b" test "$(started)" = "c a b "
+    check "  two batches after it: c alone, then a and b" \
+        grep -q "included: .*drain-batch.yml for good => (item=a, b)" "$tmp/drain.out"
+    c_end=$(awk '$1 == "END" && / migrate --live c / { print $2 }' "$tmp/virsh.log")
+    a_start=$(awk '$1 == "START" && / migrate --live a / { print $2 }' "$tmp/virsh.log")
+    a_end=$(awk '$1 == "END" && / migrate --live a / { print $2 }' "$tmp/virsh.log")
+    b_start=$(awk '$1 == "START" && / migrate --live b / { print $2 }' "$tmp/virsh.log")
+    check "  a started after c (alone) had returned" awk -v s="$a_start" -v e="$c_end" 'BEGIN { exit !(s > e) }'
+    check "  b started while a ran (one batch)" awk -v s="$b_start" -v e="$a_end" 'BEGIN { exit !(s < e) }'
+    check "  b started once a was sending, its 2 s of steps done" \
+        awk -v b="$b_start" -v a="$a_start" 'BEGIN { exit !(b - a >= 2) }'
+    check "  the wait asked domjobinfo of a on the source" \
+        grep -q "^START [0-9.]* --connect qemu:///good domjobinfo a$" "$tmp/virsh.log"
+    check "  and of no other (c ran alone, b was its batch's last)" test "$(grep -Ec \
+        "^START [0-9.]+ --connect qemu:///good domjobinfo [bc]$" "$tmp/virsh.log")" -eq 0
+    check "  with the options for every domain and a's own" grep -q \
+        "^START [0-9.]* --connect qemu:///good migrate --live a qemu:///dest --migrateuri tcp://127.0.0.1 --xml a.xml$" \
+        "$tmp/virsh.log"
+    check "  each migration's real times against the plan's" test "$(grep -Ec \
+        '"msg": "[0-9]\. [abc]: started at \+[0-9.]+ s \(plan \+[0-9.]+ s\), virsh migrate returned after [0-9.]+ s \(plan [0-9.]+ s\); migration 2.3 s \(plan [0-9.]+ s\), paused 67 ms \(plan 120 ms\)' \
+        "$tmp/drain.out")" -eq 3
+    check "  and the whole drain's" grep -Eq \
+        '"msg": "good: 3 domains migrated to qemu:///dest in [0-9.]+ s \(plan 9.0 s\)' "$tmp/drain.out"
 done
 
 # ------------------------------------------------------------------ a migration fails
